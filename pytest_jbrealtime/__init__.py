@@ -1,0 +1,16 @@
+"""pytest-jbrealtime: watch a pytest run live in a browser.
+
+The plugin itself is switched on with ``pytest --jb-live``; this module holds the
+API that tests and other plugins call while a run is being watched.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pytest-jbrealtime")
+except PackageNotFoundError:  # running from a checkout that is not installed
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,115 @@
+"""The pipe between the pytest process and the server process.
+
+Frames are ``<4-byte little-endian length><marshal payload>``; a payload is a
+``(kind, body)`` tuple. marshal, not JSON, because the pytest side must stay cheap:
+``marshal.dumps`` of a batch of plain dicts is a single C call, and the server process
+does the one JSON encoding each event gets.
+"""
+
+from __future__ import annotations
+
+import errno
+import marshal
+import os
+import select
+import struct
+import time
+from typing import Any
+
+HEADER = struct.Struct("<I")
+
+# Frame kinds, pytest -> server.
+CONFIG = "config"  # body: dict, the server's settings (sent first, once)
+EVENTS = "events"  # body: list of event dicts, in publication order
+FINISH = "finish"  # body: dict, the run is over (linger, drain timeout)
+
+
+def encode_frame(kind: str, body: Any) -> bytes:
+    try:
+        payload = marshal.dumps((kind, body))
+    except ValueError:
+        # Something not marshal-able slipped into an event (a plugin's custom data):
+        # fall back to its text rather than lose the batch.
+        payload = marshal.dumps((kind, _plain(body)))
+    return HEADER.pack(len(payload)) + payload
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+class FrameDecoder:
+    """Reassembles frames from the chunks a pipe read returns."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[str, Any]]:
+        self._buffer += data
+        frames: list[tuple[str, Any]] = []
+        while len(self._buffer) >= HEADER.size:
+            (length,) = HEADER.unpack_from(self._buffer)
+            end = HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            kind, body = marshal.loads(bytes(self._buffer[HEADER.size:end]))
+            del self._buffer[:end]
+            frames.append((kind, body))
+        return frames
+
+
+class PipeWriter:
+    """Writes frames to a non-blocking pipe without ever blocking the caller.
+
+    What the pipe cannot take now waits in ``_pending`` and goes out with the next
+    write; only :meth:`drain` (at session end) waits, and then for a bounded time.
+    A dead reader turns every later write into a no-op: the run must go on.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        os.set_blocking(fd, False)
+        self._pending = bytearray()
+        self.broken = False
+
+    def write(self, frame: bytes) -> None:
+        if self.broken:
+            return
+        self._pending += frame
+        self._write_some()
+
+    def _write_some(self) -> None:
+        try:
+            while self._pending:
+                written = os.write(self._fd, self._pending)
+                del self._pending[:written]
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                self.broken = True
+                self._pending.clear()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything pending is written; False if it could not be."""
+        deadline = time.monotonic() + timeout
+        while self._pending and not self.broken:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            select.select([], [self._fd], [], remaining)
+            self._write_some()
+        return not self.broken
+
+    def close(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+        self.broken = True

@@ -1,0 +1,135 @@
+"""LiveRun: one watched run — its server, its publisher, its session plugin, its link.
+
+Created by ``plugin.pytest_configure`` when ``--jb-live`` is on, on the controller
+(or a serial run), never on an xdist worker.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import platform
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from pytest_jbrealtime import __version__
+from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
+from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
+from pytest_jbrealtime.session import LivePlugin
+from pytest_jbrealtime.settings import LiveSettings
+
+LINK_PREFIX = "jb-live: watch this run at"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LiveRun:
+    def __init__(
+        self, config: pytest.Config, settings: LiveSettings, warn: Callable[[str], None]
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.warn = warn
+        self.server: LiveServer | None = None
+        self.publisher: EventPublisher | None = None
+        self._link_shown = False
+
+    def start(self, run_id: str) -> bool:
+        """Start the server and the session plugin; False (and a warning) if it cannot."""
+        server = LiveServer(
+            host=self.settings.jb_live_host,
+            port=self.settings.jb_live_port,
+            run_id=run_id,
+            run_info={
+                "host": socket.gethostname(),
+                "python": platform.python_version(),
+                "pytest_jbrealtime": __version__,
+            },
+            warn=self.warn,
+        )
+        try:
+            server.start()
+        except ServerStartError as exc:
+            self.warn(f"the live server could not start ({exc}); the run goes on unwatched")
+            return False
+        self.server = server
+        self.publisher = EventPublisher(server)
+        set_active_publisher(self.publisher)
+        history = RunHistory(getattr(self.config, "cache", None))
+        self.config.pluginmanager.register(
+            LivePlugin(self.config, self.publisher, history), "jb-live-session"
+        )
+        return True
+
+    @property
+    def link_line(self) -> str:
+        assert self.server is not None
+        return f"{LINK_PREFIX} {self.server.viewer_link}"
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        if self.server is None:
+            return []
+        self._link_shown = True
+        lines = [self.link_line]
+        if not is_loopback(self.settings.jb_live_host):
+            lines.append(
+                f"jb-live: WARNING: serving on {self.settings.jb_live_host}, "
+                "reachable from other machines; anyone with the link can watch"
+            )
+        return lines
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # `-q` and `--no-header` hide the header, but the user still needs the link.
+        if self.server is not None and not self._link_shown:
+            self._link_shown = True
+            self._write_line(self.link_line)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        wanted = self.settings.jb_live_wait_viewers
+        if self.server is None or self.publisher is None or wanted <= 0:
+            return
+        self.publisher.flush()
+        self._write_line(f"jb-live: waiting for {wanted} viewer(s) to connect …")
+        if not self.server.wait_for_viewers(wanted, self.settings.jb_live_wait_timeout):
+            self.warn(
+                f"{self.server.viewer_count} of {wanted} viewer(s) connected within "
+                f"{self.settings.jb_live_wait_timeout:g} s; running anyway"
+            )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.server is not None:
+            terminalreporter.write_line(self.link_line)
+
+    def _write_line(self, line: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(line)
+
+    def stop(self) -> None:
+        """End the run's stream: bounded, and never raising into pytest."""
+        server, publisher = self.server, self.publisher
+        self.server = self.publisher = None
+        set_active_publisher(None)
+        if server is None or publisher is None:
+            return
+        publisher.flush()
+        linger = self.settings.jb_live_linger
+        if linger > 0:
+            self._write_line(
+                f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
+            )
+        try:
+            server.stop(linger=linger)
+        except Exception as exc:  # the run is over; a stop error must not change its status
+            self.warn(f"stopping the live server failed: {exc!r}")

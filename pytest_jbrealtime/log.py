@@ -1,0 +1,107 @@
+"""The event log: the one ordered record of a run that everything else reads.
+
+Each event gets its run-wide ``seq`` and its JSON text once, when it is appended.
+Viewers are cursors into the log (see ``server/viewers.py``), the recording is the
+log written to disk, and replay serves a log read back from a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+SYSTEM_MONITOR_TYPES = frozenset({"system_status", "resource_alert"})
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class LoggedEvent:
+    """An event as stored: the stamped dict and its JSON text, encoded once."""
+
+    __slots__ = ("event", "text")
+
+    def __init__(self, event: dict[str, Any], text: str) -> None:
+        self.event = event
+        self.text = text
+
+    def in_groups(self, groups: frozenset[str]) -> bool:
+        if "general" in groups:
+            return True
+        if self.event["type"] in SYSTEM_MONITOR_TYPES:
+            return "system_monitor" in groups
+        test_id = self.event.get("test_id")
+        return test_id is not None and f"test_{test_id}" in groups
+
+
+AppendListener = Callable[[list[LoggedEvent]], None]
+
+
+class EventLog:
+    """In-memory log of one run, with a way to wait for what comes next."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self._entries: list[LoggedEvent] = []
+        self._grown = asyncio.Event()
+        self.finished = False
+        self.closed = False
+        self.listeners: list[AppendListener] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stamp(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Give an unstamped event its seq, run id and timestamp, common fields first."""
+        fields = dict(raw)
+        event_type = fields.pop("type")
+        epoch = fields.pop("ts", None)
+        stamped: dict[str, Any] = {
+            "type": event_type,
+            "seq": len(self._entries) + 1,
+            "run_id": self.run_id,
+            "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else time.time()),
+        }
+        stamped.update(fields)
+        stamped.setdefault("worker", "main")
+        return stamped
+
+    def extend(self, raw_events: Iterable[dict[str, Any]]) -> list[LoggedEvent]:
+        added: list[LoggedEvent] = []
+        for raw in raw_events:
+            stamped = self.stamp(raw)
+            entry = LoggedEvent(stamped, _encoder.encode(stamped))
+            self._entries.append(entry)
+            added.append(entry)
+            if stamped["type"] == "session_finished":
+                self.finished = True
+        if added:
+            for listener in self.listeners:
+                listener(added)
+            self._wake()
+        return added
+
+    def _wake(self) -> None:
+        grown, self._grown = self._grown, asyncio.Event()
+        grown.set()
+
+    def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:
+        return self._entries[seq : seq + limit]
+
+    async def wait_beyond(self, seq: int) -> None:
+        """Return once the log holds more than ``seq`` events, or is closed."""
+        while len(self._entries) <= seq and not self.closed:
+            await self._grown.wait()
+
+    def close(self) -> None:
+        """Wake every waiter for good (the server is stopping)."""
+        self.closed = True
+        self._wake()

@@ -1,0 +1,52 @@
+"""The pytest entry point: options, switching on, and the link in the terminal.
+
+Only what pytest calls lives here; the work is done by ``session.LivePlugin`` and
+``server.runner.LiveServer``. Without ``--jb-live`` nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from pytest_jbrealtime.settings import LiveSettings, add_options, load_settings
+
+SETTINGS_KEY = pytest.StashKey[LiveSettings]()
+LIVE_RUN_NAME = "jb-live-run"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def _warn(config: pytest.Config, message: str) -> None:
+    # The terminal, not warnings.warn: under -W error a warning would fail the run,
+    # and the plugin must never change a run's outcome.
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    line = f"jb-live: WARNING: {message}"
+    if terminal is not None:
+        terminal.write_line(line, yellow=True)
+    else:
+        import sys
+
+        print(line, file=sys.stderr)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    settings = load_settings(config)
+    config.stash[SETTINGS_KEY] = settings
+    if not settings.jb_live or hasattr(config, "workerinput"):
+        return
+    from pytest_jbrealtime.live_run import LiveRun
+
+    live_run = LiveRun(config, settings, warn=lambda m: _warn(config, m))
+    if live_run.start(run_id=uuid.uuid4().hex):
+        config.pluginmanager.register(live_run, LIVE_RUN_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    live_run = config.pluginmanager.get_plugin(LIVE_RUN_NAME)
+    if live_run is not None:
+        live_run.stop()

@@ -1,0 +1,1 @@
+"""The live server: Starlette routes, viewer connections, auth, and its process."""

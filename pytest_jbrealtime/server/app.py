@@ -1,0 +1,171 @@
+"""The Starlette application: the viewer page, the viewer socket, and the run's API.
+
+Every route sits behind :class:`TokenGate`; nothing is reachable without a token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
+from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def viewer_directory() -> Path:
+    """The viewer's static files: inside the wheel, or beside the package in a checkout."""
+    packaged = Path(__file__).resolve().parent.parent / "viewer"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent.parent / "viewer"
+
+
+@dataclass
+class ServerState:
+    """What the routes share: the run's log, its viewers, and who may get in."""
+
+    log: EventLog
+    authority: TokenAuthority
+    registry: ViewerRegistry = field(init=False)
+    run_info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.registry = ViewerRegistry(self.log)
+
+
+def _token_from(scope: Scope) -> tuple[str | None, bool]:
+    """The request's token and whether it came in the query string."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "token" in query:
+        return query["token"][0], True
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            cookie: SimpleCookie = SimpleCookie()
+            try:
+                cookie.load(value.decode("latin-1"))
+            except Exception:  # a malformed Cookie header is no token
+                continue
+            if COOKIE_NAME in cookie:
+                return cookie[COOKIE_NAME].value, False
+    return None, False
+
+
+class TokenGate:
+    """Lets a request through only with a valid token; adds the security headers.
+
+    The page link carries the token once: ``GET /?token=…`` answers with a cookie
+    (HttpOnly, SameSite=Strict) and a redirect to the bare URL, so the token leaves
+    the address bar and the browser history.
+    """
+
+    def __init__(self, app: ASGIApp, authority: TokenAuthority) -> None:
+        self.app = app
+        self.authority = authority
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        token, from_query = _token_from(scope)
+        role = "producer" if scope["path"] == "/ws/producer" else "viewer"
+        try:
+            scope.setdefault("state", {})["claims"] = self.authority.verify(token, role)
+        except InvalidToken:
+            await self._refuse(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        if from_query and scope["path"] == "/" and scope["method"] == "GET":
+            await self._trade_for_cookie(token or "", send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Accept, then close: a close before accept is an HTTP 403 and the
+            # client could not tell a bad token from any other refusal.
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 4001, "reason": "invalid token"})
+            return
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                *SECURITY_HEADERS]})
+        await send({"type": "http.response.body",
+                    "body": b"401: this page needs the link with its token\n"})
+
+    async def _trade_for_cookie(self, token: str, send: Send) -> None:
+        cookie = f"{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict"
+        await send({"type": "http.response.start", "status": 303,
+                    "headers": [(b"location", b"/"), (b"set-cookie", cookie.encode()),
+                                *SECURITY_HEADERS]})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def create_app(state: ServerState) -> ASGIApp:
+    async def viewer_socket(websocket: WebSocket) -> None:
+        client_id = websocket.path_params["client_id"]
+        await websocket.accept()
+        if not CLIENT_ID.match(client_id):
+            await websocket.close(code=1008, reason="client id: 1-64 of [A-Za-z0-9_.-]")
+            return
+        viewer = ViewerConnection(websocket, client_id, state.registry)
+        state.registry.add(viewer)
+        try:
+            await viewer.serve()
+        finally:
+            state.registry.remove(viewer)
+
+    async def run_info(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                **state.run_info,
+                "run_id": state.log.run_id,
+                "events": len(state.log),
+                "finished": state.log.finished,
+                "viewers": len(state.registry.viewers),
+            }
+        )
+
+    async def not_found(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("not found", status_code=404)
+
+    routes = [
+        WebSocketRoute("/ws/{client_id}", viewer_socket),
+        Route("/api/run", run_info),
+        Route("/api/{rest:path}", not_found),
+        Mount("/", StaticFiles(directory=viewer_directory(), html=True, check_dir=False)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.live = state
+    return TokenGate(app, state.authority)

@@ -1,0 +1,179 @@
+"""The server process: uvicorn serving the app on the socket pytest bound.
+
+Started by :class:`pytest_jbrealtime.server.runner.LiveServer` as
+``python -m pytest_jbrealtime.server.process SOCKET_FD EVENTS_FD CONTROL_FD``.
+It reads event batches from the events pipe into the log, tells pytest how many
+viewers are connected over the control pipe, and on ``finish`` lets the viewers
+catch up (bounded), closes them and exits. A child process and not a thread: the
+server would otherwise share the GIL with the tests (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+
+from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, FrameDecoder
+from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.server.app import ServerState, create_app
+from pytest_jbrealtime.server.auth import TokenAuthority
+
+
+class ControlPipe:
+    """Status lines to pytest (JSON, one per line). Never blocks the server's loop."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        os.set_blocking(fd, False)
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            os.write(self._fd, (json.dumps(message) + "\n").encode())
+        except OSError:
+            pass  # pytest is not reading (or gone): a status line is not worth waiting for
+
+
+class EventsPipeReader(asyncio.Protocol):
+    def __init__(self, server: LiveServerProcess, decoder: FrameDecoder) -> None:
+        # The decoder that read the config frame: it may hold the start of the next one.
+        self._decoder = decoder
+        self._server = server
+
+    def data_received(self, data: bytes) -> None:
+        for kind, body in self._decoder.feed(data):
+            self._server.on_frame(kind, body)
+
+    def eof_received(self) -> bool | None:
+        self._server.finish_requested.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.finish_requested.set()
+
+
+class LiveServerProcess:
+    def __init__(self, config: dict[str, Any], control: ControlPipe) -> None:
+        self.config = config
+        self.control = control
+        self.log = EventLog(config["run_id"])
+        self.state = ServerState(
+            log=self.log,
+            authority=TokenAuthority(config["secret"], run_id=config["run_id"]),
+            run_info=config.get("run_info", {}),
+        )
+        self.finish_requested = asyncio.Event()
+        self.linger = 0.0
+        self.drain_timeout = float(config.get("drain_timeout", 1.0))
+
+    def on_frame(self, kind: str, body: Any) -> None:
+        if kind == EVENTS:
+            self.log.extend(body)
+        elif kind == FINISH:
+            self.linger = float(body.get("linger", 0.0))
+            self.drain_timeout = float(body.get("drain_timeout", self.drain_timeout))
+            self.finish_requested.set()
+
+    async def report_viewer_count(self) -> None:
+        registry = self.state.registry
+        while True:
+            await registry.count_changed.wait()
+            registry.count_changed.clear()
+            self.control.send({"viewers": len(registry.viewers)})
+
+    async def run(self, sock: socket.socket, events_fd: int, decoder: FrameDecoder) -> None:
+        loop = asyncio.get_running_loop()
+        events_file = os.fdopen(events_fd, "rb", buffering=0)
+        await loop.connect_read_pipe(lambda: EventsPipeReader(self, decoder), events_file)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.state),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                ws_max_size=64 * 1024,
+                ws_ping_interval=None,
+                timeout_graceful_shutdown=1,
+            )
+        )
+        # startup/shutdown by hand instead of serve(): uvicorn's main loop ticks every
+        # 0.1 s and would add that to the end of every run.
+        server.config.load()
+        server.lifespan = server.config.lifespan_class(server.config)
+        await server.startup(sockets=[sock])
+        if not server.started:
+            self.control.send({"error": "server did not start"})
+            return
+        self.control.send({"ready": True})
+        counter = asyncio.create_task(self.report_viewer_count())
+        await self.finish_requested.wait()
+        if self.linger > 0:
+            self.control.send({"lingering": self.linger})
+            await asyncio.sleep(self.linger)
+        await self._drain()
+        counter.cancel()
+        self.control.send({"drained": True})
+        self.log.close()
+        with contextlib.suppress(asyncio.TimeoutError, Exception):
+            await asyncio.wait_for(server.shutdown(), timeout=0.5)
+
+    async def _drain(self) -> None:
+        """Let viewers receive the end of the run and close them, for a bounded time."""
+        registry = self.state.registry
+        registry.close_when_caught_up()
+        deadline = asyncio.get_running_loop().time() + self.drain_timeout
+        while registry.viewers and asyncio.get_running_loop().time() < deadline:
+            registry.count_changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(registry.count_changed.wait(), timeout=0.05)
+
+
+def read_config(
+    events_fd: int,
+) -> tuple[dict[str, Any], list[tuple[str, Any]], FrameDecoder]:
+    """The first frame on the events pipe is the configuration (the secret stays off argv).
+
+    Returns it, the frames that came in the same read, and the decoder (which may
+    hold the start of the next frame).
+    """
+    decoder = FrameDecoder()
+    while True:
+        chunk = os.read(events_fd, 65536)
+        if not chunk:
+            raise SystemExit("pytest-jbrealtime server: no configuration received")
+        frames = decoder.feed(chunk)
+        if frames:
+            kind, body = frames[0]
+            if kind != CONFIG:
+                raise SystemExit("pytest-jbrealtime server: first frame must be config")
+            return dict(body), frames[1:], decoder
+
+
+def main(argv: list[str]) -> None:
+    sock_fd, events_fd, control_fd = (int(a) for a in argv[:3])
+    config, early, decoder = read_config(events_fd)
+    control = ControlPipe(control_fd)
+    sock = socket.socket(fileno=sock_fd)
+
+    async def amain() -> None:
+        process = LiveServerProcess(config, control)
+        for kind, body in early:
+            process.on_frame(kind, body)
+        await process.run(sock, events_fd, decoder)
+
+    asyncio.run(amain())
+    # Skip interpreter teardown: nothing is left to flush and a stuck viewer
+    # connection must not hold the exit.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

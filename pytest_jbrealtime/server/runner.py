@@ -1,0 +1,223 @@
+"""The pytest side of the live server: bind, spawn the server process, feed it, stop it.
+
+pytest binds the port itself, so the link is known and printed at once and a taken
+port falls back to a free one before anything else happens; the bound socket is
+handed to the server process (``server/process.py``), which starts serving it while
+the tests already run (connections queue in the listen backlog meanwhile).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
+from pytest_jbrealtime.server.auth import TokenAuthority, new_secret
+
+VIEWER_TOKEN_TTL = 24 * 3600.0
+DRAIN_TIMEOUT = 1.0
+
+
+class ServerStartError(Exception):
+    """The server could not be started; the run goes on without it."""
+
+
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """Bind ``host:port``; if that port is taken, any free port on the same host."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ServerStartError(f"cannot resolve host {host!r}: {exc}") from None
+    family, _, _, _, address = infos[0]
+    candidates = [port, 0] if port != 0 else [0]
+    last_error: OSError | None = None
+    for candidate in candidates:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address[0], candidate, *address[2:]))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            break
+        sock.set_inheritable(True)
+        return sock
+    raise ServerStartError(f"cannot bind {host}:{port}: {last_error}")
+
+
+class LiveServer:
+    """A running server process and the pipes to it. Also the publisher's event sink."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        run_id: str,
+        run_info: dict[str, Any],
+        warn: Callable[[str], None],
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.run_id = run_id
+        self.run_info = run_info
+        self._warn = warn
+        self.port = 0
+        self.viewer_count = 0
+        self.run_dir = Path(tempfile.mkdtemp(prefix="jb-live-"))
+        self._secret = new_secret()
+        self.authority = TokenAuthority(self._secret, run_id=run_id)
+        self.viewer_token = self.authority.mint("viewer", VIEWER_TOKEN_TTL)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._writer: PipeWriter | None = None
+        self._control_fd = -1
+        self._control_buffer = b""
+        self._control_messages: list[dict[str, Any]] = []
+        self._warned_broken = False
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def viewer_link(self) -> str:
+        return f"{self.url}?token={self.viewer_token}"
+
+    def start(self) -> None:
+        sock = bind_listening_socket(self.host, self.requested_port)
+        self.port = sock.getsockname()[1]
+        events_r, events_w = os.pipe()
+        control_r, control_w = os.pipe()
+        package_parent = str(Path(__file__).resolve().parent.parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
+        )
+        try:
+            with open(self.run_dir / "server.log", "wb") as server_log:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", "pytest_jbrealtime.server.process",
+                     str(sock.fileno()), str(events_r), str(control_w)],
+                    pass_fds=(sock.fileno(), events_r, control_w),
+                    stdin=subprocess.DEVNULL,
+                    stdout=server_log,
+                    stderr=server_log,
+                    # Its own session: Ctrl-C on the terminal interrupts pytest, which
+                    # then stops the server in order, instead of killing it mid-send.
+                    start_new_session=True,
+                    cwd=self.run_dir,
+                    env=env,
+                )
+        except OSError as exc:
+            for fd in (events_r, events_w, control_r, control_w):
+                os.close(fd)
+            sock.close()
+            raise ServerStartError(f"cannot start the server process: {exc}") from None
+        finally:
+            # The child has its copies; ours would keep the port bound after it exits.
+            sock.close()
+        os.close(events_r)
+        os.close(control_w)
+        self._control_fd = control_r
+        os.set_blocking(control_r, False)
+        self._writer = PipeWriter(events_w)
+        self._writer.write(
+            encode_frame(
+                CONFIG,
+                {"run_id": self.run_id, "secret": self._secret, "run_info": self.run_info,
+                 "run_dir": str(self.run_dir), "drain_timeout": DRAIN_TIMEOUT},
+            )
+        )
+
+    # -- EventSink --------------------------------------------------------------
+
+    def send_batch(self, events: list[dict[str, Any]]) -> None:
+        if self._writer is None:
+            return
+        self._writer.write(encode_frame(EVENTS, events))
+        if self._writer.broken and not self._warned_broken:
+            self._warned_broken = True
+            self._warn(
+                "the live server stopped; the run goes on without it "
+                f"(server log: {self.run_dir / 'server.log'})"
+            )
+
+    def close(self, timeout: float) -> None:
+        self.stop(linger=0.0)
+
+    # -- control pipe -------------------------------------------------------------
+
+    def _read_control(self, timeout: float) -> None:
+        if self._control_fd < 0:
+            return
+        ready, _, _ = select.select([self._control_fd], [], [], max(timeout, 0))
+        if not ready:
+            return
+        try:
+            chunk = os.read(self._control_fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            os.close(self._control_fd)
+            self._control_fd = -1
+            return
+        self._control_buffer += chunk
+        *lines, self._control_buffer = self._control_buffer.split(b"\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "viewers" in message:
+                self.viewer_count = int(message["viewers"])
+            self._control_messages.append(message)
+
+    def _wait_control(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._control_fd < 0:
+                return condition()
+            self._read_control(remaining)
+        return True
+
+    def wait_for_viewers(self, count: int, timeout: float) -> bool:
+        return self._wait_control(lambda: self.viewer_count >= count, timeout)
+
+    # -- stopping -----------------------------------------------------------------
+
+    def stop(self, linger: float) -> None:
+        """Tell the server the run is over; wait a bounded time for it to finish."""
+        process, writer = self._process, self._writer
+        if process is None or writer is None:
+            return
+        self._process = None
+        writer.write(encode_frame(FINISH, {"linger": linger, "drain_timeout": DRAIN_TIMEOUT}))
+        writer.drain(timeout=0.5)
+        writer.close()
+        drained = lambda: any("drained" in m for m in self._control_messages)  # noqa: E731
+        try:
+            self._wait_control(drained, timeout=linger + DRAIN_TIMEOUT + 0.5)
+            process.wait(timeout=0.5)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            process.kill()
+            process.wait()
+        finally:
+            if self._control_fd >= 0:
+                os.close(self._control_fd)
+                self._control_fd = -1

@@ -1,0 +1,224 @@
+"""Viewer connections: each one a cursor into the event log.
+
+A viewer's sender sends everything after its cursor (one ``batch`` frame when more
+than one event is waiting) and then sleeps until the log grows. Nothing is copied per
+viewer: a slow viewer only means a cursor that lags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from pytest_jbrealtime.log import EventLog, LoggedEvent
+
+PROTOCOL_VERSION = 1
+FIRST_MESSAGE_GRACE = 0.2
+MAX_BATCH = 1000
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+GROUP = re.compile(r"^(general|system_monitor|test_.+)$")
+
+
+class ProtocolError(Exception):
+    """A viewer message the server cannot act on; the text goes back as an ``error``."""
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+class ViewerConnection:
+    """One connected viewer: its groups, its cursor, and its outbox of control frames."""
+
+    def __init__(self, websocket: WebSocket, client_id: str, registry: ViewerRegistry) -> None:
+        self.websocket = websocket
+        self.client_id = client_id
+        self.registry = registry
+        self.log = registry.log
+        self.groups: frozenset[str] = frozenset({"general"})
+        self.cursor = 0
+        self._cursor_moves = 0
+        self._outbox: list[str] = []
+        self._wake = asyncio.Event()
+        self._first_message = asyncio.Event()
+        self.acked_seq = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def post(self, message: dict[str, Any]) -> None:
+        self._outbox.append(_dumps(message))
+        self._wake.set()
+
+    async def serve(self) -> None:
+        self.post(
+            {
+                "type": "hello",
+                "run_id": self.log.run_id,
+                "client_id": self.client_id,
+                "protocol": PROTOCOL_VERSION,
+                "log_length": len(self.log),
+            }
+        )
+        receiver = asyncio.create_task(self._receive_loop())
+        try:
+            await asyncio.wait(
+                [receiver, asyncio.create_task(self._first_message.wait())],
+                timeout=FIRST_MESSAGE_GRACE,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            sender = asyncio.create_task(self._send_loop())
+            done, _ = await asyncio.wait([receiver, sender], return_when=asyncio.FIRST_COMPLETED)
+            for task in (receiver, sender):
+                task.cancel()
+            for task in done:
+                exc = task.exception() if not task.cancelled() else None
+                if exc is not None and not isinstance(exc, (WebSocketDisconnect, OSError)):
+                    raise exc
+        finally:
+            receiver.cancel()
+
+    # -- sending ---------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            while self._outbox:
+                await self.websocket.send_text(self._outbox.pop(0))
+            moves = self._cursor_moves
+            entries = self.log.read_after(self.cursor, MAX_BATCH)
+            if entries:
+                await self._send_events(entries)
+                if moves == self._cursor_moves:
+                    self.cursor = entries[-1].event["seq"]
+                continue
+            if self.registry.closing:
+                await self.websocket.close(code=1000, reason="run finished")
+                return
+            await self._wake.wait()
+
+    async def _send_events(self, entries: list[LoggedEvent]) -> None:
+        wanted = [e.text for e in entries if e.in_groups(self.groups)]
+        if not wanted:
+            return
+        if len(wanted) == 1:
+            text = wanted[0]
+        else:
+            text = '{"type":"batch","count":%d,"messages":[%s]}' % (len(wanted), ",".join(wanted))
+        await self.websocket.send_text(text)
+        self.registry.messages_sent += len(wanted)
+
+    # -- receiving -------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            self._first_message.set()
+            text = message.get("text")
+            try:
+                if text is None:
+                    raise ProtocolError("binary frames are not supported; send JSON text")
+                self._handle(text)
+            except ProtocolError as exc:
+                self.post({"type": "error", "message": str(exc)})
+
+    def _handle(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except (ValueError, RecursionError):
+            raise ProtocolError("message is not valid JSON") from None
+        if not isinstance(message, dict):
+            raise ProtocolError("message must be a JSON object")
+        kind = message.get("type")
+        if not isinstance(kind, str):
+            raise ProtocolError("message has no 'type' string")
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            raise ProtocolError(f"unknown message type {kind[:64]!r}")
+        handler(message)
+
+    @staticmethod
+    def _field(message: dict[str, Any], name: str, kind: type) -> Any:
+        value = message.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ProtocolError(
+                f"{message['type']!r} needs field {name!r} of type {kind.__name__}"
+            )
+        return value
+
+    def _group(self, message: dict[str, Any]) -> str:
+        group: str = self._field(message, "group", str)
+        if len(group) > 1024 or not GROUP.match(group):
+            raise ProtocolError("group must be 'general', 'system_monitor' or 'test_<test id>'")
+        return group
+
+    def _on_subscribe(self, message: dict[str, Any]) -> None:
+        self.groups = self.groups | {self._group(message)}
+
+    def _on_unsubscribe(self, message: dict[str, Any]) -> None:
+        self.groups = self.groups - {self._group(message)}
+
+    def _on_resume(self, message: dict[str, Any]) -> None:
+        run_id = self._field(message, "run_id", str)
+        last_seq = self._field(message, "last_seq", int)
+        if run_id != self.log.run_id or not 0 <= last_seq <= len(self.log):
+            self.post({"type": "reset", "run_id": self.log.run_id,
+                       "reason": "unknown run" if run_id != self.log.run_id
+                       else "seq out of range"})
+            last_seq = 0
+        self.cursor = last_seq
+        self._cursor_moves += 1
+        self.wake()
+
+    def _on_ping(self, message: dict[str, Any]) -> None:
+        ping_id = message.get("id")
+        if ping_id is not None and not isinstance(ping_id, (str, int)):
+            raise ProtocolError("'ping' field 'id' must be a string or an integer")
+        self.post({"type": "pong", "id": ping_id, "log_length": len(self.log)})
+
+    def _on_ack(self, message: dict[str, Any]) -> None:
+        self.acked_seq = max(self.acked_seq, self._field(message, "seq", int))
+
+
+class ViewerRegistry:
+    """All connected viewers of one log; wakes them when the log grows."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.viewers: set[ViewerConnection] = set()
+        self.closing = False
+        self.messages_sent = 0
+        self.total_connections = 0
+        self.count_changed = asyncio.Event()
+        log.listeners.append(lambda _added: self.wake_all())
+
+    def wake_all(self) -> None:
+        for viewer in self.viewers:
+            viewer.wake()
+
+    def add(self, viewer: ViewerConnection) -> None:
+        self.viewers.add(viewer)
+        self.total_connections += 1
+        self._announce_count()
+
+    def remove(self, viewer: ViewerConnection) -> None:
+        self.viewers.discard(viewer)
+        self._announce_count()
+
+    def _announce_count(self) -> None:
+        for viewer in self.viewers:
+            viewer.post({"type": "viewers", "count": len(self.viewers)})
+        self.count_changed.set()
+
+    def all_caught_up(self) -> bool:
+        return all(v.cursor >= len(self.log) for v in self.viewers)
+
+    def close_when_caught_up(self) -> None:
+        self.closing = True
+        self.wake_all()

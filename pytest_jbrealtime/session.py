@@ -1,0 +1,267 @@
+"""LivePlugin: turns pytest's lifecycle into events.
+
+These hooks are the hot path: each builds a dict and publishes it, nothing more. The
+work of encoding and sending happens in the server process.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_jbrealtime import __version__
+from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.log import iso_timestamp
+from pytest_jbrealtime.publisher import EventPublisher
+
+PHASES = ("setup", "call", "teardown")
+# Fraction of a test done when each phase starts; test_completed stands for 100%.
+PHASE_PROGRESS = {"setup": 0.0, "call": 33.3, "teardown": 66.7}
+MAX_SECTION_CHARS = 256 * 1024
+
+
+def report_category(report: pytest.TestReport) -> str:
+    """The category pytest's terminal summary counts this report under."""
+    outcome = report.outcome
+    if outcome == "rerun":  # pytest-rerunfailures
+        return "rerun"
+    is_subtest = hasattr(report, "context") and report.when == "call"
+    if hasattr(report, "wasxfail"):
+        if outcome == "skipped":
+            return "xfailed"
+        if outcome == "passed":
+            return "xpassed"
+    if outcome == "failed":
+        return "failed" if report.when == "call" else "error"
+    if is_subtest:
+        return f"subtests {outcome}"
+    if outcome == "skipped":
+        return "skipped"
+    return "passed" if report.when == "call" else ""
+
+
+def one_line_summary(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return report.outcome
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None) or str(longrepr)
+    return message.strip().splitlines()[0] if message.strip() else report.outcome
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= MAX_SECTION_CHARS:
+        return text
+    cut = len(text) - MAX_SECTION_CHARS
+    return text[:MAX_SECTION_CHARS] + f"\n[… {cut} more characters not streamed]"
+
+
+@dataclass
+class TestRecord:
+    """What the reports of one test have said so far."""
+
+    test_id: str
+    reports: dict[str, pytest.TestReport] = field(default_factory=dict)
+    subtests: list[dict[str, Any]] = field(default_factory=list)
+    subtest_categories: list[str] = field(default_factory=list)
+
+    def result(self) -> tuple[str, pytest.TestReport | None]:
+        """The test's one result, and the report that decided it."""
+        teardown = self.reports.get("teardown")
+        for when in ("setup", "call"):
+            report = self.reports.get(when)
+            if report is not None and report_category(report) not in ("", "passed"):
+                return report_category(report), report
+        if teardown is not None and teardown.outcome in ("failed", "rerun"):
+            return report_category(teardown), teardown
+        call = self.reports.get("call")
+        return ("passed", call) if call is not None else ("error", None)
+
+
+class LivePlugin:
+    """Registered as ``jb-live`` when ``--jb-live`` is on (see plugin.py)."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        publisher: EventPublisher,
+        history: RunHistory,
+    ) -> None:
+        self.config = config
+        self.publisher = publisher
+        self.history = history
+        self.counts: dict[str, int] = {}
+        self.collection_errors: list[dict[str, Any]] = []
+        self.collected = 0
+        self._records: dict[str, TestRecord] = {}
+        self._started = time.time()
+        self._step_counts: dict[str, int] = {}
+
+    # -- session ---------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.publisher.publish(
+            "session_started",
+            {
+                "args": list(self.config.invocation_params.args),
+                "rootdir": str(self.config.rootpath),
+                "start_time": iso_timestamp(self._started),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "versions": {
+                    "python": platform.python_version(),
+                    "pytest": pytest.__version__,
+                    "pytest_jbrealtime": __version__,
+                },
+            },
+        )
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(
+                {"test_id": report.nodeid, "file": report.fspath,
+                 "longrepr": str(report.longrepr)}
+            )
+            self.counts["error"] = self.counts.get("error", 0) + 1
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        tests = []
+        for item in session.items:
+            file, _, rest = item.nodeid.partition("::")
+            cls = item.cls.__name__ if getattr(item, "cls", None) is not None else None
+            tests.append(
+                {
+                    "test_id": item.nodeid,
+                    "file": file,
+                    "cls": cls,
+                    "name": rest.rsplit("::", 1)[-1] if rest else item.name,
+                    "markers": sorted({m.name for m in item.iter_markers()}),
+                }
+            )
+        self.collected = len(tests)
+        self.publisher.publish(
+            "collection_finished",
+            {"total": len(tests), "tests": tests, "errors": self.collection_errors},
+        )
+        self.publisher.flush()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.publisher.current_test_id = None
+        self.publisher.publish(
+            "session_finished",
+            {
+                "exit_status": int(exitstatus),
+                "duration": round(time.time() - self._started, 6),
+                "total": self.collected,
+                "counts": dict(self.counts),
+            },
+        )
+        self.publisher.flush()
+        self.history.save()
+
+    # -- one test ----------------------------------------------------------------
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.publisher.current_test_id = nodeid
+        self._records[nodeid] = TestRecord(nodeid)
+        self.publisher.publish(
+            "test_started",
+            {
+                "test_id": nodeid,
+                "test_name": location[2],
+                "file": location[0],
+                "estimated_duration": self.history.estimated_duration(nodeid),
+            },
+        )
+
+    def _phase_started(self, item: pytest.Item, phase: str) -> None:
+        self.publisher.publish(
+            "test_progress",
+            {
+                "test_id": item.nodeid,
+                "step_index": PHASES.index(phase) + 1,
+                "step_name": phase,
+                "progress_percentage": PHASE_PROGRESS[phase],
+                "status": "running",
+            },
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._phase_started(item, "setup")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self._phase_started(item, "call")
+        # Whatever happened before a possibly long call goes out now.
+        self.publisher.flush()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        self._phase_started(item, "teardown")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = self._records.get(report.nodeid)
+        if record is None:  # a report without logstart (another plugin's): still count it
+            record = self._records[report.nodeid] = TestRecord(report.nodeid)
+        if hasattr(report, "context") and report.when == "call":
+            category = report_category(report)
+            record.subtests.append(
+                {
+                    "description": report._sub_test_description(),  # type: ignore[attr-defined]
+                    "result": category.removeprefix("subtests "),
+                    "duration": round(report.duration, 6),
+                    "longrepr": str(report.longrepr) if report.failed else None,
+                }
+            )
+            record.subtest_categories.append(category)
+            return
+        record.reports[report.when] = report
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        record = self._records.pop(nodeid, None)
+        self.publisher.current_test_id = None
+        if record is None or not record.reports:
+            return
+        # Categorised now, not per report: the subtests plugin turns a passed call into
+        # a failure (when a subtest failed) only while the terminal reports it.
+        categories = record.subtest_categories + [
+            report_category(r) for r in record.reports.values()
+        ]
+        for category in categories:
+            if category:
+                self.counts[category] = self.counts.get(category, 0) + 1
+        result, deciding = record.result()
+        last = list(record.reports.values())[-1]
+        duration = sum(r.duration for r in record.reports.values())
+        failed = deciding is not None and deciding.outcome == "failed"
+        self.publisher.publish(
+            "test_completed",
+            {
+                "test_id": nodeid,
+                "result": result,
+                "duration": round(duration, 6),
+                "summary": one_line_summary(deciding or last),
+                "longrepr": _truncate(str(deciding.longrepr))
+                if failed and deciding is not None and deciding.longrepr is not None
+                else None,
+                "sections": [
+                    {"name": name, "content": _truncate(content)}
+                    for name, content in last.sections
+                ],
+                "phases": {when: r.outcome for when, r in record.reports.items()},
+                "subtests": record.subtests,
+            },
+        )
+        self.history.record(nodeid, duration, self._step_counts.pop(nodeid, 0))

@@ -1,0 +1,178 @@
+"""Options: one table, one precedence rule (command line > environment > ini), validated.
+
+Every option is declared once in ``OPTIONS``; ``addoption``/``addini`` and the
+resolution in :func:`load_settings` are derived from it, so adding an option is one
+entry here and one field on :class:`LiveSettings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+DEFAULT_PORT = 8765
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected one of 1/true/yes/on or 0/false/no/off")
+
+
+def _number(text: str, kind: Callable[[str], Any]) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"expected a {'whole ' if kind is int else ''}number") from None
+
+
+def _non_negative_float(text: str) -> float:
+    value: float = _number(text, float)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("expected a number >= 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value: float = _number(text, float)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("expected a number > 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value: int = _number(text, int)
+    if value < 0:
+        raise ValueError("expected a whole number >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value: int = _number(text, int)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a port number from 0 to 65535 (0: any free port)")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _text(text: str) -> str:
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One setting, as a command-line flag, an environment variable and an ini key."""
+
+    field: str
+    flag: str
+    env: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any
+    is_flag: bool = False
+    metavar: str | None = None
+
+    @property
+    def ini(self) -> str:
+        return self.field
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "jb_live", "--jb-live", "JB_LIVE",
+        "stream the run live to a browser viewer (prints the link)",
+        _parse_bool, False, is_flag=True,
+    ),
+    Option(
+        "jb_live_host", "--jb-live-host", "JB_LIVE_HOST",
+        "address the live server binds (default 127.0.0.1; anything else is reachable "
+        "from other machines)",
+        _text, "127.0.0.1", metavar="HOST",
+    ),
+    Option(
+        "jb_live_port", "--jb-live-port", "JB_LIVE_PORT",
+        f"port of the live server (default {DEFAULT_PORT}, or a free one if taken; "
+        "0: any free port)",
+        _port, DEFAULT_PORT, metavar="PORT",
+    ),
+    Option(
+        "jb_live_linger", "--jb-live-linger", "JB_LIVE_LINGER",
+        "keep serving the finished run for SECONDS so late viewers can still watch",
+        _non_negative_float, 0.0, metavar="SECONDS",
+    ),
+    Option(
+        "jb_live_wait_viewers", "--jb-live-wait-viewers", "JB_LIVE_WAIT_VIEWERS",
+        "before the first test, wait until N viewers are connected",
+        _non_negative_int, 0, metavar="N",
+    ),
+    Option(
+        "jb_live_wait_timeout", "--jb-live-wait-timeout", "JB_LIVE_WAIT_TIMEOUT",
+        "give up waiting for viewers after SECONDS (default 30) and run anyway",
+        _positive_float, 30.0, metavar="SECONDS",
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveSettings:
+    """The resolved, validated settings of one run."""
+
+    jb_live: bool = False
+    jb_live_host: str = "127.0.0.1"
+    jb_live_port: int = DEFAULT_PORT
+    jb_live_linger: float = 0.0
+    jb_live_wait_viewers: int = 0
+    jb_live_wait_timeout: float = 30.0
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("jb-live", "live run viewer (pytest-jbrealtime)")
+    for option in OPTIONS:
+        if option.is_flag:
+            group.addoption(option.flag, action="store_true", default=None,
+                            dest=option.field, help=f"{option.help} [env {option.env}]")
+        else:
+            group.addoption(option.flag, action="store", default=None, dest=option.field,
+                            metavar=option.metavar, help=f"{option.help} [env {option.env}]")
+        parser.addini(option.ini, help=option.help, default=None)
+
+
+def _resolve(config: pytest.Config, option: Option) -> Any:
+    """Command line > environment > ini > default, and say where a bad value came from."""
+    raw = config.getoption(option.field, default=None)
+    source = option.flag
+    if raw is None:
+        raw = os.environ.get(option.env)
+        source = f"environment variable {option.env}"
+    if raw is None or raw == "":
+        ini_value = config.getini(option.ini)
+        raw = ini_value if ini_value not in (None, "", []) else None
+        source = f"ini option {option.ini}"
+    if raw is None:
+        return option.default
+    if isinstance(raw, bool):
+        return raw
+    try:
+        return option.parse(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{source}: invalid value {raw!r}: {exc}") from None
+
+
+def load_settings(config: pytest.Config) -> LiveSettings:
+    values = {option.field: _resolve(config, option) for option in OPTIONS}
+    return LiveSettings(**values)

@@ -1,0 +1,148 @@
+// DetailPanel: everything known about the selected test.
+
+import { el, formatDuration, formatTime } from './dom.js';
+
+// How each timeline event type reads in one line.
+export function describeTimelineEvent(event) {
+  switch (event.type) {
+    case 'browser_action':
+      return [event.action, event.element, event.url].filter(Boolean).join(' · ');
+    case 'page_loaded':
+      return `${event.url ?? ''}${typeof event.load_time === 'number' ? ` · ${Math.round(event.load_time)} ms` : ''}`;
+    case 'screenshot_captured':
+      return event.screenshot_id ?? '';
+    case 'log_record':
+      return `${event.level ?? ''} ${event.logger ?? ''}: ${event.message ?? ''}`;
+    case 'custom':
+      return `${event.name ?? ''} ${JSON.stringify(event.data ?? null)}`;
+    default:
+      return event.type;
+  }
+}
+
+export const TIMELINE_LABELS = {
+  browser_action: 'action',
+  page_loaded: 'page load',
+  screenshot_captured: 'screenshot',
+  log_record: 'log',
+  custom: 'event',
+};
+
+export class DetailPanel {
+  constructor(root) {
+    this.root = root;
+    this.testId = null;
+    this.showEmpty();
+  }
+
+  showEmpty() {
+    this.root.replaceChildren(
+      el('div', { className: 'detail-empty' },
+        el('p', { text: 'Select a test to see its steps, output and failure.' }),
+        el('p', { className: 'hint', text: '↑ / ↓ move through the list.' })),
+    );
+  }
+
+  show(test) {
+    this.testId = test ? test.id : null;
+    if (!test) {
+      this.showEmpty();
+      return;
+    }
+    const scrollTop = this.root.scrollTop;
+    this.root.replaceChildren(
+      this.header(test),
+      this.steps(test),
+      this.failure(test),
+      this.subtests(test),
+      this.sections(test),
+      this.timeline(test),
+    );
+    // Re-rendering a running test must not jump the reader back to the top.
+    this.root.scrollTop = scrollTop;
+  }
+
+  header(test) {
+    const facts = [];
+    if (test.duration !== null) facts.push(formatDuration(test.duration));
+    if (test.worker) facts.push(`worker ${test.worker}`);
+    if (test.startedAt) facts.push(`started ${formatTime(test.startedAt)}`);
+    if (test.estimate !== null) facts.push(`estimated ${formatDuration(test.estimate)}`);
+    if (test.reruns > 0) facts.push(`${test.reruns} rerun${test.reruns === 1 ? '' : 's'}`);
+    return el('header', { className: 'detail-header' },
+      el('div', { className: 'detail-title' },
+        el('span', { className: `badge status-${test.status}`, 'data-testid': 'detail-status', text: test.status }),
+        el('h2', { 'data-testid': 'detail-name', text: test.name })),
+      el('div', { className: 'detail-id', text: test.id }),
+      el('div', { className: 'detail-facts', text: facts.join(' · ') }),
+      test.markers.length > 0
+        ? el('div', { className: 'markers' }, ...test.markers.map((m) => el('span', { className: 'marker', text: m })))
+        : null,
+      test.summary && test.status !== 'passed'
+        ? el('div', { className: 'detail-summary', text: test.summary })
+        : null);
+  }
+
+  steps(test) {
+    if (test.steps.length === 0) return null;
+    const bar = el('div', { className: 'progress small' }, el('div', { className: `progress-fill status-${test.status}` }));
+    bar.firstChild.style.width = `${Math.min(100, Math.max(0, test.progress))}%`;
+    return el('section', { className: 'detail-section' },
+      el('h3', { text: 'Steps' }),
+      bar,
+      el('ol', { className: 'steps' },
+        ...test.steps.map((step) => el('li', { className: `step step-${step.status}` },
+          el('span', { className: `dot status-${this.stepStatus(test, step)}` }),
+          el('span', { text: step.name }),
+          el('span', { className: 'step-time', text: formatTime(step.timestamp) })))));
+  }
+
+  stepStatus(test, step) {
+    if (step.status === 'passed' || step.status === 'failed') return step.status;
+    // A phase step only says it began; the test's phases tell how it went.
+    if (test.phases && test.phases[step.name]) return test.phases[step.name];
+    return test.status === 'running' ? 'running' : 'passed';
+  }
+
+  failure(test) {
+    if (!test.longrepr) return null;
+    return el('section', { className: 'detail-section' },
+      el('h3', { text: test.collectionError ? 'Collection error' : 'Failure' }),
+      el('pre', { className: 'traceback', 'data-testid': 'traceback', text: test.longrepr }));
+  }
+
+  subtests(test) {
+    if (test.subtests.length === 0) return null;
+    return el('section', { className: 'detail-section' },
+      el('h3', { text: 'Subtests' }),
+      el('ul', { className: 'subtests' },
+        ...test.subtests.map((sub) => el('li', {},
+          el('span', { className: `badge status-${sub.result}`, text: sub.result }),
+          el('span', { text: sub.description }),
+          el('span', { className: 'step-time', text: formatDuration(sub.duration) }),
+          sub.longrepr ? el('pre', { className: 'traceback', text: sub.longrepr }) : null))));
+  }
+
+  sections(test) {
+    if (test.sections.length === 0) return null;
+    return el('section', { className: 'detail-section' },
+      el('h3', { text: 'Captured output' }),
+      ...test.sections.map((section) => el('details', { className: 'output', open: true },
+        el('summary', { text: section.name }),
+        el('pre', { text: section.content }))));
+  }
+
+  timeline(test) {
+    if (test.timeline.length === 0) return null;
+    return el('section', { className: 'detail-section' },
+      el('h3', { text: 'Timeline' }),
+      el('ol', { className: 'timeline', 'data-testid': 'timeline' },
+        ...test.timeline.map((event) => el('li', { className: `timeline-item type-${event.type}` },
+          el('span', { className: 'step-time', text: formatTime(event.timestamp) }),
+          el('span', { className: 'timeline-kind', text: TIMELINE_LABELS[event.type] ?? event.type }),
+          el('span', { className: 'timeline-text', text: describeTimelineEvent(event) }),
+          event.type === 'screenshot_captured' && event.screenshot_url
+            ? el('img', { className: 'screenshot', src: event.screenshot_url, alt: `screenshot ${event.screenshot_id ?? ''}`, loading: 'lazy' })
+            : null))));
+  }
+}

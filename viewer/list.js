@@ -1,0 +1,220 @@
+// TestList: the test list, grouped by file and class, virtualised.
+//
+// Only the rows in (or near) the viewport exist in the DOM: a fixed pool of row elements is
+// positioned over a spacer as tall as the whole list, so 20,000 tests cost what 40 do.
+
+import { el, setText, formatDuration } from './dom.js';
+
+export const ROW_HEIGHT = 28;
+export const OVERSCAN_ROWS = 8;
+
+// Status filter values beyond the single statuses.
+export const FILTER_FAILURES = 'failures';
+export const FILTER_ALL = 'all';
+
+export function testMatches(test, statusFilter, query) {
+  if (statusFilter === FILTER_FAILURES) {
+    if (test.status !== 'failed' && test.status !== 'error') return false;
+  } else if (statusFilter !== FILTER_ALL && test.status !== statusFilter) {
+    return false;
+  }
+  return query === '' || test.searchText.includes(query);
+}
+
+/** The worst status among a group's tests, for the group header's dot. */
+export function groupStatus(tests) {
+  let running = false;
+  let queued = false;
+  for (const test of tests) {
+    if (test.status === 'failed' || test.status === 'error') return 'failed';
+    if (test.status === 'running') running = true;
+    else if (test.status === 'queued') queued = true;
+  }
+  if (running) return 'running';
+  return queued ? 'queued' : 'passed';
+}
+
+export class TestList {
+  /**
+   * @param {HTMLElement} viewport  the scrolling element
+   * @param {{onSelect: (testId: string) => void, onToggleGroup: () => void}} callbacks
+   *   onToggleGroup runs after a group header is clicked: the owner rebuilds the rows.
+   */
+  constructor(viewport, { onSelect, onToggleGroup }) {
+    this.viewport = viewport;
+    this.onSelect = onSelect;
+    this.onToggleGroup = onToggleGroup;
+    this.spacer = el('div', { className: 'list-spacer' });
+    this.viewport.append(this.spacer);
+    this.pool = [];
+    this.rows = []; // {kind: 'file'|'class'|'test', key, label, tests?, test?}
+    this.collapsed = new Set();
+    this.selectedId = null;
+    this.matchCount = 0;
+    this.viewport.addEventListener('scroll', () => this.render(), { passive: true });
+    this.viewport.addEventListener('click', (event) => this.handleClick(event));
+    this.viewport.addEventListener('keydown', (event) => this.handleKey(event));
+    new ResizeObserver(() => this.render()).observe(this.viewport);
+  }
+
+  /** Rebuild the flat row list from the tests in collection order. */
+  build(tests, statusFilter, query) {
+    const files = new Map();
+    let matches = 0;
+    for (const test of tests) {
+      if (!testMatches(test, statusFilter, query)) continue;
+      matches += 1;
+      let classes = files.get(test.file);
+      if (!classes) {
+        classes = new Map();
+        files.set(test.file, classes);
+      }
+      const clsKey = test.cls ?? '';
+      let group = classes.get(clsKey);
+      if (!group) {
+        group = [];
+        classes.set(clsKey, group);
+      }
+      group.push(test);
+    }
+    const rows = [];
+    for (const [file, classes] of files) {
+      const fileTests = [];
+      for (const group of classes.values()) fileTests.push(...group);
+      rows.push({ kind: 'file', key: file, label: file, tests: fileTests });
+      if (this.collapsed.has(file)) continue;
+      for (const [cls, group] of classes) {
+        let depth = 1;
+        if (cls !== '') {
+          const key = `${file}::${cls}`;
+          rows.push({ kind: 'class', key, label: cls, tests: group });
+          if (this.collapsed.has(key)) continue;
+          depth = 2;
+        }
+        for (const test of group) rows.push({ kind: 'test', key: test.id, test, depth });
+      }
+    }
+    this.rows = rows;
+    this.matchCount = matches;
+    this.spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
+    this.render();
+  }
+
+  render() {
+    const height = this.viewport.clientHeight;
+    const first = Math.max(0, Math.floor(this.viewport.scrollTop / ROW_HEIGHT) - OVERSCAN_ROWS);
+    const last = Math.min(this.rows.length, Math.ceil((this.viewport.scrollTop + height) / ROW_HEIGHT) + OVERSCAN_ROWS);
+    const needed = last - first;
+    while (this.pool.length < needed) this.pool.push(this.createRow());
+    for (let i = 0; i < this.pool.length; i += 1) {
+      const node = this.pool[i];
+      if (i < needed) this.fillRow(node, this.rows[first + i], first + i);
+      else node.hidden = true;
+    }
+  }
+
+  createRow() {
+    const node = el(
+      'div',
+      { className: 'row', role: 'option' },
+      el('span', { className: 'twisty', 'aria-hidden': 'true' }),
+      el('span', { className: 'dot', 'aria-hidden': 'true' }),
+      el('span', { className: 'row-label' }),
+      el('span', { className: 'row-meta' }),
+    );
+    this.spacer.append(node);
+    return node;
+  }
+
+  fillRow(node, row, index) {
+    node.hidden = false;
+    node.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
+    const [twisty, dot, label, meta] = node.children;
+    if (row.kind === 'test') {
+      const test = row.test;
+      node.className = `row row-test depth-${row.depth}${test.id === this.selectedId ? ' selected' : ''}`;
+      node.dataset.testid = 'test-row';
+      node.dataset.testId = test.id;
+      node.dataset.status = test.status;
+      node.title = test.id;
+      node.setAttribute('aria-selected', String(test.id === this.selectedId));
+      delete node.dataset.group;
+      setText(twisty, '');
+      setText(label, test.name);
+      setText(meta, test.status === 'running' ? 'running' : formatDuration(test.duration));
+      dot.className = `dot status-${test.status}`;
+      return;
+    }
+    const collapsed = this.collapsed.has(row.key);
+    node.className = `row row-${row.kind}`;
+    node.dataset.testid = 'group-row';
+    node.dataset.group = row.key;
+    node.title = row.key;
+    node.removeAttribute('aria-selected');
+    delete node.dataset.testId;
+    delete node.dataset.status;
+    setText(twisty, collapsed ? '▸' : '▾');
+    setText(label, row.label);
+    setText(meta, this.groupMeta(row.tests));
+    dot.className = `dot status-${groupStatus(row.tests)}`;
+  }
+
+  groupMeta(tests) {
+    let failed = 0;
+    for (const test of tests) if (test.status === 'failed' || test.status === 'error') failed += 1;
+    const count = `${tests.length} test${tests.length === 1 ? '' : 's'}`;
+    return failed > 0 ? `${failed} failed · ${count}` : count;
+  }
+
+  handleClick(event) {
+    const node = event.target.closest('.row');
+    if (!node || !this.viewport.contains(node)) return;
+    if (node.dataset.testId !== undefined) {
+      this.onSelect(node.dataset.testId);
+      return;
+    }
+    const key = node.dataset.group;
+    if (this.collapsed.has(key)) this.collapsed.delete(key);
+    else this.collapsed.add(key);
+    this.onToggleGroup();
+  }
+
+  handleKey(event) {
+    if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') return;
+    event.preventDefault();
+    const step = event.key === 'ArrowDown' ? 1 : -1;
+    let index = this.indexOf(this.selectedId);
+    for (index += step; index >= 0 && index < this.rows.length; index += step) {
+      if (this.rows[index].kind === 'test') {
+        this.onSelect(this.rows[index].test.id);
+        return;
+      }
+    }
+  }
+
+  indexOf(testId) {
+    if (testId === null) return -1;
+    return this.rows.findIndex((row) => row.kind === 'test' && row.test.id === testId);
+  }
+
+  /** Mark a test selected and scroll it into view if it is listed. */
+  select(testId) {
+    this.selectedId = testId;
+    const index = this.indexOf(testId);
+    if (index !== -1) {
+      const top = index * ROW_HEIGHT;
+      const bottom = top + ROW_HEIGHT;
+      const view = this.viewport;
+      if (top < view.scrollTop || bottom > view.scrollTop + view.clientHeight) {
+        view.scrollTop = Math.max(0, top - view.clientHeight / 3);
+      }
+    }
+    this.render();
+  }
+
+  /** Expand the groups that hold a test, so that it can be shown. */
+  reveal(test) {
+    this.collapsed.delete(test.file);
+    if (test.cls) this.collapsed.delete(`${test.file}::${test.cls}`);
+  }
+}

@@ -1,0 +1,65 @@
+// Entry point: replay an embedded recording (the HTML report) or watch the run live.
+
+import { LiveClient } from './client.js';
+import { RunStore } from './store.js';
+import { LiveView } from './views.js';
+
+export function randomClientId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return `viewer-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+export function base64ToBytes(text) {
+  if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(text);
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * The events of a `<script type="application/json" id="jb-live-recording">` block: a JSON
+ * array of events, or {"encoding": "gzip+base64", "data": "..."} wrapping that array.
+ */
+export async function readRecording(node) {
+  const content = JSON.parse(node.textContent);
+  if (Array.isArray(content)) return content;
+  if (content && content.encoding === 'gzip+base64') {
+    const stream = new Blob([base64ToBytes(content.data)]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return JSON.parse(await new Response(stream).text());
+  }
+  throw new Error(`unsupported recording encoding: ${content && content.encoding}`);
+}
+
+export async function startViewer() {
+  const store = new RunStore();
+  const view = new LiveView(store);
+  // A debug handle for tests and the curious; nothing in the page depends on it.
+  const handle = { store, view, client: null, readyAt: null };
+  window.__jbLive = handle;
+
+  const recording = document.getElementById('jb-live-recording');
+  if (recording) {
+    view.setConnection({ state: 'recording', retryAt: null, closeCode: null });
+    view.enqueueAll(await readRecording(recording));
+    view.flush();
+  } else {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const client = new LiveClient({
+      url: `${scheme}://${location.host}/ws/${randomClientId()}`,
+      onMessage: (message) => view.enqueue(message),
+      onState: (state) => view.setConnection(state),
+    });
+    view.onReconnectNow = () => client.reconnectNow();
+    handle.client = client;
+    client.connect();
+  }
+  // Ready once the first render has been painted.
+  requestAnimationFrame(() => setTimeout(() => {
+    handle.readyAt = performance.now();
+    document.documentElement.dataset.ready = 'true';
+  }));
+}
+
+startViewer();

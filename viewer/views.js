@@ -1,0 +1,309 @@
+// LiveView: the page. Queues incoming messages, applies them to the store once per animation
+// frame and re-renders only what changed.
+
+import { el, setText, formatClock, formatTime } from './dom.js';
+import { STATUS_ORDER } from './store.js';
+import { TestList, FILTER_ALL, testMatches } from './list.js';
+import { DetailPanel } from './detail.js';
+
+export const TOAST_LIMIT = 4;
+export const TOAST_MS = 8000;
+// A burst of failures (a reconnect, a broken fixture) becomes one toast rather than a wall.
+export const TOAST_BURST = 3;
+
+export const CONNECTION_TEXT = {
+  connecting: 'Connecting…',
+  connected: 'Live',
+  reconnecting: 'Reconnecting…',
+  disconnected: 'Disconnected',
+  recording: 'Recording',
+};
+
+export function byId(id) {
+  return document.getElementById(id);
+}
+
+export class LiveView {
+  constructor(store) {
+    this.store = store;
+    this.pending = [];
+    this.scheduled = false;
+    this.statusFilter = FILTER_ALL;
+    this.query = '';
+    this.filterDirty = true;
+    this.connection = { state: 'connecting', retryAt: null };
+    this.onReconnectNow = () => {};
+
+    this.list = new TestList(byId('test-list'), {
+      onSelect: (id) => this.select(id),
+      onToggleGroup: () => this.rebuildList(),
+    });
+    this.detail = new DetailPanel(byId('test-detail'));
+    this.countNodes = this.buildCounts();
+    this.bindControls();
+    setInterval(() => this.tick(), 1000);
+  }
+
+  /** Queue messages from the client (or a recording); they are applied at the next frame. */
+  enqueue(message) {
+    this.pending.push(message);
+    this.schedule();
+  }
+
+  enqueueAll(messages) {
+    for (const message of messages) this.pending.push(message);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Hidden tabs get no animation frames; a timer keeps failures (and notifications) prompt there.
+    if (document.hidden) setTimeout(() => this.flush(), 100);
+    else requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    this.scheduled = false;
+    const messages = this.pending;
+    this.pending = [];
+    this.store.applyEvents(messages);
+    this.render();
+  }
+
+  render() {
+    const changes = this.store.takeChanges();
+    if (changes.structure || this.filterDirty || (this.statusFilter !== FILTER_ALL && changes.tests.size > 0)) {
+      this.rebuildList();
+    } else if (changes.tests.size > 0) {
+      this.list.render();
+    }
+    if (this.detail.testId !== null && changes.tests.has(this.detail.testId)) {
+      this.detail.show(this.store.tests.get(this.detail.testId));
+    }
+    if (changes.run || changes.tests.size > 0) this.renderRun();
+    this.notifyFailures(changes.liveFailures);
+    for (const alert of changes.liveAlerts) this.toast('alert', `${alert.severity}: ${alert.message}`);
+    if (changes.finishedLive) this.notifyFinished();
+    document.documentElement.dataset.lastSeq = String(this.store.lastSeq);
+  }
+
+  rebuildList() {
+    this.filterDirty = false;
+    this.list.build(this.store.order, this.statusFilter, this.query);
+    setText(byId('visible-count'), this.list.matchCount);
+  }
+
+  buildCounts() {
+    const nodes = {};
+    const container = byId('counts');
+    for (const status of [...STATUS_ORDER, 'total']) {
+      const value = el('span', { className: 'count-value', 'data-testid': `count-${status}`, text: '0' });
+      const chip = el('button', { type: 'button', className: `count status-${status}`, title: `Show ${status} tests` },
+        el('span', { className: 'dot' }), value, el('span', { className: 'count-label', text: status }));
+      chip.addEventListener('click', () => this.setFilter(status === 'total' ? FILTER_ALL : status));
+      nodes[status] = { chip, value };
+      container.append(chip);
+    }
+    return nodes;
+  }
+
+  bindControls() {
+    const select = byId('filter-status');
+    select.addEventListener('change', () => this.setFilter(select.value));
+    const search = byId('search');
+    search.addEventListener('input', () => {
+      this.query = search.value.trim().toLowerCase();
+      this.filterDirty = true;
+      this.schedule();
+    });
+    byId('jump-first-failure').addEventListener('click', () => this.jumpToFirstFailure());
+    byId('reconnect-now').addEventListener('click', () => this.onReconnectNow());
+    this.bindNotifications();
+  }
+
+  setFilter(status) {
+    this.statusFilter = status;
+    byId('filter-status').value = status;
+    this.filterDirty = true;
+    this.schedule();
+  }
+
+  select(testId) {
+    const test = this.store.tests.get(testId) ?? null;
+    this.list.select(testId);
+    this.detail.show(test);
+  }
+
+  /** Select the first failed or errored test in list order, clearing a filter that hides it. */
+  jumpToFirstFailure() {
+    const first = this.store.order.find((test) => test.status === 'failed' || test.status === 'error');
+    if (!first) return;
+    if (!testMatches(first, this.statusFilter, this.query)) {
+      this.statusFilter = FILTER_ALL;
+      this.query = '';
+      byId('filter-status').value = FILTER_ALL;
+      byId('search').value = '';
+    }
+    this.list.reveal(first);
+    this.rebuildList();
+    this.select(first.id);
+    byId('test-list').focus({ preventScroll: true });
+  }
+
+  renderRun() {
+    const store = this.store;
+    const counts = store.displayCounts();
+    for (const [status, { chip, value }] of Object.entries(this.countNodes)) {
+      setText(value, counts[status]);
+      chip.classList.toggle('zero', counts[status] === 0);
+    }
+    const run = store.run;
+    if (run) {
+      const project = (run.rootdir ?? '').split(/[\\/]/).filter(Boolean).pop() ?? '';
+      const args = (run.args ?? []).join(' ');
+      setText(byId('run-title'), `${project}${project ? ' — ' : ''}pytest ${args}`.trim());
+      byId('run-title').title = `${run.host ?? ''} pid ${run.pid ?? ''} · ${Object.entries(run.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`;
+      setText(byId('start-time'), formatTime(run.start_time ?? run.timestamp));
+    }
+    const status = byId('run-status');
+    const state = store.finished ? 'finished' : run ? 'running' : 'waiting';
+    setText(status, state);
+    status.dataset.state = state;
+    status.dataset.exitStatus = store.finished ? String(store.finished.exit_status) : '';
+    status.classList.toggle('failed', Boolean(store.finished && store.finished.exit_status !== 0));
+    this.renderProgress(counts);
+    byId('jump-first-failure').disabled = store.failureOrder.length === 0;
+    setText(byId('viewer-count'), store.viewers === null ? '' : `${store.viewers} watching`);
+    const system = store.system;
+    byId('system-fact').hidden = !system;
+    if (system) setText(byId('system'), `CPU ${Math.round(system.cpu_usage)}% · memory ${Math.round(system.memory_usage)}%`);
+    this.renderRunning();
+    this.tick();
+  }
+
+  renderProgress(counts) {
+    const total = counts.total || 1;
+    const done = counts.total - counts.queued - counts.running;
+    const [passed, failed, other, running] = byId('progress').children;
+    passed.style.width = `${(100 * counts.passed) / total}%`;
+    failed.style.width = `${(100 * (counts.failed + counts.error)) / total}%`;
+    // Counts may come from pytest's summary (a test can be both failed and error): clamp the rest.
+    const rest = Math.max(0, done - counts.passed - counts.failed - counts.error);
+    other.style.width = `${(100 * rest) / total}%`;
+    running.style.width = `${(100 * counts.running) / total}%`;
+    byId('progress').setAttribute('aria-valuenow', String(Math.round((100 * done) / total)));
+  }
+
+  renderRunning() {
+    const running = [...this.store.running];
+    const node = byId('running-now');
+    if (running.length === 0) {
+      setText(node, '');
+      return;
+    }
+    const names = running.slice(0, 3).map((test) => test.name).join(', ');
+    setText(node, `Running: ${names}${running.length > 3 ? ` +${running.length - 3}` : ''}`);
+  }
+
+  /** Once a second: elapsed time, ETA, reconnect countdown. */
+  tick() {
+    const now = Date.now();
+    const elapsed = this.store.elapsedSeconds(now);
+    setText(byId('elapsed'), elapsed === null ? '–' : formatClock(elapsed));
+    const eta = this.store.etaSeconds(now);
+    setText(byId('eta'), this.store.finished ? 'done' : eta === null ? '–' : formatClock(eta));
+    this.renderConnection();
+  }
+
+  setConnection(connection) {
+    this.connection = connection;
+    this.renderConnection();
+  }
+
+  renderConnection() {
+    const { state, retryAt, closeCode } = this.connection;
+    const node = byId('connection-state');
+    node.dataset.state = state;
+    let text = CONNECTION_TEXT[state] ?? state;
+    if (state === 'reconnecting' && retryAt !== null) {
+      text = `Reconnecting in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
+    } else if (state === 'disconnected' && closeCode === 4001) {
+      text = 'Disconnected: link expired or invalid';
+    } else if (state === 'disconnected' && closeCode === 1000) {
+      text = 'Run complete';
+    }
+    setText(byId('connection-text'), text);
+    byId('reconnect-now').hidden = state !== 'reconnecting';
+  }
+
+  notifyFailures(failures) {
+    if (failures.length === 0) return;
+    if (failures.length > TOAST_BURST) {
+      this.toast('failure', `${failures.length} tests failed`, failures[0].id);
+    } else {
+      for (const test of failures) this.toast('failure', `${test.status === 'error' ? 'Error' : 'Failed'}: ${test.name}`, test.id, test.summary);
+    }
+    const first = failures[0];
+    this.browserNotify(
+      failures.length === 1 ? `Test failed: ${first.name}` : `${failures.length} tests failed`,
+      first.summary ?? first.id,
+    );
+  }
+
+  notifyFinished() {
+    const counts = this.store.displayCounts();
+    const finished = this.store.finished;
+    const failed = counts.failed + counts.error;
+    const text = `Run finished: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
+    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text);
+    this.browserNotify('pytest run finished', text);
+  }
+
+  toast(kind, text, testId = null, detail = null) {
+    const container = byId('toasts');
+    const close = el('button', { type: 'button', className: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
+    const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: 'status' },
+      el('div', { className: 'toast-body' },
+        el('div', { className: 'toast-text', text }),
+        detail ? el('div', { className: 'toast-detail', text: detail }) : null),
+      close);
+    if (testId !== null) {
+      node.classList.add('clickable');
+      node.addEventListener('click', (event) => {
+        if (event.target === close) return;
+        this.revealAndSelect(testId);
+      });
+    }
+    close.addEventListener('click', () => node.remove());
+    container.append(node);
+    while (container.children.length > TOAST_LIMIT) container.firstChild.remove();
+    setTimeout(() => node.remove(), TOAST_MS);
+  }
+
+  revealAndSelect(testId) {
+    const test = this.store.tests.get(testId);
+    if (!test) return;
+    if (!testMatches(test, this.statusFilter, this.query)) this.setFilter(FILTER_ALL);
+    this.list.reveal(test);
+    this.rebuildList();
+    this.select(testId);
+  }
+
+  bindNotifications() {
+    const button = byId('notify-button');
+    if (!('Notification' in window) || Notification.permission !== 'default') return;
+    // Asking needs a user gesture and must never happen on load: offer a button instead.
+    button.hidden = false;
+    button.addEventListener('click', async () => {
+      await Notification.requestPermission();
+      button.hidden = Notification.permission === 'default';
+    });
+  }
+
+  browserNotify(title, body) {
+    // Someone looking at the page has the toast; the notification is for other tabs and windows.
+    if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;
+    new Notification(title, { body, tag: 'pytest-jbrealtime' });
+  }
+}
