@@ -50,14 +50,15 @@ export class DetailPanel {
       return;
     }
     const scrollTop = this.root.scrollTop;
-    this.root.replaceChildren(
+    const parts = [
       this.header(test),
       this.steps(test),
       this.failure(test),
       this.subtests(test),
       this.sections(test),
       this.timeline(test),
-    );
+    ];
+    this.root.replaceChildren(...parts.filter((part) => part !== null));
     // Re-rendering a running test must not jump the reader back to the top.
     this.root.scrollTop = scrollTop;
   }

@@ -27,7 +27,12 @@ export function splitNodeId(testId) {
 
 export class RunStore {
   constructor() {
+    // These outlive a reset: they describe the connection, not the run's events.
     this.viewers = null;
+    this.resets = 0;
+    // Events with seq above this were published after we connected ("live"); the rest is
+    // backlog, which is shown but not announced with toasts. No hello (a recording): no live.
+    this.liveAfterSeq = Infinity;
     this.clear();
   }
 
@@ -45,8 +50,6 @@ export class RunStore {
     this.eventCount = 0;
     // Any seq that is not lastSeq + 1: the server promises a gap-free log, tests assert this stays 0.
     this.seqErrors = 0;
-    // Events with seq above this were published after we connected ("live"); the rest is backlog.
-    this.liveAfterSeq = Infinity;
     // Sums for the ETA: estimated seconds of finished tests, and of all estimates seen.
     this.estimateDone = 0;
     this.estimateSum = 0;
@@ -133,6 +136,7 @@ export class RunStore {
         this.liveAfterSeq = message.log_length;
         break;
       case 'reset':
+        this.resets += 1;
         this.clear();
         break;
       case 'viewers':
@@ -270,7 +274,8 @@ export class RunStore {
     const counts = { ...this.counts };
     if (this.finished && this.finished.counts) {
       for (const status of STATUS_ORDER) {
-        if (typeof this.finished.counts[status] === 'number') counts[status] = this.finished.counts[status];
+        // pytest's summary leaves out what it has none of.
+        if (status !== 'running' && status !== 'queued') counts[status] = this.finished.counts[status] ?? 0;
       }
     }
     counts.total = this.order.length;
