@@ -155,8 +155,8 @@ def read_config(
             return dict(body), frames[1:], decoder
 
 
-def main(argv: list[str]) -> None:
-    sock_fd, events_fd, control_fd = (int(a) for a in argv[:3])
+def run_server(sock_fd: int, events_fd: int, control_fd: int) -> None:
+    """Serve until pytest says the run is over (or its end of the pipe closes)."""
     config, early, decoder = read_config(events_fd)
     control = ControlPipe(control_fd)
     sock = socket.socket(fileno=sock_fd)
@@ -168,6 +168,11 @@ def main(argv: list[str]) -> None:
         await process.run(sock, events_fd, decoder)
 
     asyncio.run(amain())
+
+
+def main(argv: list[str]) -> None:
+    sock_fd, events_fd, control_fd = (int(a) for a in argv[:3])
+    run_server(sock_fd, events_fd, control_fd)
     # Skip interpreter teardown: nothing is left to flush and a stuck viewer
     # connection must not hold the exit.
     sys.stdout.flush()

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,9 @@ from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode
 from pytest_jbrealtime.server.auth import TokenAuthority, new_secret
 
 VIEWER_TOKEN_TTL = 24 * 3600.0
+# "process" (the default) or "thread": where the server runs. The thread mode exists
+# to measure the choice again (benchmarks/overhead.py); see docs/benchmarks.md.
+SERVER_MODE = os.environ.get("JB_LIVE_SERVER_MODE", "process")
 DRAIN_TIMEOUT = 1.0
 
 
@@ -81,6 +85,7 @@ class LiveServer:
         self.authority = TokenAuthority(self._secret, run_id=run_id)
         self.viewer_token = self.authority.mint("viewer", VIEWER_TOKEN_TTL)
         self._process: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
         self._writer: PipeWriter | None = None
         self._control_fd = -1
         self._control_buffer = b""
@@ -101,36 +106,27 @@ class LiveServer:
         self.port = sock.getsockname()[1]
         events_r, events_w = os.pipe()
         control_r, control_w = os.pipe()
-        package_parent = str(Path(__file__).resolve().parent.parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
-        )
         try:
-            with open(self.run_dir / "server.log", "wb") as server_log:
-                self._process = subprocess.Popen(
-                    [sys.executable, "-m", "pytest_jbrealtime.server.process",
-                     str(sock.fileno()), str(events_r), str(control_w)],
-                    pass_fds=(sock.fileno(), events_r, control_w),
-                    stdin=subprocess.DEVNULL,
-                    stdout=server_log,
-                    stderr=server_log,
-                    # Its own session: Ctrl-C on the terminal interrupts pytest, which
-                    # then stops the server in order, instead of killing it mid-send.
-                    start_new_session=True,
-                    cwd=self.run_dir,
-                    env=env,
+            if SERVER_MODE == "thread":
+                from pytest_jbrealtime.server.process import run_server
+
+                self._thread = threading.Thread(
+                    target=run_server, args=(sock.detach(), events_r, control_w),
+                    name="jb-live-server", daemon=True,
                 )
+                self._thread.start()
+            else:
+                self._process = self._spawn(sock, events_r, control_w)
         except OSError as exc:
             for fd in (events_r, events_w, control_r, control_w):
                 os.close(fd)
-            sock.close()
             raise ServerStartError(f"cannot start the server process: {exc}") from None
         finally:
             # The child has its copies; ours would keep the port bound after it exits.
             sock.close()
-        os.close(events_r)
-        os.close(control_w)
+        if self._thread is None:
+            os.close(events_r)
+            os.close(control_w)
         self._control_fd = control_r
         os.set_blocking(control_r, False)
         self._writer = PipeWriter(events_w)
@@ -141,6 +137,27 @@ class LiveServer:
                  "run_dir": str(self.run_dir), "drain_timeout": DRAIN_TIMEOUT},
             )
         )
+
+    def _spawn(self, sock: socket.socket, events_r: int, control_w: int) -> subprocess.Popen[bytes]:
+        package_parent = str(Path(__file__).resolve().parent.parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
+        )
+        with open(self.run_dir / "server.log", "wb") as server_log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "pytest_jbrealtime.server.process",
+                 str(sock.fileno()), str(events_r), str(control_w)],
+                pass_fds=(sock.fileno(), events_r, control_w),
+                stdin=subprocess.DEVNULL,
+                stdout=server_log,
+                stderr=server_log,
+                # Its own session: Ctrl-C on the terminal interrupts pytest, which
+                # then stops the server in order, instead of killing it mid-send.
+                start_new_session=True,
+                cwd=self.run_dir,
+                env=env,
+            )
 
     # -- EventSink --------------------------------------------------------------
 
@@ -203,20 +220,24 @@ class LiveServer:
 
     def stop(self, linger: float) -> None:
         """Tell the server the run is over; wait a bounded time for it to finish."""
-        process, writer = self._process, self._writer
-        if process is None or writer is None:
+        process, thread, writer = self._process, self._thread, self._writer
+        if writer is None or (process is None and thread is None):
             return
-        self._process = None
+        self._process = self._thread = None
         writer.write(encode_frame(FINISH, {"linger": linger, "drain_timeout": DRAIN_TIMEOUT}))
         writer.drain(timeout=0.5)
         writer.close()
         drained = lambda: any("drained" in m for m in self._control_messages)  # noqa: E731
         try:
             self._wait_control(drained, timeout=linger + DRAIN_TIMEOUT + 0.5)
-            process.wait(timeout=0.5)
+            if thread is not None:
+                thread.join(timeout=0.5)  # a daemon thread: abandoned if it hangs
+            elif process is not None:
+                process.wait(timeout=0.5)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            process.kill()
-            process.wait()
+            if process is not None:
+                process.kill()
+                process.wait()
         finally:
             if self._control_fd >= 0:
                 os.close(self._control_fd)
