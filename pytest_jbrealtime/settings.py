@@ -125,6 +125,25 @@ OPTIONS: tuple[Option, ...] = (
         "give up waiting for viewers after SECONDS (default 30) and run anyway",
         _positive_float, 30.0, metavar="SECONDS",
     ),
+    Option(
+        "jb_live_screenshots", "--jb-live-screenshots", "JB_LIVE_SCREENSHOTS",
+        "browser screenshots of watched Selenium drivers: off, failure (default: when a "
+        "test that used one fails) or actions (also after each navigation and click)",
+        _choice("off", "failure", "actions"), "failure", metavar="WHEN",
+    ),
+    Option(
+        "jb_live_screenshot_interval", "--jb-live-screenshot-interval",
+        "JB_LIVE_SCREENSHOT_INTERVAL",
+        "with --jb-live-screenshots=actions, at most one screenshot per driver every MS "
+        "milliseconds (default 500)",
+        _non_negative_int, 500, metavar="MS",
+    ),
+    Option(
+        "jb_live_show_typed_text", "--jb-live-show-typed-text", "JB_LIVE_SHOW_TYPED_TEXT",
+        "put the text typed into browser fields in the events (hidden by default: it is "
+        "often a password; the events say how many characters were typed)",
+        _parse_bool, False, is_flag=True,
+    ),
 )
 
 
@@ -138,6 +157,9 @@ class LiveSettings:
     jb_live_linger: float = 0.0
     jb_live_wait_viewers: int = 0
     jb_live_wait_timeout: float = 30.0
+    jb_live_screenshots: str = "failure"
+    jb_live_screenshot_interval: int = 500
+    jb_live_show_typed_text: bool = False
 
 
 def add_options(parser: pytest.Parser) -> None:
