@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
+from pytest_jbrealtime.server.screenshots import screenshot_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
 
 CONTENT_SECURITY_POLICY = (
@@ -51,6 +52,8 @@ class ServerState:
     authority: TokenAuthority
     registry: ViewerRegistry = field(init=False)
     run_info: dict[str, Any] = field(default_factory=dict)
+    # Where the run's files (screenshots) are; None when the server has no run folder.
+    run_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.registry = ViewerRegistry(self.log)
@@ -163,6 +166,7 @@ def create_app(state: ServerState) -> ASGIApp:
     routes = [
         WebSocketRoute("/ws/{client_id}", viewer_socket),
         Route("/api/run", run_info),
+        Route("/screenshots/{screenshot_id}.png", screenshot_endpoint(state.run_dir)),
         Route("/api/{rest:path}", not_found),
         Mount("/", StaticFiles(directory=viewer_directory(), html=True, check_dir=False)),
     ]

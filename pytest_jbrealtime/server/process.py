@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -67,6 +68,7 @@ class LiveServerProcess:
             log=self.log,
             authority=TokenAuthority(config["secret"], run_id=config["run_id"]),
             run_info=config.get("run_info", {}),
+            run_dir=Path(config["run_dir"]) if config.get("run_dir") else None,
         )
         self.finish_requested = asyncio.Event()
         self.linger = 0.0
