@@ -15,6 +15,7 @@ import pytest
 
 from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.outputs import RunOutputs
 from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
@@ -42,6 +43,8 @@ class LiveRun:
         self.server: LiveServer | None = None
         self.publisher: EventPublisher | None = None
         self._link_shown = False
+        # Recording, report, CI link forms and summary (outputs.py, ci.py).
+        self.outputs = RunOutputs(config, settings, warn, self._write_line)
 
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
@@ -56,12 +59,15 @@ class LiveRun:
             },
             warn=self.warn,
         )
+        self.outputs.prepare(server)
         try:
             server.start()
         except ServerStartError as exc:
             self.warn(f"the live server could not start ({exc}); the run goes on unwatched")
             return False
         self.server = server
+        self.config.pluginmanager.register(self.outputs, "jb-live-outputs")
+        self.outputs.started(server.viewer_link)
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
         history = RunHistory(getattr(self.config, "cache", None))
@@ -73,7 +79,7 @@ class LiveRun:
     @property
     def link_line(self) -> str:
         assert self.server is not None
-        return f"{LINK_PREFIX} {self.server.viewer_link}"
+        return self.outputs.link_line(LINK_PREFIX, self.server.viewer_link)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         if self.server is None:
@@ -108,7 +114,7 @@ class LiveRun:
             )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.server is not None:
+        if self.server is not None and self.outputs.link_in_summary:
             terminalreporter.write_line(self.link_line)
 
     def _write_line(self, line: str) -> None:
@@ -133,3 +139,4 @@ class LiveRun:
             server.stop(linger=linger)
         except Exception as exc:  # the run is over; a stop error must not change its status
             self.warn(f"stopping the live server failed: {exc!r}")
+        self.outputs.finish(server)

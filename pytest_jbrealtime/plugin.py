@@ -37,7 +37,9 @@ def _warn(config: pytest.Config, message: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     settings = load_settings(config)
     config.stash[SETTINGS_KEY] = settings
-    if not settings.jb_live or hasattr(config, "workerinput"):
+    # A recording or a report needs the run's event log, so it switches the plugin on.
+    wanted = settings.jb_live or settings.jb_live_record or settings.jb_live_report
+    if not wanted or hasattr(config, "workerinput"):
         return
     from pytest_jbrealtime.live_run import LiveRun
 

@@ -61,6 +61,22 @@ def _port(text: str) -> int:
     return value
 
 
+def _path(text: str) -> str:
+    if not text.strip():
+        raise ValueError("expected a file path")
+    return text
+
+
+def _public_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ValueError("expected an http:// or https:// address without a query, "
+                         "e.g. https://ci-runner-7.example.com:8765")
+    return text.strip().rstrip("/")
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
@@ -126,6 +142,34 @@ OPTIONS: tuple[Option, ...] = (
         _positive_float, 30.0, metavar="SECONDS",
     ),
     Option(
+        "jb_live_record", "--jb-live-record", "JB_LIVE_RECORD",
+        "write the run's events to PATH as JSON lines as they happen (.gz: compressed); "
+        "replay with `python -m pytest_jbrealtime replay PATH`",
+        _path, None, metavar="PATH",
+    ),
+    Option(
+        "jb_live_report", "--jb-live-report", "JB_LIVE_REPORT",
+        "at the end, write one self-contained HTML file of the run (opens from disk)",
+        _path, None, metavar="PATH",
+    ),
+    Option(
+        "jb_live_report_budget", "--jb-live-report-budget", "JB_LIVE_REPORT_BUDGET",
+        "screenshots embedded in the report up to MIB mebibytes (default 20); the rest "
+        "are files beside it",
+        _non_negative_float, 20.0, metavar="MIB",
+    ),
+    Option(
+        "jb_live_public_url", "--jb-live-public-url", "JB_LIVE_PUBLIC_URL",
+        "the address others reach this server by (port forward, proxy): the printed "
+        "link uses it instead of http://HOST:PORT",
+        _public_url, None, metavar="URL",
+    ),
+    Option(
+        "jb_live_open", "--jb-live-open", "JB_LIVE_OPEN",
+        "open the viewer in the local browser when the run starts",
+        _parse_bool, False, is_flag=True,
+    ),
+    Option(
         "jb_live_screenshots", "--jb-live-screenshots", "JB_LIVE_SCREENSHOTS",
         "browser screenshots of watched Selenium drivers: off, failure (default: when a "
         "test that used one fails) or actions (also after each navigation and click)",
@@ -157,6 +201,11 @@ class LiveSettings:
     jb_live_linger: float = 0.0
     jb_live_wait_viewers: int = 0
     jb_live_wait_timeout: float = 30.0
+    jb_live_record: str | None = None
+    jb_live_report: str | None = None
+    jb_live_report_budget: float = 20.0
+    jb_live_public_url: str | None = None
+    jb_live_open: bool = False
     jb_live_screenshots: str = "failure"
     jb_live_screenshot_interval: int = 500
     jb_live_show_typed_text: bool = False

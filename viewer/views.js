@@ -230,7 +230,7 @@ export class LiveView {
       text = `Reconnecting in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
     } else if (state === 'disconnected' && closeCode === 4001) {
       text = 'Disconnected: link expired or invalid';
-    } else if (state === 'disconnected' && closeCode === 1000) {
+    } else if (state === 'disconnected' && closeCode === 1000 && this.store.finished) {
       text = 'Run complete';
     }
     setText(byId('connection-text'), text);

@@ -23,6 +23,7 @@ import uvicorn
 
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, FrameDecoder
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.recording import open_recorder
 from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.auth import TokenAuthority
 
@@ -70,6 +71,10 @@ class LiveServerProcess:
             run_info=config.get("run_info", {}),
             run_dir=Path(config["run_dir"]) if config.get("run_dir") else None,
         )
+        # The recording is the log written to disk as it grows (--jb-live-record).
+        self.recorder = open_recorder(config, lambda m: control.send({"warning": m}))
+        if self.recorder is not None:
+            self.log.listeners.append(self.recorder)
         self.finish_requested = asyncio.Event()
         self.linger = 0.0
         self.drain_timeout = float(config.get("drain_timeout", 1.0))
@@ -120,6 +125,8 @@ class LiveServerProcess:
             await asyncio.sleep(self.linger)
         await self._drain()
         counter.cancel()
+        if self.recorder is not None:
+            self.recorder.close()  # before "drained": pytest reads it for the report next
         self.control.send({"drained": True})
         self.log.close()
         with contextlib.suppress(asyncio.TimeoutError, Exception):

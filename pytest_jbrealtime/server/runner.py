@@ -81,6 +81,8 @@ class LiveServer:
         self.port = 0
         self.viewer_count = 0
         self.run_dir = Path(tempfile.mkdtemp(prefix="jb-live-"))
+        # Where the server process records the log (recording.py); set before start().
+        self.record_path: Path | None = None
         self._secret = new_secret()
         self.authority = TokenAuthority(self._secret, run_id=run_id)
         self.viewer_token = self.authority.mint("viewer", VIEWER_TOKEN_TTL)
@@ -134,7 +136,8 @@ class LiveServer:
             encode_frame(
                 CONFIG,
                 {"run_id": self.run_id, "secret": self._secret, "run_info": self.run_info,
-                 "run_dir": str(self.run_dir), "drain_timeout": DRAIN_TIMEOUT},
+                 "run_dir": str(self.run_dir), "drain_timeout": DRAIN_TIMEOUT,
+                 "record_path": str(self.record_path) if self.record_path else None},
             )
         )
 
@@ -212,6 +215,11 @@ class LiveServer:
                 return condition()
             self._read_control(remaining)
         return True
+
+    @property
+    def control_messages(self) -> list[dict[str, Any]]:
+        """What the server process has said so far (read while waiting on it)."""
+        return list(self._control_messages)
 
     def wait_for_viewers(self, count: int, timeout: float) -> bool:
         return self._wait_control(lambda: self.viewer_count >= count, timeout)

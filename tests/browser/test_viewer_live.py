@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -90,3 +92,194 @@ def test_counts_match_pytest_outcome(
     # The server closes with 1000 once the viewer has everything: no reconnect follows.
     page.wait_for(lambda: page.connection_state() == "disconnected")
     assert page.store_health()["connects"] == 1
+
+
+# The run blocks in test_gate until the test creates the release file, so "mid-run" is a
+# state the test controls rather than a race against the clock.
+GATED_SUITE = textwrap.dedent(
+    """
+    import pathlib
+    import time
+
+    import pytest
+
+    RELEASE = pathlib.Path(__file__).with_name("release")
+
+    @pytest.mark.parametrize("n", range({before}))
+    def test_before(n):
+        time.sleep({pause})
+        assert n % 7 != 6
+
+    def test_gate():
+        deadline = time.monotonic() + 60
+        while not RELEASE.exists():
+            assert time.monotonic() < deadline, "the test never released the gate"
+            time.sleep(0.01)
+
+    @pytest.mark.parametrize("n", range({after}))
+    def test_after(n):
+        time.sleep({pause})
+    """
+)
+
+
+def write_gated_suite(directory: Path, before: int = 20, after: int = 20, pause: float = 0.0) -> Path:
+    (directory / "test_gated.py").write_text(
+        GATED_SUITE.format(before=before, after=after, pause=pause), encoding="utf-8")
+    return directory / "release"
+
+
+def page_state(page: ViewerPage) -> dict[str, object]:
+    return {"counts": page.counts(), "run": page.run_status(), "statuses": page.statuses()}
+
+
+def test_mid_run_and_after_run_pages_agree(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+) -> None:
+    release = write_gated_suite(suite_dir.path)
+    run = start_live(suite_dir.path, "--jb-live-linger", "60")
+    link = run.wait_for_link()
+
+    early = ViewerPage(driver).open(link)
+    early.wait_for(lambda: early.statuses().get("test_gated.py::test_gate") == "running")
+    assert early.run_status()[0] == "running"
+    assert early.counts()["queued"] == 20
+    release.touch()
+    early.wait_finished()
+    # Opened after the run: the lingering server replays the whole log.
+    driver.switch_to.new_window("tab")
+    late = ViewerPage(driver).open(link)
+    late.wait_finished()
+
+    late_state = page_state(late)
+    driver.switch_to.window(driver.window_handles[0])
+    assert page_state(early) == late_state
+    assert late_state["counts"]["failed"] == 2
+    assert late_state["counts"]["passed"] == 39
+    assert late_state["run"] == ("finished", "1")
+
+
+def test_reconnects_lose_and_duplicate_nothing(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+) -> None:
+    release = write_gated_suite(suite_dir.path, before=150, after=150, pause=0.004)
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
+    page = ViewerPage(driver).open(run.wait_for_link())
+
+    def reconnect() -> None:
+        before = page.store_health()["connects"]
+        driver.execute_script("window.__jbLive.client.reconnectNow();")
+        page.wait_for(lambda: page.store_health()["connects"] > before
+                      and page.connection_state() == "connected")
+
+    # Drop the connection while events stream in, while the run is held, and after it.
+    page.wait_for(lambda: page.store_health()["lastSeq"] > 20)
+    reconnect()
+    page.wait_for(lambda: page.statuses().get("test_gated.py::test_gate") == "running")
+    for _ in range(3):
+        reconnect()
+    release.touch()
+    reconnect()
+    page.wait_finished()
+    assert run.wait() == 1
+
+    health = page.store_health()
+    assert health["connects"] >= 6
+    assert health["resets"] == 0
+    assert health["seqErrors"] == 0
+    assert health["eventCount"] == health["lastSeq"] == health["finalSeq"]
+    statuses = page.statuses()
+    assert len(statuses) == 301
+    assert set(statuses.values()) == {"passed", "failed"}
+    assert page.counts()["failed"] == list(statuses.values()).count("failed") == 21
+
+
+def test_server_gone_shows_reconnecting(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+) -> None:
+    write_gated_suite(suite_dir.path)
+    run = start_live(suite_dir.path)
+    page = ViewerPage(driver).open(run.wait_for_link())
+    page.wait_for(lambda: page.statuses().get("test_gated.py::test_gate") == "running")
+    # Kill the server process (pytest's child) outright: the socket dies without a close
+    # frame, as on a crash or a network cut, and the page must keep trying.
+    pid = run.process.pid
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        os.kill(int(child), signal.SIGKILL)
+    page.wait_for(lambda: page.connection_state() == "reconnecting")
+    page.wait_for(lambda: "Reconnecting in" in page.text("connection-state"))
+    assert page.find("reconnect-now").is_displayed()
+
+
+def test_filter_search_and_jump_to_first_failure(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+) -> None:
+    suite_dir.makepyfile(test_mixed=MIXED_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-linger", "60")
+    page = ViewerPage(driver).open(run.wait_for_link())
+    page.wait_finished()
+    assert page.visible_count() == 9
+
+    page.set_status_filter("failed")
+    page.wait_for(lambda: page.visible_count() == 2)
+    rows = page.rendered_rows()
+    assert {r["status"] for r in rows} == {"failed"}
+    assert {r["id"] for r in rows} == {"test_mixed.py::test_fail",
+                                      "test_mixed.py::TestGroup::test_param[3]"}
+
+    page.search("PARAM")  # case-insensitive, on the whole node id
+    page.wait_for(lambda: page.visible_count() == 1)
+    assert [r["id"] for r in page.rendered_rows()] == ["test_mixed.py::TestGroup::test_param[3]"]
+
+    page.set_status_filter("all")
+    page.wait_for(lambda: page.visible_count() == 3)
+    page.search("")
+    page.set_status_filter("xpassed")
+    page.wait_for(lambda: page.visible_count() == 1)
+
+    # Jumping clears a filter that hides the failure, selects it and shows its detail.
+    page.find("jump-first-failure").click()
+    page.wait_for(lambda: page.visible_count() == 9)
+    detail = page.find("test-detail")
+    page.wait_for(lambda: "test_fail" in page.text("detail-name"))
+    assert "assert 1 == 2" in page.text("traceback")
+    assert "about to fail" in detail.text
+    selected = [r for r in page.find_all("test-row") if "selected" in (r.get_attribute("class") or "")]
+    assert [r.get_attribute("data-test-id") for r in selected] == ["test_mixed.py::test_fail"]
+
+
+INJECTION = "<img src=x onerror=alert(1)>"
+
+
+def test_html_in_test_data_is_shown_as_text(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+) -> None:
+    suite_dir.makepyfile(test_inject=textwrap.dedent(
+        f"""
+        import pytest
+
+        @pytest.mark.parametrize("markup", [{INJECTION!r}])
+        def test_x(markup):
+            print(markup)
+            assert markup == "<b>bold</b>"
+        """
+    ))
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1", "--jb-live-linger", "60")
+    page = ViewerPage(driver).open(run.wait_for_link())
+    page.wait_finished()
+    test_id = f"test_inject.py::test_x[{INJECTION}]"
+    assert page.statuses() == {test_id: "failed"}
+
+    page.find("jump-first-failure").click()
+    page.wait_for(lambda: page.text("detail-name") == f"test_x[{INJECTION}]")
+    rows = page.rendered_rows()
+    assert [r["text"].split("\n")[0] for r in rows] == [f"test_x[{INJECTION}]"]
+    assert INJECTION in page.text("traceback")
+    assert INJECTION in page.find("test-detail").text
+    toasts = " ".join(t.text for t in page.find_all("toast"))
+    assert INJECTION in toasts
+    # Nothing became markup: no image element anywhere, no alert, no CSP violation report.
+    assert driver.find_elements("css selector", "img") == []
+    assert driver.execute_script("return typeof window.alert") == "function"
+    logs = [e["message"] for e in driver.get_log("browser")]
+    assert not [m for m in logs if "Content Security Policy" in m], logs

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -89,6 +90,6 @@ class ViewerPage:
 
     def search(self, query: str) -> None:
         box = self.find("search")
-        box.clear()
-        if query:
-            box.send_keys(query)
+        # Typed like a user: WebElement.clear() would not fire the input event.
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(query or Keys.DELETE)

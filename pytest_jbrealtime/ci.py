@@ -1,0 +1,138 @@
+"""Links that work in CI logs: which CI runs us, and the link in the form it shows best.
+
+GitHub Actions turns a ``::notice`` workflow command into an annotation on the run's
+page, and ``$GITHUB_STEP_SUMMARY`` into the job summary; Buildkite renders its
+``ESC ]1339`` sequence as a link; GitLab, Jenkins and the rest link a plain URL.
+The token is in the one link line and nowhere else (not in the summary).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+NOTICE_TITLE = "pytest live viewer"
+COUNT_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+# (environment variable, provider) in the order they are checked: a specific CI sets
+# CI=true as well, so the generic one comes last.
+PROVIDERS = (
+    ("GITHUB_ACTIONS", "github"),
+    ("GITLAB_CI", "gitlab"),
+    ("BUILDKITE", "buildkite"),
+    ("JENKINS_URL", "jenkins"),
+    ("CIRCLECI", "circleci"),
+    ("TF_BUILD", "azure"),
+    ("TEAMCITY_VERSION", "teamcity"),
+    ("CI", "ci"),
+)
+
+
+def detect(environ: Mapping[str, str] | None = None) -> str | None:
+    """The CI this process runs under ("github", "gitlab", …, "ci"), or None."""
+    env = os.environ if environ is None else environ
+    for variable, provider in PROVIDERS:
+        value = env.get(variable, "")
+        if value and value.lower() not in ("0", "false", "no"):
+            return provider
+    return None
+
+
+def public_link(link: str, public_url: str | None) -> str:
+    """The link with its scheme and host (and base path) replaced by ``public_url``."""
+    if not public_url:
+        return link
+    query = urlsplit(link).query
+    return f"{public_url.rstrip('/')}/" + (f"?{query}" if query else "")
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def link_line(prefix: str, link: str, provider: str | None) -> str:
+    """The one line that carries the viewer link, in the CI's best form."""
+    if provider == "github":
+        title = _escape_property(NOTICE_TITLE)
+        return f"::notice title={title}::{_escape_data(f'{prefix} {link}')}"
+    if provider == "buildkite":
+        return f"{prefix} \x1b]1339;url='{link}';content='{link}'\x07"
+    return f"{prefix} {link}"
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    parts = [f"{counts[k]} {k}" for k in COUNT_ORDER if counts.get(k)]
+    parts += [f"{v} {k}" for k, v in counts.items() if k not in COUNT_ORDER and v]
+    return ", ".join(parts) or "no tests ran"
+
+
+def github_run_url(environ: Mapping[str, str]) -> str | None:
+    server, repo, run_id = (
+        environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    if server and repo and run_id:
+        return f"{server}/{repo}/actions/runs/{run_id}"
+    return None
+
+
+def step_summary(
+    counts: Mapping[str, int],
+    exit_status: int | None,
+    duration: float | None,
+    report: Path | None,
+    recording: Path | None,
+    environ: Mapping[str, str],
+) -> str:
+    """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts and where the files are."""
+    verdict = "passed" if exit_status == 0 else "failed" if exit_status is not None else "ended"
+    took = f" in {duration:.1f} s" if duration is not None else ""
+    lines = [f"### pytest {verdict}: {counts_text(counts)}{took}", ""]
+    shown = [k for k in COUNT_ORDER if k in counts] or ["passed", "failed"]
+    lines += ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown),
+              "| " + " | ".join(str(counts.get(k, 0)) for k in shown) + " |", ""]
+    run_url = github_run_url(environ)
+    where = f" (upload it as an artifact; artifacts are listed on [this run]({run_url}))" \
+        if run_url else " (upload it as an artifact to open it after the job)"
+    if report is not None:
+        lines.append(f"- HTML report: `{report}`{where}; it opens from disk, no server needed")
+    if recording is not None:
+        lines.append(f"- Recording: `{recording}`; watch it again with "
+                     f"`python -m pytest_jbrealtime replay {recording.name}`")
+    return "\n".join(lines) + "\n\n"
+
+
+def append_step_summary(text: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Append to the job summary file GitHub Actions names; None when there is none."""
+    env = os.environ if environ is None else environ
+    target = env.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    with open(target, "a", encoding="utf-8") as summary:
+        summary.write(text)
+    return Path(target)
+
+
+def open_in_browser(link: str) -> None:
+    """Open the viewer in the local browser, off pytest's main thread.
+
+    ``webbrowser.open`` may start a browser process and wait for it; the run must
+    not wait with it.
+    """
+
+    def run() -> None:
+        import webbrowser
+
+        try:
+            webbrowser.open(link, new=2)
+        except Exception as exc:  # no browser: the link is printed anyway
+            print(f"jb-live: could not open a browser: {exc}", file=sys.stderr)
+
+    threading.Thread(target=run, name="jb-live-open", daemon=True).start()

@@ -1,0 +1,136 @@
+"""What a watched run leaves behind, and how its link is shown.
+
+``RunOutputs`` belongs to a ``LiveRun``: it tells the server process where to record
+(``--jb-live-record``, or a file in the run folder when only a report is wanted),
+writes the HTML report from that recording once the server process has closed it
+(``--jb-live-report``), adds the job summary under GitHub Actions, and formats the
+viewer link for the CI that runs us (``ci.py``). Every failure here is a warning:
+the run's result never depends on it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_jbrealtime import ci
+from pytest_jbrealtime.server.runner import LiveServer
+from pytest_jbrealtime.settings import LiveSettings
+
+
+class RunOutputs:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: LiveSettings,
+        warn: Callable[[str], None],
+        write_line: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.warn = warn
+        self.write_line = write_line
+        self.provider = ci.detect()
+        base = Path(config.invocation_params.dir)
+        self.record_path = base / settings.jb_live_record if settings.jb_live_record else None
+        self.report_path = base / settings.jb_live_report if settings.jb_live_report else None
+        self.recorded_to: Path | None = None
+        self.exit_status: int | None = None
+        self._started = time.monotonic()
+
+    # -- start ------------------------------------------------------------------------
+
+    def prepare(self, server: LiveServer) -> None:
+        """Before the server starts: where it records the run."""
+        target = self.record_path
+        if target is None and self.report_path is not None:
+            target = server.run_dir / "recording.jsonl"
+        if target is None:
+            return
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.warn(f"cannot create the folder of the recording {target}: {exc}; "
+                      "the run is not recorded")
+            return
+        server.record_path = self.recorded_to = target
+
+    def link_line(self, prefix: str, link: str) -> str:
+        return ci.link_line(prefix, ci.public_link(link, self.settings.jb_live_public_url),
+                            self.provider)
+
+    def started(self, link: str) -> None:
+        if not self.settings.jb_live_open:
+            return
+        if self.provider is not None:
+            self.write_line("jb-live: not opening a browser under CI (--jb-live-open)")
+            return
+        ci.open_in_browser(link)
+
+    @property
+    def link_in_summary(self) -> bool:
+        """Print the link again at the end? Not under CI: the token goes in one line only."""
+        return self.provider is None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.exit_status = int(exitstatus)
+
+    # -- end ---------------------------------------------------------------------------
+
+    def finish(self, server: LiveServer) -> None:
+        """After the server process has stopped (and closed the recording)."""
+        try:
+            for message in server.control_messages:
+                if "warning" in message:
+                    self.warn(str(message["warning"]))
+            report = self._write_report()
+            if self.record_path is not None and self.recorded_to is not None:
+                self.write_line(
+                    f"jb-live: recording written to {self.record_path}; replay with: "
+                    f"python -m pytest_jbrealtime replay {self.record_path}"
+                )
+            if self.provider == "github":
+                self._github_summary(report)
+        except Exception as exc:  # the run is over; its result must not change
+            self.warn(f"finishing the run's outputs failed: {exc!r}")
+
+    def _write_report(self) -> Path | None:
+        if self.report_path is None or self.recorded_to is None:
+            return None
+        from pytest_jbrealtime.recording import RecordingError, read_recording
+        from pytest_jbrealtime.report import ReportError, describe, write_report
+
+        try:
+            recording = read_recording(self.recorded_to)
+            summary = write_report(recording, self.report_path,
+                                   self.settings.jb_live_report_budget)
+        except (RecordingError, ReportError, OSError) as exc:
+            self.warn(f"the HTML report could not be written: {exc}")
+            return None
+        except Exception as exc:  # never into pytest: the run is over, its result stands
+            self.warn(f"the HTML report could not be written: {exc!r}")
+            return None
+        for problem in recording.problems:
+            self.warn(f"recording {problem}")
+        self.write_line(f"jb-live: {describe(summary)}")
+        return self.report_path
+
+    def _github_summary(self, report: Path | None) -> None:
+        session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
+        counts = dict(getattr(session_plugin, "counts", {}) or {})
+        text = ci.step_summary(
+            counts, self.exit_status, time.monotonic() - self._started,
+            report=Path(self.settings.jb_live_report or report) if report else None,
+            recording=Path(self.settings.jb_live_record) if self.settings.jb_live_record
+            else None,
+            environ=os.environ,
+        )
+        try:
+            ci.append_step_summary(text)
+        except OSError as exc:
+            self.warn(f"cannot write the GitHub job summary: {exc}")
