@@ -13,4 +13,16 @@ try:
 except PackageNotFoundError:  # running from a checkout that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+# After __version__: the modules below import the package, which must have it by then.
+from pytest_jbrealtime.selenium import screenshot, watch
+from pytest_jbrealtime.steps import InvalidEventError, emit, progress, step
+
+__all__ = [
+    "InvalidEventError",
+    "__version__",
+    "emit",
+    "progress",
+    "screenshot",
+    "step",
+    "watch",
+]

@@ -71,8 +71,13 @@ class LiveRun:
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
         history = RunHistory(getattr(self.config, "cache", None))
+        session_plugin = LivePlugin(self.config, self.publisher, history)
+        self.config.pluginmanager.register(session_plugin, "jb-live-session")
+        from pytest_jbrealtime.user_events import UserEventsPlugin
+
         self.config.pluginmanager.register(
-            LivePlugin(self.config, self.publisher, history), "jb-live-session"
+            UserEventsPlugin(self.settings, self.publisher, session_plugin, server.run_dir),
+            "jb-live-user-events",
         )
         return True
 

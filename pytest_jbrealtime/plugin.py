@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+# The `jb_live` fixture, always there so that a test using it also runs unwatched.
+from pytest_jbrealtime.fixtures import jb_live  # noqa: F401
 from pytest_jbrealtime.settings import LiveSettings, add_options, load_settings
 
 SETTINGS_KEY = pytest.StashKey[LiveSettings]()

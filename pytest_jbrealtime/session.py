@@ -172,6 +172,13 @@ class LivePlugin:
 
     # -- one test ----------------------------------------------------------------
 
+    def note_user_step(self, test_id: str, step_count: int) -> None:
+        """A user step began (steps.py): the test has ``step_count`` steps so far.
+
+        Kept with the test's duration, so the next run can place its steps evenly.
+        """
+        self._step_counts[test_id] = step_count
+
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.publisher.current_test_id = nodeid
         self._records[nodeid] = TestRecord(nodeid)

@@ -14,7 +14,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-SCREENSHOTS_DIRECTORY = "screenshots"
+from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
+
 # What ScreenshotStore mints; anything else never reaches the file system.
 SCREENSHOT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
