@@ -42,7 +42,7 @@ def write_suite(directory: Path, tests: int = 5000) -> Path:
             ]
             count += 1
         for s in range(skips_per_file):
-            lines += [f"@pytest.mark.skip(reason='not on this platform')", f"def test_skip_{s}():",
+            lines += ["@pytest.mark.skip(reason='not on this platform')", f"def test_skip_{s}():",
                       "    pass", ""]
             count += 1
         for o in range(output_per_file):

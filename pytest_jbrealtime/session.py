@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,7 @@ MAX_SECTION_CHARS = 256 * 1024
 
 def report_category(report: pytest.TestReport) -> str:
     """The category pytest's terminal summary counts this report under."""
-    outcome = report.outcome
+    outcome: str = report.outcome  # str: plugins add outcomes pytest's Literal lacks
     if outcome == "rerun":  # pytest-rerunfailures
         return "rerun"
     is_subtest = hasattr(report, "context") and report.when == "call"
@@ -138,7 +137,8 @@ class LivePlugin:
         tests = []
         for item in session.items:
             file, _, rest = item.nodeid.partition("::")
-            cls = item.cls.__name__ if getattr(item, "cls", None) is not None else None
+            owner = getattr(item, "cls", None)
+            cls = owner.__name__ if owner is not None else None
             tests.append(
                 {
                     "test_id": item.nodeid,
@@ -164,11 +164,28 @@ class LivePlugin:
                 "exit_status": int(exitstatus),
                 "duration": round(time.time() - self._started, 6),
                 "total": self.collected,
-                "counts": dict(self.counts),
+                "counts": self._final_counts(),
             },
         )
         self.publisher.flush()
         self.history.save()
+
+    def _final_counts(self) -> dict[str, int]:
+        """The terminal summary line's counts, to the letter (it is what users compare).
+
+        Our own tally is the fallback when there is no terminal (``-p no:terminal``).
+        """
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is None:
+            return dict(self.counts)
+        counts = {}
+        for category, reports in terminal.stats.items():
+            if not category:
+                continue
+            shown = sum(1 for r in reports if getattr(r, "count_towards_summary", True))
+            if shown:
+                counts[category] = shown
+        return counts
 
     # -- one test ----------------------------------------------------------------
 
@@ -219,6 +236,9 @@ class LivePlugin:
         self._phase_started(item, "teardown")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "???":  # xdist's report: the worker running this test died
+            self._complete_crashed(report)
+            return
         record = self._records.get(report.nodeid)
         if record is None:  # a report without logstart (another plugin's): still count it
             record = self._records[report.nodeid] = TestRecord(report.nodeid)
@@ -226,7 +246,7 @@ class LivePlugin:
             category = report_category(report)
             record.subtests.append(
                 {
-                    "description": report._sub_test_description(),  # type: ignore[attr-defined]
+                    "description": report._sub_test_description(),
                     "result": category.removeprefix("subtests "),
                     "duration": round(report.duration, 6),
                     "longrepr": str(report.longrepr) if report.failed else None,
@@ -235,6 +255,35 @@ class LivePlugin:
             record.subtest_categories.append(category)
             return
         record.reports[report.when] = report
+
+    def _complete_crashed(self, report: pytest.TestReport) -> None:
+        """The test whose xdist worker died: completed as ``crashed``, not left running.
+
+        pytest counts xdist's report as a failure, or as a rerun when
+        pytest-rerunfailures schedules the test again.
+        """
+        record = self._records.pop(report.nodeid, None) or TestRecord(report.nodeid)
+        rerun = report.outcome == "rerun"
+        categories = record.subtest_categories + [
+            report_category(r) for r in record.reports.values()
+        ]
+        for category in [*categories, "rerun" if rerun else "failed"]:
+            if category:
+                self.counts[category] = self.counts.get(category, 0) + 1
+        longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
+        self.publisher.publish(
+            "test_completed",
+            {
+                "test_id": report.nodeid,
+                "result": "rerun" if rerun else "crashed",
+                "duration": round(sum(r.duration for r in record.reports.values()), 6),
+                "summary": longrepr.strip().splitlines()[0],
+                "longrepr": _truncate(longrepr),
+                "sections": [],
+                "phases": {when: r.outcome for when, r in record.reports.items()},
+                "subtests": record.subtests,
+            },
+        )
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
@@ -253,16 +302,24 @@ class LivePlugin:
         last = list(record.reports.values())[-1]
         duration = sum(r.duration for r in record.reports.values())
         failed = deciding is not None and deciding.outcome == "failed"
+        summary = one_line_summary(deciding or last)
+        longrepr = (_truncate(str(deciding.longrepr))
+                    if failed and deciding is not None and deciding.longrepr is not None
+                    else None)
+        failed_subtests = [s for s in record.subtests if s["result"] == "failed"]
+        if result == "passed" and failed_subtests:
+            # unittest's subTest: pytest passes the test itself, JUnit and users see a failure.
+            result = "failed"
+            summary = f"{len(failed_subtests)} failed subtest(s)"
+            longrepr = failed_subtests[0]["longrepr"]
         self.publisher.publish(
             "test_completed",
             {
                 "test_id": nodeid,
                 "result": result,
                 "duration": round(duration, 6),
-                "summary": one_line_summary(deciding or last),
-                "longrepr": _truncate(str(deciding.longrepr))
-                if failed and deciding is not None and deciding.longrepr is not None
-                else None,
+                "summary": summary,
+                "longrepr": longrepr,
                 "sections": [
                     {"name": name, "content": _truncate(content)}
                     for name, content in last.sections

@@ -90,6 +90,62 @@ def _text(text: str) -> str:
     return text
 
 
+MIN_MONITOR_INTERVAL = 0.05
+
+
+def _monitor_interval(text: str) -> float:
+    value = _non_negative_float(text)
+    if 0 < value < MIN_MONITOR_INTERVAL:
+        raise ValueError(f"expected 0 (off) or a number >= {MIN_MONITOR_INTERVAL} (seconds)")
+    return value
+
+
+def _alert_line(text: str) -> tuple[float, float]:
+    """``"85"`` or ``"85,95"``: warning and critical percentages (no critical: inf)."""
+    usage = "expected WARNING or WARNING,CRITICAL percentages, e.g. 85,95"
+    parts = text.split(",")
+    if not 1 <= len(parts) <= 2:
+        raise ValueError(usage)
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        raise ValueError(usage) from None
+    warning = numbers[0]
+    critical = numbers[1] if len(numbers) == 2 else float("inf")
+    if not 0 < warning <= 100 or not (critical == float("inf") or warning <= critical <= 100):
+        raise ValueError(f"{usage}, with 0 < WARNING <= CRITICAL <= 100")
+    return warning, critical
+
+
+def _positive_int(text: str) -> int:
+    value: int = _number(text, int)
+    if value < 1:
+        raise ValueError("expected a whole number >= 1")
+    return value
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """Comma- or space-separated origins (scheme://host[:port]), kept exactly as given."""
+    from urllib.parse import urlsplit
+
+    origins = []
+    for item in text.replace(",", " ").split():
+        try:
+            parts = urlsplit(item)
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname or (
+            parts.path not in ("", "/") or parts.query or parts.fragment
+        ):
+            raise ValueError(
+                f"{item!r} is not an origin; expected e.g. https://ci.example.com or "
+                "http://host:8080, separated by commas"
+            )
+        origins.append(item.rstrip("/"))
+    return tuple(origins)
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One setting, as a command-line flag, an environment variable and an ini key."""
@@ -188,6 +244,79 @@ OPTIONS: tuple[Option, ...] = (
         "often a password; the events say how many characters were typed)",
         _parse_bool, False, is_flag=True,
     ),
+    Option(
+        "jb_live_monitor_interval", "--jb-live-monitor-interval", "JB_LIVE_MONITOR_INTERVAL",
+        "sample CPU, memory, disk and the run's processes every SECONDS (default 1; 0: off)",
+        _monitor_interval, 1.0, metavar="SECONDS",
+    ),
+    Option(
+        "jb_live_alert_cpu", "--jb-live-alert-cpu", "JB_LIVE_ALERT_CPU",
+        "machine CPU use (%) held for 5 s that raises a high_cpu alert: WARNING[,CRITICAL] "
+        "(default 90,98)",
+        _alert_line, (90.0, 98.0), metavar="PCT[,PCT]",
+    ),
+    Option(
+        "jb_live_alert_memory", "--jb-live-alert-memory", "JB_LIVE_ALERT_MEMORY",
+        "machine memory use (%) that raises a high_memory alert: WARNING[,CRITICAL] "
+        "(default 85,95)",
+        _alert_line, (85.0, 95.0), metavar="PCT[,PCT]",
+    ),
+    Option(
+        "jb_live_alert_disk", "--jb-live-alert-disk", "JB_LIVE_ALERT_DISK",
+        "use (%) of the disk the run writes to that raises a disk_space alert: "
+        "WARNING[,CRITICAL] (default 90,97)",
+        _alert_line, (90.0, 97.0), metavar="PCT[,PCT]",
+    ),
+    Option(
+        "jb_live_alert_hysteresis", "--jb-live-alert-hysteresis", "JB_LIVE_ALERT_HYSTERESIS",
+        "an alert is resolved once its value is this many points below the warning line "
+        "(default 5)",
+        _non_negative_float, 5.0, metavar="POINTS",
+    ),
+    Option(
+        "jb_live_metrics_public", "--jb-live-metrics-public", "JB_LIVE_METRICS_PUBLIC",
+        "serve /metrics (Prometheus) without a token (the other routes still need one)",
+        _parse_bool, False, is_flag=True,
+    ),
+    Option(
+        "jb_live_allow_origin", "--jb-live-allow-origin", "JB_LIVE_ALLOW_ORIGIN",
+        "web pages (origins, exact match, comma-separated) besides the server's own that "
+        "may open the live WebSocket, e.g. https://dashboard.example.com",
+        _origins, (), metavar="ORIGINS",
+    ),
+    Option(
+        "jb_live_max_viewers", "--jb-live-max-viewers", "JB_LIVE_MAX_VIEWERS",
+        "viewers the server takes at once (default 100); more are refused with 1013",
+        _positive_int, 100, metavar="N",
+    ),
+    Option(
+        "jb_live_max_user_connections", "--jb-live-max-user-connections",
+        "JB_LIVE_MAX_USER_CONNECTIONS",
+        "connections one token holder may have open (default 10); a new one past that "
+        "closes the oldest",
+        _positive_int, 10, metavar="N",
+    ),
+    Option(
+        "jb_live_max_message_rate", "--jb-live-max-message-rate", "JB_LIVE_MAX_MESSAGE_RATE",
+        "messages a second a viewer may send (default 20); more close it with 1008",
+        _positive_float, 20.0, metavar="PER_SECOND",
+    ),
+    Option(
+        "jb_live_write_cap", "--jb-live-write-cap", "JB_LIVE_WRITE_CAP",
+        "bytes a viewer may leave unread beyond what the kernel buffers (default 1048576); "
+        "past that it is closed (4008) and reconnects",
+        _positive_int, 1024 * 1024, metavar="BYTES",
+    ),
+    Option(
+        "jb_live_ping_interval", "--jb-live-ping-interval", "JB_LIVE_PING_INTERVAL",
+        "ping each viewer every SECONDS (default 20)",
+        _positive_float, 20.0, metavar="SECONDS",
+    ),
+    Option(
+        "jb_live_ping_timeout", "--jb-live-ping-timeout", "JB_LIVE_PING_TIMEOUT",
+        "drop a viewer that has not answered a ping within SECONDS (default 20)",
+        _positive_float, 20.0, metavar="SECONDS",
+    ),
 )
 
 
@@ -209,17 +338,32 @@ class LiveSettings:
     jb_live_screenshots: str = "failure"
     jb_live_screenshot_interval: int = 500
     jb_live_show_typed_text: bool = False
+    jb_live_monitor_interval: float = 1.0
+    jb_live_alert_cpu: tuple[float, float] = (90.0, 98.0)
+    jb_live_alert_memory: tuple[float, float] = (85.0, 95.0)
+    jb_live_alert_disk: tuple[float, float] = (90.0, 97.0)
+    jb_live_alert_hysteresis: float = 5.0
+    jb_live_metrics_public: bool = False
+    jb_live_allow_origin: tuple[str, ...] = ()
+    jb_live_max_viewers: int = 100
+    jb_live_max_user_connections: int = 10
+    jb_live_max_message_rate: float = 20.0
+    jb_live_write_cap: int = 1024 * 1024
+    jb_live_ping_interval: float = 20.0
+    jb_live_ping_timeout: float = 20.0
 
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("jb-live", "live run viewer (pytest-jbrealtime)")
     for option in OPTIONS:
+        # argparse expands %-formats in help texts; ours are plain text.
+        text = f"{option.help} [env {option.env}]".replace("%", "%%")
         if option.is_flag:
             group.addoption(option.flag, action="store_true", default=None,
-                            dest=option.field, help=f"{option.help} [env {option.env}]")
+                            dest=option.field, help=text)
         else:
             group.addoption(option.flag, action="store", default=None, dest=option.field,
-                            metavar=option.metavar, help=f"{option.help} [env {option.env}]")
+                            metavar=option.metavar, help=text)
         parser.addini(option.ini, help=option.help, default=None)
 
 

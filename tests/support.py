@@ -121,9 +121,13 @@ async def watch(
     url: str,
     first_messages: list[dict[str, Any]] | None = None,
     stop_after_seq: int | None = None,
+    until_type: str | None = None,
     timeout: float = 60,
 ) -> Watched:
-    """Connect, send ``first_messages``, read until the server closes (or a seq)."""
+    """Connect, send ``first_messages``, read until the server closes.
+
+    Or until an event with seq ``stop_after_seq``, or of type ``until_type``, arrives.
+    """
     watched = Watched()
 
     async def run() -> None:
@@ -133,8 +137,10 @@ async def watch(
             try:
                 async for frame in ws:
                     watched.add_frame(frame)
-                    if stop_after_seq is not None and watched.events and (
-                        watched.events[-1]["seq"] >= stop_after_seq
+                    last = watched.events[-1] if watched.events else None
+                    if last is not None and (
+                        (stop_after_seq is not None and last["seq"] >= stop_after_seq)
+                        or (until_type is not None and last["type"] == until_type)
                     ):
                         return
             finally:

@@ -1,0 +1,116 @@
+"""What `--jb-live` costs a run: plain pytest against pytest with the live server and one
+viewer reading everything, in the same session, alternating, medians of several runs.
+
+    python benchmarks/overhead.py [--runs 5] [--tests 5000] [--variants plain,live,...]
+
+Variants: ``plain`` (no plugin), ``live`` (server in its child process, the default),
+``live-thread`` (server in a thread of pytest, JB_LIVE_SERVER_MODE=thread),
+``reportlog`` (pytest-reportlog writing a file), ``html`` (pytest-html, self-contained).
+Each run is the wall time of the whole pytest process. The viewer is a real WebSocket
+client in this (benchmark) process, connecting as soon as the link is printed; it
+checks it received every event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from suite import write_suite
+
+LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
+
+
+def _viewer(host: str, token: str, received: list[int]) -> None:
+    async def run() -> None:
+        async with websockets.connect(f"ws://{host}/ws/bench?token={token}",
+                                      max_size=None) as ws:
+            async for frame in ws:
+                message = json.loads(frame)
+                messages = message["messages"] if message["type"] == "batch" else [message]
+                received.extend(m["seq"] for m in messages if "seq" in m)
+
+    asyncio.run(run())
+
+
+def run_once(variant: str, suite: Path, out: Path) -> tuple[float, str]:
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(suite)]
+    env = {**os.environ}
+    env.pop("JB_LIVE", None)
+    if variant.startswith("live"):
+        args += ["--jb-live", "--jb-live-port", "0"]
+        if variant == "live-thread":
+            env["JB_LIVE_SERVER_MODE"] = "thread"
+    elif variant == "reportlog":
+        args += ["--report-log", str(out / "log.jsonl")]
+    elif variant == "html":
+        args += ["--html", str(out / "report.html"), "--self-contained-html"]
+    if not variant.startswith("live"):
+        args += ["-p", "no:jbrealtime"]
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=env)
+    assert process.stdout is not None
+    received: list[int] = []
+    viewer: threading.Thread | None = None
+    tail = ""
+    for line in process.stdout:
+        tail = line
+        match = LINK.search(line)
+        if match and viewer is None:
+            viewer = threading.Thread(target=_viewer, args=(*match.groups(), received))
+            viewer.start()
+    process.wait()
+    elapsed = time.perf_counter() - started
+    if viewer is not None:
+        viewer.join(30)
+        if received != list(range(1, len(received) + 1)) or not received:
+            raise SystemExit(f"viewer missed events: got {len(received)}")
+    return elapsed, tail.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tests", type=int, default=5000)
+    parser.add_argument("--variants", default="plain,live,live-thread")
+    args = parser.parse_args()
+    variants = args.variants.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = write_suite(Path(tmp) / "suite", args.tests)
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        run_once(variants[0], suite, Path(tmp))  # warm the OS caches
+        for index in range(args.runs):
+            for variant in variants:  # alternate A, B, C, A, B, C …
+                elapsed, tail = run_once(variant, suite, Path(tmp))
+                times[variant].append(elapsed)
+                print(f"run {index + 1} {variant:12s} {elapsed:7.2f} s   {tail}", flush=True)
+    base = statistics.median(times[variants[0]])
+    print()
+    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{args.tests} tests, median of {args.runs}")
+    print(f"| variant | median (s) | ratio to {variants[0]} |")
+    print("|---|---|---|")
+    for variant in variants:
+        median = statistics.median(times[variant])
+        print(f"| {variant} | {median:.2f} | {median / base:.3f}x |")
+
+
+if __name__ == "__main__":
+    main()

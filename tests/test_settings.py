@@ -1,0 +1,101 @@
+"""Options: command line > environment > ini, and a clear UsageError for bad values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pytest_jbrealtime.plugin import SETTINGS_KEY
+from pytest_jbrealtime.settings import OPTIONS
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--jb-live-port", "70000"], "--jb-live-port: invalid value '70000': expected a port "
+                                      "number from 0 to 65535"),
+        (["--jb-live-port", "http"], "--jb-live-port: invalid value 'http': expected a whole "
+                                     "number"),
+        (["--jb-live-linger", "-1"], "--jb-live-linger: invalid value '-1': expected a number "
+                                     ">= 0"),
+        (["--jb-live-wait-timeout", "0"], "--jb-live-wait-timeout: invalid value '0': expected "
+                                          "a number > 0"),
+    ],
+)
+def test_bad_option_value_is_a_usage_error(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    pytester.makepyfile(test_a="def test_a(): pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_bad_environment_value_names_the_variable(pytester: pytest.Pytester,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_a="def test_a(): pass\n")
+    monkeypatch.setenv("JB_LIVE", "maybe")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*environment variable JB_LIVE: invalid value 'maybe': expected one of*"]
+    )
+
+
+def test_bad_ini_value_names_the_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\njb_live_port = many\n")
+    pytester.makepyfile(test_a="def test_a(): pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option jb_live_port: invalid value 'many'*"])
+
+
+def test_command_line_beats_environment_beats_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+                     "jb_live_linger = 1\njb_live_wait_timeout = 7\n"
+                     "jb_live_wait_viewers = 3\n")
+    monkeypatch.setenv("JB_LIVE_LINGER", "2")
+    monkeypatch.setenv("JB_LIVE_WAIT_TIMEOUT", "8")
+    config = pytester.parseconfigure("--jb-live-linger", "4")
+    settings = config.stash[SETTINGS_KEY]
+    assert settings.jb_live_linger == 4.0  # command line
+    assert settings.jb_live_wait_timeout == 8.0  # environment
+    assert settings.jb_live_wait_viewers == 3  # ini
+    assert settings.jb_live is False  # default: off
+
+
+def test_every_option_is_documented_with_its_environment_variable() -> None:
+    result = subprocess.run([sys.executable, "-m", "pytest", "--help"],
+                            capture_output=True, text=True, check=True)
+    for option in OPTIONS:
+        assert option.flag in result.stdout
+        assert option.env in result.stdout
+
+
+def test_without_the_flag_nothing_heavy_is_imported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a="def test_a(): pass\n")
+    # Only this plugin loaded: other installed plugins (pytest-selenium) import their own.
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-p", "pytest_jbrealtime.plugin"],
+        cwd=pytester.path, capture_output=True, text=True,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
+    assert result.returncode == 0, result.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0]
+                for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "pytest_jbrealtime" in imported  # the plugin is loaded …
+    assert imported.isdisjoint({"starlette", "uvicorn", "websockets", "jwt", "psutil",
+                                "selenium"})  # … and costs nothing
+
+
+def test_plugin_does_nothing_on_an_xdist_worker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a="def test_a(): pass\n")
+    result = pytester.runpytest_subprocess("--jb-live", "--jb-live-port", "0", "-n", "1")
+    result.assert_outcomes(passed=1)
+    assert result.stdout.str().count("jb-live: watch this run at") == 2  # header + summary
