@@ -1,0 +1,170 @@
+"""Links in CI logs: the GitHub Actions annotation and job summary, public URLs, --jb-live-open.
+
+Whole runs are real ``pytest --jb-live`` subprocesses with the CI's environment set;
+the formatting rules of the other CIs are unit-tested on ``ci.py``.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_jbrealtime import ci
+from tests.support import LINK
+
+SUITE = """
+import pytest
+
+def test_ok():
+    pass
+
+def test_bad():
+    assert 0
+
+@pytest.mark.skip(reason="no")
+def test_skip():
+    pass
+"""
+
+# Every CI marker blanked: the outer run may itself be under CI.
+NO_CI = {variable: "" for variable, _ in ci.PROVIDERS}
+
+
+def github_env(tmp_path: Path) -> dict[str, str]:
+    return {**NO_CI, "CI": "true", "GITHUB_ACTIONS": "true",
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary.md"),
+            "GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": "acme/shop",
+            "GITHUB_RUN_ID": "4242"}
+
+
+def test_github_actions_notice_and_job_summary(
+    suite_dir: pytest.Pytester, start_live: Any, tmp_path: Path
+) -> None:
+    suite_dir.makepyfile(test_suite=SUITE)
+    summary_file = tmp_path / "step_summary.md"
+    summary_file.write_text("## earlier step\n")
+    run = start_live(suite_dir.path, "--jb-live-report", "out/report.html",
+                     "--jb-live-record", "out/run.jsonl.gz", env=github_env(tmp_path))
+    assert run.wait() == 1
+    output = run.output
+    token = run.token
+    assert token
+
+    notice = [line for line in output.splitlines() if line.startswith("::notice")]
+    assert notice == [f"::notice title=pytest live viewer::jb-live: watch this run at "
+                      f"{run.link}"]
+    # The token is in that one line and nowhere else: not in the log, not in the summary.
+    assert output.count(token) == 1
+    summary = summary_file.read_text()
+    assert summary.startswith("## earlier step\n")  # appended, not overwritten
+    assert token not in summary
+    assert "### pytest failed: 1 passed, 1 failed, 1 skipped" in summary
+    assert "| passed | failed | skipped |" in summary
+    assert "| 1 | 1 | 1 |" in summary
+    assert "HTML report: `out/report.html`" in summary
+    assert "https://github.example/acme/shop/actions/runs/4242" in summary
+    assert "Recording: `out/run.jsonl.gz`" in summary
+    assert token not in (suite_dir.path / "out" / "report.html").read_text()
+
+
+def test_public_url_replaces_the_links_base(suite_dir: pytest.Pytester, start_live: Any) -> None:
+    suite_dir.makepyfile(test_suite="def test_ok(): pass\n")
+    run = start_live(suite_dir.path, "--jb-live-public-url", "https://ci-7.example.com:9000/",
+                     env=NO_CI)
+    assert run.wait() == 0
+    lines = [line for line in run.output.splitlines() if "watch this run at" in line]
+    assert lines, run.output
+    for line in lines:
+        assert line.startswith("jb-live: watch this run at https://ci-7.example.com:9000/?token=")
+    assert LINK.search(run.output) is None  # no http://127.0.0.1 link anywhere
+
+
+def test_bad_public_url_is_a_usage_error(suite_dir: pytest.Pytester, start_live: Any) -> None:
+    suite_dir.makepyfile(test_suite="def test_ok(): pass\n")
+    run = start_live(suite_dir.path, "--jb-live-public-url", "ci-7.example.com", env=NO_CI)
+    assert run.wait() == 4
+    assert "--jb-live-public-url: invalid value 'ci-7.example.com'" in run.output
+
+
+def test_open_starts_the_local_browser_on_the_link(
+    suite_dir: pytest.Pytester, start_live: Any, tmp_path: Path
+) -> None:
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "fake-browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > "{opened}.part" && mv "{opened}.part" "{opened}"\n')
+    browser.chmod(browser.stat().st_mode | stat.S_IEXEC)
+    # The test waits until the browser was started, so the run outlives the opening thread.
+    suite_dir.makepyfile(test_suite=f"""
+import os, time
+def test_waits_for_the_browser():
+    deadline = time.monotonic() + 30
+    while not os.path.exists({str(opened)!r}) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.path.exists({str(opened)!r})
+""")
+    run = start_live(suite_dir.path, "--jb-live-open", env={**NO_CI, "BROWSER": str(browser)})
+    assert run.wait() == 0, run.output
+    assert opened.read_text().strip() == run.link
+
+
+def test_open_is_skipped_under_ci(
+    suite_dir: pytest.Pytester, start_live: Any, tmp_path: Path
+) -> None:
+    suite_dir.makepyfile(test_suite="def test_ok(): pass\n")
+    run = start_live(suite_dir.path, "--jb-live-open",
+                     env={**NO_CI, "CI": "true", "BROWSER": str(tmp_path / "absent")})
+    assert run.wait() == 0
+    assert "not opening a browser under CI" in run.output
+
+
+# -- ci.py ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("environ", "provider"), [
+    ({}, None),
+    ({"CI": "true"}, "ci"),
+    ({"CI": "false"}, None),
+    ({"CI": "true", "GITHUB_ACTIONS": "true"}, "github"),
+    ({"CI": "true", "GITLAB_CI": "true"}, "gitlab"),
+    ({"BUILDKITE": "true", "CI": "true"}, "buildkite"),
+    ({"JENKINS_URL": "https://jenkins.example/"}, "jenkins"),
+])
+def test_detect(environ: dict[str, str], provider: str | None) -> None:
+    assert ci.detect(environ) == provider
+
+
+def test_link_line_forms() -> None:
+    link = "http://127.0.0.1:8765/?token=abc.def-ghi"
+    prefix = "jb-live: watch this run at"
+    assert ci.link_line(prefix, link, None) == f"{prefix} {link}"
+    assert ci.link_line(prefix, link, "gitlab") == f"{prefix} {link}"
+    assert ci.link_line(prefix, link, "buildkite") == (
+        f"{prefix} \x1b]1339;url='{link}';content='{link}'\x07")
+    # GitHub workflow commands: % and newlines escaped in the message.
+    assert ci.link_line("50% done\n", link, "github") == (
+        f"::notice title=pytest live viewer::50%25 done%0A {link}")
+
+
+def test_public_link_keeps_the_token_and_the_base_path() -> None:
+    link = "http://127.0.0.1:8765/?token=T"
+    assert ci.public_link(link, None) == link
+    assert ci.public_link(link, "https://ci.example") == "https://ci.example/?token=T"
+    assert ci.public_link(link, "https://proxy.example/live/") == (
+        "https://proxy.example/live/?token=T")
+
+
+def test_step_summary_without_github_run_url() -> None:
+    text = ci.step_summary({"passed": 3}, 0, 1.25, report=None, recording=None, environ={})
+    assert text.startswith("### pytest passed: 3 passed in 1.2 s")
+    assert "| 3 |" in text
+
+
+def test_append_step_summary_needs_the_variable(tmp_path: Path) -> None:
+    assert ci.append_step_summary("x", environ={}) is None
+    target = tmp_path / "summary.md"
+    assert ci.append_step_summary("one\n", environ={"GITHUB_STEP_SUMMARY": str(target)}) == target
+    assert ci.append_step_summary("two\n", environ={"GITHUB_STEP_SUMMARY": str(target)}) == target
+    assert target.read_text() == "one\ntwo\n"
