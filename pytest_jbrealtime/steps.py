@@ -81,6 +81,7 @@ class _TestSteps:
     """The user steps of one test so far."""
 
     started: int = 0
+    finished: int = 0
     open: list[int] = field(default_factory=list)
 
 
@@ -108,6 +109,10 @@ class StepTracker:
         self._tests.pop(test_id, None)
 
     def _percentage(self, done: int, expected: int | None) -> float:
+        """Where ``done`` finished steps of ``expected`` put the bar, within this phase.
+
+        Each phase has its window, so steps never move the bar behind a phase's start.
+        """
         low, high = PHASE_WINDOWS.get(self.phase, PHASE_WINDOWS["call"])
         if not expected:  # first run: the bar moves by phases only
             return low
@@ -130,7 +135,7 @@ class StepTracker:
                 "test_id": test_id,
                 "step_index": index,
                 "step_name": name,
-                "progress_percentage": self._percentage(index - 1, expected),
+                "progress_percentage": self._percentage(steps.finished, expected),
                 "status": "running",
                 "kind": "user",
                 "depth": len(steps.open) - 1,
@@ -144,14 +149,18 @@ class StepTracker:
     def end(self, token: tuple[str, int], name: str, error: BaseException | None) -> None:
         test_id, index = token
         steps = self._tests.get(test_id)
-        if steps is not None and index in steps.open:
-            steps.open.remove(index)
+        if steps is not None:
+            steps.finished += 1
+            if index in steps.open:
+                steps.open.remove(index)
         expected = self._expected_counts.get(test_id)
         fields: dict[str, Any] = {
             "test_id": test_id,
             "step_index": index,
             "step_name": name,
-            "progress_percentage": self._percentage(index, expected),
+            "progress_percentage": self._percentage(
+                steps.finished if steps is not None else index, expected
+            ),
             "status": "passed" if error is None else "failed",
             "kind": "user",
             "depth": len(steps.open) if steps is not None else 0,
