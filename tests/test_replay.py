@@ -197,3 +197,22 @@ def test_replay_reads_a_gzip_recording(tmp_path: Path, start_replay: Any) -> Non
     assert read_recording(packed).events == events
     replay = start_replay(str(packed), "--final")
     assert watch_sync(replay.ws_url()).events == events
+
+
+def test_replay_serves_the_recorded_screenshots(tmp_path: Path, start_replay: Any) -> None:
+    path = tmp_path / "shots.jsonl"
+    events = _timed_recording(path, [0.0, 0.1, 0.2])
+    events[1] = {**events[1], "type": "screenshot_captured", "screenshot_id": "000001-ab",
+                 "screenshot_url": "/screenshots/000001-ab.png"}
+    header = {"format": FORMAT_NAME, "version": 1, "run_id": "a" * 32,
+              "screenshots": "shots.screenshots"}
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *events]))
+    (tmp_path / "shots.screenshots").mkdir()
+    image = b"\x89PNG\r\n\x1a\n not really a png"
+    (tmp_path / "shots.screenshots" / "000001-ab.png").write_bytes(image)
+
+    replay = start_replay(str(path), "--final")
+    assert watch_sync(replay.ws_url()).events == events
+    url = f"http://{replay.host}/screenshots/000001-ab.png"
+    assert httpx.get(url, params={"token": replay.token}).content == image
+    assert httpx.get(url).status_code == 401  # behind the token, as live
