@@ -166,7 +166,8 @@ def make_driver(user_data_dir: str) -> Any:
         "--no-first-run", "--window-size=1440,900", f"--user-data-dir={user_data_dir}",
     ):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+    service = Service(executable_path="/usr/bin/chromedriver")
+    return webdriver.Chrome(service=service, options=options)
 
 
 # Runs in the page: times a filter switch, a search and a scroll to the end, in milliseconds.
@@ -233,9 +234,9 @@ def main() -> None:
         finally:
             driver.quit()
             server.shutdown()
-    print(f"median of {args.runs}: ready {statistics.median(ready):.0f} ms, "
-          f"filter {statistics.median(filters):.0f} ms, search {statistics.median(searches):.0f} ms, "
-          f"scroll {statistics.median(scrolls):.1f} ms")
+    median = statistics.median
+    print(f"median of {args.runs}: ready {median(ready):.0f} ms, filter {median(filters):.0f} ms, "
+          f"search {median(searches):.0f} ms, scroll {median(scrolls):.1f} ms")
 
 
 if __name__ == "__main__":

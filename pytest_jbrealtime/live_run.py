@@ -15,6 +15,7 @@ import pytest
 
 from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.monitor import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
 from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
@@ -58,6 +59,10 @@ class LiveRun:
                 "pytest_jbrealtime": __version__,
             },
             warn=self.warn,
+            extra_config={
+                "monitor": monitor_config(self.settings, str(self.config.rootpath)),
+                "metrics_public": self.settings.jb_live_metrics_public,
+            },
         )
         self.outputs.prepare(server)
         try:

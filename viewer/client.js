@@ -68,6 +68,11 @@ export class LiveClient {
     this.send({ type: 'unsubscribe', group });
   }
 
+  /** Tell the server the app has shown everything up to `seq` (the server's lag metrics). */
+  ack(seq) {
+    this.send({ type: 'ack', seq });
+  }
+
   /** Close for good: no reconnect follows. */
   close() {
     this.closedByUser = true;

@@ -20,6 +20,8 @@ export function describeTimelineEvent(event) {
   }
 }
 
+export const PHASE_NAMES = ['setup', 'call', 'teardown'];
+
 export const TIMELINE_LABELS = {
   browser_action: 'action',
   page_loaded: 'page load',
@@ -92,17 +94,21 @@ export class DetailPanel {
       el('h3', { text: 'Steps' }),
       bar,
       el('ol', { className: 'steps' },
-        ...test.steps.map((step) => el('li', { className: `step step-${step.status}` },
+        ...test.steps.map((step) => el('li', { className: 'step' },
           el('span', { className: `dot status-${this.stepStatus(test, step)}` }),
-          el('span', { text: step.name }),
+          el('span', { text: step.step_name }),
           el('span', { className: 'step-time', text: formatTime(step.timestamp) })))));
   }
 
   stepStatus(test, step) {
     if (step.status === 'passed' || step.status === 'failed') return step.status;
-    // A phase step only says it began; the test's phases tell how it went.
-    if (test.phases && test.phases[step.name]) return test.phases[step.name];
-    return test.status === 'running' ? 'running' : 'passed';
+    // A phase step only says it began; the test's phases tell how it went, and a phase
+    // that a later phase followed is over.
+    if (test.phases && test.phases[step.step_name]) return test.phases[step.step_name];
+    if (test.status !== 'running') return 'passed';
+    const phaseIndex = PHASE_NAMES.indexOf(step.step_name);
+    const later = test.steps.some((other) => PHASE_NAMES.indexOf(other.step_name) > phaseIndex);
+    return phaseIndex !== -1 && later ? 'passed' : 'running';
   }
 
   failure(test) {

@@ -18,7 +18,9 @@ export function testMatches(test, statusFilter, query) {
   } else if (statusFilter !== FILTER_ALL && test.status !== statusFilter) {
     return false;
   }
-  return query === '' || test.searchText.includes(query);
+  if (query === '') return true;
+  if (test.searchText === null) test.searchText = test.id.toLowerCase();
+  return test.searchText.includes(query);
 }
 
 /** The worst status among a group's tests, for the group header's dot. */

@@ -4,6 +4,8 @@ import { LiveClient } from './client.js';
 import { RunStore } from './store.js';
 import { LiveView } from './views.js';
 
+export const ACK_INTERVAL_MS = 500;
+
 export function randomClientId() {
   const bytes = new Uint8Array(12);
   crypto.getRandomValues(bytes);
@@ -54,6 +56,14 @@ export async function startViewer() {
     view.onReconnectNow = () => client.reconnectNow();
     handle.client = client;
     client.connect();
+    // Acks say what has been applied (not just received); twice a second is enough for lag.
+    let acked = 0;
+    setInterval(() => {
+      if (store.lastSeq !== acked && client.state === 'connected') {
+        acked = store.lastSeq;
+        client.ack(acked);
+      }
+    }, ACK_INTERVAL_MS);
   }
   // Ready once the first render has been painted.
   requestAnimationFrame(() => setTimeout(() => {

@@ -180,17 +180,15 @@ export class RunStore {
 
   applyProgress(event) {
     const test = this.testFor(event.test_id);
+    // Steps are the progress events themselves (step_index, step_name, status, timestamp):
+    // a finished run replays tens of thousands of them, so no copies.
     const steps = test.steps;
-    const step = {
-      index: event.step_index,
-      name: event.step_name,
-      status: event.status,
-      timestamp: event.timestamp,
-    };
-    // A user step's end repeats its index: update the step rather than listing it twice.
-    const existing = steps.findLastIndex((s) => s.index === step.index && s.name === step.name);
-    if (existing !== -1 && event.status !== 'running') steps[existing] = step;
-    else steps.push(step);
+    // A user step's end repeats its index and name: it replaces the step's start.
+    const start = event.status === 'running'
+      ? -1
+      : steps.findLastIndex((s) => s.step_index === event.step_index && s.step_name === event.step_name);
+    if (start === -1) steps.push(event);
+    else steps[start] = event;
     if (typeof event.progress_percentage === 'number') test.progress = event.progress_percentage;
     this.changedTests.add(test.id);
   }
@@ -250,7 +248,7 @@ export class RunStore {
       timeline: [],
       reruns: 0,
       collectionError: false,
-      searchText: id.toLowerCase(),
+      searchText: null, // the lower-cased id, made on the first search
     };
     this.tests.set(id, test);
     this.order.push(test);

@@ -256,11 +256,12 @@ export class LiveView {
     const finished = this.store.finished;
     const failed = counts.failed + counts.error;
     const text = `Run finished: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
-    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text);
+    // It stays until dismissed: someone coming back to the tab should still see how it ended.
+    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text, null, null, { sticky: true });
     this.browserNotify('pytest run finished', text);
   }
 
-  toast(kind, text, testId = null, detail = null) {
+  toast(kind, text, testId = null, detail = null, { sticky = false } = {}) {
     const container = byId('toasts');
     const close = el('button', { type: 'button', className: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
     const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: 'status' },
@@ -278,7 +279,7 @@ export class LiveView {
     close.addEventListener('click', () => node.remove());
     container.append(node);
     while (container.children.length > TOAST_LIMIT) container.firstChild.remove();
-    setTimeout(() => node.remove(), TOAST_MS);
+    if (!sticky) setTimeout(() => node.remove(), TOAST_MS);
   }
 
   revealAndSelect(testId) {

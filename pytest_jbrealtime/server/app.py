@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
+from pytest_jbrealtime.server.metrics import METRICS_PATH, metrics_routes
 from pytest_jbrealtime.server.screenshots import screenshot_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
 
@@ -52,6 +53,8 @@ class ServerState:
     authority: TokenAuthority
     registry: ViewerRegistry = field(init=False)
     run_info: dict[str, Any] = field(default_factory=dict)
+    # /metrics without a token, for a Prometheus that cannot send one (--jb-live-metrics-public).
+    metrics_public: bool = False
     # Where the run's files (screenshots) are; None when the server has no run folder.
     run_dir: Path | None = None
 
@@ -65,6 +68,8 @@ def _token_from(scope: Scope) -> tuple[str | None, bool]:
     if "token" in query:
         return query["token"][0], True
     for name, value in scope.get("headers", []):
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return value[7:].decode("latin-1").strip(), False  # scrapers (Prometheus)
         if name == b"cookie":
             cookie: SimpleCookie = SimpleCookie()
             try:
@@ -84,9 +89,12 @@ class TokenGate:
     the address bar and the browser history.
     """
 
-    def __init__(self, app: ASGIApp, authority: TokenAuthority) -> None:
+    def __init__(
+        self, app: ASGIApp, authority: TokenAuthority, public_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.authority = authority
+        self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -97,8 +105,9 @@ class TokenGate:
         try:
             scope.setdefault("state", {})["claims"] = self.authority.verify(token, role)
         except InvalidToken:
-            await self._refuse(scope, receive, send)
-            return
+            if scope["type"] != "http" or scope["path"] not in self.public_paths:
+                await self._refuse(scope, receive, send)
+                return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
@@ -167,9 +176,11 @@ def create_app(state: ServerState) -> ASGIApp:
         WebSocketRoute("/ws/{client_id}", viewer_socket),
         Route("/api/run", run_info),
         Route("/screenshots/{screenshot_id}.png", screenshot_endpoint(state.run_dir)),
+        *metrics_routes(state),
         Route("/api/{rest:path}", not_found),
         Mount("/", StaticFiles(directory=viewer_directory(), html=True, check_dir=False)),
     ]
     app = Starlette(routes=routes)
     app.state.live = state
-    return TokenGate(app, state.authority)
+    public = frozenset({METRICS_PATH}) if state.metrics_public else frozenset()
+    return TokenGate(app, state.authority, public_paths=public)

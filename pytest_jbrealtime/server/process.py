@@ -69,6 +69,7 @@ class LiveServerProcess:
             log=self.log,
             authority=TokenAuthority(config["secret"], run_id=config["run_id"]),
             run_info=config.get("run_info", {}),
+            metrics_public=bool(config.get("metrics_public", False)),
             run_dir=Path(config["run_dir"]) if config.get("run_dir") else None,
         )
         # The recording is the log written to disk as it grows (--jb-live-record).
@@ -86,6 +87,22 @@ class LiveServerProcess:
             self.linger = float(body.get("linger", 0.0))
             self.drain_timeout = float(body.get("drain_timeout", self.drain_timeout))
             self.finish_requested.set()
+
+    def start_monitor(self) -> asyncio.Task[None] | None:
+        """The system monitor (monitor.py) in this process, if the run asked for it."""
+        plain = self.config.get("monitor")
+        if not plain:
+            return None
+        try:
+            from pytest_jbrealtime.monitor import MonitorConfig, SystemMonitor
+
+            monitor = SystemMonitor(MonitorConfig.from_dict(plain), self.log,
+                                    on_status=self.state.registry.metrics.note_status)
+        except Exception as exc:  # psutil missing or broken: the run goes on unmonitored
+            print(f"jb-live: system monitor off: {exc!r}", file=sys.stderr, flush=True)
+            self.control.send({"warning": f"system monitor off: {exc!r}"})
+            return None
+        return asyncio.create_task(monitor.run())
 
     async def report_viewer_count(self) -> None:
         registry = self.state.registry
@@ -119,12 +136,15 @@ class LiveServerProcess:
             return
         self.control.send({"ready": True})
         counter = asyncio.create_task(self.report_viewer_count())
+        monitor = self.start_monitor()
         await self.finish_requested.wait()
         if self.linger > 0:
             self.control.send({"lingering": self.linger})
             await asyncio.sleep(self.linger)
         await self._drain()
         counter.cancel()
+        if monitor is not None:
+            monitor.cancel()
         if self.recorder is not None:
             self.recorder.close()  # before "drained": pytest reads it for the report next
         self.control.send({"drained": True})

@@ -72,12 +72,15 @@ class LiveServer:
         run_id: str,
         run_info: dict[str, Any],
         warn: Callable[[str], None],
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.run_id = run_id
         self.run_info = run_info
         self._warn = warn
+        # More of the server's config frame (the monitor's settings, metrics options).
+        self.extra_config = dict(extra_config or {})
         self.port = 0
         self.viewer_count = 0
         self.run_dir = Path(tempfile.mkdtemp(prefix="jb-live-"))
@@ -135,7 +138,8 @@ class LiveServer:
         self._writer.write(
             encode_frame(
                 CONFIG,
-                {"run_id": self.run_id, "secret": self._secret, "run_info": self.run_info,
+                {**self.extra_config, "pytest_pid": os.getpid(),
+                 "run_id": self.run_id, "secret": self._secret, "run_info": self.run_info,
                  "run_dir": str(self.run_dir), "drain_timeout": DRAIN_TIMEOUT,
                  "record_path": str(self.record_path) if self.record_path else None},
             )

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime.log import EventLog, LoggedEvent
+from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
 
 PROTOCOL_VERSION = 1
 FIRST_MESSAGE_GRACE = 0.2
@@ -46,6 +48,10 @@ class ViewerConnection:
         self._wake = asyncio.Event()
         self._first_message = asyncio.Event()
         self.acked_seq = 0
+        # Traffic of this connection (server/metrics.py reads these).
+        self.connected_at = time.monotonic()
+        self.frames_sent = self.bytes_sent = self.frames_received = self.bytes_received = 0
+        self.last_received_type = "invalid"
 
     def wake(self) -> None:
         self._wake.set()
@@ -88,7 +94,9 @@ class ViewerConnection:
         while True:
             self._wake.clear()
             while self._outbox:
-                await self.websocket.send_text(self._outbox.pop(0))
+                text = self._outbox.pop(0)
+                await self.websocket.send_text(text)
+                self._count_sent(text, 0)
             moves = self._cursor_moves
             entries = self.log.read_after(self.cursor, MAX_BATCH)
             if entries:
@@ -111,6 +119,11 @@ class ViewerConnection:
             text = '{"type":"batch","count":%d,"messages":[%s]}' % (len(wanted), ",".join(wanted))
         await self.websocket.send_text(text)
         self.registry.messages_sent += len(wanted)
+        self._count_sent(text, len(wanted))
+
+    def _count_sent(self, text: str, events: int) -> None:
+        self.frames_sent += 1
+        self.bytes_sent += self.registry.metrics.sent(self.client_id, text, events)
 
     # -- receiving -------------------------------------------------------------
 
@@ -121,12 +134,21 @@ class ViewerConnection:
                 raise WebSocketDisconnect(message.get("code", 1000))
             self._first_message.set()
             text = message.get("text")
+            self.last_received_type = "invalid"
             try:
                 if text is None:
                     raise ProtocolError("binary frames are not supported; send JSON text")
                 self._handle(text)
             except ProtocolError as exc:
                 self.post({"type": "error", "message": str(exc)})
+            self._count_received(message)
+
+    def _count_received(self, message: Any) -> None:
+        text, data = message.get("text"), message.get("bytes")
+        size = text_size(text) if text is not None else len(data or b"")
+        self.frames_received += 1
+        self.bytes_received += size
+        self.registry.metrics.received(self.client_id, self.last_received_type, size)
 
     def _handle(self, text: str) -> None:
         try:
@@ -138,6 +160,7 @@ class ViewerConnection:
         kind = message.get("type")
         if not isinstance(kind, str):
             raise ProtocolError("message has no 'type' string")
+        self.last_received_type = kind[:64]
         handler = getattr(self, f"_on_{kind}", None)
         if handler is None:
             raise ProtocolError(f"unknown message type {kind[:64]!r}")
@@ -195,6 +218,7 @@ class ViewerRegistry:
         self.closing = False
         self.messages_sent = 0
         self.total_connections = 0
+        self.metrics = ServerMetrics()
         self.count_changed = asyncio.Event()
         log.listeners.append(lambda _added: self.wake_all())
 
@@ -205,9 +229,12 @@ class ViewerRegistry:
     def add(self, viewer: ViewerConnection) -> None:
         self.viewers.add(viewer)
         self.total_connections += 1
+        self.metrics.opened()
         self._announce_count()
 
     def remove(self, viewer: ViewerConnection) -> None:
+        if viewer in self.viewers:
+            self.metrics.closed(time.monotonic() - viewer.connected_at)
         self.viewers.discard(viewer)
         self._announce_count()
 

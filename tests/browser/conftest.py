@@ -13,8 +13,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -43,7 +47,7 @@ def _missing_browser() -> str | None:
 
 
 @pytest.fixture
-def driver() -> Iterator[object]:
+def driver() -> Iterator[Chrome]:
     problem = _missing_browser()
     if problem is not None:
         if os.environ.get("CI"):

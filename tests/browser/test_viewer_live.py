@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from selenium.webdriver import Chrome
 
+from tests.browser.suites import MIXED_SUITE, pytest_outcome
 from tests.browser.viewer_page import ViewerPage
 from tests.support import LiveProcess
 
@@ -18,57 +19,9 @@ pytestmark = pytest.mark.browser
 
 StartLive = Callable[..., LiveProcess]
 
-MIXED_SUITE = textwrap.dedent(
-    """
-    import pytest
-
-    @pytest.fixture
-    def broken():
-        raise RuntimeError("fixture broke")
-
-    def test_pass():
-        pass
-
-    def test_fail():
-        print("about to fail")
-        assert 1 == 2
-
-    def test_error(broken):
-        pass
-
-    def test_skip():
-        pytest.skip("not today")
-
-    @pytest.mark.xfail(reason="known bug", strict=False)
-    def test_xfail():
-        assert False
-
-    @pytest.mark.xfail(reason="fixed already", strict=False)
-    def test_xpass():
-        pass
-
-    class TestGroup:
-        @pytest.mark.parametrize("n", [1, 2, 3])
-        def test_param(self, n):
-            assert n != 3
-    """
-)
-
-SUMMARY_WORDS = {"passed", "failed", "error", "errors", "skipped", "xfailed", "xpassed"}
-
-
-def pytest_outcome(output: str) -> dict[str, int]:
-    """Counts from pytest's own final summary line, e.g. ``2 failed, 3 passed in 0.1s``."""
-    summary = [line for line in output.splitlines() if re.search(r" in [\d.]+s", line)][-1]
-    counts = dict.fromkeys(["passed", "failed", "error", "skipped", "xfailed", "xpassed"], 0)
-    for number, word in re.findall(r"(\d+) (\w+)", summary):
-        if word in SUMMARY_WORDS:
-            counts["error" if word == "errors" else word] = int(number)
-    return counts
-
 
 def test_counts_match_pytest_outcome(
-    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
 ) -> None:
     suite_dir.makepyfile(test_mixed=MIXED_SUITE)
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
@@ -85,8 +38,8 @@ def test_counts_match_pytest_outcome(
     assert counts["total"] == 9
     assert page.run_status() == ("finished", "1")
     assert page.statuses()["test_mixed.py::TestGroup::test_param[3]"] == "failed"
-    # The page watched from the start, so the failures arrived live: one toast each
-    # (the list keeps the latest few) and one for the end of the run.
+    # The page watched from the start, so the end of the run arrived live: it gets a toast
+    # that stays until dismissed.
     page.wait_for(lambda: any(t.get_attribute("data-kind") in ("finished", "success")
                               for t in page.find_all("toast")))
     # The server closes with 1000 once the viewer has everything: no reconnect follows.
@@ -123,7 +76,9 @@ GATED_SUITE = textwrap.dedent(
 )
 
 
-def write_gated_suite(directory: Path, before: int = 20, after: int = 20, pause: float = 0.0) -> Path:
+def write_gated_suite(
+    directory: Path, before: int = 20, after: int = 20, pause: float = 0.0
+) -> Path:
     (directory / "test_gated.py").write_text(
         GATED_SUITE.format(before=before, after=after, pause=pause), encoding="utf-8")
     return directory / "release"
@@ -134,7 +89,7 @@ def page_state(page: ViewerPage) -> dict[str, object]:
 
 
 def test_mid_run_and_after_run_pages_agree(
-    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
 ) -> None:
     release = write_gated_suite(suite_dir.path)
     run = start_live(suite_dir.path, "--jb-live-linger", "60")
@@ -152,15 +107,15 @@ def test_mid_run_and_after_run_pages_agree(
     late.wait_finished()
 
     late_state = page_state(late)
+    assert late.counts()["failed"] == 2
+    assert late.counts()["passed"] == 39
+    assert late.run_status() == ("finished", "1")
     driver.switch_to.window(driver.window_handles[0])
     assert page_state(early) == late_state
-    assert late_state["counts"]["failed"] == 2
-    assert late_state["counts"]["passed"] == 39
-    assert late_state["run"] == ("finished", "1")
 
 
 def test_reconnects_lose_and_duplicate_nothing(
-    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
 ) -> None:
     release = write_gated_suite(suite_dir.path, before=150, after=150, pause=0.004)
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
@@ -195,7 +150,7 @@ def test_reconnects_lose_and_duplicate_nothing(
 
 
 def test_server_gone_shows_reconnecting(
-    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
 ) -> None:
     write_gated_suite(suite_dir.path)
     run = start_live(suite_dir.path)
@@ -212,7 +167,7 @@ def test_server_gone_shows_reconnecting(
 
 
 def test_filter_search_and_jump_to_first_failure(
-    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
 ) -> None:
     suite_dir.makepyfile(test_mixed=MIXED_SUITE)
     run = start_live(suite_dir.path, "--jb-live-linger", "60")
@@ -244,7 +199,7 @@ def test_filter_search_and_jump_to_first_failure(
     page.wait_for(lambda: "test_fail" in page.text("detail-name"))
     assert "assert 1 == 2" in page.text("traceback")
     assert "about to fail" in detail.text
-    selected = [r for r in page.find_all("test-row") if "selected" in (r.get_attribute("class") or "")]
+    selected = driver.find_elements("css selector", '[data-testid="test-row"].selected')
     assert [r.get_attribute("data-test-id") for r in selected] == ["test_mixed.py::test_fail"]
 
 
@@ -252,7 +207,7 @@ INJECTION = "<img src=x onerror=alert(1)>"
 
 
 def test_html_in_test_data_is_shown_as_text(
-    suite_dir: pytest.Pytester, start_live: StartLive, driver: object
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
 ) -> None:
     suite_dir.makepyfile(test_inject=textwrap.dedent(
         f"""
@@ -281,5 +236,4 @@ def test_html_in_test_data_is_shown_as_text(
     # Nothing became markup: no image element anywhere, no alert, no CSP violation report.
     assert driver.find_elements("css selector", "img") == []
     assert driver.execute_script("return typeof window.alert") == "function"
-    logs = [e["message"] for e in driver.get_log("browser")]
-    assert not [m for m in logs if "Content Security Policy" in m], logs
+    assert page.csp_violations() == []

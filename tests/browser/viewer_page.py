@@ -82,6 +82,11 @@ class ViewerPage:
             if row.is_displayed()
         ]
 
+    def csp_violations(self) -> list[str]:
+        """Console messages about Content-Security-Policy violations since the last call."""
+        entries = self.driver.get_log("browser")  # type: ignore[attr-defined]
+        return [e["message"] for e in entries if "Content Security Policy" in e["message"]]
+
     def visible_count(self) -> int:
         return int(self.text("visible-count"))
 
