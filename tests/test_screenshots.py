@@ -124,3 +124,19 @@ def test_route_serves_only_well_formed_existing_ids(tmp_path: Path) -> None:
     for bad in ("000002-none", "..", "../secret", "a.b", "x" * 65):
         assert get(endpoint, bad).status_code == 404, bad
     assert get(screenshot_endpoint(None), "000001-abcd").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--jb-live-screenshots", "sometimes"), "expected one of off, failure, actions"),
+        (("--jb-live-screenshot-interval", "-5"), "expected a whole number >= 0"),
+    ],
+)
+def test_bad_screenshot_options_are_usage_errors(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{args[0]}: invalid value*{message}*"])

@@ -334,7 +334,7 @@ def test_pytest_selenium_fixture_is_watched_without_watch(
     site_suite.makepyfile(test_ps=PYTEST_SELENIUM_TESTS)
     options = ("--driver", "Chrome", "--driver-path", "/usr/bin/chromedriver")
     run = start_live(site_suite.path, "--jb-live-wait-viewers", "1", *options,
-                     env={"EXPECTED_DRIVER_CLASS": "LiveDriver"})
+                     "--jb-live-show-typed-text", env={"EXPECTED_DRIVER_CLASS": "LiveDriver"})
     watched = watch_reacting(run.ws_url(), lambda _w: None)
     assert run.wait() == 1, run.output
     passing, failing = "test_ps.py::test_with_selenium_fixture", (
@@ -348,6 +348,9 @@ def test_pytest_selenium_fixture_is_watched_without_watch(
         ("browser_action", "find", "id=username"),
         ("browser_action", "change_value", "id=username"),
     ]
+    typed = [e for e in of_test(watched, passing, "browser_action")
+             if e["action"] == "change_value"]
+    assert [(e["typed_characters"], e["text"]) for e in typed] == [(5, "admin")]
     failure = of_test(watched, failing, "screenshot_captured")
     assert [e["reason"] for e in failure] == ["failure"]
 
