@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from pytest_jbrealtime import ci
 from pytest_jbrealtime.plugin import SETTINGS_KEY
 from pytest_jbrealtime.settings import OPTIONS
 
@@ -98,4 +99,6 @@ def test_plugin_does_nothing_on_an_xdist_worker(pytester: pytest.Pytester) -> No
     pytester.makepyfile(test_a="def test_a(): pass\n")
     result = pytester.runpytest_subprocess("--jb-live", "--jb-live-port", "0", "-n", "1")
     result.assert_outcomes(passed=1)
-    assert result.stdout.str().count("jb-live: watch this run at") == 2  # header + summary
+    # Header + summary; under CI the token is printed once only (docs/recording.md).
+    expected = 1 if ci.detect() else 2
+    assert result.stdout.str().count("jb-live: watch this run at") == expected
