@@ -78,6 +78,12 @@ class LiveRun:
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
+        if self.config.pluginmanager.hasplugin("xdist"):
+            from pytest_jbrealtime.xdist_controller import XdistController
+
+            self.config.pluginmanager.register(
+                XdistController(self, session_plugin), "jb-live-xdist"
+            )
         from pytest_jbrealtime.user_events import UserEventsPlugin
 
         self.config.pluginmanager.register(

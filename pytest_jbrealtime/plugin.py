@@ -41,7 +41,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     # A recording or a report needs the run's event log, so it switches the plugin on.
     wanted = settings.jb_live or settings.jb_live_record or settings.jb_live_report
-    if not wanted or hasattr(config, "workerinput"):
+    if not wanted:
+        return
+    if hasattr(config, "workerinput"):
+        # An xdist worker publishes to the controller's server (xdist_worker.py).
+        from pytest_jbrealtime.xdist_worker import start_worker
+
+        start_worker(config, settings)
         return
     from pytest_jbrealtime.live_run import LiveRun
 

@@ -236,7 +236,7 @@ class LivePlugin:
         self._phase_started(item, "teardown")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "???":  # xdist's report: the worker running this test died
+        if str(report.when) == "???":  # xdist's report: the worker running this test died
             self._complete_crashed(report)
             return
         record = self._records.get(report.nodeid)
@@ -263,7 +263,7 @@ class LivePlugin:
         pytest-rerunfailures schedules the test again.
         """
         record = self._records.pop(report.nodeid, None) or TestRecord(report.nodeid)
-        rerun = report.outcome == "rerun"
+        rerun = str(report.outcome) == "rerun"  # pytest-rerunfailures
         categories = record.subtest_categories + [
             report_category(r) for r in record.reports.values()
         ]

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
 from pytest_jbrealtime.server.metrics import METRICS_PATH, metrics_routes
+from pytest_jbrealtime.server.producers import ProducerIntake
 from pytest_jbrealtime.server.screenshots import screenshot_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
 
@@ -52,6 +53,8 @@ class ServerState:
     log: EventLog
     authority: TokenAuthority
     registry: ViewerRegistry = field(init=False)
+    # xdist workers' events (server/producers.py), merged into the same log.
+    producers: ProducerIntake = field(init=False)
     run_info: dict[str, Any] = field(default_factory=dict)
     # /metrics without a token, for a Prometheus that cannot send one (--jb-live-metrics-public).
     metrics_public: bool = False
@@ -60,6 +63,7 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.registry = ViewerRegistry(self.log)
+        self.producers = ProducerIntake(self.log)
 
 
 def _token_from(scope: Scope) -> tuple[str | None, bool]:
@@ -173,6 +177,8 @@ def create_app(state: ServerState) -> ASGIApp:
         return PlainTextResponse("not found", status_code=404)
 
     routes = [
+        # Before /ws/{client_id}: the gate asks this path for the producer role.
+        WebSocketRoute("/ws/producer", state.producers.serve),
         WebSocketRoute("/ws/{client_id}", viewer_socket),
         Route("/api/run", run_info),
         Route("/screenshots/{screenshot_id}.png", screenshot_endpoint(state.run_dir)),

@@ -1,0 +1,203 @@
+"""The xdist controller's side of a watched run: every event says which worker it is about.
+
+xdist relays each worker's ``logstart`` / ``logreport`` / ``logfinish`` to the
+controller, where ``session.LivePlugin`` turns them into events as in a serial run.
+This plugin adds what a parallel run needs on top:
+
+- the worker: each relay runs with the publisher's ``worker`` set to the relaying
+  node's id (``gw0`` …), so every event published while xdist handles a worker's
+  message carries it, whatever hook publishes it;
+- the phases: ``pytest_runtest_setup/call/teardown`` only run on the workers, so the
+  phase events come from the relayed reports (setup done: ``call`` begins …);
+- collection (the controller collects nothing; the first worker's ids stand in);
+- worker life: ``worker_started``, ``worker_finished``, ``worker_crashed``;
+- each worker's producer address and token, passed in ``workerinput``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_jbrealtime.session import PHASE_PROGRESS, PHASES
+from pytest_jbrealtime.xdist_worker import WORKERINPUT_KEY
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.live_run import LiveRun
+    from pytest_jbrealtime.session import LivePlugin
+
+PRODUCER_TOKEN_TTL = 24 * 3600.0
+ANY_ADDRESS = {"0.0.0.0", "::", ""}
+
+
+def phase_fields(test_id: str, phase: str) -> dict[str, Any]:
+    """The ``test_progress`` of a phase beginning, as ``LivePlugin`` publishes it serially."""
+    return {
+        "test_id": test_id,
+        "step_index": PHASES.index(phase) + 1,
+        "step_name": phase,
+        "progress_percentage": PHASE_PROGRESS[phase],
+        "status": "running",
+    }
+
+
+def tests_from_ids(ids: list[str]) -> list[dict[str, Any]]:
+    """``collection_finished`` entries from node ids alone (the controller has no items)."""
+    tests: list[dict[str, Any]] = []
+    for test_id in ids:
+        file, _, rest = test_id.partition("::")
+        parts = rest.split("::") if rest else [test_id]
+        tests.append(
+            {
+                "test_id": test_id,
+                "file": file,
+                "cls": parts[-2] if len(parts) > 1 else None,
+                "name": parts[-1],
+                "markers": [],
+            }
+        )
+    return tests
+
+
+class XdistController:
+    """Registered as ``jb-live-xdist`` on a watched run when pytest-xdist is installed."""
+
+    def __init__(self, live_run: LiveRun, session_plugin: LivePlugin) -> None:
+        assert live_run.server is not None and live_run.publisher is not None
+        self.config = live_run.config
+        self.server = live_run.server
+        self.publisher = live_run.publisher
+        self.warn = live_run.warn
+        self.session_plugin = session_plugin
+        self.active = False
+        self._collection_published = False
+        # worker id -> the test it runs now (for worker_crashed)
+        self.running: dict[str, str] = {}
+
+    # -- setting the workers up ------------------------------------------------------
+
+    @property
+    def producer_url(self) -> str:
+        host = self.server.host
+        if host in ANY_ADDRESS:
+            host = "127.0.0.1" if host != "::" else "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.server.port}/ws/producer"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        worker = str(node.gateway.id)
+        node.workerinput[WORKERINPUT_KEY] = {
+            "url": self.producer_url,
+            "token": self.server.authority.mint("producer", PRODUCER_TOKEN_TTL, subject=worker),
+            "run_dir": str(self.server.run_dir),
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        dsession = self.config.pluginmanager.get_plugin("dsession")
+        if dsession is None:  # xdist installed but not distributing: a serial run
+            return
+        self.active = True
+        # DSession calls ``self.worker_<event>(node=…, …)`` for each message from a
+        # worker; wrapping those on the instance stamps everything the relay publishes.
+        for name in dir(type(dsession)):
+            relay = getattr(dsession, name, None)
+            if name.startswith("worker_") and callable(relay):
+                setattr(dsession, name, self._stamped(relay))
+
+    def _stamped(self, relay: Callable[..., Any]) -> Callable[..., Any]:
+        publisher = self.publisher
+
+        def relay_with_worker(**kwargs: Any) -> Any:
+            gateway = getattr(kwargs.get("node"), "gateway", None)
+            publisher.worker = str(getattr(gateway, "id", None) or "main")
+            try:
+                return relay(**kwargs)
+            finally:
+                publisher.worker = "main"
+
+        return relay_with_worker
+
+    # -- collection ----------------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self._collection_published:
+            return
+        self._collection_published = True
+        tests = tests_from_ids(list(ids))
+        self.session_plugin.collected = len(tests)
+        self.publisher.worker = "main"  # the run's collection, not one worker's
+        self.publisher.publish(
+            "collection_finished",
+            {"total": len(tests), "tests": tests, "errors": self.session_plugin.collection_errors},
+        )
+        self.publisher.flush()
+
+    # -- one test: phases from the relayed reports ---------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        if not self.active:
+            return
+        self.running[self.publisher.worker] = nodeid
+        self.publisher.publish("test_progress", phase_fields(nodeid, "setup"))
+        # Now, not in 20 ms: the worker's own events of this test wait for its start.
+        self.publisher.flush()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.active or hasattr(report, "context"):  # subtests end no phase
+            return
+        if report.when == "setup":
+            next_phase = "call" if report.passed else "teardown"
+            self.publisher.publish("test_progress", phase_fields(report.nodeid, next_phase))
+        elif report.when == "call":
+            self.publisher.publish("test_progress", phase_fields(report.nodeid, "teardown"))
+        else:
+            return
+        self.publisher.flush()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        if not self.active:
+            return
+        self.running.pop(self.publisher.worker, None)
+        self.publisher.flush()
+
+    # -- worker life ----------------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodeready(self, node: Any) -> None:
+        info = getattr(node, "workerinfo", {}) or {}
+        version = info.get("version_info")
+        self.publisher.publish(
+            "worker_started",
+            {"python": ".".join(str(v) for v in version[:3]) if version else None},
+        )
+        self.publisher.flush()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        worker = str(getattr(getattr(node, "gateway", None), "id", "?"))
+        if error is None:
+            output = getattr(node, "workeroutput", {}) or {}
+            dropped = int(output.get("jb_live_dropped", 0))
+            problem = output.get("jb_live_problem")
+            if problem:
+                self.warn(
+                    f"worker {worker}: {problem}; its steps, browser actions and other "
+                    f"events from inside tests are missing from the stream ({dropped} dropped)"
+                )
+            self.publisher.publish("worker_finished", {"dropped_events": dropped})
+        else:
+            fields: dict[str, Any] = {"error": str(error)}
+            test_id = self.running.pop(worker, None)
+            if test_id is not None:
+                fields["test_id"] = test_id
+            self.publisher.publish("worker_crashed", fields)
+        self.publisher.flush()

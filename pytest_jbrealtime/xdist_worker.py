@@ -1,0 +1,113 @@
+"""The xdist worker's side of a watched run: publish what only the worker knows.
+
+Lifecycle events come from the controller (``xdist_controller.py``). A worker
+publishes only what happens inside its tests — user steps, ``emit``, Selenium
+actions, screenshots, log records — through its own :class:`EventPublisher`, made
+the active one, so that code calling ``active_publisher()`` works unchanged. Its
+sink is a producer connection to the controller's server (``producer_client.py``).
+
+Before xdist relays a report or a test's end, the worker makes sure the server holds
+what it published in that phase (``ProducerConnection.sync``, only when it sent
+something), so each test's events stay in order in the run's log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_jbrealtime.producer_client import ProducerConnection
+from pytest_jbrealtime.publisher import EventPublisher, active_publisher, set_active_publisher
+from pytest_jbrealtime.settings import LiveSettings
+
+WORKERINPUT_KEY = "jb_live"
+WORKER_PLUGIN_NAME = "jb-live-worker"
+CLOSE_TIMEOUT = 5.0
+
+
+def start_worker(config: pytest.Config, settings: LiveSettings) -> None:
+    """Called from ``plugin.pytest_configure`` on an xdist worker of a watched run."""
+    info = getattr(config, "workerinput", {}).get(WORKERINPUT_KEY)
+    if not info:  # the controller is not watching (its server did not start)
+        return
+    worker = WorkerPublishing(config, info)
+    config.pluginmanager.register(worker, WORKER_PLUGIN_NAME)
+    from pytest_jbrealtime.user_events import UserEventsPlugin
+
+    # Steps, emit, Selenium and screenshots as in a serial run; screenshots are
+    # written into the controller's run folder (same machine), which its server serves.
+    run_dir = Path(info["run_dir"]) if info.get("run_dir") else None
+    config.pluginmanager.register(
+        UserEventsPlugin(settings, worker.publisher, None, run_dir), "jb-live-user-events"
+    )
+
+
+class WorkerPublishing:
+    def __init__(self, config: pytest.Config, info: dict[str, Any]) -> None:
+        self.config = config
+        self.worker = str(config.workerinput["workerid"])  # type: ignore[attr-defined]
+        self.connection = ProducerConnection(info["url"], info["token"])
+        self.publisher = EventPublisher(self.connection, worker=self.worker)
+        self.connection.start()
+        set_active_publisher(self.publisher)
+        self._attempts: dict[str, int] = {}
+        self._reports = 0
+        self._closed = False
+
+    def _settle(self) -> None:
+        """Everything published so far is in the server's log (bounded wait)."""
+        self.publisher.flush()
+        self.connection.sync()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.publisher.flush()  # what came before this test is not held behind its start
+        attempt = self._attempts[nodeid] = self._attempts.get(nodeid, 0) + 1
+        self._reports = 0
+        self.connection.after = {nodeid: [attempt, 0]}
+        self.publisher.current_test_id = nodeid
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self.publisher.flush()  # as serially: nothing waits behind a long call
+
+    # tryfirst: before xdist's own hook sends the report to the controller.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._settle()
+        nodeid = report.nodeid
+        if report.when in ("setup", "call") and not hasattr(report, "context"):
+            # The controller publishes one phase event for this report; what the
+            # worker publishes from now on follows it.
+            self._reports += 1
+            self.connection.after = {nodeid: [self._attempts.get(nodeid, 1), self._reports]}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._settle()
+        self.publisher.current_test_id = None
+        self.connection.after = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Inside xdist's wrapper, which sends ``workeroutput`` to the controller after.
+        self.close()
+        output: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
+        output["jb_live_dropped"] = self.connection.dropped
+        if self.connection.problem:
+            output["jb_live_problem"] = self.connection.problem
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.publisher.current_test_id = None
+        self.publisher.flush()
+        self.connection.close(CLOSE_TIMEOUT)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.close()
+        if active_publisher() is self.publisher:
+            set_active_publisher(None)
