@@ -18,6 +18,7 @@ from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.monitor import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
 from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
+from pytest_jbrealtime.server.limits import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
@@ -62,6 +63,7 @@ class LiveRun:
             extra_config={
                 "monitor": monitor_config(self.settings, str(self.config.rootpath)),
                 "metrics_public": self.settings.jb_live_metrics_public,
+                "limits": limits_from_settings(self.settings).to_config(),
             },
         )
         self.outputs.prepare(server)

@@ -21,6 +21,8 @@ from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
+from pytest_jbrealtime.server.guard import HostOriginGuard
+from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
 from pytest_jbrealtime.server.metrics import METRICS_PATH, metrics_routes
 from pytest_jbrealtime.server.producers import ProducerIntake
 from pytest_jbrealtime.server.screenshots import screenshot_endpoint
@@ -60,6 +62,8 @@ class ServerState:
     metrics_public: bool = False
     # Where the run's files (screenshots) are; None when the server has no run folder.
     run_dir: Path | None = None
+    # Connection, rate and size limits, allowed hosts and origins (server/limits.py).
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     def __post_init__(self) -> None:
         self.registry = ViewerRegistry(self.log)
@@ -189,4 +193,6 @@ def create_app(state: ServerState) -> ASGIApp:
     app = Starlette(routes=routes)
     app.state.live = state
     public = frozenset({METRICS_PATH}) if state.metrics_public else frozenset()
-    return TokenGate(app, state.authority, public_paths=public)
+    gate = TokenGate(ViewerLimits(app, state.limits), state.authority, public_paths=public)
+    return HostOriginGuard(gate, state.limits.allowed_hosts, state.limits.allowed_origins,
+                           headers=SECURITY_HEADERS)

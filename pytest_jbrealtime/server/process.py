@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import sys
@@ -26,6 +27,9 @@ from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.recording import open_recorder
 from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.auth import TokenAuthority
+from pytest_jbrealtime.server.deadline import deadline_protocol
+from pytest_jbrealtime.server.limits import ServerLimits
+from pytest_jbrealtime.server.redact import configure_server_logging
 
 
 class ControlPipe:
@@ -71,6 +75,7 @@ class LiveServerProcess:
             run_info=config.get("run_info", {}),
             metrics_public=bool(config.get("metrics_public", False)),
             run_dir=Path(config["run_dir"]) if config.get("run_dir") else None,
+            limits=ServerLimits.from_config(config.get("limits")),
         )
         # The recording is the log written to disk as it grows (--jb-live-record).
         self.recorder = open_recorder(config, lambda m: control.send({"warning": m}))
@@ -78,6 +83,8 @@ class LiveServerProcess:
             self.log.listeners.append(self.recorder)
         self.finish_requested = asyncio.Event()
         self.linger = 0.0
+        # The server's log level (redact.py); WARNING unless JB_LIVE_SERVER_LOG_LEVEL says.
+        self.log_level = logging.getLogger("uvicorn.error").getEffectiveLevel()
         self.drain_timeout = float(config.get("drain_timeout", 1.0))
 
     def on_frame(self, kind: str, body: Any) -> None:
@@ -115,14 +122,19 @@ class LiveServerProcess:
         loop = asyncio.get_running_loop()
         events_file = os.fdopen(events_fd, "rb", buffering=0)
         await loop.connect_read_pipe(lambda: EventsPipeReader(self, decoder), events_file)
+        limits = self.state.limits
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(self.state),
                 log_config=None,
-                access_log=False,
+                # On only when the log level asks for requests; redacted (redact.py).
+                access_log=self.log_level <= logging.INFO,
                 lifespan="off",
-                ws_max_size=64 * 1024,
-                ws_ping_interval=None,
+                ws_max_size=limits.max_message_bytes,
+                ws_ping_interval=limits.ping_interval,
+                ws_ping_timeout=limits.ping_timeout,
+                # Sockets that send no complete request in time are aborted (deadline.py).
+                http=deadline_protocol(limits.handshake_timeout),
                 timeout_graceful_shutdown=1,
             )
         )
@@ -201,6 +213,8 @@ def run_server(sock_fd: int, events_fd: int, control_fd: int) -> None:
 
 def main(argv: list[str]) -> None:
     sock_fd, events_fd, control_fd = (int(a) for a in argv[:3])
+    # Only in the child: in thread mode the logging belongs to pytest.
+    configure_server_logging()
     run_server(sock_fd, events_fd, control_fd)
     # Skip interpreter teardown: nothing is left to flush and a stuck viewer
     # connection must not hold the exit.

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
-from pytest_jbrealtime.server.auth import TokenAuthority, new_secret
+from pytest_jbrealtime.server.auth import MIN_SECRET_BYTES, TokenAuthority, new_secret
 
 VIEWER_TOKEN_TTL = 24 * 3600.0
+# The token secret, if not a random one per run (never a command-line option: argv is public).
+SECRET_ENV = "JB_LIVE_SECRET"
 # "process" (the default) or "thread": where the server runs. The thread mode exists
 # to measure the choice again (benchmarks/overhead.py); see docs/benchmarks.md.
 SERVER_MODE = os.environ.get("JB_LIVE_SERVER_MODE", "process")
@@ -86,7 +88,7 @@ class LiveServer:
         self.run_dir = Path(tempfile.mkdtemp(prefix="jb-live-"))
         # Where the server process records the log (recording.py); set before start().
         self.record_path: Path | None = None
-        self._secret = new_secret()
+        self._secret = self._configured_secret() or new_secret()
         self.authority = TokenAuthority(self._secret, run_id=run_id)
         self.viewer_token = self.authority.mint("viewer", VIEWER_TOKEN_TTL)
         self._process: subprocess.Popen[bytes] | None = None
@@ -96,6 +98,17 @@ class LiveServer:
         self._control_buffer = b""
         self._control_messages: list[dict[str, Any]] = []
         self._warned_broken = False
+
+    def _configured_secret(self) -> str | None:
+        """A secret the user set (JB_LIVE_SECRET; a hub shares one), if long enough."""
+        secret = os.environ.get(SECRET_ENV)
+        if not secret:
+            return None
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            self._warn(f"{SECRET_ENV} is shorter than {MIN_SECRET_BYTES} bytes and is not "
+                       "used; this run signs its tokens with a random secret")
+            return None
+        return secret
 
     @property
     def url(self) -> str:
@@ -109,6 +122,8 @@ class LiveServer:
     def start(self) -> None:
         sock = bind_listening_socket(self.host, self.requested_port)
         self.port = sock.getsockname()[1]
+        if self.requested_port and self.port != self.requested_port:
+            self._warn(f"port {self.requested_port} is taken; the live server uses {self.port}")
         events_r, events_w = os.pipe()
         control_r, control_w = os.pipe()
         try:

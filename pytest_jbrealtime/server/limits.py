@@ -1,0 +1,287 @@
+"""What one viewer may cost the server: connections, messages, and unsent bytes.
+
+:class:`ViewerLimits` sits between the token gate and the app and wraps every
+viewer socket's ``receive``/``send``:
+
+- a pool per user (the token's ``sub``): the connection past the limit closes the
+  oldest one (4009); a cap on viewers overall: past it, the newcomer gets 1013;
+- a message rate per viewer (token bucket): past it, 1008;
+- a write cap: bytes handed to the socket's transport that the kernel has not taken
+  yet. Past it the viewer is closed with 4008 and its transport aborted shortly
+  after, so a viewer that never reads costs at most the cap plus one frame;
+- a sweep that ends viewers whose transport uvicorn is closing (keepalive timeout)
+  without waiting for a buffer that a frozen peer will never drain.
+
+Frame size (1009) and ping/pong are uvicorn's (``ws_max_size``, ``ws_ping_*``); the
+handshake deadline is in ``server/deadline.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.settings import LiveSettings
+
+CLOSE_POLICY = 1008  # more messages a second than allowed
+CLOSE_TOO_BIG = 1009  # a frame over the size cap (uvicorn / websockets send it)
+CLOSE_TRY_LATER = 1013  # the server has as many viewers as it takes
+CLOSE_BAD_TOKEN = 4001
+CLOSE_TOO_SLOW = 4008  # the viewer does not read: its unsent bytes passed the write cap
+CLOSE_REPLACED = 4009  # the user opened more connections than the pool allows
+
+# After a viewer's app has ended, how long its transport may take to flush before it
+# is aborted (a peer that stopped reading never lets a graceful close finish).
+CLOSE_GRACE = 5.0
+SWEEP_INTERVAL = 0.5
+# The scope["state"] key under which the outer guard leaves the connection's transport.
+TRANSPORT_KEY = "jb_live_transport"
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """The server's limits; travels to the server process inside the config frame."""
+
+    max_message_bytes: int = 64 * 1024
+    messages_per_second: float = 20.0
+    max_user_connections: int = 10
+    max_viewers: int = 100
+    write_cap: int = 1024 * 1024
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    handshake_timeout: float = 5.0
+    allowed_origins: tuple[str, ...] = ()
+    # Host names (besides IP literals and this machine's names) a request may be for.
+    allowed_hosts: tuple[str, ...] = ()
+
+    def to_config(self) -> dict[str, Any]:
+        plain = asdict(self)
+        plain["allowed_origins"] = list(self.allowed_origins)
+        plain["allowed_hosts"] = list(self.allowed_hosts)
+        return plain
+
+    @classmethod
+    def from_config(cls, plain: dict[str, Any] | None) -> ServerLimits:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in (plain or {}).items() if k in known}
+        for name in ("allowed_origins", "allowed_hosts"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def limits_from_settings(settings: LiveSettings) -> ServerLimits:
+    """The server's limits for a run's settings (options ``--jb-live-max-*`` and co)."""
+    origins = list(settings.jb_live_allow_origin)
+    hosts = [settings.jb_live_host]
+    public_url = getattr(settings, "jb_live_public_url", None)
+    if public_url:
+        parts = urlsplit(public_url)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+        hosts.append(parts.hostname or "")
+    return ServerLimits(
+        messages_per_second=settings.jb_live_max_message_rate,
+        max_user_connections=settings.jb_live_max_user_connections,
+        max_viewers=settings.jb_live_max_viewers,
+        write_cap=settings.jb_live_write_cap,
+        ping_interval=settings.jb_live_ping_interval,
+        ping_timeout=settings.jb_live_ping_timeout,
+        allowed_origins=tuple(origins),
+        allowed_hosts=tuple(h for h in hosts if h),
+    )
+
+
+def transport_of(send: Send) -> asyncio.WriteTransport | None:
+    """The socket transport behind uvicorn's ``send`` (a method of its protocol object).
+
+    ASGI has no way to ask how many bytes are still waiting to be written; uvicorn's
+    protocols keep their transport in ``.transport``. Another server: None, and the
+    write cap is off.
+    """
+    protocol = getattr(send, "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    return transport if isinstance(transport, asyncio.WriteTransport) else None
+
+
+class ViewerClosed(OSError):
+    """Raised into the app's send once a limit has closed its viewer (an OSError, so
+    the viewer code treats it like any other vanished peer)."""
+
+
+class MessageRate:
+    """Token bucket: ``rate`` messages a second, bursts of up to ``rate``."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(rate, 1.0)
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+class GuardedSocket:
+    """One viewer socket's receive/send, with its limits applied."""
+
+    def __init__(
+        self, receive: Receive, send: Send, transport: asyncio.WriteTransport | None,
+        limits: ServerLimits, user: str,
+    ) -> None:
+        self._receive = receive
+        self._send = send
+        self.transport = transport
+        self.limits = limits
+        self.user = user
+        self.rate = MessageRate(limits.messages_per_second)
+        self.accepted = False
+        self.close_code: int | None = None
+        self._closed = asyncio.Event()
+
+    async def receive(self) -> Message:
+        if self.close_code is not None:
+            return {"type": "websocket.disconnect", "code": self.close_code}
+        incoming = asyncio.ensure_future(self._receive())
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({incoming, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if not incoming.done():
+            incoming.cancel()
+            return {"type": "websocket.disconnect", "code": self.close_code or 1006}
+        message: Message = incoming.result()
+        if message["type"] == "websocket.receive" and not self.rate.take():
+            await self.close(CLOSE_POLICY, "more than "
+                             f"{self.limits.messages_per_second:g} messages a second")
+            return {"type": "websocket.disconnect", "code": CLOSE_POLICY}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.close_code is not None:
+            raise ViewerClosed(f"closed by the server ({self.close_code})")
+        transport = self.transport
+        if message["type"] == "websocket.send" and transport is not None:
+            if transport.is_closing():
+                self.gone()
+                raise ViewerClosed("connection closing")
+            if transport.get_write_buffer_size() > self.limits.write_cap:
+                await self.close(CLOSE_TOO_SLOW, "too slow: more than "
+                                 f"{self.limits.write_cap} bytes unsent; reconnect and resume")
+                raise ViewerClosed("write cap passed")
+        await self._send(message)
+        if message["type"] == "websocket.accept":
+            self.accepted = True
+            if transport is not None:
+                # Never let uvicorn pause our sends below the cap: past it we close
+                # instead, so the close frame is never stuck behind a paused writer.
+                transport.set_write_buffer_limits(high=2**62)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with ``code`` (once) and end the app's receive; abort a stuck transport."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self._closed.set()
+        if self.accepted:
+            with contextlib.suppress(Exception):  # the peer may already be gone
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        if self.transport is not None and code == CLOSE_TOO_SLOW:
+            # It does not read: flush what it may still read, then FIN; abort later.
+            self.transport.close()
+        self.abort_later()
+
+    def gone(self) -> None:
+        """The transport is closing under us (keepalive timeout): end the app now."""
+        if self.close_code is None:
+            self.close_code = 1006
+            self._closed.set()
+            self.abort_later()
+
+    def abort_later(self) -> None:
+        if self.transport is not None:
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, self.transport.abort)
+
+
+async def accept_and_close(receive: Receive, send: Send, code: int, reason: str) -> None:
+    """Refuse a WebSocket with a close code the client can read (a close before accept
+    would be a bare HTTP 403)."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+class ViewerLimits:
+    """ASGI middleware applying :class:`ServerLimits` to viewer sockets."""
+
+    def __init__(self, app: ASGIApp, limits: ServerLimits) -> None:
+        self.app = app
+        self.limits = limits
+        self.pools: dict[str, list[GuardedSocket]] = {}
+        self.sockets: set[GuardedSocket] = set()
+        self.refused = {CLOSE_TRY_LATER: 0, CLOSE_REPLACED: 0}
+        self._sweep: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Future[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.get("state") or {}
+        claims = state.get("claims") or {}
+        if scope["type"] != "websocket" or claims.get("role") != "viewer":
+            await self.app(scope, receive, send)
+            return
+        if len(self.sockets) >= self.limits.max_viewers:
+            self.refused[CLOSE_TRY_LATER] += 1
+            await accept_and_close(receive, send, CLOSE_TRY_LATER,
+                                   f"the server takes {self.limits.max_viewers} viewers")
+            return
+        transport = state.get(TRANSPORT_KEY) or transport_of(send)
+        sock = GuardedSocket(receive, send, transport, self.limits, str(claims.get("sub", "")))
+        self._admit(sock)
+        try:
+            await self.app(scope, sock.receive, sock.send)
+        finally:
+            self.sockets.discard(sock)
+            pool = self.pools.get(sock.user, [])
+            if sock in pool:
+                pool.remove(sock)
+            if not pool:
+                self.pools.pop(sock.user, None)
+            sock.abort_later()
+
+    def _admit(self, sock: GuardedSocket) -> None:
+        pool = self.pools.setdefault(sock.user, [])
+        pool.append(sock)
+        self.sockets.add(sock)
+        while len(pool) > self.limits.max_user_connections:
+            oldest = pool.pop(0)
+            self.refused[CLOSE_REPLACED] += 1
+            closing = asyncio.ensure_future(oldest.close(
+                CLOSE_REPLACED,
+                f"more than {self.limits.max_user_connections} connections of this user; "
+                "the oldest is closed",
+            ))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep_closing)
+
+    def _sweep_closing(self) -> None:
+        self._sweep = None
+        for sock in list(self.sockets):
+            if sock.transport is not None and sock.transport.is_closing():
+                sock.gone()
+        if self.sockets:
+            self._sweep = asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep_closing)
