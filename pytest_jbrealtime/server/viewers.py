@@ -105,7 +105,12 @@ class ViewerConnection:
                     self.cursor = entries[-1].event["seq"]
                 continue
             if self.registry.closing:
-                await self.websocket.close(code=1000, reason="run finished")
+                # 1000 tells the viewer it has the whole run; without session_finished
+                # (pytest died) it is 1001, going away, and a viewer may try again.
+                if self.log.finished:
+                    await self.websocket.close(code=1000, reason="run finished")
+                else:
+                    await self.websocket.close(code=1001, reason="server stopping")
                 return
             await self._wake.wait()
 
