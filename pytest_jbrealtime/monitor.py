@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -267,7 +268,13 @@ class SystemSampler:
         self._on_error = on_error
         self._processes: dict[int, Any] = {}
         self._use_proc_children = sys.platform.startswith("linux")
-        # psutil's CPU percentages are "since the last call": prime them.
+        self.prime()
+
+    def prime(self) -> None:
+        """Start psutil's CPU clocks: its percentages are "since the last call".
+
+        psutil keeps the machine-wide one per thread, so the sampling thread calls this.
+        """
         self._guard("cpu_percent", lambda: self.psutil.cpu_percent(interval=None), None)
         tree: list[Any] = self._guard("process tree", self._tree, [])
         for process in tree:
@@ -453,6 +460,18 @@ class SystemMonitor:
     async def run(self) -> None:
         """Sample until cancelled. Sampling runs in a thread, so the loop keeps serving."""
         loop = asyncio.get_running_loop()
+        # One thread of its own: psutil's CPU clock is per thread, and the default
+        # executor may hand a sample to a thread that never took the previous one.
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jb-live-monitor")
+        try:
+            await loop.run_in_executor(executor, self.sampler.prime)
+            await self._sample_every_interval(loop, executor)
+        finally:
+            executor.shutdown(wait=False)
+
+    async def _sample_every_interval(
+        self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor
+    ) -> None:
         next_at = loop.time()
         while True:
             # Fixed rate, not fixed delay; after a stall, skip ahead rather than burst.
@@ -464,7 +483,7 @@ class SystemMonitor:
             if self.done:
                 return
             try:
-                fields = await loop.run_in_executor(None, self.tick_fields)
+                fields = await loop.run_in_executor(executor, self.tick_fields)
                 self.record(fields)
             except asyncio.CancelledError:
                 raise

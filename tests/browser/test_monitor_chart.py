@@ -1,0 +1,173 @@
+"""viewer/monitor.js in real headless Chromium, fed the events of a real monitored run.
+
+The page is the real index.html with the real modules, served with the live server's CSP;
+only its entry script is a small harness that does what main.js does for a recording plus
+the one call that mounts the chart, ``mountMonitor(view)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.monitor_support import WAIT_FOR_FILE, follow_sync, signal
+from tests.support import LiveProcess, Watched
+
+pytestmark = pytest.mark.browser
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'"
+)
+HARNESS = textwrap.dedent(
+    """
+    import { RunStore } from './store.js';
+    import { LiveView } from './views.js';
+    import { mountMonitor } from './monitor.js';
+
+    const store = new RunStore();
+    const view = new LiveView(store);
+    const chart = mountMonitor(view);
+    window.__monitor = { view, chart };
+    const events = await (await fetch('./events.json')).json();
+    view.setConnection({ state: 'recording', retryAt: null, closeCode: null });
+    view.enqueueAll(events);
+    view.flush();
+    chart.draw();
+    document.documentElement.dataset.ready = 'true';
+    """
+)
+
+
+class _CSPHandler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self) -> None:
+        self.send_header("Content-Security-Policy", CSP)
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Path], str]]:
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(directory: Path) -> str:
+        handler = functools.partial(_CSPHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def monitored_run(suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess]) -> Watched:
+    """A real run: samples every 0.2 s, a failing test, and a memory alert (line below use)."""
+    suite_dir.makepyfile(
+        test_watched=WAIT_FOR_FILE + textwrap.dedent(
+            """
+            def test_first():
+                wait_for_file("sampled")
+
+            def test_fails():
+                assert 1 == 2
+
+            def test_last():
+                pass
+            """
+        )
+    )
+    below_use = max(0.5, round(psutil.virtual_memory().percent / 2, 1))
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1",
+                     "--jb-live-monitor-interval", "0.2",
+                     "--jb-live-alert-memory", str(below_use),
+                     env={"SIGNAL_DIR": str(suite_dir.path)})
+
+    def on_event(event: dict[str, Any], watched: Watched) -> None:
+        if len(watched.of_type("system_status")) >= 5:
+            signal(suite_dir.path, "sampled")
+
+    watched = follow_sync(run.ws_url(), on_event)
+    assert run.wait() == 1, run.output
+    return watched
+
+
+def test_chart_shows_cpu_memory_tests_and_alerts(
+    monitored_run: Watched, viewer_dir: Path, tmp_path: Path,
+    serve: Callable[[Path], str], driver: Any,
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(viewer_dir, site)
+    (site / "harness.js").write_text(HARNESS)
+    index = (site / "index.html").read_text()
+    assert './main.js"' in index
+    (site / "index.html").write_text(index.replace('./main.js"', './harness.js"'))
+    (site / "events.json").write_text(json.dumps(monitored_run.events))
+    samples = len(monitored_run.of_type("system_status"))
+    alerts = monitored_run.of_type("resource_alert")
+    assert samples >= 5 and [a["alert_type"] for a in alerts] == ["high_memory"]
+
+    driver.get(serve(site))
+    driver.implicitly_wait(0)
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.documentElement.dataset.ready === 'true'"))
+    panel = driver.find_element("css selector", '[data-testid="monitor"]')
+    assert panel.is_displayed()
+    canvas = driver.find_element("css selector", '[data-testid="monitor-canvas"]')
+    assert canvas.get_attribute("data-samples") == str(samples)
+    assert canvas.get_attribute("data-starts") == "3"
+    assert canvas.get_attribute("data-failures") == "1"
+    numbers = driver.find_element("css selector", '[data-testid="monitor-numbers"]').text
+    assert "CPU" in numbers and "memory" in numbers and "processes" in numbers
+    items = driver.find_elements("css selector", '[data-testid="monitor-alert"]')
+    assert [(i.get_attribute("data-alert-type"), i.get_attribute("data-state")) for i in items] \
+        == [("high_memory", "raised")]
+    assert alerts[0]["message"] in items[0].text
+
+    # Something was drawn in the CPU and failure colours, not just an empty box.
+    coloured = driver.execute_script(
+        """
+        const canvas = document.querySelector('[data-testid="monitor-canvas"]');
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const count = (r, g, b) => {
+          let n = 0;
+          for (let i = 0; i < data.length; i += 4) {
+            if (Math.abs(data[i] - r) < 24 && Math.abs(data[i + 1] - g) < 24
+                && Math.abs(data[i + 2] - b) < 24 && data[i + 3] > 200) n += 1;
+          }
+          return n;
+        };
+        return {cpu: count(0x5a, 0xa8, 0xff), failed: count(0xf2, 0x5f, 0x5c),
+                width: canvas.width};
+        """
+    )
+    assert coloured["width"] > 100
+    assert coloured["cpu"] > 20 and coloured["failed"] > 10, coloured
+
+    # The page around it still works: the same run's counts.
+    assert driver.find_element("css selector", '[data-testid="count-failed"]').text == "1"
+    # A reset from the server forgets the run; the panel hides until samples come again.
+    driver.execute_script(
+        "window.__monitor.view.enqueue({type: 'reset', run_id: 'x', reason: 'test'});"
+        "window.__monitor.view.flush();"
+    )
+    assert not panel.is_displayed()
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert logs == []
