@@ -6,6 +6,7 @@ Only what pytest calls lives here; the work is done by ``session.LivePlugin`` an
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
@@ -28,7 +29,11 @@ def _warn(config: pytest.Config, message: str) -> None:
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     line = f"jb-live: WARNING: {message}"
     if terminal is not None:
-        terminal.write_line(line, yellow=True)
+        # Past the capture: a warning raised inside a test's phase (the server dying
+        # mid-test) would otherwise land in that test's captured output, unseen.
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            terminal.write_line(line, yellow=True)
     else:
         import sys
 
