@@ -3,7 +3,7 @@
 The worker's hot path only hands a batch to a queue (:meth:`send_batch`); a daemon
 thread owns the socket, encodes the batches as ``publish`` frames (protocol in
 ``server/producers.py``) and sends them. :meth:`sync` waits — bounded — until the
-server has everything sent so far in its log; the worker calls it before xdist
+server has received everything sent so far; the worker calls it before xdist
 relays a report or a test's end, and only when something was sent since the last
 sync, so tests that publish nothing from the worker never wait.
 
@@ -69,7 +69,7 @@ class ProducerConnection:
         self.problem: str | None = None
         self.dropped = 0
         self.sync_timeouts = 0
-        # Per current test: (attempt, reports relayed); what its events must follow.
+        # Per current test: [attempt, phase events]: what its events must follow.
         self.after: dict[str, list[int]] = {}
         self._thread = threading.Thread(target=self._run, name="jb-live-producer", daemon=True)
 
@@ -86,8 +86,8 @@ class ProducerConnection:
         self._unsynced = True
 
     def sync(self, timeout: float = SYNC_TIMEOUT) -> None:
-        """Wait until the server's log holds everything sent so far (bounded)."""
-        if not self._unsynced or self.dead:
+        """Wait until the server has received everything sent so far (bounded)."""
+        if not self._unsynced or self.dead or self.sync_timeouts:
             return
         self._unsynced = False
         barrier = _Barrier()

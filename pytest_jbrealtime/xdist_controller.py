@@ -146,8 +146,6 @@ class XdistController:
             return
         self.running[self.publisher.worker] = nodeid
         self.publisher.publish("test_progress", phase_fields(nodeid, "setup"))
-        # Now, not in 20 ms: the worker's own events of this test wait for its start.
-        self.publisher.flush()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -156,18 +154,17 @@ class XdistController:
         if report.when == "setup":
             next_phase = "call" if report.passed else "teardown"
             self.publisher.publish("test_progress", phase_fields(report.nodeid, next_phase))
+            # As serially when a call begins: nothing waits behind a long test (the
+            # worker's own events of this test are held until its start is logged).
+            self.publisher.flush()
         elif report.when == "call":
             self.publisher.publish("test_progress", phase_fields(report.nodeid, "teardown"))
-        else:
-            return
-        self.publisher.flush()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         if not self.active:
             return
         self.running.pop(self.publisher.worker, None)
-        self.publisher.flush()
 
     # -- worker life ----------------------------------------------------------------------
 

@@ -6,9 +6,9 @@ actions, screenshots, log records — through its own :class:`EventPublisher`, m
 the active one, so that code calling ``active_publisher()`` works unchanged. Its
 sink is a producer connection to the controller's server (``producer_client.py``).
 
-Before xdist relays a report or a test's end, the worker makes sure the server holds
-what it published in that phase (``ProducerConnection.sync``, only when it sent
-something), so each test's events stay in order in the run's log.
+Before xdist relays a report or a test's end, the worker makes sure the server has
+received what it published in that phase (``ProducerConnection.sync``, only when it
+sent something), so each test's events stay in order in the run's log.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class WorkerPublishing:
         self._closed = False
 
     def _settle(self) -> None:
-        """Everything published so far is in the server's log (bounded wait)."""
+        """Everything published so far has reached the server (bounded wait)."""
         self.publisher.flush()
         self.connection.sync()
 
@@ -66,7 +66,8 @@ class WorkerPublishing:
         self.publisher.flush()  # what came before this test is not held behind its start
         attempt = self._attempts[nodeid] = self._attempts.get(nodeid, 0) + 1
         self._reports = 0
-        self.connection.after = {nodeid: [attempt, 0]}
+        # After the controller's test_started and its setup phase event.
+        self.connection.after = {nodeid: [attempt, 1]}
         self.publisher.current_test_id = nodeid
 
     @pytest.hookimpl(tryfirst=True)
@@ -82,7 +83,7 @@ class WorkerPublishing:
             # The controller publishes one phase event for this report; what the
             # worker publishes from now on follows it.
             self._reports += 1
-            self.connection.after = {nodeid: [self._attempts.get(nodeid, 1), self._reports]}
+            self.connection.after = {nodeid: [self._attempts.get(nodeid, 1), 1 + self._reports]}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:

@@ -481,13 +481,13 @@ def test_producer_frames_are_split_under_the_server_frame_cap() -> None:
 
     events = [{"type": "custom", "data": "x" * 1000, "n": n} for n in range(200)]
     events.append({"type": "custom", "data": "y" * (MAX_FRAME_CHARS + 1)})
-    frames, oversized = frame_texts(7, {"t": [1, 0]}, events)
+    frames, oversized = frame_texts(7, {"t": [1, 1]}, events)
     assert oversized == 1
     assert all(len(f) <= MAX_FRAME_CHARS for f in frames)
     decoded = [json.loads(f) for f in frames]
     assert [d["id"] for d in decoded] == list(range(7, 7 + len(frames)))
     assert [e["n"] for d in decoded for e in d["events"]] == list(range(200))
-    assert all(d["after"] == {"t": [1, 0]} for d in decoded)
+    assert all(d["after"] == {"t": [1, 1]} for d in decoded)
 
 
 def test_producer_route_takes_producer_tokens_only_and_acks_after_the_log() -> None:
@@ -533,10 +533,8 @@ def test_producer_route_takes_producer_tokens_only_and_acks_after_the_log() -> N
         sock.close()
 
 
-@pytest.mark.asyncio
-async def test_merge_holds_a_worker_frame_until_its_test_and_phase_are_logged() -> None:
+def test_merge_puts_a_worker_frame_right_after_its_test_and_phase() -> None:
     from pytest_jbrealtime.log import EventLog
-    from pytest_jbrealtime.server import producers
     from pytest_jbrealtime.server.producers import ProducerIntake, ProducerStream, parse_frame
 
     log = EventLog("r1")
@@ -548,32 +546,37 @@ async def test_merge_holds_a_worker_frame_until_its_test_and_phase_are_logged() 
         return json.dumps({"type": "publish", "id": frame_id, "after": after,
                            "events": [{"type": "custom", "name": name, "test_id": "t"}]})
 
-    async def settle() -> None:
-        for _ in range(3):
-            await asyncio.sleep(0)
+    def names() -> list[str]:
+        return [e.event.get("name") or e.event.get("step_name") or e.event["type"]
+                for e in log.read_after(0)]
 
-    intake.add(stream, parse_frame(frame(1, {"t": [1, 0]}, "during setup")))
-    intake.add(stream, parse_frame(frame(2, {"t": [1, 1]}, "during call")))
-    assert len(log) == 0 and stream.acked == 0
-    log.extend([{"type": "test_started", "test_id": "t"},
-                {"type": "test_progress", "test_id": "t", "step_name": "setup"}])
-    await settle()
-    assert [e.event.get("name") for e in log.read_after(0)] == [None, None, "during setup"]
-    assert stream.acked == 1
-    log.extend([{"type": "test_progress", "test_id": "t", "step_name": "call"}])
-    await settle()
-    assert [e.event.get("name") for e in log.read_after(3)] == [None, "during call"]
-    assert stream.acked == 2
+    intake.add(stream, parse_frame(frame(1, {"t": [1, 1]}, "during setup")))
+    intake.add(stream, parse_frame(frame(2, {"t": [1, 2]}, "during call")))
+    assert len(log) == 0
+    # One batch from the controller with the test's start, phases and end: each held
+    # frame goes in right after the event it waits for, not after the batch.
+    intake.from_pipe([
+        {"type": "test_started", "test_id": "t"},
+        {"type": "test_progress", "test_id": "t", "step_name": "setup"},
+        {"type": "test_progress", "test_id": "t", "step_name": "call"},
+        {"type": "test_progress", "test_id": "t", "step_name": "teardown"},
+        {"type": "test_completed", "test_id": "t"},
+    ])
+    assert names() == ["test_started", "setup", "during setup", "call", "during call",
+                       "teardown", "test_completed"]
+    assert [e.event["seq"] for e in log.read_after(0)] == list(range(1, 8))
     # A second attempt's frame waits for the second test_started.
-    intake.add(stream, parse_frame(frame(3, {"t": [2, 0]}, "attempt 2")))
-    assert stream.acked == 2
-    log.extend([{"type": "test_completed", "test_id": "t"},
-                {"type": "test_started", "test_id": "t"}])
-    await settle()
-    assert log.read_after(len(log) - 1)[0].event["name"] == "attempt 2"
-    # Nothing is held forever: past HOLD_SECONDS a frame goes in as it is.
+    intake.add(stream, parse_frame(frame(3, {"t": [2, 1]}, "attempt 2")))
+    assert len(log) == 7
+    intake.from_pipe([{"type": "test_started", "test_id": "t"},
+                      {"type": "test_progress", "test_id": "t", "step_name": "setup"}])
+    assert names()[-3:] == ["test_started", "setup", "attempt 2"]
+    # Nothing is held forever: past HOLD_SECONDS a frame goes in as it is ...
     held = parse_frame(frame(4, {"never": [1, 0]}, "orphan"))
     held.deadline = 0.0
     intake.add(stream, held)
-    assert log.read_after(len(log) - 1)[0].event["name"] == "orphan"
-    assert producers.HOLD_SECONDS > 0
+    assert names()[-1] == "orphan"
+    # ... and what is still held at the end goes in before session_finished.
+    intake.add(stream, parse_frame(frame(5, {"never": [1, 0]}, "late")))
+    intake.from_pipe([{"type": "session_finished"}])
+    assert names()[-2:] == ["late", "session_finished"]

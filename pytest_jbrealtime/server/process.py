@@ -89,7 +89,8 @@ class LiveServerProcess:
 
     def on_frame(self, kind: str, body: Any) -> None:
         if kind == EVENTS:
-            self.log.extend(body)
+            # Through the intake: xdist workers' held events go in where they fit.
+            self.state.producers.from_pipe(body)
         elif kind == FINISH:
             self.linger = float(body.get("linger", 0.0))
             self.drain_timeout = float(body.get("drain_timeout", self.drain_timeout))

@@ -3,18 +3,20 @@
 A worker (``xdist_worker.py``) publishes over ``/ws/producer`` with a producer token.
 The controller's events come down the pipe; a worker's come over this socket, so
 the two streams race. The intake merges them so that each test's events stay in
-order: a producer frame carries ``after`` = ``{test_id: [attempt, reports]}``, and
-waits until the log holds that test's ``attempt``-th ``test_started`` and, in that
-attempt, the controller's phase events for ``reports`` relayed reports. A frame is
-acknowledged once its events are in the log, and the worker waits for that before
-it lets xdist send the report or the end of a test (only when it sent something),
-so nothing of a test can land after the controller's next phase or its
-``test_completed``.
+order: a producer frame carries ``after`` = ``{test_id: [attempt, phases]}`` and is
+held until the controller's stream has passed that test's ``attempt``-th
+``test_started`` and, in that attempt, ``phases`` phase events (``setup`` at the
+start, then one per relayed setup / call report); it then goes into the log right
+there, before anything later in the controller's batch
+(:meth:`ProducerIntake.from_pipe`). The other bound is the worker's: before xdist
+relays a report or a test's end, it waits until the server has *received* what it
+published (``ack``; only when it sent something), so the
+controller's next phase event or ``test_completed`` reaches the server after it.
 
 Frames (JSON text):
 
 - producer -> server: ``{"type": "publish", "id": N, "after": {...}, "events": [...]}``
-- server -> producer: ``{"type": "ack", "id": N}`` (every frame up to N is in the log)
+- server -> producer: ``{"type": "ack", "id": N}`` (every frame up to N is received)
 
 Nothing waits forever: a frame held longer than ``HOLD_SECONDS`` goes in as it is, and
 a producer that disconnects has everything it sent appended.
@@ -32,12 +34,13 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pytest_jbrealtime.log import EventLog, LoggedEvent
+from pytest_jbrealtime.log import EventLog
 
-HOLD_SECONDS = 3.0
+# Only for a lifecycle that never comes (nothing waits on a held frame).
+HOLD_SECONDS = 10.0
 # Fields the log assigns; a producer cannot choose them.
 LOG_FIELDS = ("seq", "run_id", "timestamp")
-PHASE_STEPS = frozenset({"call", "teardown"})
+PHASE_STEPS = frozenset({"setup", "call", "teardown"})
 
 
 class ProducerFrameError(Exception):
@@ -84,7 +87,7 @@ def parse_frame(text: str) -> HeldFrame:
             isinstance(bound, list) and len(bound) == 2
             and all(isinstance(b, int) for b in bound)
         ):
-            raise ProducerFrameError("after: {test_id: [attempt, reports]}")
+            raise ProducerFrameError("after: {test_id: [attempt, phases]}")
         constraints[test_id] = (bound[0], bound[1])
     return HeldFrame(frame_id, clean, constraints, time.monotonic() + HOLD_SECONDS)
 
@@ -96,51 +99,53 @@ class ProducerIntake:
         self.log = log
         self.streams: list[ProducerStream] = []
         # Per test: how many test_started the log holds, and the phase events of the
-        # latest attempt (the controller publishes one per relayed setup/call report).
+        # latest attempt (setup with the start, then one per relayed setup/call report).
         self._progress: dict[str, tuple[int, int]] = {}
-        self._merging = False
         self._timer: asyncio.TimerHandle | None = None
-        log.listeners.append(self._on_append)
 
-    def _on_append(self, entries: list[LoggedEvent]) -> None:
-        if self._merging:  # a producer's own events move no test forward
-            return
-        moved = False
-        for entry in entries:
-            event = entry.event
-            kind = event["type"]
-            if kind == "test_started":
-                attempt, _ = self._progress.get(event.get("test_id", ""), (0, 0))
-                self._progress[event.get("test_id", "")] = (attempt + 1, 0)
-                moved = True
-            elif (
-                kind == "test_progress"
-                and event.get("step_name") in PHASE_STEPS
-                and event.get("kind") in (None, "phase")
-            ):
-                attempt, reports = self._progress.get(event.get("test_id", ""), (0, 0))
-                self._progress[event.get("test_id", "")] = (attempt, reports + 1)
-                moved = True
-            elif kind == "session_finished":
-                self._merge_soon(force=True)
-                return
-        if moved:
-            self._merge_soon(force=False)
+    def _advance(self, event: dict[str, Any]) -> bool:
+        """Count a lifecycle event of the controller's; True if a test moved on."""
+        kind = event.get("type")
+        if kind == "test_started":
+            test_id = event.get("test_id", "")
+            attempt, _ = self._progress.get(test_id, (0, 0))
+            self._progress[test_id] = (attempt + 1, 0)
+            return True
+        if (
+            kind == "test_progress"
+            and event.get("step_name") in PHASE_STEPS
+            and event.get("kind") in (None, "phase")
+        ):
+            test_id = event.get("test_id", "")
+            attempt, phases = self._progress.get(test_id, (0, 0))
+            self._progress[test_id] = (attempt, phases + 1)
+            return True
+        return False
 
-    def _merge_soon(self, force: bool) -> None:
-        # Not from inside the log's append: the other listeners (the recording) must
-        # see the pipe's batch before anything merged after it.
-        if not any(stream.frames for stream in self.streams):
-            return
-        try:
-            asyncio.get_running_loop().call_soon(self.merge, force)
-        except RuntimeError:  # no loop (a unit test): nothing else is appending
-            self.merge(force)
+    def from_pipe(self, events: list[dict[str, Any]]) -> None:
+        """Append a batch of the controller's events, held frames right where they fit.
+
+        A held frame goes in just after the event that lets it, not after the whole
+        batch: the same batch may already hold the test's next phase or its end.
+        """
+        start = 0
+        for index, event in enumerate(events):
+            if event.get("type") == "session_finished":
+                # Whatever is still held goes in before the run's last event.
+                self.log.extend(events[start:index])
+                start = index
+                self.merge(force=True)
+            elif self._advance(event) and any(stream.frames for stream in self.streams):
+                self.log.extend(events[start : index + 1])
+                start = index + 1
+                self.merge()
+        if start < len(events):
+            self.log.extend(events[start:])
 
     def _ready(self, frame: HeldFrame) -> bool:
-        for test_id, (attempt, reports) in frame.after.items():
+        for test_id, (attempt, phases) in frame.after.items():
             logged = self._progress.get(test_id, (0, 0))
-            if logged < (attempt, reports):
+            if logged < (attempt, phases):
                 return False
         return True
 
@@ -150,23 +155,14 @@ class ProducerIntake:
 
     def merge(self, force: bool = False) -> None:
         """Append every frame whose test has got far enough (all of them if ``force``)."""
-        if self._merging:
-            return
         now = time.monotonic()
         earliest: float | None = None
-        self._merging = True
-        try:
-            for stream in self.streams:
-                frames = stream.frames
-                while frames and (force or now >= frames[0].deadline or self._ready(frames[0])):
-                    frame = frames.popleft()
-                    self.log.extend(frame.events)
-                    stream.acked = frame.frame_id
-                    stream.ack_ready.set()
-                if frames and (earliest is None or frames[0].deadline < earliest):
-                    earliest = frames[0].deadline
-        finally:
-            self._merging = False
+        for stream in self.streams:
+            frames = stream.frames
+            while frames and (force or now >= frames[0].deadline or self._ready(frames[0])):
+                self.log.extend(frames.popleft().events)
+            if frames and (earliest is None or frames[0].deadline < earliest):
+                earliest = frames[0].deadline
         self._schedule(earliest)
 
     def _schedule(self, deadline: float | None) -> None:
@@ -195,19 +191,17 @@ class ProducerIntake:
                     await websocket.send_text(json.dumps({"type": "error", "message": str(exc)}))
                     continue
                 self.add(stream, frame)
+                # Received is enough: where it goes in the log is settled by ``after``.
+                stream.acked = frame.frame_id
+                stream.ack_ready.set()
         except (WebSocketDisconnect, RuntimeError, KeyError):
             pass  # gone (a crashed worker): what it sent still goes in below
         finally:
             acker.cancel()
             self.streams.remove(stream)
-            if stream.frames:
-                self._merging = True
-                try:
-                    for frame in stream.frames:
-                        self.log.extend(frame.events)
-                finally:
-                    self._merging = False
-                stream.frames.clear()
+            for frame in stream.frames:
+                self.log.extend(frame.events)
+            stream.frames.clear()
 
     async def _send_acks(self, websocket: WebSocket, stream: ProducerStream) -> None:
         sent = 0

@@ -1,0 +1,171 @@
+// WorkerLanes: one lane per pytest-xdist worker — the test it runs now, how many tests it
+// has done (and how many of them failed), whether it finished or crashed, and a marker for
+// each crash naming the test it took down (docs/protocol.md, "pytest-xdist runs"). Hidden
+// until the first event from a worker: in a serial run every event says `main`.
+//
+// Mount it with one call, `mountLanes(view)` (views.js, LiveView constructor, next to
+// `mountMonitor(view)`): it inserts its panel after the run summary, follows the view's
+// store, and a click on a lane's test selects it (`view.select`). Everything shown that
+// comes from events goes through textContent.
+
+import { el, setText } from './dom.js';
+
+// Redraw at most this often; a replay arrives as one batch and draws once.
+export const LANES_DRAW_MS = 200;
+export const LANE_FAILED_RESULTS = ['failed', 'error', 'crashed'];
+
+export function newWorkerLane(worker) {
+  return { worker, state: 'running', current: null, currentName: '', done: 0, failed: 0, crashes: [] };
+}
+
+/** gw2 before gw10: workers in the order xdist numbers them. */
+export function workerOrder(a, b) {
+  const number = (id) => Number.parseInt(String(id).replace(/^\D+/, ''), 10);
+  const [x, y] = [number(a), number(b)];
+  if (Number.isFinite(x) && Number.isFinite(y) && x !== y) return x - y;
+  return String(a).localeCompare(String(b));
+}
+
+/** Apply one event to `lanes` (a Map worker -> lane); true if a lane changed. No DOM. */
+export function applyLaneEvent(lanes, event) {
+  const worker = event.worker;
+  if (typeof worker !== 'string' || worker === 'main') return false;
+  let lane = lanes.get(worker);
+  const created = !lane;
+  if (created) {
+    lane = newWorkerLane(worker);
+    lanes.set(worker, lane);
+  }
+  switch (event.type) {
+    case 'worker_started':
+      lane.state = 'running';
+      break;
+    case 'worker_finished':
+      lane.state = 'finished';
+      lane.current = null;
+      break;
+    case 'worker_crashed':
+      lane.state = 'crashed';
+      lane.crashes.push({ testId: event.test_id || null, error: String(event.error || 'crashed') });
+      lane.current = null;
+      break;
+    case 'test_started':
+      lane.current = event.test_id;
+      lane.currentName = event.test_name || event.test_id;
+      break;
+    case 'test_completed':
+      lane.done += 1;
+      if (LANE_FAILED_RESULTS.includes(event.result)) lane.failed += 1;
+      if (lane.current === event.test_id) lane.current = null;
+      break;
+    default:
+      return created;
+  }
+  return true;
+}
+
+export class WorkerLanes {
+  constructor(onSelect = null) {
+    this.onSelect = onSelect;
+    this.lanes = new Map();
+    this.rows = new Map();
+    this.drawTimer = null;
+    this.list = el('div', { className: 'lanes-list' });
+    this.root = el('section', { className: 'lanes', 'data-testid': 'worker-lanes', 'aria-label': 'xdist workers', hidden: true },
+      el('h2', { className: 'lanes-title', text: 'Workers' }), this.list);
+    this.list.style.display = 'grid';
+    this.list.style.gap = '2px';
+    this.root.style.padding = '6px 12px';
+  }
+
+  /** Forget the run (a `reset`: a full replay follows). */
+  clear() {
+    this.lanes.clear();
+    for (const row of this.rows.values()) row.root.remove();
+    this.rows.clear();
+    this.root.hidden = true;
+  }
+
+  applyEvents(messages) {
+    let changed = false;
+    for (const message of messages) {
+      if (message.type === 'reset') {
+        this.clear();
+        changed = true;
+      } else if (typeof message.seq === 'number' && applyLaneEvent(this.lanes, message)) {
+        changed = true;
+      }
+    }
+    if (changed && this.drawTimer === null) {
+      this.drawTimer = setTimeout(() => {
+        this.drawTimer = null;
+        this.draw();
+      }, LANES_DRAW_MS);
+    }
+  }
+
+  row(worker) {
+    let row = this.rows.get(worker);
+    if (row) return row;
+    const name = el('span', { className: 'lane-worker', text: worker });
+    const current = el('button', { type: 'button', className: 'lane-current', 'data-testid': 'lane-current' });
+    const done = el('span', { className: 'lane-done', 'data-testid': 'lane-done' });
+    const crashes = el('span', { className: 'lane-crashes', 'data-testid': 'lane-crashes' });
+    const root = el('div', { className: 'lane', dataset: { worker } }, name, current, done, crashes);
+    root.style.display = 'grid';
+    root.style.gridTemplateColumns = '4em 1fr auto auto';
+    root.style.gap = '8px';
+    root.style.alignItems = 'center';
+    name.style.fontFamily = 'var(--mono)';
+    current.style.textAlign = 'left';
+    current.style.overflow = 'hidden';
+    current.style.textOverflow = 'ellipsis';
+    current.style.whiteSpace = 'nowrap';
+    current.style.background = 'none';
+    current.style.border = 'none';
+    current.style.color = 'inherit';
+    current.style.font = 'inherit';
+    current.style.cursor = 'pointer';
+    done.style.color = 'var(--muted)';
+    crashes.style.color = 'var(--failed)';
+    current.addEventListener('click', () => {
+      const lane = this.lanes.get(worker);
+      const target = lane && (lane.current || (lane.crashes.at(-1) || {}).testId);
+      if (target && this.onSelect) this.onSelect(target);
+    });
+    row = { root, current, done, crashes };
+    this.rows.set(worker, row);
+    return row;
+  }
+
+  draw() {
+    const workers = [...this.lanes.keys()].sort(workerOrder);
+    this.root.hidden = workers.length === 0;
+    for (const worker of workers) {
+      const lane = this.lanes.get(worker);
+      const row = this.row(worker);
+      row.root.dataset.state = lane.state;
+      if (lane.current) setText(row.current, lane.currentName);
+      else setText(row.current, lane.state === 'running' ? 'idle' : lane.state);
+      row.current.title = lane.current || '';
+      setText(row.done, `${lane.done} done${lane.failed ? `, ${lane.failed} failed` : ''}`);
+      setText(row.crashes, lane.crashes.map(() => '✖').join(''));
+      row.crashes.title = lane.crashes.map((c) => `${c.testId || 'no test'}: ${c.error}`).join('\n');
+      this.list.append(row.root); // in worker order; append moves an existing row
+    }
+  }
+}
+
+export function mountLanes(view, parent = null) {
+  const lanes = new WorkerLanes((testId) => view.select(testId));
+  if (parent) parent.append(lanes.root);
+  else document.querySelector('.summary').after(lanes.root);
+  const store = view.store;
+  const applyEvents = store.applyEvents.bind(store);
+  store.applyEvents = (messages) => {
+    applyEvents(messages);
+    lanes.applyEvents(messages);
+  };
+  view.lanes = lanes;
+  return lanes;
+}
