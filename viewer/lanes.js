@@ -3,10 +3,9 @@
 // each crash naming the test it took down (docs/protocol.md, "pytest-xdist runs"). Hidden
 // until the first event from a worker: in a serial run every event says `main`.
 //
-// Mount it with one call, `mountLanes(view)` (views.js, LiveView constructor, next to
-// `mountMonitor(view)`): it inserts its panel after the run summary, follows the view's
-// store, and a click on a lane's test selects it (`view.select`). Everything shown that
-// comes from events goes through textContent.
+// LiveView (views.js) mounts it next to the monitor with `mountLanes(view, parent)` and feeds
+// it what it applies to the store; a click on a lane's test selects it (`view.select`).
+// Everything shown that comes from events goes through textContent.
 
 import { el, setText } from './dom.js';
 
@@ -72,10 +71,7 @@ export class WorkerLanes {
     this.drawTimer = null;
     this.list = el('div', { className: 'lanes-list' });
     this.root = el('section', { className: 'lanes', 'data-testid': 'worker-lanes', 'aria-label': 'xdist workers', hidden: true },
-      el('h2', { className: 'lanes-title', text: 'Workers' }), this.list);
-    this.list.style.display = 'grid';
-    this.list.style.gap = '2px';
-    this.root.style.padding = '6px 12px';
+      el('h2', { className: 'lanes-title fact-label', text: 'Workers' }), this.list);
   }
 
   /** Forget the run (a `reset`: a full replay follows). */
@@ -112,22 +108,6 @@ export class WorkerLanes {
     const done = el('span', { className: 'lane-done', 'data-testid': 'lane-done' });
     const crashes = el('span', { className: 'lane-crashes', 'data-testid': 'lane-crashes' });
     const root = el('div', { className: 'lane', dataset: { worker } }, name, current, done, crashes);
-    root.style.display = 'grid';
-    root.style.gridTemplateColumns = '4em 1fr auto auto';
-    root.style.gap = '8px';
-    root.style.alignItems = 'center';
-    name.style.fontFamily = 'var(--mono)';
-    current.style.textAlign = 'left';
-    current.style.overflow = 'hidden';
-    current.style.textOverflow = 'ellipsis';
-    current.style.whiteSpace = 'nowrap';
-    current.style.background = 'none';
-    current.style.border = 'none';
-    current.style.color = 'inherit';
-    current.style.font = 'inherit';
-    current.style.cursor = 'pointer';
-    done.style.color = 'var(--muted)';
-    crashes.style.color = 'var(--failed)';
     current.addEventListener('click', () => {
       const lane = this.lanes.get(worker);
       const target = lane && (lane.current || (lane.crashes.at(-1) || {}).testId);
@@ -156,16 +136,16 @@ export class WorkerLanes {
   }
 }
 
+/**
+ * Put the lanes on the page of a LiveView (views.js): the view calls `mountLanes(this, panels)`
+ * in its constructor, hands the lanes every batch it applies, and rebuilds them when the
+ * timeline is scrubbed.
+ */
 export function mountLanes(view, parent = null) {
-  const lanes = new WorkerLanes((testId) => view.select(testId));
+  const lanes = new WorkerLanes((testId) => view.revealAndSelect(testId));
   if (parent) parent.append(lanes.root);
   else document.querySelector('.summary').after(lanes.root);
-  const store = view.store;
-  const applyEvents = store.applyEvents.bind(store);
-  store.applyEvents = (messages) => {
-    applyEvents(messages);
-    lanes.applyEvents(messages);
-  };
+  view.addPanel(lanes);
   view.lanes = lanes;
   return lanes;
 }

@@ -3,9 +3,9 @@
 // come (docs/monitor.md). Hidden until the first `system_status`: with the monitor off
 // (--jb-live-monitor-interval 0) the page shows nothing of it.
 //
-// Mount it with one call, `mountMonitor(view)` (views.js, LiveView constructor): it inserts
-// its panel after the run summary and follows the view's store. Everything shown that comes
-// from events goes through textContent.
+// LiveView (views.js) mounts it in the page's panels row with `mountMonitor(view, parent)` and
+// feeds it what it applies to the store. Everything shown that comes from events goes through
+// textContent.
 
 import { el, setText, formatClock, formatTime } from './dom.js';
 
@@ -73,17 +73,8 @@ export class MonitorChart {
     const legend = el('span', { className: 'monitor-legend fact-label' },
       key('cpu', '— CPU %'), key('memory', '— memory %'), key('started', '| test start'), key('failed', '| failure'));
     const summary = el('summary', { className: 'fact-label' }, 'System  ', legend);
-    summary.style.cursor = 'pointer';
     this.root = el('details', { className: 'monitor', 'data-testid': 'monitor', open: true },
       summary, this.canvas, this.numbers, this.alertList);
-    // The stylesheet is the viewer's; these few rules keep the panel self-contained.
-    this.root.style.padding = '6px 18px 8px';
-    this.root.style.borderBottom = `1px solid ${this.colour('grid')}`;
-    this.root.style.flex = 'none';
-    this.alertList.style.margin = '4px 0 0';
-    this.alertList.style.paddingLeft = '18px';
-    this.alertList.style.maxHeight = '60px';
-    this.alertList.style.overflowY = 'auto';
     this.root.hidden = true;
     this.lastDraw = 0;
     this.drawTimer = null;
@@ -277,21 +268,16 @@ export class MonitorChart {
 }
 
 /**
- * Put the chart on the page of a LiveView (views.js) and keep it fed: one call,
- * `mountMonitor(this)` at the end of the LiveView constructor. The panel goes after the run
- * summary (or into `parent`); the view's store.applyEvents is wrapped so that every batch the
- * view applies reaches the chart too.
+ * Put the chart on the page of a LiveView (views.js) and keep it fed: the view calls
+ * `mountMonitor(this, panels)` in its constructor. The panel goes into `parent` (or after
+ * the run summary); the view hands it every batch it applies, and rebuilds it when the
+ * timeline is scrubbed (clear, then the events up to that point).
  */
 export function mountMonitor(view, parent = null) {
   const chart = new MonitorChart();
   if (parent) parent.append(chart.root);
   else document.querySelector('.summary').after(chart.root);
-  const store = view.store;
-  const applyEvents = store.applyEvents.bind(store);
-  store.applyEvents = (messages) => {
-    applyEvents(messages);
-    chart.applyEvents(messages);
-  };
+  view.addPanel(chart);
   view.monitor = chart;
   return chart;
 }

@@ -5,6 +5,8 @@ import { el, setText, formatClock, formatTime } from './dom.js';
 import { STATUS_ORDER } from './store.js';
 import { TestList, FILTER_ALL, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
+import { mountMonitor } from './monitor.js';
+import { mountLanes } from './lanes.js';
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
@@ -33,6 +35,8 @@ export class LiveView {
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
+    this.panels = [];
 
     this.list = new TestList(byId('test-list'), {
       onSelect: (id) => this.select(id),
@@ -41,6 +45,9 @@ export class LiveView {
     this.detail = new DetailPanel(byId('test-detail'));
     this.countNodes = this.buildCounts();
     this.bindControls();
+    // Each hides itself until its events come: system_status samples, events from xdist workers.
+    mountMonitor(this, byId('panels'));
+    mountLanes(this, byId('panels'));
     setInterval(() => this.tick(), 1000);
   }
 
@@ -68,7 +75,13 @@ export class LiveView {
     const messages = this.pending;
     this.pending = [];
     this.store.applyEvents(messages);
+    for (const panel of this.panels) panel.applyEvents(messages);
     this.render();
+  }
+
+  /** Feed a part of the page (monitor.js, lanes.js) every batch the store gets. */
+  addPanel(panel) {
+    this.panels.push(panel);
   }
 
   render() {

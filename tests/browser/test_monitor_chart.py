@@ -1,15 +1,15 @@
-"""viewer/monitor.js in real headless Chromium, fed the events of a real monitored run.
+"""viewer/monitor.js as the page mounts it, in real headless Chromium, fed the events of a
+real monitored run.
 
-The page is the real index.html with the real modules, served with the live server's CSP;
-only its entry script is a small harness that does what main.js does for a recording plus
-the one call that mounts the chart, ``mountMonitor(view)``.
+The page is the real viewer (index.html, main.js and every module), served with the live
+server's CSP, with the run's events embedded as a recording the way the HTML report does
+it: main.js replays them and the view feeds the chart it mounted itself.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
-import json
 import shutil
 import textwrap
 import threading
@@ -20,6 +20,8 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.browser.test_viewer_recording import recording_block
+from tests.browser.viewer_page import ViewerPage
 from tests.monitor_support import WAIT_FOR_FILE, follow_sync, signal
 from tests.support import LiveProcess, Watched
 
@@ -28,24 +30,6 @@ pytestmark = pytest.mark.browser
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'"
-)
-HARNESS = textwrap.dedent(
-    """
-    import { RunStore } from './store.js';
-    import { LiveView } from './views.js';
-    import { mountMonitor } from './monitor.js';
-
-    const store = new RunStore();
-    const view = new LiveView(store);
-    const chart = mountMonitor(view);
-    window.__monitor = { view, chart };
-    const events = await (await fetch('./events.json')).json();
-    view.setConnection({ state: 'recording', retryAt: null, closeCode: null });
-    view.enqueueAll(events);
-    view.flush();
-    chart.draw();
-    document.documentElement.dataset.ready = 'true';
-    """
 )
 
 
@@ -113,21 +97,16 @@ def test_chart_shows_cpu_memory_tests_and_alerts(
 ) -> None:
     site = tmp_path / "site"
     shutil.copytree(viewer_dir, site)
-    (site / "harness.js").write_text(HARNESS)
     index = (site / "index.html").read_text()
-    assert './main.js"' in index
-    (site / "index.html").write_text(index.replace('./main.js"', './harness.js"'))
-    (site / "events.json").write_text(json.dumps(monitored_run.events))
+    block = recording_block(monitored_run.events, compress=False)
+    (site / "index.html").write_text(index.replace("</body>", block + "\n</body>"))
     samples = len(monitored_run.of_type("system_status"))
     alerts = monitored_run.of_type("resource_alert")
     assert samples >= 5 and [a["alert_type"] for a in alerts] == ["high_memory"]
 
-    driver.get(serve(site))
-    driver.implicitly_wait(0)
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, 30).until(
-        lambda d: d.execute_script("return document.documentElement.dataset.ready === 'true'"))
+    page = ViewerPage(driver).open(serve(site))
+    # The chart draws at most every 250 ms after a batch: wait for its drawn state.
+    page.wait_for(lambda: page.find("monitor-canvas").get_attribute("data-samples") == str(samples))
     panel = driver.find_element("css selector", '[data-testid="monitor"]')
     assert panel.is_displayed()
     canvas = driver.find_element("css selector", '[data-testid="monitor-canvas"]')
@@ -161,12 +140,16 @@ def test_chart_shows_cpu_memory_tests_and_alerts(
     assert coloured["width"] > 100
     assert coloured["cpu"] > 20 and coloured["failed"] > 10, coloured
 
+    # It sits in the page's panels row, under the summary; a serial run shows no worker lanes.
+    assert driver.execute_script(
+        "return document.querySelector('[data-testid=\"monitor\"]').parentElement.id") == "panels"
+    assert not page.find("worker-lanes").is_displayed()
     # The page around it still works: the same run's counts.
     assert driver.find_element("css selector", '[data-testid="count-failed"]').text == "1"
     # A reset from the server forgets the run; the panel hides until samples come again.
     driver.execute_script(
-        "window.__monitor.view.enqueue({type: 'reset', run_id: 'x', reason: 'test'});"
-        "window.__monitor.view.flush();"
+        "window.__jbLive.view.enqueue({type: 'reset', run_id: 'x', reason: 'test'});"
+        "window.__jbLive.view.flush();"
     )
     assert not panel.is_displayed()
     logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]

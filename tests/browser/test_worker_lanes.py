@@ -1,8 +1,9 @@
-"""viewer/lanes.js in real headless Chromium, fed by a real `pytest -n 2` run's stream.
+"""viewer/lanes.js as the page mounts it, in real headless Chromium, watching a real
+`pytest -n 2` run.
 
-The module is loaded into the served viewer page and given its own WebSocket (the page's
-cookie), so it sees the whole run from seq 1: a lane per worker, the crashed worker's
-marker naming the test it took down, and done counts that add up to the run's tests.
+The served viewer page is opened on the lingering run, so it gets the whole stream from
+seq 1 over its own socket: a lane per worker, the crashed worker's marker naming the test
+it took down, done counts that add up to the run's tests, and the crashed test counted.
 """
 
 from __future__ import annotations
@@ -26,22 +27,6 @@ SUITE = {
     ),
 }
 
-MOUNT = """
-const done = arguments[arguments.length - 1];
-import('/lanes.js').then((lanes) => {
-  const panel = new lanes.WorkerLanes((testId) => { window.__laneSelected = testId; });
-  document.body.prepend(panel.root);
-  window.__lanes = panel;
-  const socket = new WebSocket(`ws://${location.host}/ws/lanes-test`);
-  socket.onmessage = (frame) => {
-    const message = JSON.parse(frame.data);
-    panel.applyEvents(message.type === 'batch' ? message.messages : [message]);
-  };
-  done('mounted');
-}, (error) => done(String(error)));
-"""
-
-
 def lane_rows(driver: Chrome) -> dict[str, dict[str, Any]]:
     rows = driver.execute_script("""
       return [...document.querySelectorAll('[data-testid="worker-lanes"] .lane')].map((row) => ({
@@ -63,9 +48,12 @@ def test_lanes_show_each_worker_its_done_count_and_the_crash(
     # The run is over and lingering: the page gets the whole stream as a replay.
     wait_until(lambda: "serving the finished run" in run.output, timeout=240)
     page = ViewerPage(driver).open(run.link)
-    assert driver.execute_async_script(MOUNT) == "mounted"
     page.wait_for(lambda: sum(
         int(r["done"].split()[0]) for r in lane_rows(driver).values()) == 8, timeout=60)
+    assert page.find("worker-lanes").is_displayed()
+    assert driver.execute_script(
+        "return document.querySelector('[data-testid=\"worker-lanes\"]').parentElement.id"
+    ) == "panels"
     rows = lane_rows(driver)
     assert {"gw0", "gw1", "gw2"} <= set(rows), rows  # gw2 replaces the crashed worker
     crashed = [r for r in rows.values() if r["state"] == "crashed"]
@@ -76,8 +64,11 @@ def test_lanes_show_each_worker_its_done_count_and_the_crash(
     failed = sum(int(r["done"].split("done, ")[1].split()[0])
                  for r in rows.values() if "failed" in r["done"])
     assert failed == 2  # test_fine[5] and the crashed test_dies
-    # A click on a crashed lane selects the test it took down.
+    # A click on a crashed lane selects the test it took down and shows it.
+    page.find_all("lane-current")  # the rows exist
     driver.execute_script(
         "document.querySelector('.lane[data-state=\"crashed\"] [data-testid=\"lane-current\"]')"
         ".click()")
-    assert driver.execute_script("return window.__laneSelected") == "test_crash.py::test_dies"
+    page.wait_for(lambda: page.text("detail-name") == "test_dies")
+    selected = driver.find_elements("css selector", '[data-testid="test-row"].selected')
+    assert [r.get_attribute("data-test-id") for r in selected] == ["test_crash.py::test_dies"]
