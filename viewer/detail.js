@@ -15,6 +15,16 @@ export function describeTimelineEvent(event) {
       return `${event.level ?? ''} ${event.logger ?? ''}: ${event.message ?? ''}`;
     case 'custom':
       return `${event.name ?? ''} ${JSON.stringify(event.data ?? null)}`;
+    case 'warning':
+      return `${event.source ? `${event.source}: ` : ''}${event.message ?? ''}`;
+    case 'worker_started':
+      return `${event.worker} started${event.python ? ` (Python ${event.python})` : ''}`;
+    case 'worker_finished':
+      return `${event.worker} finished${event.dropped_events ? `, ${event.dropped_events} events lost` : ''}`;
+    case 'worker_crashed':
+      return `${event.worker} crashed${event.test_id ? ` in ${event.test_id}` : ''}: ${event.error ?? ''}`;
+    case 'test_completed':
+      return `attempt failed, run again: ${event.summary || event.result}`;
     default:
       return event.type;
   }
@@ -28,27 +38,36 @@ export const TIMELINE_LABELS = {
   screenshot_captured: 'screenshot',
   log_record: 'log',
   custom: 'event',
+  warning: 'warning',
+  worker_started: 'worker',
+  worker_finished: 'worker',
+  worker_crashed: 'crash',
+  test_completed: 'rerun',
 };
 
 export class DetailPanel {
   constructor(root) {
     this.root = root;
     this.testId = null;
-    this.showEmpty();
+    this.runEvents = 0; // how many run events the empty panel shows
+    this.showEmpty([]);
   }
 
-  showEmpty() {
+  /** No test selected: a hint, and the run's own events (warnings, workers, custom events). */
+  showEmpty(runTimeline) {
+    this.runEvents = runTimeline.length;
     this.root.replaceChildren(
       el('div', { className: 'detail-empty' },
         el('p', { text: 'Select a test to see its steps, output and failure.' }),
         el('p', { className: 'hint', text: '↑ / ↓ move through the list.' })),
+      runTimeline.length > 0 ? this.timelineSection('Run events', runTimeline, 'run-timeline') : null,
     );
   }
 
-  show(test) {
+  show(test, runTimeline = []) {
     this.testId = test ? test.id : null;
     if (!test) {
-      this.showEmpty();
+      this.showEmpty(runTimeline);
       return;
     }
     const scrollTop = this.root.scrollTop;
@@ -72,6 +91,7 @@ export class DetailPanel {
     if (test.startedAt) facts.push(`started ${formatTime(test.startedAt)}`);
     if (test.estimate !== null) facts.push(`estimated ${formatDuration(test.estimate)}`);
     if (test.reruns > 0) facts.push(`${test.reruns} rerun${test.reruns === 1 ? '' : 's'}`);
+    if (test.warnings > 0) facts.push(`${test.warnings} warning${test.warnings === 1 ? '' : 's'}`);
     return el('header', { className: 'detail-header' },
       el('div', { className: 'detail-title' },
         el('span', { className: `badge status-${test.status}`, 'data-testid': 'detail-status', text: test.status }),
@@ -141,15 +161,23 @@ export class DetailPanel {
 
   timeline(test) {
     if (test.timeline.length === 0) return null;
+    return this.timelineSection('Timeline', test.timeline, 'timeline');
+  }
+
+  timelineSection(title, events, testid) {
     return el('section', { className: 'detail-section' },
-      el('h3', { text: 'Timeline' }),
-      el('ol', { className: 'timeline', 'data-testid': 'timeline' },
-        ...test.timeline.map((event) => el('li', { className: `timeline-item type-${event.type}` },
+      el('h3', { text: title }),
+      el('ol', { className: 'timeline', 'data-testid': testid },
+        ...events.map((event) => el('li', { className: `timeline-item type-${event.type}`, dataset: { type: event.type } },
           el('span', { className: 'step-time', text: formatTime(event.timestamp) }),
           el('span', { className: 'timeline-kind', text: TIMELINE_LABELS[event.type] ?? event.type }),
           el('span', { className: 'timeline-text', text: describeTimelineEvent(event) }),
           event.type === 'screenshot_captured' && event.screenshot_url
             ? el('img', { className: 'screenshot', src: event.screenshot_url, alt: `screenshot ${event.screenshot_id ?? ''}`, loading: 'lazy' })
+            : null,
+          // A failed attempt that was run again: its traceback, folded.
+          event.type === 'test_completed' && event.longrepr
+            ? el('details', { className: 'output attempt' }, el('summary', { text: 'traceback' }), el('pre', { className: 'traceback', text: event.longrepr }))
             : null))));
   }
 }

@@ -4,6 +4,7 @@
 // positioned over a spacer as tall as the whole list, so 20,000 tests cost what 40 do.
 
 import { el, setText, formatDuration } from './dom.js';
+import { isFailure } from './store.js';
 
 export const ROW_HEIGHT = 28;
 export const OVERSCAN_ROWS = 8;
@@ -14,7 +15,10 @@ export const FILTER_ALL = 'all';
 
 export function testMatches(test, statusFilter, query) {
   if (statusFilter === FILTER_FAILURES) {
-    if (test.status !== 'failed' && test.status !== 'error') return false;
+    if (!isFailure(test.status)) return false;
+  } else if (statusFilter === 'failed') {
+    // The `failed` count includes crashed tests (as pytest's does); so does its filter.
+    if (test.status !== 'failed' && test.status !== 'crashed') return false;
   } else if (statusFilter !== FILTER_ALL && test.status !== statusFilter) {
     return false;
   }
@@ -28,7 +32,7 @@ export function groupStatus(tests) {
   let running = false;
   let queued = false;
   for (const test of tests) {
-    if (test.status === 'failed' || test.status === 'error') return 'failed';
+    if (isFailure(test.status)) return 'failed';
     if (test.status === 'running') running = true;
     else if (test.status === 'queued') queued = true;
   }
@@ -163,7 +167,7 @@ export class TestList {
 
   groupMeta(tests) {
     let failed = 0;
-    for (const test of tests) if (test.status === 'failed' || test.status === 'error') failed += 1;
+    for (const test of tests) if (isFailure(test.status)) failed += 1;
     const count = `${tests.length} test${tests.length === 1 ? '' : 's'}`;
     return failed > 0 ? `${failed} failed · ${count}` : count;
   }

@@ -118,7 +118,7 @@ export class MonitorChart {
         this.starts.push(this.at(message));
         break;
       case 'test_completed':
-        if (message.result === 'failed' || message.result === 'error') {
+        if (message.result === 'failed' || message.result === 'error' || message.result === 'crashed') {
           this.failures.push({ t: this.at(message), id: message.test_id });
         }
         break;

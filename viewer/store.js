@@ -3,10 +3,22 @@
 // Events are applied in batches; the store records what changed since the views last looked
 // (takeChanges), so a frame re-renders only what an event touched.
 
-export const STATUS_ORDER = ['passed', 'failed', 'error', 'skipped', 'xfailed', 'xpassed', 'running', 'queued'];
+// `crashed`: the test's xdist worker died under it. pytest counts it as failed, and so does the
+// `failed` count shown (displayCounts); `crashed` says how many of those crashed.
+export const STATUS_ORDER = ['passed', 'failed', 'crashed', 'error', 'skipped', 'xfailed', 'xpassed', 'running', 'queued'];
+export const FAILURE_STATUSES = new Set(['failed', 'crashed', 'error']);
 
-// Types whose events are kept on their test's timeline (docs/protocol.md, other parts' types).
-export const TIMELINE_TYPES = new Set(['browser_action', 'page_loaded', 'screenshot_captured', 'log_record', 'custom']);
+// Types whose events are kept on their test's timeline (docs/protocol.md, other parts' types);
+// the same types without a test_id go on the run's timeline.
+export const TIMELINE_TYPES = new Set([
+  'browser_action', 'page_loaded', 'screenshot_captured', 'log_record', 'custom', 'warning', 'worker_crashed',
+]);
+// Worker life events: kept per worker, and on the run's timeline.
+export const WORKER_TYPES = new Set(['worker_started', 'worker_finished', 'worker_crashed']);
+
+export function isFailure(status) {
+  return FAILURE_STATUSES.has(status);
+}
 
 export function emptyCounts() {
   const counts = {};
@@ -46,6 +58,10 @@ export class RunStore {
     this.running = new Set();
     this.failureOrder = []; // failed/error tests in the order they failed
     this.system = null; // latest system_status event
+    this.runTimeline = []; // events of the run's own: warnings, workers, custom events outside a test
+    this.warningCount = 0; // warning events, of tests and of the run
+    this.workers = new Map(); // xdist worker -> {worker, state, python, crashes}
+    this.lastTimestamp = null; // of the last event applied: the run's clock in a recording
     this.lastSeq = 0;
     this.eventCount = 0;
     // Any seq that is not lastSeq + 1: the server promises a gap-free log, tests assert this stays 0.
@@ -64,6 +80,8 @@ export class RunStore {
     this.runChanged = false;
     this.liveFailures = [];
     this.liveAlerts = [];
+    this.liveWarnings = [];
+    this.liveCrashes = [];
     this.finishedLive = false;
   }
 
@@ -75,6 +93,8 @@ export class RunStore {
       run: this.runChanged,
       liveFailures: this.liveFailures,
       liveAlerts: this.liveAlerts,
+      liveWarnings: this.liveWarnings,
+      liveCrashes: this.liveCrashes,
       finishedLive: this.finishedLive,
     };
     this.resetChanges();
@@ -92,6 +112,7 @@ export class RunStore {
     }
     if (message.seq !== this.lastSeq + 1) this.seqErrors += 1;
     this.lastSeq = message.seq;
+    this.lastTimestamp = message.timestamp;
     this.eventCount += 1;
     this.runChanged = true;
     switch (message.type) {
@@ -122,11 +143,37 @@ export class RunStore {
         if (message.seq > this.liveAfterSeq) this.liveAlerts.push(message);
         break;
       default:
+        if (WORKER_TYPES.has(message.type)) this.applyWorker(message);
+        if (message.type === 'warning') {
+          this.warningCount += 1;
+          if (message.seq > this.liveAfterSeq) this.liveWarnings.push(message);
+        }
         if (TIMELINE_TYPES.has(message.type) && message.test_id) {
           const test = this.testFor(message.test_id);
           test.timeline.push(message);
+          if (message.type === 'warning') test.warnings += 1;
           this.changedTests.add(test.id);
+        } else if (TIMELINE_TYPES.has(message.type) || WORKER_TYPES.has(message.type)) {
+          this.runTimeline.push(message);
         }
+    }
+  }
+
+  applyWorker(event) {
+    let worker = this.workers.get(event.worker);
+    if (!worker) {
+      worker = { worker: event.worker, state: 'running', python: null, crashes: 0 };
+      this.workers.set(event.worker, worker);
+    }
+    if (event.type === 'worker_started') {
+      worker.state = 'running';
+      worker.python = event.python ?? null;
+    } else if (event.type === 'worker_finished') {
+      worker.state = 'finished';
+    } else {
+      worker.state = 'crashed';
+      worker.crashes += 1;
+      if (event.seq > this.liveAfterSeq) this.liveCrashes.push(event);
     }
   }
 
@@ -202,15 +249,17 @@ export class RunStore {
     test.phases = event.phases ?? null;
     test.subtests = event.subtests ?? [];
     if (event.result === 'rerun') {
-      // pytest-rerunfailures runs it again at once; keep it shown as running until the last attempt.
+      // pytest-rerunfailures runs it again at once; keep it shown as running until the last
+      // attempt, with each attempt that failed on its timeline.
       test.reruns += 1;
+      test.timeline.push(event);
       this.changedTests.add(test.id);
       return;
     }
     if (test.estimate !== null) this.estimateDone += test.estimate;
     test.progress = 100;
     this.setStatus(test, event.result in this.counts ? event.result : 'error');
-    if (test.status === 'failed' || test.status === 'error') this.noteFailure(test, event);
+    if (isFailure(test.status)) this.noteFailure(test, event);
   }
 
   noteFailure(test, event) {
@@ -247,6 +296,7 @@ export class RunStore {
       subtests: [],
       timeline: [],
       reruns: 0,
+      warnings: 0,
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
     };
@@ -270,10 +320,14 @@ export class RunStore {
   /** Counts to show: pytest's own once the session has finished, live ones until then. */
   displayCounts() {
     const counts = { ...this.counts };
+    // As pytest counts them: a crashed test is a failed one.
+    counts.failed += counts.crashed;
     if (this.finished && this.finished.counts) {
       for (const status of STATUS_ORDER) {
         // pytest's summary leaves out what it has none of.
-        if (status !== 'running' && status !== 'queued') counts[status] = this.finished.counts[status] ?? 0;
+        if (status !== 'running' && status !== 'queued' && status !== 'crashed') {
+          counts[status] = this.finished.counts[status] ?? 0;
+        }
       }
     }
     counts.total = this.order.length;

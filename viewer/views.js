@@ -2,7 +2,7 @@
 // frame and re-renders only what changed.
 
 import { el, setText, formatClock, formatTime } from './dom.js';
-import { STATUS_ORDER } from './store.js';
+import { STATUS_ORDER, isFailure } from './store.js';
 import { TestList, FILTER_ALL, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
 import { mountMonitor } from './monitor.js';
@@ -20,6 +20,8 @@ export const CONNECTION_TEXT = {
   disconnected: 'Disconnected',
   recording: 'Recording',
 };
+
+export const FAILURE_WORDS = { failed: 'Failed', error: 'Error', crashed: 'Crashed' };
 
 export function byId(id) {
   return document.getElementById(id);
@@ -93,10 +95,19 @@ export class LiveView {
     }
     if (this.detail.testId !== null && changes.tests.has(this.detail.testId)) {
       this.detail.show(this.store.tests.get(this.detail.testId));
+    } else if (this.detail.testId === null && this.detail.runEvents !== this.store.runTimeline.length) {
+      this.detail.show(null, this.store.runTimeline);
     }
     if (changes.run || changes.tests.size > 0) this.renderRun();
     this.notifyFailures(changes.liveFailures);
     for (const alert of changes.liveAlerts) this.toast('alert', `${alert.severity}: ${alert.message}`);
+    for (const warning of changes.liveWarnings) {
+      this.toast('warning', `Warning${warning.source ? ` (${warning.source})` : ''}`, warning.test_id ?? null, warning.message);
+    }
+    // A crash in a test gets that test's own `crashed` toast; this is for one between tests.
+    for (const crash of changes.liveCrashes) {
+      if (!crash.test_id) this.toast('failure', `Worker ${crash.worker} crashed`, null, crash.error ?? null);
+    }
     if (changes.finishedLive) this.notifyFinished();
     document.documentElement.dataset.lastSeq = String(this.store.lastSeq);
   }
@@ -131,6 +142,8 @@ export class LiveView {
       this.schedule();
     });
     byId('jump-first-failure').addEventListener('click', () => this.jumpToFirstFailure());
+    // The warnings that belong to no test are on the run's timeline, shown with no test selected.
+    byId('warnings-fact').addEventListener('click', () => this.select(null));
     byId('reconnect-now').addEventListener('click', () => this.onReconnectNow());
     this.bindNotifications();
   }
@@ -143,14 +156,14 @@ export class LiveView {
   }
 
   select(testId) {
-    const test = this.store.tests.get(testId) ?? null;
+    const test = testId === null ? null : this.store.tests.get(testId) ?? null;
     this.list.select(testId);
-    this.detail.show(test);
+    this.detail.show(test, this.store.runTimeline);
   }
 
   /** Select the first failed or errored test in list order, clearing a filter that hides it. */
   jumpToFirstFailure() {
-    const first = this.store.order.find((test) => test.status === 'failed' || test.status === 'error');
+    const first = this.store.order.find((test) => isFailure(test.status));
     if (!first) return;
     if (!testMatches(first, this.statusFilter, this.query)) {
       this.statusFilter = FILTER_ALL;
@@ -171,6 +184,10 @@ export class LiveView {
       setText(value, counts[status]);
       chip.classList.toggle('zero', counts[status] === 0);
     }
+    // Crashes happen only under xdist, and are part of `failed`: their chip only when there are some.
+    this.countNodes.crashed.chip.hidden = counts.crashed === 0;
+    byId('warnings-fact').hidden = store.warningCount === 0;
+    setText(byId('warnings'), store.warningCount);
     const run = store.run;
     if (run) {
       const project = (run.rootdir ?? '').split(/[\\/]/).filter(Boolean).pop() ?? '';
@@ -255,7 +272,7 @@ export class LiveView {
     if (failures.length > TOAST_BURST) {
       this.toast('failure', `${failures.length} tests failed`, failures[0].id);
     } else {
-      for (const test of failures) this.toast('failure', `${test.status === 'error' ? 'Error' : 'Failed'}: ${test.name}`, test.id, test.summary);
+      for (const test of failures) this.toast('failure', `${FAILURE_WORDS[test.status] ?? 'Failed'}: ${test.name}`, test.id, test.summary);
     }
     const first = failures[0];
     this.browserNotify(

@@ -64,6 +64,12 @@ def test_lanes_show_each_worker_its_done_count_and_the_crash(
     failed = sum(int(r["done"].split("done, ")[1].split()[0])
                  for r in rows.values() if "failed" in r["done"])
     assert failed == 2  # test_fine[5] and the crashed test_dies
+    # The crashed test is counted as pytest counts it (failed), and as crashed.
+    statuses = page.statuses()
+    assert statuses["test_crash.py::test_dies"] == "crashed"
+    assert list(statuses.values()).count("crashed") == 1
+    assert page.text("count-failed") == "2"
+    assert page.find("count-crashed").is_displayed() and page.text("count-crashed") == "1"
     # A click on a crashed lane selects the test it took down and shows it.
     page.find_all("lane-current")  # the rows exist
     driver.execute_script(
@@ -72,3 +78,7 @@ def test_lanes_show_each_worker_its_done_count_and_the_crash(
     page.wait_for(lambda: page.text("detail-name") == "test_dies")
     selected = driver.find_elements("css selector", '[data-testid="test-row"].selected')
     assert [r.get_attribute("data-test-id") for r in selected] == ["test_crash.py::test_dies"]
+    assert selected[0].get_attribute("data-status") == "crashed"
+    assert page.text("detail-status").lower() == "crashed"
+    timeline = page.text("timeline")
+    assert "crash" in timeline and "test_crash.py::test_dies" in timeline
