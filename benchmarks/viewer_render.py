@@ -8,7 +8,10 @@ with the server's Content-Security-Policy, and measures, over fresh page loads:
   ``data-ready`` on <html> after the first frame following the render);
 - filter: switching the status filter to "failures" and back, until both lists are built;
 - search: typing a query into the search box, until the list is rebuilt;
-- scroll: jumping to the end of the list and back, until the rows there are rendered.
+- scroll: jumping to the end of the list and back, until the rows there are rendered;
+- scrub: the timeline scrubber moved from the end to the middle of the run (a fresh store fed
+  the first half of the events, the page rebuilt), on to three quarters (only the events in
+  between applied), back to a quarter (a rebuild again), and back to the end.
 
 Run: ``python benchmarks/viewer_render.py [--tests 20000] [--runs 5] [--gzip]``.
 """
@@ -193,6 +196,20 @@ return {filter: t1 - t0, search: t2 - t1, scroll: t3 - t2,
 """
 
 
+# Runs in the page: times timeline scrubbing (LiveView.showAt), in milliseconds.
+SCRUB_SCRIPT = """
+const view = window.__jbLive.view;
+const last = view.liveStore.lastSeq;
+const time = (action) => { const t = performance.now(); action(); return performance.now() - t; };
+const middle = time(() => view.showAt(Math.round(last / 2)));
+const counts = view.store.displayCounts();
+const forward = time(() => view.showAt(Math.round(last * 3 / 4)));
+const back = time(() => view.showAt(Math.round(last / 4)));
+const end = time(() => view.showLatest());
+return {middle, forward, back, end, middlePassed: counts.passed, middleQueued: counts.queued};
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=20_000)
@@ -213,7 +230,7 @@ def main() -> None:
         print(f"{args.tests} tests, {len(events)} events, page {len(page) / 1e6:.1f} MB"
               f"{' (gzip+base64)' if args.gzip else ''}")
         driver = make_driver(str(Path(tmp, "profile")))
-        ready, filters, searches, scrolls = [], [], [], []
+        ready, filters, searches, scrolls, scrubs = [], [], [], [], []
         try:
             for run in range(args.runs):
                 started = time.perf_counter()
@@ -228,15 +245,24 @@ def main() -> None:
                 filters.append(timings["filter"])
                 searches.append(timings["search"])
                 scrolls.append(timings["scroll"])
+                scrub = driver.execute_script(SCRUB_SCRIPT)
+                scrubs.append(scrub)
                 print(f"  run {run + 1}: ready {ready[-1]:.0f} ms (driver wall {wall:.0f} ms), "
                       f"filter {timings['filter']:.0f} ms, search {timings['search']:.0f} ms "
-                      f"({timings['shown']} shown), scroll {timings['scroll']:.1f} ms")
+                      f"({timings['shown']} shown), scroll {timings['scroll']:.1f} ms; "
+                      f"scrub to the middle {scrub['middle']:.0f} ms "
+                      f"({scrub['middlePassed']} passed, {scrub['middleQueued']} queued), "
+                      f"forward {scrub['forward']:.0f} ms, back {scrub['back']:.0f} ms, "
+                      f"to the end {scrub['end']:.0f} ms")
         finally:
             driver.quit()
             server.shutdown()
     median = statistics.median
     print(f"median of {args.runs}: ready {median(ready):.0f} ms, filter {median(filters):.0f} ms, "
-          f"search {median(searches):.0f} ms, scroll {median(scrolls):.1f} ms")
+          f"search {median(searches):.0f} ms, scroll {median(scrolls):.1f} ms; scrub middle "
+          f"{median(s['middle'] for s in scrubs):.0f} ms, forward "
+          f"{median(s['forward'] for s in scrubs):.0f} ms, back "
+          f"{median(s['back'] for s in scrubs):.0f} ms, end {median(s['end'] for s in scrubs):.0f} ms")
 
 
 if __name__ == "__main__":

@@ -56,12 +56,13 @@ export class DetailPanel {
   /** No test selected: a hint, and the run's own events (warnings, workers, custom events). */
   showEmpty(runTimeline) {
     this.runEvents = runTimeline.length;
-    this.root.replaceChildren(
+    const parts = [
       el('div', { className: 'detail-empty' },
         el('p', { text: 'Select a test to see its steps, output and failure.' }),
         el('p', { className: 'hint', text: '↑ / ↓ move through the list.' })),
-      runTimeline.length > 0 ? this.timelineSection('Run events', runTimeline, 'run-timeline') : null,
-    );
+    ];
+    if (runTimeline.length > 0) parts.push(this.timelineSection('Run events', runTimeline, 'run-timeline'));
+    this.root.replaceChildren(...parts);
   }
 
   show(test, runTimeline = []) {

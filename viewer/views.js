@@ -1,12 +1,14 @@
 // LiveView: the page. Queues incoming messages, applies them to the store once per animation
-// frame and re-renders only what changed.
+// frame and re-renders only what changed. Keeps every event, so that a recording or a
+// finished run can be shown as it was after any of them (the timeline scrubber).
 
 import { el, setText, formatClock, formatTime } from './dom.js';
-import { STATUS_ORDER, isFailure } from './store.js';
+import { RunStore, STATUS_ORDER, isFailure } from './store.js';
 import { TestList, FILTER_ALL, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
 import { mountMonitor } from './monitor.js';
 import { mountLanes } from './lanes.js';
+import { TimelineScrubber } from './scrubber.js';
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
@@ -27,9 +29,28 @@ export function byId(id) {
   return document.getElementById(id);
 }
 
+/** How many of `events` (sorted by seq) have a seq of at most `seq`. */
+export function countUpTo(events, seq) {
+  let low = 0;
+  let high = events.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (events[middle].seq <= seq) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 export class LiveView {
   constructor(store) {
+    // The run as received, and the store shown: the same one, or while the timeline is
+    // scrubbed back, one rebuilt from the events up to that point.
+    this.liveStore = store;
     this.store = store;
+    // Every event applied to liveStore, in seq order (since the last reset).
+    this.history = [];
+    // The last batch applied: its last seq and when (Date.now()), for lag measurements.
+    this.applied = { seq: 0, at: null, count: 0 };
     this.pending = [];
     this.scheduled = false;
     this.statusFilter = FILTER_ALL;
@@ -50,6 +71,7 @@ export class LiveView {
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
+    this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     setInterval(() => this.tick(), 1000);
   }
 
@@ -76,9 +98,103 @@ export class LiveView {
     this.scheduled = false;
     const messages = this.pending;
     this.pending = [];
-    this.store.applyEvents(messages);
-    for (const panel of this.panels) panel.applyEvents(messages);
+    const scrubbed = this.isScrubbed();
+    let reset = false;
+    for (const message of messages) {
+      if (typeof message.seq === 'number') this.history.push(message);
+      else if (message.type === 'reset') {
+        this.history = [];
+        reset = true;
+      }
+    }
+    this.liveStore.applyEvents(messages);
+    if (messages.length > 0) this.applied = { seq: this.liveStore.lastSeq, at: Date.now(), count: this.applied.count + messages.length };
+    if (!scrubbed) {
+      for (const panel of this.panels) panel.applyEvents(messages);
+    } else if (reset) {
+      this.showLatest(); // the run shown is gone: follow the replay that comes
+      return;
+    } else {
+      this.renderScrubber(); // what arrived is shown once the user comes back to the end
+    }
     this.render();
+  }
+
+  isScrubbed() {
+    return this.store !== this.liveStore;
+  }
+
+  /** A recording, or a run that has finished: the timeline can be scrubbed. */
+  canScrub() {
+    return this.connection.state === 'recording' || this.liveStore.finished !== null;
+  }
+
+  /**
+   * Show the run as it was once event `seq` was applied: a fresh store fed the events up to
+   * there (or, going forward from a point already shown, fed just the ones in between).
+   */
+  showAt(seq) {
+    if (!this.canScrub() || seq >= this.liveStore.lastSeq) {
+      this.showLatest();
+      return;
+    }
+    const end = countUpTo(this.history, seq);
+    let store = this.isScrubbed() && this.store.lastSeq <= seq ? this.store : null;
+    let start = 0;
+    if (store) {
+      start = countUpTo(this.history, store.lastSeq);
+    } else {
+      store = new RunStore();
+      for (const panel of this.panels) panel.clear();
+    }
+    const events = this.history.slice(start, end);
+    store.applyEvents(events);
+    for (const panel of this.panels) panel.applyEvents(events);
+    this.store = store;
+    this.renderAll();
+  }
+
+  /** Back to the run as received. */
+  showLatest() {
+    if (!this.isScrubbed()) return;
+    this.store = this.liveStore;
+    for (const panel of this.panels) {
+      panel.clear();
+      panel.applyEvents(this.history);
+    }
+    this.renderAll();
+  }
+
+  /** Everything on the page from this.store, after it was swapped. */
+  renderAll() {
+    this.store.takeChanges(); // a rebuilt store's history is not news: no toasts
+    this.filterDirty = true;
+    this.rebuildList();
+    const selected = this.detail.testId;
+    this.detail.show(selected === null ? null : this.store.tests.get(selected) ?? null, this.store.runTimeline);
+    this.renderRun();
+    document.documentElement.dataset.shownSeq = String(this.store.lastSeq);
+  }
+
+  renderScrubber() {
+    const history = this.history;
+    const run = this.store.run;
+    this.scrubber.update({
+      available: this.canScrub() && history.length > 0,
+      first: history.length > 0 ? history[0].seq : 0,
+      latest: this.liveStore.lastSeq,
+      shown: this.store.lastSeq,
+      shownAt: this.store.lastTimestamp,
+      startAt: run ? run.start_time ?? run.timestamp : null,
+    });
+  }
+
+  /** Now, for elapsed time and ETA: a recording's or a past moment's clock stops at its last event. */
+  clockMs() {
+    if ((this.isScrubbed() || this.connection.state === 'recording') && this.store.lastTimestamp) {
+      return Date.parse(this.store.lastTimestamp);
+    }
+    return Date.now();
   }
 
   /** Feed a part of the page (monitor.js, lanes.js) every batch the store gets. */
@@ -109,7 +225,8 @@ export class LiveView {
       if (!crash.test_id) this.toast('failure', `Worker ${crash.worker} crashed`, null, crash.error ?? null);
     }
     if (changes.finishedLive) this.notifyFinished();
-    document.documentElement.dataset.lastSeq = String(this.store.lastSeq);
+    document.documentElement.dataset.lastSeq = String(this.liveStore.lastSeq);
+    document.documentElement.dataset.shownSeq = String(this.store.lastSeq);
   }
 
   rebuildList() {
@@ -204,11 +321,12 @@ export class LiveView {
     status.classList.toggle('failed', Boolean(store.finished && store.finished.exit_status !== 0));
     this.renderProgress(counts);
     byId('jump-first-failure').disabled = store.failureOrder.length === 0;
-    setText(byId('viewer-count'), store.viewers === null ? '' : `${store.viewers} watching`);
+    setText(byId('viewer-count'), this.liveStore.viewers === null ? '' : `${this.liveStore.viewers} watching`);
     const system = store.system;
     byId('system-fact').hidden = !system;
     if (system) setText(byId('system'), `CPU ${Math.round(system.cpu_usage)}% · memory ${Math.round(system.memory_usage)}%`);
     this.renderRunning();
+    this.renderScrubber();
     this.tick();
   }
 
@@ -238,7 +356,7 @@ export class LiveView {
 
   /** Once a second: elapsed time, ETA, reconnect countdown. */
   tick() {
-    const now = Date.now();
+    const now = this.clockMs();
     const elapsed = this.store.elapsedSeconds(now);
     setText(byId('elapsed'), elapsed === null ? '–' : formatClock(elapsed));
     const eta = this.store.etaSeconds(now);
@@ -249,6 +367,7 @@ export class LiveView {
   setConnection(connection) {
     this.connection = connection;
     this.renderConnection();
+    this.renderScrubber();
   }
 
   renderConnection() {
@@ -260,7 +379,7 @@ export class LiveView {
       text = `Reconnecting in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
     } else if (state === 'disconnected' && closeCode === 4001) {
       text = 'Disconnected: link expired or invalid';
-    } else if (state === 'disconnected' && closeCode === 1000 && this.store.finished) {
+    } else if (state === 'disconnected' && closeCode === 1000 && this.liveStore.finished) {
       text = 'Run complete';
     }
     setText(byId('connection-text'), text);
