@@ -262,7 +262,8 @@ def main() -> None:
           f"search {median(searches):.0f} ms, scroll {median(scrolls):.1f} ms; scrub middle "
           f"{median(s['middle'] for s in scrubs):.0f} ms, forward "
           f"{median(s['forward'] for s in scrubs):.0f} ms, back "
-          f"{median(s['back'] for s in scrubs):.0f} ms, end {median(s['end'] for s in scrubs):.0f} ms")
+          f"{median(s['back'] for s in scrubs):.0f} ms, "
+          f"end {median(s['end'] for s in scrubs):.0f} ms")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@
 // Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
 export const CLOSE_RUN_COMPLETE = 1000;
 export const CLOSE_BAD_TOKEN = 4001;
+// The same user opened more connections than the server allows and this, the oldest, was
+// closed: reconnecting on our own would close the next oldest, and so on around the tabs.
+// The app decides (LiveView: a button, or the tab becoming visible again).
+export const CLOSE_REPLACED = 4009;
+export const CLIENT_FINAL_CLOSE_CODES = new Set([CLOSE_RUN_COMPLETE, CLOSE_BAD_TOKEN, CLOSE_REPLACED]);
 
 export const CLIENT_DEFAULT_RECONNECT = Object.freeze({ initialDelayMs: 500, maxDelayMs: 10000, factor: 2 });
 
@@ -150,7 +155,7 @@ export class LiveClient {
     if (socket !== this.socket) return;
     this.socket = null;
     if (this.closedByUser) return;
-    if (code === CLOSE_RUN_COMPLETE || code === CLOSE_BAD_TOKEN) {
+    if (CLIENT_FINAL_CLOSE_CODES.has(code)) {
       this.setState('disconnected', { closeCode: code, reason });
       return;
     }

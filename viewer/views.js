@@ -3,6 +3,7 @@
 // finished run can be shown as it was after any of them (the timeline scrubber).
 
 import { el, setText, formatClock, formatTime } from './dom.js';
+import { CLOSE_REPLACED } from './client.js';
 import { RunStore, STATUS_ORDER, isFailure } from './store.js';
 import { TestList, FILTER_ALL, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
@@ -262,6 +263,12 @@ export class LiveView {
     // The warnings that belong to no test are on the run's timeline, shown with no test selected.
     byId('warnings-fact').addEventListener('click', () => this.select(null));
     byId('reconnect-now').addEventListener('click', () => this.onReconnectNow());
+    // Closed for another tab of the same user (4009): coming back to this tab means it is
+    // the one wanted, so it takes a connection again (resuming where it was).
+    document.addEventListener('visibilitychange', () => {
+      const { state, closeCode } = this.connection;
+      if (!document.hidden && state === 'disconnected' && closeCode === CLOSE_REPLACED) this.onReconnectNow();
+    });
     this.bindNotifications();
   }
 
@@ -381,9 +388,13 @@ export class LiveView {
       text = 'Disconnected: link expired or invalid';
     } else if (state === 'disconnected' && closeCode === 1000 && this.liveStore.finished) {
       text = 'Run complete';
+    } else if (state === 'disconnected' && closeCode === CLOSE_REPLACED) {
+      text = 'Paused: this link is open in too many other tabs';
     }
     setText(byId('connection-text'), text);
-    byId('reconnect-now').hidden = state !== 'reconnecting';
+    const button = byId('reconnect-now');
+    button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE_REPLACED);
+    setText(button, state === 'reconnecting' ? 'Retry now' : 'Reconnect');
   }
 
   notifyFailures(failures) {

@@ -111,5 +111,6 @@ def test_scrubbing_a_report_shows_the_counts_of_that_moment(
     assert page.run_status() == ("finished", "1")
     assert not page.find("scrubber-end").is_displayed()
     assert page.find_all("toast") == []  # history, not news
-    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    logs = [entry for entry in driver.get_log("browser")  # type: ignore[no-untyped-call]
+            if entry["level"] == "SEVERE"]
     assert logs == []
