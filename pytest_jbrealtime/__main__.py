@@ -25,6 +25,10 @@ COMMANDS: tuple[Command, ...] = (
             "serve a recorded run with the live viewer (as it happened, or finished)"),
     Command("report", "pytest_jbrealtime.report",
             "write the self-contained HTML report of a recording"),
+    Command("serve", "pytest_jbrealtime.hub.serve",
+            "run a hub: one server many runs and CI shards publish to (--jb-live-hub)"),
+    Command("token", "pytest_jbrealtime.hub.mint",
+            "mint a viewer or producer token for a hub (JB_LIVE_SECRET)"),
 )
 
 

@@ -50,22 +50,32 @@ class LiveRun:
 
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
-        server = LiveServer(
-            host=self.settings.jb_live_host,
-            port=self.settings.jb_live_port,
-            run_id=run_id,
-            run_info={
-                "host": socket.gethostname(),
-                "python": platform.python_version(),
-                "pytest_jbrealtime": __version__,
-            },
-            warn=self.warn,
-            extra_config={
-                "monitor": monitor_config(self.settings, str(self.config.rootpath)),
-                "metrics_public": self.settings.jb_live_metrics_public,
-                "limits": limits_from_settings(self.settings).to_config(),
-            },
-        )
+        run_info = {
+            "host": socket.gethostname(),
+            "python": platform.python_version(),
+            "pytest_jbrealtime": __version__,
+        }
+        server: LiveServer
+        if self.settings.jb_live_hub:
+            # Published to a hub instead of served here (hub/link.py).
+            from pytest_jbrealtime.hub.link import HubLink
+
+            server = HubLink(self.settings.jb_live_hub, run_id, self.settings.jb_live_shard,
+                             run_info, warn=self.warn, end_wait=self.settings.jb_live_hub_wait,
+                             expected_shards=self.settings.jb_live_shards)
+        else:
+            server = LiveServer(
+                host=self.settings.jb_live_host,
+                port=self.settings.jb_live_port,
+                run_id=run_id,
+                run_info=run_info,
+                warn=self.warn,
+                extra_config={
+                    "monitor": monitor_config(self.settings, str(self.config.rootpath)),
+                    "metrics_public": self.settings.jb_live_metrics_public,
+                    "limits": limits_from_settings(self.settings).to_config(),
+                },
+            )
         self.outputs.prepare(server)
         try:
             server.start()
@@ -80,7 +90,8 @@ class LiveRun:
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
-        if self.config.pluginmanager.hasplugin("xdist"):
+        # Workers publish to their controller's server; a hub run has none (yet).
+        if self.config.pluginmanager.hasplugin("xdist") and not self.settings.jb_live_hub:
             from pytest_jbrealtime.xdist_controller import XdistController
 
             self.config.pluginmanager.register(

@@ -45,7 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = load_settings(config)
     config.stash[SETTINGS_KEY] = settings
     # A recording or a report needs the run's event log, so it switches the plugin on.
-    wanted = settings.jb_live or settings.jb_live_record or settings.jb_live_report
+    wanted = (settings.jb_live or settings.jb_live_record or settings.jb_live_report
+              or settings.jb_live_hub)
     if not wanted:
         return
     if hasattr(config, "workerinput"):
@@ -57,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_jbrealtime.live_run import LiveRun
 
     live_run = LiveRun(config, settings, warn=lambda m: _warn(config, m))
-    if live_run.start(run_id=uuid.uuid4().hex):
+    if live_run.start(run_id=settings.jb_live_run_id or uuid.uuid4().hex):
         config.pluginmanager.register(live_run, LIVE_RUN_NAME)
 
 

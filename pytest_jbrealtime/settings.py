@@ -146,6 +146,32 @@ def _origins(text: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _hub_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc or parts.query:
+        raise ValueError("expected the hub's http:// or https:// address, e.g. "
+                         "https://pytest-hub.example.com")
+    return text.strip().rstrip("/")
+
+
+def _run_id(text: str) -> str:
+    from pytest_jbrealtime.hub.names import valid_run_id
+
+    if not valid_run_id(text):
+        raise ValueError("expected 1-64 of A-Z a-z 0-9 _ . - (e.g. the CI pipeline id)")
+    return text
+
+
+def _shard(text: str) -> str:
+    from pytest_jbrealtime.hub.names import valid_shard
+
+    if not valid_shard(text):
+        raise ValueError("expected 1-64 of A-Z a-z 0-9 _ . : @ -")
+    return text
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One setting, as a command-line flag, an environment variable and an ini key."""
@@ -317,6 +343,34 @@ OPTIONS: tuple[Option, ...] = (
         "drop a viewer that has not answered a ping within SECONDS (default 20)",
         _positive_float, 20.0, metavar="SECONDS",
     ),
+    Option(
+        "jb_live_hub", "--jb-live-hub", "JB_LIVE_HUB",
+        "publish the run to the hub at URL (python -m pytest_jbrealtime serve) instead of "
+        "serving it here; the producer token comes from JB_LIVE_TOKEN",
+        _hub_url, None, metavar="URL",
+    ),
+    Option(
+        "jb_live_run_id", "--jb-live-run-id", "JB_LIVE_RUN_ID",
+        "the run's id (default: a random one); shards publishing with one id to a hub "
+        "make one run",
+        _run_id, None, metavar="ID",
+    ),
+    Option(
+        "jb_live_shard", "--jb-live-shard", "JB_LIVE_SHARD",
+        "this process's name within a run on a hub (default: HOSTNAME-PID)",
+        _shard, None, metavar="NAME",
+    ),
+    Option(
+        "jb_live_shards", "--jb-live-shards", "JB_LIVE_SHARDS",
+        "with --jb-live-run-id: the run on the hub ends once N shards have finished "
+        "(default 0: once every shard that joined has)",
+        _non_negative_int, 0, metavar="N",
+    ),
+    Option(
+        "jb_live_hub_wait", "--jb-live-hub-wait", "JB_LIVE_HUB_WAIT",
+        "at the end, wait up to SECONDS (default 10) for the hub to take events still unsent",
+        _non_negative_float, 10.0, metavar="SECONDS",
+    ),
 )
 
 
@@ -351,6 +405,11 @@ class LiveSettings:
     jb_live_write_cap: int = 1024 * 1024
     jb_live_ping_interval: float = 20.0
     jb_live_ping_timeout: float = 20.0
+    jb_live_hub: str | None = None
+    jb_live_run_id: str | None = None
+    jb_live_shard: str | None = None
+    jb_live_shards: int = 0
+    jb_live_hub_wait: float = 10.0
 
 
 def add_options(parser: pytest.Parser) -> None:

@@ -12,6 +12,18 @@ export function randomClientId() {
   return `viewer-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
+/**
+ * The live socket's URL, relative to the page: /ws/<id> on a run's own server,
+ * /runs/<run_id>/ws/<id> when a hub serves the viewer at /runs/<run_id>/.
+ */
+export function socketUrl(page, clientId) {
+  const url = new URL(`ws/${clientId}`, page.href);
+  url.protocol = page.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.search = '';
+  url.hash = '';
+  return url.href;
+}
+
 export function base64ToBytes(text) {
   if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(text);
   const binary = atob(text);
@@ -47,9 +59,8 @@ export async function startViewer() {
     view.enqueueAll(await readRecording(recording));
     view.flush();
   } else {
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const client = new LiveClient({
-      url: `${scheme}://${location.host}/ws/${randomClientId()}`,
+      url: socketUrl(location, randomClientId()),
       onMessage: (message) => view.enqueue(message),
       onState: (state) => view.setConnection(state),
     });

@@ -5,6 +5,7 @@ Every route sits behind :class:`TokenGate`; nothing is reachable without a token
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -98,11 +99,14 @@ class TokenGate:
     """
 
     def __init__(
-        self, app: ASGIApp, authority: TokenAuthority, public_paths: frozenset[str] = frozenset()
+        self, app: ASGIApp, authority: TokenAuthority, public_paths: frozenset[str] = frozenset(),
+        page_paths: re.Pattern[str] | None = None,
     ) -> None:
         self.app = app
         self.authority = authority
         self.public_paths = public_paths
+        # Pages besides "/" whose link trades its token for the cookie (the hub's runs).
+        self.page_paths = page_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -119,8 +123,8 @@ class TokenGate:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        if from_query and scope["path"] == "/" and scope["method"] == "GET":
-            await self._trade_for_cookie(token or "", send)
+        if from_query and scope["method"] == "GET" and self._is_page(scope["path"]):
+            await self._trade_for_cookie(token or "", send, scope["path"])
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -144,10 +148,15 @@ class TokenGate:
         await send({"type": "http.response.body",
                     "body": b"401: this page needs the link with its token\n"})
 
-    async def _trade_for_cookie(self, token: str, send: Send) -> None:
+    def _is_page(self, path: str) -> bool:
+        pages = self.page_paths
+        return path == "/" or (pages is not None and bool(pages.fullmatch(path)))
+
+    async def _trade_for_cookie(self, token: str, send: Send, location: str = "/") -> None:
         cookie = f"{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict"
         await send({"type": "http.response.start", "status": 303,
-                    "headers": [(b"location", b"/"), (b"set-cookie", cookie.encode()),
+                    "headers": [(b"location", location.encode()),
+                                (b"set-cookie", cookie.encode()),
                                 *SECURITY_HEADERS]})
         await send({"type": "http.response.body", "body": b""})
 

@@ -204,6 +204,14 @@ class ViewerConnection:
         self._cursor_moves += 1
         self.wake()
 
+    def reset(self, reason: str) -> None:
+        """Start this viewer over from seq 1 with a ``reset`` (its log was replaced:
+        the hub's store lost the run and it was put back, see hub/runlog.py)."""
+        self.post({"type": "reset", "run_id": self.log.run_id, "reason": reason})
+        self.cursor = 0
+        self._cursor_moves += 1
+        self.wake()
+
     def _on_ping(self, message: dict[str, Any]) -> None:
         ping_id = message.get("id")
         if ping_id is not None and not isinstance(ping_id, (str, int)):

@@ -1,0 +1,81 @@
+"""The log backend seam: what the hub needs from wherever run logs are kept.
+
+A backend owns the runs' order: it gives every event its seq, drops what a producer
+sends twice (each producer numbers its events: ``shard_seq``), and says, exactly once,
+when the last shard that joined a run has finished. Viewers read a run through the
+:class:`~pytest_jbrealtime.hub.runlog.HubRun` that :meth:`LogBackend.open_run` gives:
+a local log kept up to date by the backend, read by cursors as on a run's own server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_jbrealtime.hub.runlog import HubRun
+
+RETENTION_CHECK_SECONDS = 3600.0
+
+
+class UnknownRun(Exception):
+    """The run is not in the store (never joined, expired, or lost by the store)."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now; the producer keeps its events and sends them again."""
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    # The name the producer publishes under: its own, or with ``.2`` … when another
+    # producer already took it in this run.
+    shard: str
+    # The highest ``shard_seq`` the run holds from it: it sends again from the next one.
+    last: int
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    last: int
+    # Every shard's end, when this append finished the last shard of the run (once):
+    # the hub then appends the run's one ``session_finished``.
+    ended: dict[str, dict[str, Any]] | None = None
+
+
+class LogBackend:
+    """Base class: every method raises ``NotImplementedError``."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def open_run(self, run_id: str) -> HubRun | None:
+        """The run for viewers (its log caught up with the store), or None if unknown."""
+        raise NotImplementedError
+
+    async def join(
+        self, run_id: str, shard: str, producer: str, info: dict[str, Any],
+        expected_shards: int = 0,
+    ) -> JoinResult:
+        """A producer starts (or resumes) publishing into a run; creates the run if new.
+
+        ``expected_shards``: the run ends only once that many shards have finished
+        (and every one that joined); without it, once every one that joined has.
+        """
+        raise NotImplementedError
+
+    async def append(
+        self, run_id: str, shard: str | None, events: list[dict[str, Any]]
+    ) -> AppendResult:
+        """Append events in order, each once.
+
+        With a ``shard``, events carry ``shard_seq`` and those the run already has are
+        dropped; ``shard=None`` appends the hub's own events as they are.
+        """
+        raise NotImplementedError
+
+    async def list_runs(self) -> list[dict[str, Any]]:
+        """Every run kept, newest first (``RunState.listing`` entries)."""
+        raise NotImplementedError

@@ -1,0 +1,228 @@
+"""The reference backend: run logs in memory, each written to the data folder as it grows.
+
+A run's folder holds its log as a recording (``DATA/runs/RUN_ID/log.jsonl``, the
+format of ``--jb-live-record``, so ``python -m pytest_jbrealtime replay`` opens it).
+Events are on disk (flushed) before viewers see them and before the producer gets its
+ack, so a restarted hub has everything it acknowledged and nothing a viewer saw is
+missing from it. At start the hub reads every kept run back; runs that ended more than
+the retention period ago, and runs idle that long, are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_jbrealtime.hub.backends.base import (
+    RETENTION_CHECK_SECONDS,
+    AppendResult,
+    JoinResult,
+    LogBackend,
+    UnknownRun,
+)
+from pytest_jbrealtime.hub.names import valid_run_id
+from pytest_jbrealtime.hub.runlog import HubRun
+from pytest_jbrealtime.log import LoggedEvent
+from pytest_jbrealtime.recording import RecordingError, RecordingWriter, read_recording
+
+LOG_NAME = "log.jsonl"
+logger = logging.getLogger("pytest_jbrealtime.hub")
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def epoch_of(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class RunFile:
+    """The first listener of a run's log: writes each batch to disk before anyone sees it.
+
+    Opened on the first append after the hub (re)loaded the run: the file is written
+    anew from the log (which also drops a line a crash cut short) and kept open until
+    the run ends.
+    """
+
+    def __init__(self, run: HubRun, folder: Path) -> None:
+        self.run = run
+        self.path = folder / LOG_NAME
+        self.writer: RecordingWriter | None = None
+        self.loading = False
+
+    def __call__(self, entries: list[LoggedEvent]) -> None:
+        if self.loading:
+            return
+        if self.writer is None:
+            self._open(already=len(self.run.log) - len(entries))
+        assert self.writer is not None
+        self.writer(entries)
+        if self.run.log.finished and entries[-1].event["type"] == "session_finished":
+            self.close()
+
+    def _open(self, already: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(LOG_NAME + ".new")
+        writer = RecordingWriter(temporary, run_id=self.run.run_id, run_info={"hub": True},
+                                 run_dir=None, warn=lambda m: logger.error("%s", m))
+        if already:
+            writer(self.run.log.read_after(0, already))
+        os.replace(temporary, self.path)
+        writer.path = self.path
+        self.writer = writer
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class MemoryBackend(LogBackend):
+    def __init__(self, data_dir: Path | None, retention_seconds: float) -> None:
+        self.data_dir = data_dir
+        self.retention_seconds = retention_seconds
+        self.runs: dict[str, HubRun] = {}
+        self._files: dict[str, RunFile] = {}
+        # Runs whose end the hub has been told to write (once per end).
+        self._ending: set[str] = set()
+        self._expiry: asyncio.Task[None] | None = None
+
+    # -- life --------------------------------------------------------------------------
+
+    @property
+    def runs_dir(self) -> Path | None:
+        return self.data_dir / "runs" if self.data_dir is not None else None
+
+    async def start(self) -> None:
+        if self.runs_dir is not None:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            for folder in sorted(self.runs_dir.iterdir()):
+                if folder.is_dir() and valid_run_id(folder.name):
+                    self._load(folder)
+        self.expire()
+        self._expiry = asyncio.create_task(self._expire_hourly())
+
+    async def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        for run_file in self._files.values():
+            run_file.close()
+
+    def _new_run(self, run_id: str) -> HubRun:
+        run = HubRun(run_id)
+        if self.runs_dir is not None:
+            run_file = RunFile(run, self.runs_dir / run_id)
+            run.log.listeners.insert(0, run_file)
+            self._files[run_id] = run_file
+        self.runs[run_id] = run
+        return run
+
+    def _load(self, folder: Path) -> None:
+        path = folder / LOG_NAME
+        try:
+            recording = read_recording(path)
+        except (RecordingError, OSError) as exc:
+            logger.error("run %s not loaded: %s", folder.name, exc)
+            return
+        for problem in recording.problems:
+            logger.warning("run %s: %s", folder.name, problem)
+        run = self._new_run(folder.name)
+        items: list[tuple[dict[str, Any], str]] = []
+        for event, text in zip(recording.events, recording.texts, strict=True):
+            seq = len(items) + 1
+            if event["seq"] != seq:  # a damaged line was skipped: keep the log gap-free
+                event = {**event, "seq": seq}
+                text = _encoder.encode(event)
+            items.append((event, text))
+        run_file = self._files[run.run_id]
+        run_file.loading = True
+        try:
+            run.log.add_stamped(items)
+        finally:
+            run_file.loading = False
+        if run.state.all_shards_finished:
+            self._ending.add(run.run_id)
+
+    def expire(self, now: float | None = None) -> list[str]:
+        """Delete runs that ended (or went quiet) more than the retention period ago."""
+        now = time.time() if now is None else now
+        gone = []
+        for run_id, run in list(self.runs.items()):
+            updated = epoch_of(run.state.updated)
+            if updated is None or now - updated < self.retention_seconds:
+                continue
+            if run.registry.viewers:
+                continue
+            gone.append(run_id)
+            del self.runs[run_id]
+            run_file = self._files.pop(run_id, None)
+            if run_file is not None:
+                run_file.close()
+            if self.runs_dir is not None:
+                shutil.rmtree(self.runs_dir / run_id, ignore_errors=True)
+        return gone
+
+    async def _expire_hourly(self) -> None:
+        while True:
+            await asyncio.sleep(RETENTION_CHECK_SECONDS)
+            with contextlib.suppress(Exception):  # a failed clean-up is tried again later
+                self.expire()
+
+    # -- the seam ----------------------------------------------------------------------
+
+    async def open_run(self, run_id: str) -> HubRun | None:
+        return self.runs.get(run_id)
+
+    async def join(
+        self, run_id: str, shard: str, producer: str, info: dict[str, Any],
+        expected_shards: int = 0,
+    ) -> JoinResult:
+        run = self.runs.get(run_id) or self._new_run(run_id)
+        shards = run.state.shards
+        name, number = shard, 1
+        while name in shards and shards[name].producer != producer:
+            number += 1
+            name = f"{shard}.{number}"
+        if name not in shards:
+            run.log.extend([{"type": "shard_joined", "shard": name, "producer": producer,
+                             "expected_shards": expected_shards, "run_info": info}])
+            self._ending.discard(run_id)
+        return JoinResult(name, run.state.marks.get(name, 0))
+
+    async def append(
+        self, run_id: str, shard: str | None, events: list[dict[str, Any]]
+    ) -> AppendResult:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise UnknownRun(run_id)
+        if shard is None:
+            run.log.extend(events)
+            return AppendResult(0)
+        mark = run.state.marks.get(shard, 0)
+        kept = [event for event in events if event["shard_seq"] > mark]
+        run.log.extend(kept)
+        ended = None
+        if (
+            any(event["type"] == "shard_finished" for event in kept)
+            and run.state.all_shards_finished
+            and run_id not in self._ending
+        ):
+            self._ending.add(run_id)
+            ended = run.state.summaries()
+        return AppendResult(run.state.marks.get(shard, 0), ended)
+
+    async def list_runs(self) -> list[dict[str, Any]]:
+        listings = [run.listing() for run in self.runs.values()]
+        listings.sort(key=lambda r: r["created"] or "", reverse=True)
+        return listings

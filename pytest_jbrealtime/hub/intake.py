@@ -1,0 +1,145 @@
+"""Producers on the hub: pytest processes publishing their runs over ``/ws/producer``.
+
+Frames (JSON text; docs/hub.md):
+
+- producer -> hub: ``{"type": "join", "run_id": R, "shard": S, "producer": P, "shards": N,
+  "run_info": {}}`` once per connection (``shards``: how many the run waits for, 0: any),
+  then ``{"type": "publish", "run_id": R, "first": N, "events": [...]}``
+  where the events are the producer's N-th, N+1-th … (it numbers every event it makes);
+- hub -> producer: ``{"type": "joined", "run_id": R, "shard": S2, "last": M}`` (M: the
+  last event the hub holds from it, so it sends again from M+1), and after each
+  publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored.
+
+A frame sent twice (after a reconnect) is harmless: events the run already holds are
+dropped by the backend. Each event is tagged with ``shard`` and ``shard_seq``; a
+shard's ``session_finished`` goes in as ``shard_finished``, and when every shard that
+joined has finished (and at least ``shards`` of them), the hub appends the run's one
+``session_finished`` (summed counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
+from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
+from pytest_jbrealtime.hub.runstate import merged_session_finished
+
+# Fields the log or the hub assigns; a producer cannot choose them.
+ASSIGNED_FIELDS = ("seq", "run_id", "timestamp", "shard", "shard_seq")
+# Close codes that tell the producer to connect again and re-join (it keeps its events).
+CLOSE_STORE_UNAVAILABLE = 1013
+CLOSE_RUN_LOST = 1012
+CLOSE_PROTOCOL = 1008
+logger = logging.getLogger("pytest_jbrealtime.hub")
+
+
+class FrameError(Exception):
+    """A producer frame the hub cannot take (answered with an ``error``)."""
+
+
+def producer_events(
+    message: dict[str, Any], shard: str
+) -> list[dict[str, Any]]:
+    first, events = message.get("first"), message.get("events")
+    if not isinstance(first, int) or isinstance(first, bool) or first < 1:
+        raise FrameError("publish needs 'first' (the number of its first event, >= 1)")
+    if not isinstance(events, list):
+        raise FrameError("publish needs 'events' (a list)")
+    clean: list[dict[str, Any]] = []
+    for offset, event in enumerate(events):
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise FrameError("every event needs a type")
+        for name in ASSIGNED_FIELDS:
+            event.pop(name, None)
+        if not isinstance(event.get("ts"), float):
+            event.pop("ts", None)
+        if event["type"] == "session_finished":
+            event["type"] = "shard_finished"  # the run ends when all its shards have
+        event["shard"] = shard
+        event["shard_seq"] = first + offset
+        clean.append(event)
+    return clean
+
+
+class HubIntake:
+    def __init__(self, backend: LogBackend) -> None:
+        self.backend = backend
+        self.connections = 0
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """One producer connection (the gate checked its token: role ``producer``)."""
+        await websocket.accept()
+        self.connections += 1
+        try:
+            await self._serve(websocket)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # gone; it sends again what we did not acknowledge
+        except StoreUnavailable as exc:
+            with contextlib.suppress(Exception):
+                await websocket.close(CLOSE_STORE_UNAVAILABLE,
+                                      f"log store unavailable: {exc}"[:120])
+        except UnknownRun:
+            with contextlib.suppress(Exception):
+                await websocket.close(CLOSE_RUN_LOST, "the run is not in the store; join again")
+        finally:
+            self.connections -= 1
+
+    async def _serve(self, websocket: WebSocket) -> None:
+        joined: tuple[str, str] | None = None
+        while True:
+            text = await websocket.receive_text()
+            try:
+                message = json.loads(text)
+                if not isinstance(message, dict):
+                    raise FrameError("expected a JSON object")
+                kind = message.get("type")
+                if kind == "join":
+                    joined = await self._join(websocket, message, joined)
+                elif kind == "publish":
+                    if joined is None:
+                        raise FrameError("join a run before publishing")
+                    await self._publish(websocket, message, *joined)
+                else:
+                    raise FrameError("expected a join or publish frame")
+            except (FrameError, ValueError) as exc:
+                await websocket.send_text(json.dumps({"type": "error", "message": str(exc)}))
+
+    async def _join(
+        self, websocket: WebSocket, message: dict[str, Any], joined: tuple[str, str] | None
+    ) -> tuple[str, str]:
+        run_id, shard = message.get("run_id"), message.get("shard")
+        producer, info = message.get("producer"), message.get("run_info", {})
+        if joined is not None:
+            raise FrameError("one join per connection")
+        if not valid_run_id(run_id) or not valid_shard(shard):
+            raise FrameError("join needs run_id (1-64 of [A-Za-z0-9_.-]) and shard "
+                             "(1-64 of [A-Za-z0-9_.:@-])")
+        if not isinstance(producer, str) or not 1 <= len(producer) <= 64:
+            raise FrameError("join needs 'producer' (a string naming this producer)")
+        expected = message.get("shards", 0)
+        if isinstance(expected, bool) or not isinstance(expected, int) or not 0 <= expected <= 1e4:
+            raise FrameError("'shards' (the shards the run waits for) must be 0-10000")
+        assert isinstance(run_id, str) and isinstance(shard, str)
+        result = await self.backend.join(run_id, shard, producer,
+                                         info if isinstance(info, dict) else {}, expected)
+        await websocket.send_text(json.dumps(
+            {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
+        return run_id, result.shard
+
+    async def _publish(
+        self, websocket: WebSocket, message: dict[str, Any], run_id: str, shard: str
+    ) -> None:
+        if message.get("run_id") != run_id:
+            raise FrameError(f"this connection publishes into run {run_id!r}")
+        events = producer_events(message, shard)
+        result = await self.backend.append(run_id, shard, events)
+        if result.ended is not None:
+            await self.backend.append(run_id, None, [merged_session_finished(result.ended)])
+        await websocket.send_text(
+            json.dumps({"type": "ack", "run_id": run_id, "last": result.last}))

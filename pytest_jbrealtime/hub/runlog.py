@@ -1,0 +1,95 @@
+"""One run on the hub: its log (what viewers read), its viewers and its state.
+
+:class:`HubLog` is the run server's ``EventLog`` that can also take events stamped
+elsewhere (read back from the data folder, or from a Redis stream where the seq was
+given by Redis), and be emptied when the backend lost what it held (viewers then get
+a ``reset``). :class:`HubRun` ties a log to its ``ViewerRegistry`` and ``RunState``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from pytest_jbrealtime.hub.runstate import RunState
+from pytest_jbrealtime.log import EventLog, LoggedEvent, iso_timestamp
+from pytest_jbrealtime.server.viewers import ViewerRegistry
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:
+    """The stamped event's JSON text around its seq: ``head + str(seq) + tail``.
+
+    The same text ``EventLog.stamp`` gives, for a store that picks the seq itself
+    (Redis, atomically, in a script). Common fields first, as in every event.
+    """
+    fields = dict(raw)
+    event_type = fields.pop("type")
+    epoch = fields.pop("ts", None)
+    fields.pop("seq", None)
+    rest: dict[str, Any] = {
+        "run_id": run_id,
+        "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else time.time()),
+    }
+    rest.update(fields)
+    rest.setdefault("worker", "main")
+    head = '{"type":' + _encoder.encode(event_type) + ',"seq":'
+    tail = "," + _encoder.encode(rest)[1:]
+    return head, tail
+
+
+class HubLog(EventLog):
+    """A run's log on the hub."""
+
+    def add_stamped(self, items: Iterable[tuple[dict[str, Any], str]]) -> list[LoggedEvent]:
+        """Append events that already have their seq (the next ones, in order)."""
+        added = [LoggedEvent(event, text) for event, text in items]
+        if not added:
+            return added
+        self._entries.extend(added)
+        if any(entry.event["type"] == "session_finished" for entry in added):
+            self.finished = True
+        for listener in self.listeners:
+            listener(added)
+        self._wake()
+        return added
+
+    def truncate(self) -> None:
+        """Forget every event (the store lost them); the caller resets the viewers."""
+        self._entries.clear()
+        self.finished = False
+
+
+class HubRun:
+    """A run the hub serves: log, viewers, and what the log says (``state``)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.log = HubLog(run_id)
+        self.state = RunState(run_id)
+        self.registry = ViewerRegistry(self.log)
+        self.log.listeners.append(self._on_append)
+
+    def _on_append(self, entries: list[LoggedEvent]) -> None:
+        for entry in entries:
+            self.state.fold(entry.event)
+        if self.state.ended:
+            # As on a run's own server: viewers that have the whole run are closed
+            # with 1000 ("run finished") once they have caught up.
+            self.registry.close_when_caught_up()
+        elif self.registry.closing:
+            self.registry.closing = False  # a late shard opened the run again
+
+    def reset(self, reason: str) -> None:
+        """The backend's copy was lost and replaced: every viewer starts over."""
+        self.log.truncate()
+        self.state = RunState(self.run_id)
+        self.registry.closing = False
+        for viewer in list(self.registry.viewers):
+            viewer.reset(reason)
+
+    def listing(self) -> dict[str, Any]:
+        return self.state.listing(viewers=len(self.registry.viewers))

@@ -1,0 +1,149 @@
+"""Run a hub: one server that many pytest runs and CI shards publish to.
+
+    JB_LIVE_SECRET=… python -m pytest_jbrealtime serve --data ./hub-data [--redis-url redis://…]
+
+pytest processes publish with ``pytest --jb-live-hub URL`` (a producer token in
+JB_LIVE_TOKEN); people open the printed link (a viewer token) to see every run. Tokens
+are signed with JB_LIVE_SECRET (32 bytes or more); mint more with
+``python -m pytest_jbrealtime token``. With --redis-url, several hubs on one Redis
+serve the same runs. See docs/hub.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+SECRET_ENV = "JB_LIVE_SECRET"
+DEFAULT_HUB_PORT = 8770
+VIEWER_TOKEN_TTL = 7 * 24 * 3600.0
+# Producers send a run's collection (every test id) in one event: frames are allowed
+# bigger than a run server's 64 KiB.
+HUB_MAX_FRAME_BYTES = 16 * 1024 * 1024
+LINK_PREFIX = "jb-live hub: open"
+
+
+def hub_secret(environ: dict[str, str] | None = None) -> str:
+    """The hub's signing secret from JB_LIVE_SECRET; ValueError saying why it is refused."""
+    from pytest_jbrealtime.server.auth import MIN_SECRET_BYTES
+
+    secret = (environ if environ is not None else os.environ).get(SECRET_ENV, "")
+    if not secret:
+        raise ValueError(f"set {SECRET_ENV} to a secret of {MIN_SECRET_BYTES} bytes or more "
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"{SECRET_ENV} is shorter than {MIN_SECRET_BYTES} bytes; "
+                         "a hub refuses a secret that short")
+    return secret
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to serve on (default %(default)s; 0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=DEFAULT_HUB_PORT,
+                        help="port (default %(default)s; 0: any free port)")
+    parser.add_argument("--data", type=Path, default=Path("jb-live-hub"), metavar="DIR",
+                        help="folder of the runs' logs (default ./%(default)s)")
+    parser.add_argument("--redis-url", default=None, metavar="URL",
+                        help="keep run logs in Redis Streams (redis://host:6379/0); several "
+                             "hubs on one Redis serve the same runs")
+    parser.add_argument("--retention-days", type=float, default=7.0, metavar="DAYS",
+                        help="keep finished runs this long (default %(default)g)")
+    parser.add_argument("--public-url", default=None, metavar="URL",
+                        help="the address others reach the hub by (printed link, allowed Host)")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a web page origin besides the hub's own that may open its sockets")
+    parser.add_argument("--max-viewers", type=int, default=1000, metavar="N",
+                        help="viewer connections at once, all runs together (default %(default)s)")
+    parser.add_argument("--max-user-connections", type=int, default=100, metavar="N",
+                        help="connections of one token holder (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        secret = hub_secret()
+    except ValueError as exc:
+        out(f"error: {exc}")
+        return 2
+    if args.retention_days <= 0:
+        out("error: --retention-days must be > 0")
+        return 2
+    from pytest_jbrealtime.server.redact import configure_server_logging
+
+    configure_server_logging()
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(serve_hub(args, secret, out))
+    return 0
+
+
+async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], None]) -> int:
+    import uvicorn
+
+    from pytest_jbrealtime import ci
+    from pytest_jbrealtime.hub.app import Hub, create_hub_app
+    from pytest_jbrealtime.hub.backends import backend_for_url
+    from pytest_jbrealtime.server.auth import TokenAuthority
+    from pytest_jbrealtime.server.deadline import deadline_protocol
+    from pytest_jbrealtime.server.limits import ServerLimits
+    from pytest_jbrealtime.server.runner import ServerStartError, bind_listening_socket
+
+    try:
+        backend = backend_for_url(args.redis_url, args.data, args.retention_days * 86400)
+        await backend.start()
+    except Exception as exc:  # a bad URL, an unreachable Redis, an unwritable folder
+        out(f"error: cannot open the log store: {exc}")
+        return 2
+    try:
+        try:
+            sock = bind_listening_socket(args.host, args.port)
+        except ServerStartError as exc:
+            out(f"error: {exc}")
+            return 2
+        port = sock.getsockname()[1]
+        if args.port and port != args.port:
+            sock.close()
+            out(f"error: port {args.port} is taken")
+            return 2
+        hosts = [args.host]
+        origins = list(args.allow_origin)
+        if args.public_url:
+            parts = urlsplit(args.public_url)
+            hosts.append(parts.hostname or "")
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+        limits = ServerLimits(
+            max_message_bytes=HUB_MAX_FRAME_BYTES, max_viewers=args.max_viewers,
+            max_user_connections=args.max_user_connections,
+            allowed_hosts=tuple(h for h in hosts if h), allowed_origins=tuple(origins),
+        )
+        authority = TokenAuthority(secret, run_id=None)
+        hub = Hub(backend=backend, authority=authority, limits=limits)
+        server = uvicorn.Server(uvicorn.Config(
+            create_hub_app(hub), log_config=None, access_log=False, lifespan="off",
+            ws_max_size=limits.max_message_bytes, ws_ping_interval=limits.ping_interval,
+            ws_ping_timeout=limits.ping_timeout,
+            http=deadline_protocol(limits.handshake_timeout), timeout_graceful_shutdown=1,
+        ))
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        store = args.redis_url.split("@")[-1] if args.redis_url else str(args.data)
+        out(f"jb-live hub: serving on http://{host}:{port}/ (runs kept "
+            f"{args.retention_days:g} days in {store})")
+        token = authority.mint("viewer", VIEWER_TOKEN_TTL, subject="hub-link")
+        link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
+        out(f"{LINK_PREFIX} {link}")
+        await server.serve(sockets=[sock])
+    finally:
+        await backend.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - use `python -m pytest_jbrealtime serve`
+    sys.exit("use: python -m pytest_jbrealtime serve")

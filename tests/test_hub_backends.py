@@ -1,0 +1,140 @@
+"""The log backend seam: one test body, run against the memory backend and Redis Streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_jbrealtime.hub.backends import backend_for_url
+from pytest_jbrealtime.hub.backends.base import LogBackend, UnknownRun
+from pytest_jbrealtime.hub.runlog import HubRun
+from pytest_jbrealtime.hub.runstate import merged_session_finished
+from tests.redis_support import redis_server  # noqa: F401 (a fixture)
+
+StoreFactory = Callable[[], LogBackend]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def new_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Backends on one store: a second one is a restarted hub (memory) or another hub (Redis)."""
+    url = None
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_server").url
+        request.applymarker(pytest.mark.redis)
+
+    def make() -> LogBackend:
+        return backend_for_url(url, tmp_path / "data", retention_seconds=3600)
+
+    return make
+
+
+def numbered(events: list[dict[str, Any]], shard: str, first: int) -> list[dict[str, Any]]:
+    """As the intake hands them on: tagged, numbered, a shard's end as shard_finished."""
+    out = []
+    for offset, event in enumerate(events):
+        event = {**event, "shard": shard, "shard_seq": first + offset, "ts": 1.0e9 + offset}
+        if event["type"] == "session_finished":
+            event["type"] = "shard_finished"
+        out.append(event)
+    return out
+
+
+def shard_events(name: str, results: list[str]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = [{"type": "session_started"}]
+    for index, result in enumerate(results):
+        test_id = f"test_{name}.py::test_{index}"
+        events.append({"type": "test_started", "test_id": test_id})
+        events.append({"type": "test_completed", "test_id": test_id, "result": result})
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result] = counts.get(result, 0) + 1
+    events.append({"type": "session_finished", "exit_status": 1 if "failed" in counts else 0,
+                   "duration": 1.5, "total": len(results), "counts": counts})
+    return events
+
+
+async def caught_up(run: HubRun, length: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while len(run.log) < length:
+        assert time.monotonic() < deadline, f"{len(run.log)} of {length} events"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_backend_contract(new_backend: StoreFactory) -> None:
+    backend = new_backend()
+    await backend.start()
+    try:
+        assert await backend.open_run("r1") is None
+        with pytest.raises(UnknownRun):
+            await backend.append("r1", "a", numbered([{"type": "x"}], "a", 1))
+        assert (await backend.join("r1", "a", "producer-a", {}, 2)).last == 0
+        assert (await backend.join("r1", "b", "producer-b", {}, 2)).last == 0
+        events_a = numbered(shard_events("a", ["passed", "failed", "passed"]), "a", 1)
+        events_b = numbered(shard_events("b", ["passed", "skipped"]), "b", 1)
+
+        first = await backend.append("r1", "a", events_a[:3])
+        assert (first.last, first.ended) == (3, None)
+        # A reconnect: join again, and the frame sent twice goes in once.
+        assert (await backend.join("r1", "a", "producer-a", {}, 2)).last == 3
+        again = await backend.append("r1", "a", events_a[:-1])
+        assert (again.last, again.ended) == (len(events_a) - 1, None)
+        # Shard a ends; the run waits for b.
+        assert (await backend.append("r1", "a", events_a[-1:])).ended is None
+        await backend.append("r1", "b", events_b[:-1])
+        ending = await backend.append("r1", "b", events_b[-1:])
+        assert ending.ended is not None and set(ending.ended) == {"a", "b"}
+        # ... said once, even when the end is sent again.
+        assert (await backend.append("r1", "b", events_b[-1:])).ended is None
+        await backend.append("r1", None, [merged_session_finished(ending.ended)])
+
+        total = 2 + len(events_a) + len(events_b) + 1
+        run = await backend.open_run("r1")
+        assert run is not None
+        await caught_up(run, total)
+        logged = [entry.event for entry in run.log.read_after(0, total + 10)]
+        assert [e["seq"] for e in logged] == list(range(1, total + 1))
+        assert [e["type"] for e in logged][:2] == ["shard_joined", "shard_joined"]
+        for shard, sent in (("a", events_a), ("b", events_b)):
+            mine = [e for e in logged if e.get("shard") == shard and "shard_seq" in e]
+            assert [e["shard_seq"] for e in mine] == list(range(1, len(sent) + 1))
+            assert [e["type"] for e in mine] == [e["type"] for e in sent]
+        assert logged[-1]["type"] == "session_finished"
+        assert logged[-1]["counts"] == {"passed": 3, "failed": 1, "skipped": 1}
+        assert run.log.finished
+        for entry in run.log.read_after(0, total):
+            assert json.loads(entry.text) == entry.event
+
+        listing = {r["run_id"]: r for r in await backend.list_runs()}["r1"]
+        assert listing["status"] == "finished"
+        assert listing["counts"] == {"passed": 3, "failed": 1, "skipped": 1}
+        assert (listing["shards"], listing["shards_finished"], listing["total"]) == (2, 2, 5)
+        assert listing["events"] == total
+
+        # Another producer under a name already taken gets a name of its own.
+        assert (await backend.join("r2", "ci", "one", {}, 0)).shard == "ci"
+        assert (await backend.join("r2", "ci", "two", {}, 0)).shard == "ci.2"
+
+        # The same store seen by another backend: a restarted hub, or another hub.
+        other = new_backend()
+        await other.start()
+        try:
+            copy = await other.open_run("r1")
+            assert copy is not None
+            await caught_up(copy, total)
+            assert [e.text for e in copy.log.read_after(0, total)] == [
+                e.text for e in run.log.read_after(0, total)]
+            assert (await other.join("r1", "a", "producer-a", {}, 2)).last == len(events_a)
+            listed = {r["run_id"]: r for r in await other.list_runs()}
+            assert listed["r1"]["counts"] == listing["counts"]
+            assert [r["run_id"] for r in await other.list_runs()][-1] == "r1"  # newest first
+        finally:
+            await other.close()
+    finally:
+        await backend.close()
