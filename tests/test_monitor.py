@@ -166,7 +166,8 @@ def test_memory_past_a_low_threshold_alerts_once_and_resolves_once(
     raised, resolved = alerts
     assert raised["value"] >= warning and raised["threshold"] == warning
     assert resolved["value"] < warning - 2
-    assert "memory" in raised["message"] and str(warning) in raised["message"]
+    assert raised["message"].startswith("memory at ")
+    assert f"(threshold {warning:g}%)" in raised["message"]
     # The status samples around the alert agree with it.
     peak = max(s["memory_usage"] for s in statuses(watched))
     assert peak >= warning
