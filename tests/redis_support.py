@@ -73,8 +73,8 @@ class RedisServer:
         self.start()
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+@pytest.fixture(name="redis_server")
+def redis_server_fixture(tmp_path: Path) -> Iterator[RedisServer]:
     executable = redis_server_path()
     if executable is None:
         message = "redis-server is not installed (Debian: apt-get install redis-server)"

@@ -15,7 +15,7 @@ from pytest_jbrealtime.hub.backends import backend_for_url
 from pytest_jbrealtime.hub.backends.base import LogBackend, UnknownRun
 from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.runstate import merged_session_finished
-from tests.redis_support import redis_server  # noqa: F401 (a fixture)
+from tests.redis_support import redis_server_fixture  # noqa: F401
 
 StoreFactory = Callable[[], LogBackend]
 

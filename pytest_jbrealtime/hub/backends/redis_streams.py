@@ -306,8 +306,6 @@ class RedisBackend(LogBackend):
         if epoch is None:
             # Redis lost the run (restarted without persistence): put our copy back.
             if await self._put_back(run):
-                logger.warning("run %s: Redis had lost it; put back %d events",
-                               run.run_id, len(run.log))
                 return
             epoch, seq = await self.redis.hmget(meta, ["epoch", "seq"])
             if epoch is None:
@@ -334,6 +332,9 @@ class RedisBackend(LogBackend):
             args=[run.run_id, self.max_stream_length, _score(run.state.created),
                   len(meta), *fields, *events],
         )
+        if restored:
+            logger.warning("run %s: Redis had lost it; put back %d events",
+                           run.run_id, len(entries))
         return bool(restored)
 
     async def _start_over(self, run: FollowedRun) -> None:
