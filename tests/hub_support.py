@@ -216,7 +216,13 @@ async def _watch_until(url: str, predicate: Any, timeout: float) -> bool:
                         return True
         return False
 
-    return await asyncio.wait_for(run(), timeout)
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    finally:
+        # Let the closed transport's callbacks run before asyncio.run closes the loop
+        # (otherwise its socket is only freed by the garbage collector: ResourceWarning).
+        for _ in range(3):
+            await asyncio.sleep(0)
 
 
 def wait_for_event(url: str, predicate: Any, timeout: float = 60) -> None:

@@ -1,0 +1,68 @@
+"""The hub in headless Chromium: the run list, and a run opened from it in the live viewer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.browser.viewer_page import ViewerPage
+from tests.hub_support import HubProcess, Shard, mint
+from tests.test_hub import SUITE_A, SUITE_B
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def running() -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for process in started:
+        process.kill()
+
+
+def test_run_list_opens_each_run_in_the_viewer(tmp_path: Path, driver: Chrome,
+                                               running: list[Any]) -> None:
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_a.py").write_text(SUITE_A)
+    (suite / "test_b.py").write_text(SUITE_B)
+    shards = [Shard(suite, hub.url, name, "--jb-live-shards", "2", run_id="sharded")
+              for name in ("test_a.py", "test_b.py")]
+    running += shards
+    assert [shard.wait() for shard in shards] == [1, 1]
+    other = Shard(suite, hub.url, "test_b.py", run_id="newer")
+    running.append(other)
+    assert other.wait() == 1
+
+    page = ViewerPage(driver).open(f"{hub.url}/?token={mint('viewer')}")
+    assert "token" not in driver.current_url  # traded for the cookie
+    rows = lambda: driver.find_elements(By.CSS_SELECTOR, "#run-rows tr")  # noqa: E731
+    page.wait_for(lambda: len(rows()) == 2)
+    assert [row.get_attribute("data-run-id") for row in rows()] == ["newer", "sharded"]
+    assert all(row.get_attribute("data-status") == "finished" for row in rows())
+    assert "2/2" in rows()[1].text
+
+    rows()[1].find_element(By.CSS_SELECTOR, "a").click()
+    page.wait_for(lambda: driver.current_url == f"{hub.url}/runs/sharded/")
+    page.wait_for(lambda: driver.execute_script(
+        "return document.documentElement.dataset.ready === 'true'"))
+    page.wait_finished()
+    expected = Counter(shards[0].counts()) + Counter(shards[1].counts())
+    counts = page.counts()
+    assert {k: counts[k] for k in ("passed", "failed", "error", "skipped", "xfailed")} == {
+        k: expected.get(k, 0) for k in ("passed", "failed", "error", "skipped", "xfailed")}
+    assert counts["total"] == 16
+    health = page.store_health()
+    assert health["seqErrors"] == 0 and health["duplicates"] == 0
+    page.wait_for(lambda: page.connection_state() == "disconnected")  # 1000: the whole run
+    assert page.csp_violations() == []
