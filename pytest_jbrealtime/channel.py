@@ -8,7 +8,9 @@ does the one JSON encoding each event gets.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import marshal
 import os
 import select
@@ -17,6 +19,9 @@ import time
 from typing import Any
 
 HEADER = struct.Struct("<I")
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+PIPE_SIZE = 1 << 20
+MAX_PENDING = 256 << 20
 
 # Frame kinds, pytest -> server.
 CONFIG = "config"  # body: dict, the server's settings (sent first, once)
@@ -75,11 +80,21 @@ class PipeWriter:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         os.set_blocking(fd, False)
+        # A 1 MiB pipe (Linux; 64 KiB otherwise) so bursts of large events (captured
+        # output, tracebacks) go out whole instead of waiting for the next publish.
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         self._pending = bytearray()
         self.broken = False
 
     def write(self, frame: bytes) -> None:
         if self.broken:
+            return
+        if len(self._pending) > MAX_PENDING:
+            # The server has stopped reading for good; holding more would only grow
+            # pytest's memory. The sink warns once, as for a dead server.
+            self.broken = True
+            self._pending.clear()
             return
         self._pending += frame
         self._write_some()
@@ -108,8 +123,6 @@ class PipeWriter:
         return not self.broken
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._fd)
-        except OSError:
-            pass
         self.broken = True

@@ -85,9 +85,7 @@ class RunOutputs:
     def finish(self, server: LiveServer) -> None:
         """After the server process has stopped (and closed the recording)."""
         try:
-            for message in server.control_messages:
-                if "warning" in message:
-                    self.warn(str(message["warning"]))
+            # (The server's warnings reached the terminal as they came: LiveServer.)
             report = self._write_report()
             if self.record_path is not None and self.recorded_to is not None:
                 self.write_line(

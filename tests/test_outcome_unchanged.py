@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import websockets.sync.client
 
+from pytest_jbrealtime.ci import PROVIDERS
 from tests.support import LiveProcess, wait_until
 
 SUITES = {
@@ -31,6 +32,7 @@ SUITES = {
     "collection_error": "import not_a_module_anywhere\ndef test_a(): pass\n",
     "no_tests": "x = 1\n",
 }
+CI_VARIABLES = {variable for variable, _ in PROVIDERS}
 TIMING = re.compile(r"\d+\.\d+s( \(\d+:\d+:\d+\))?")
 
 
@@ -38,7 +40,9 @@ def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=directory, capture_output=True, text=True, timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("JB_LIVE")},
+        # Not as CI: under CI the link is printed once, in the form CI shows best.
+        env={k: v for k, v in os.environ.items()
+             if not k.startswith("JB_LIVE") and k not in CI_VARIABLES},
     )
 
 

@@ -6,6 +6,8 @@ Every route sits behind :class:`TokenGate`; nothing is reachable without a token
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -124,7 +126,7 @@ class TokenGate:
             await self.app(scope, receive, send)
             return
         if from_query and scope["method"] == "GET" and self._is_page(scope["path"]):
-            await self._trade_for_cookie(token or "", send, scope["path"])
+            await self._trade_for_cookie(self._browser_token(scope), send, scope["path"])
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -151,6 +153,13 @@ class TokenGate:
     def _is_page(self, path: str) -> bool:
         pages = self.page_paths
         return path == "/" or (pages is not None and bool(pages.fullmatch(path)))
+
+    def _browser_token(self, scope: Scope) -> str:
+        """A token of the browser's own: everyone opens the same link, but the per-user
+        connection pool must count each browser apart. It expires with the link."""
+        claims = scope["state"]["claims"]
+        remaining = max(1, int(claims["exp"] - time.time()))
+        return self.authority.mint("viewer", remaining, subject=f"browser-{secrets.token_hex(8)}")
 
     async def _trade_for_cookie(self, token: str, send: Send, location: str = "/") -> None:
         cookie = f"{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict"

@@ -32,6 +32,8 @@ SECRET_ENV = "JB_LIVE_SECRET"
 # to measure the choice again (benchmarks/overhead.py); see docs/benchmarks.md.
 SERVER_MODE = os.environ.get("JB_LIVE_SERVER_MODE", "process")
 DRAIN_TIMEOUT = 1.0
+# How long the end of the run may wait for the pipe to take what is still pending.
+FINAL_DRAIN_TIMEOUT = 2.0
 
 
 class ServerStartError(Exception):
@@ -187,6 +189,8 @@ class LiveServer:
         if self._writer is None:
             return
         self._writer.write(encode_frame(EVENTS, events))
+        # Once per batch, not per event: pick up the server's warnings and viewer count.
+        self._read_control(0)
         if self._writer.broken and not self._warned_broken:
             self._warned_broken = True
             self._warn(
@@ -224,6 +228,8 @@ class LiveServer:
                 continue
             if "viewers" in message:
                 self.viewer_count = int(message["viewers"])
+            if "warning" in message:
+                self._warn(str(message["warning"]))
             self._control_messages.append(message)
 
     def _wait_control(self, condition: Callable[[], bool], timeout: float) -> bool:
@@ -252,7 +258,7 @@ class LiveServer:
             return
         self._process = self._thread = None
         writer.write(encode_frame(FINISH, {"linger": linger, "drain_timeout": DRAIN_TIMEOUT}))
-        writer.drain(timeout=0.5)
+        writer.drain(timeout=FINAL_DRAIN_TIMEOUT)
         writer.close()
         drained = lambda: any("drained" in m for m in self._control_messages)  # noqa: E731
         try:

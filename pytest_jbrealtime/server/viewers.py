@@ -98,7 +98,9 @@ class ViewerConnection:
                 await self.websocket.send_text(text)
                 self._count_sent(text, 0)
             moves = self._cursor_moves
-            entries = self.log.read_after(self.cursor, MAX_BATCH)
+            # A viewer in no group is paused, not skipped ahead: whatever it subscribes
+            # to next is delivered from where its cursor stands.
+            entries = self.log.read_after(self.cursor, MAX_BATCH) if self.groups else []
             if entries:
                 await self._send_events(entries)
                 if moves == self._cursor_moves:
@@ -121,7 +123,7 @@ class ViewerConnection:
         if len(wanted) == 1:
             text = wanted[0]
         else:
-            text = '{"type":"batch","count":%d,"messages":[%s]}' % (len(wanted), ",".join(wanted))
+            text = f'{{"type":"batch","count":{len(wanted)},"messages":[{",".join(wanted)}]}}'
         await self.websocket.send_text(text)
         self.registry.messages_sent += len(wanted)
         self._count_sent(text, len(wanted))
