@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -14,8 +17,9 @@ from typing import Any
 import pytest
 import websockets
 
+from pytest_jbrealtime.server.auth import InvalidToken, TokenAuthority
 from tests.held_run import HELD_SUITE, close_code_of
-from tests.hub_support import HubProcess, Shard, free_port, mint, wait_for_event
+from tests.hub_support import HUB_SECRET, HubProcess, Shard, free_port, mint, wait_for_event
 from tests.support import Watched, watch_sync
 
 SUITE_A = '''
@@ -271,3 +275,25 @@ def test_finished_runs_survive_a_hub_restart(tmp_path: Path, hubs: list[HubProce
     assert after.events == before.events
     assert after.close_code == 1000
     assert hub.runs()["kept"] == listed
+
+
+def run_command(*args: str, secret: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JB_LIVE_SECRET": secret}
+    return subprocess.run([sys.executable, "-m", "pytest_jbrealtime", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_serve_refuses_a_short_secret_and_token_mints_hub_tokens(tmp_path: Path) -> None:
+    refused = run_command("serve", "--port", "0", "--data", str(tmp_path), secret="x" * 31)
+    assert refused.returncode == 2
+    assert "JB_LIVE_SECRET is shorter than 32 bytes" in refused.stdout
+    assert run_command("token", "--role", "viewer", secret="").returncode == 2
+
+    minted = run_command("token", "--role", "producer", "--ttl", "60", secret=HUB_SECRET)
+    assert minted.returncode == 0
+    token = minted.stdout.strip()
+    claims = TokenAuthority(HUB_SECRET, run_id=None).verify(token, "producer")
+    assert "run" not in claims
+    assert 55 <= claims["exp"] - claims["iat"] <= 60
+    with pytest.raises(InvalidToken):
+        TokenAuthority(HUB_SECRET, run_id=None).verify(token, "viewer")
