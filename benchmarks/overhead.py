@@ -28,6 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,7 +49,18 @@ def _viewer(host: str, token: str, received: list[int]) -> None:
     asyncio.run(run())
 
 
-def run_once(variant: str, suite: Path, out: Path) -> tuple[float, str]:
+def _own_cpu_seconds(process: subprocess.Popen[str]) -> float:
+    """CPU seconds of the pytest process itself (not its children), read from the
+    zombie before it is reaped. Less noisy than wall time on a shared machine."""
+    proc = psutil.Process(process.pid)
+    deadline = time.monotonic() + 30
+    while proc.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.005)
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def run_once(variant: str, suite: Path, out: Path) -> tuple[float, float, str]:
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(suite)]
     env = {**os.environ}
     env.pop("JB_LIVE", None)
@@ -75,13 +87,14 @@ def run_once(variant: str, suite: Path, out: Path) -> tuple[float, str]:
         if match and viewer is None:
             viewer = threading.Thread(target=_viewer, args=(*match.groups(), received))
             viewer.start()
+    elapsed = time.perf_counter() - started  # stdout closed: pytest is exiting
+    cpu = _own_cpu_seconds(process)
     process.wait()
-    elapsed = time.perf_counter() - started
     if viewer is not None:
         viewer.join(30)
         if received != list(range(1, len(received) + 1)) or not received:
             raise SystemExit(f"viewer missed events: got {len(received)}")
-    return elapsed, tail.strip()
+    return elapsed, cpu, tail.strip()
 
 
 def main() -> None:
@@ -94,22 +107,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         suite = write_suite(Path(tmp) / "suite", args.tests)
         times: dict[str, list[float]] = {v: [] for v in variants}
+        cpus: dict[str, list[float]] = {v: [] for v in variants}
         run_once(variants[0], suite, Path(tmp))  # warm the OS caches
         for index in range(args.runs):
             for variant in variants:  # alternate A, B, C, A, B, C …
-                elapsed, tail = run_once(variant, suite, Path(tmp))
+                elapsed, cpu, tail = run_once(variant, suite, Path(tmp))
                 times[variant].append(elapsed)
-                print(f"run {index + 1} {variant:12s} {elapsed:7.2f} s   {tail}", flush=True)
+                cpus[variant].append(cpu)
+                print(f"run {index + 1} {variant:12s} {elapsed:7.2f} s wall {cpu:7.2f} s cpu"
+                      f"   {tail}", flush=True)
     base = statistics.median(times[variants[0]])
+    base_cpu = statistics.median(cpus[variants[0]])
     print()
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{args.tests} tests, median of {args.runs}")
-    print(f"| variant | median (s) | ratio to {variants[0]} |")
-    print("|---|---|---|")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+          f"Python {platform.python_version()}, {args.tests} tests, median of {args.runs}")
+    print("| variant | wall (s) | wall ratio | pytest CPU (s) | CPU ratio |")
+    print("|---|---|---|---|---|")
     for variant in variants:
         median = statistics.median(times[variant])
-        print(f"| {variant} | {median:.2f} | {median / base:.3f}x |")
+        cpu = statistics.median(cpus[variant])
+        print(f"| {variant} | {median:.2f} | {median / base:.3f}x | {cpu:.2f} | "
+              f"{cpu / base_cpu:.3f}x |")
 
 
 if __name__ == "__main__":
