@@ -1,12 +1,13 @@
 """The page's socket closed by the server for real, mid-run: the per-user connection pool.
 
 The server keeps at most 10 connections per token subject and closes the oldest with 4009
-(pytest_jbrealtime/server/limits.py). The test opens 10 more real WebSocket connections
-with the page's own token, so the server closes the page's. The page must not fight back
-on its own (reconnecting would close the next oldest, round and round the user's tabs):
-it says so and offers *Reconnect*; it takes its connection back when the user clicks that,
-or when its tab becomes visible again. Either way it resumes, and at the end the page has
-every event once, in order, and every test once.
+(pytest_jbrealtime/server/limits.py); each browser that opens the link gets a token of its
+own in its cookie. The test opens 10 more real WebSocket connections with that browser's
+token (WebDriver reads the HttpOnly cookie), so the server closes the page's. The page
+must not fight back on its own (reconnecting would close the next oldest, round and round
+the user's tabs): it says so and offers *Reconnect*; it takes its connection back when the
+user clicks that, or when its tab becomes visible again. Either way it resumes, and at the
+end the page has every event once, in order, and every test once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 import websockets
 from selenium.webdriver import Chrome
 
+from pytest_jbrealtime.server.auth import COOKIE_NAME
 from tests.browser.test_viewer_live import write_gated_suite
 from tests.browser.viewer_page import ViewerPage
 from tests.support import LiveProcess
@@ -107,9 +109,12 @@ def test_page_closed_by_the_server_resumes_without_loss_or_duplicates(
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
     page = ViewerPage(driver).open(run.wait_for_link())
     page.wait_for(lambda: page.store_health()["lastSeq"] > 20)
+    cookie = driver.get_cookie(COOKIE_NAME)
+    assert cookie is not None and cookie["httpOnly"]
+    same_browser = run.ws_url("other-tab", token=cookie["value"])
 
     # 1. The page is in front: the server closes it, it says why and waits for the user.
-    other_connections.open(run.ws_url("other-tab"), POOL)
+    other_connections.open(same_browser, POOL)
     page.wait_for(lambda: page.connection_state() == "disconnected")
     assert "too many other tabs" in page.text("connection-state")
     assert driver.execute_script("return window.__jbLive.client.state") == "disconnected"
@@ -132,7 +137,7 @@ def test_page_closed_by_the_server_resumes_without_loss_or_duplicates(
     driver.get(run.http_base + "/no-such-page")  # the same origin, so the channel reaches it
     assert driver.execute_script("return document.visibilityState") == "visible"
     driver.execute_script(LISTEN_STATES)
-    other_connections.open(run.ws_url("other-tab"), POOL)
+    other_connections.open(same_browser, POOL)
     page.wait_for(lambda: driver.execute_script(PAGE_REPLACED))
     driver.close()
     driver.switch_to.window(page_tab)
