@@ -169,3 +169,4 @@ class LiveRun:
         except Exception as exc:  # the run is over; a stop error must not change its status
             self.warn(f"stopping the live server failed: {exc!r}")
         self.outputs.finish(server)
+        server.remove_run_dir()

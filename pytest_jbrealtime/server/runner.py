@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -250,6 +251,13 @@ class LiveServer:
         return self._wait_control(lambda: self.viewer_count >= count, timeout)
 
     # -- stopping -----------------------------------------------------------------
+
+    def remove_run_dir(self) -> None:
+        """Delete the run's temporary folder once the outputs are written: what the user
+        asked to keep (recording, report, their screenshots) was copied out of it.
+        Kept when the server failed, for its server.log."""
+        if not self._warned_broken:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def stop(self, linger: float) -> None:
         """Tell the server the run is over; wait a bounded time for it to finish."""
