@@ -138,3 +138,50 @@ async def test_backend_contract(new_backend: StoreFactory) -> None:
             await other.close()
     finally:
         await backend.close()
+
+
+async def finished_run(backend: LogBackend, run_id: str) -> None:
+    await backend.join(run_id, "only", "p", {}, 0)
+    events = numbered(shard_events("x", ["passed"]), "only", 1)
+    ending = await backend.append(run_id, "only", events)
+    assert ending.ended is not None
+    await backend.append(run_id, None, [merged_session_finished(ending.ended)])
+
+
+@pytest.mark.asyncio
+async def test_memory_backend_deletes_runs_past_their_retention(tmp_path: Path) -> None:
+    from pytest_jbrealtime.hub.backends.memory import MemoryBackend
+
+    backend = MemoryBackend(tmp_path / "data", retention_seconds=3600)
+    await backend.start()
+    try:
+        await finished_run(backend, "old")
+        folder = tmp_path / "data" / "runs" / "old"
+        assert (folder / "log.jsonl").is_file()
+        assert backend.expire(now=time.time() + 60) == []
+        assert backend.expire(now=time.time() + 3600 + 60) == ["old"]
+        assert not folder.exists()
+        assert await backend.open_run("old") is None
+        assert await backend.list_runs() == []
+    finally:
+        await backend.close()
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_redis_backend_lets_finished_runs_expire(redis_server: Any) -> None:
+    from pytest_jbrealtime.hub.backends.redis_streams import RedisBackend, log_key, meta_key
+
+    backend = RedisBackend(redis_server.url, retention_seconds=3600)
+    await backend.start()
+    try:
+        await backend.join("live", "only", "p", {}, 0)
+        await finished_run(backend, "done")
+        for key in (meta_key("done"), log_key("done")):
+            assert 3500 < await backend.redis.ttl(key) <= 3600
+        assert await backend.redis.ttl(meta_key("live")) == -1  # no expiry while live
+        await backend.redis.delete(meta_key("done"), log_key("done"))  # as if expired
+        assert [r["run_id"] for r in await backend.list_runs()] == ["live"]
+        assert await backend.redis.zrange("jblive:runs", 0, -1) == [b"live"]
+    finally:
+        await backend.close()

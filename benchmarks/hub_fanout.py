@@ -1,0 +1,372 @@
+"""Hub fan-out: 4 producers x 10,000 events into one run, 100 viewers.
+
+    python benchmarks/hub_fanout.py [--events 10000] [--producers 4] [--viewers 100]
+                                    [--rate 2000] [--rounds 1] [--configs one,redis,two]
+
+Configurations (alternated round by round, medians reported):
+
+- ``one``: one hub, memory-and-disk backend, all viewers on it;
+- ``redis``: one hub on Redis Streams, all viewers on it;
+- ``two``: two hubs on one Redis, half the viewers and half the producers on each.
+
+Producers are separate processes using the plugin's own client (``HubProducer``: spool
+on disk, numbered events, acks), each publishing ``--rate`` events a second in 20 ms
+batches as pytest's publisher does (``--rate 0``: as fast as it can). Viewers are real
+WebSocket clients, 25 per process; a viewer the hub closes for lagging (4008) reconnects
+and resumes, as the browser viewer does. Each event carries the producer's send time;
+latency is arrival minus that (same machine, same clock). Every viewer must receive all
+events, each producer's in its order, none twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pytest_jbrealtime.server.auth import TokenAuthority
+
+SECRET = "benchmark-hub-secret-" + "h" * 40
+VIEWERS_PER_PROCESS = 25
+SAMPLE_EVERY = 10
+BENCH_TYPE = "bench_event"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def authority() -> TokenAuthority:
+    return TokenAuthority(SECRET, run_id=None)
+
+
+# -- a producer process -------------------------------------------------------------------
+
+
+def producer_main(args: argparse.Namespace) -> None:
+    from pytest_jbrealtime.hub.link import producer_socket_url
+    from pytest_jbrealtime.hub.producer import HubProducer
+    from pytest_jbrealtime.hub.spool import Spool
+
+    folder = Path(tempfile.mkdtemp(prefix="hub-bench-producer-"))
+    producer = HubProducer(
+        producer_socket_url(args.url), args.token, args.run, f"producer-{args.index}", {},
+        Spool(folder / "spool.jsonl", 1 << 30), expected_shards=args.shards,
+    )
+    producer.start()
+    batch_size = max(1, int(args.rate * 0.02)) if args.rate else 256
+    start = time.monotonic()
+    sent = 0
+    while sent < args.events:
+        count = min(batch_size, args.events - sent)
+        now = time.time()
+        producer.send_batch([
+            {"type": BENCH_TYPE, "p": args.index, "n": sent + i + 1, "sent": now,
+             "ts": now} for i in range(count)])
+        sent += count
+        if args.rate:
+            due = start + sent / args.rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    producer.send_batch([{"type": "session_finished", "exit_status": 0, "duration": 0.0,
+                          "total": 0, "counts": {}, "ts": time.time()}])
+    delivered = producer.stop(120.0)
+    print(json.dumps({"producer": args.index, "delivered": delivered,
+                      "seconds": time.monotonic() - start, "connects": producer.connects}),
+          flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- a viewer process ----------------------------------------------------------------------
+
+
+async def one_viewer(url: str, expected: int, producers: int,
+                     connected: asyncio.Event) -> dict[str, Any]:
+    import websockets
+
+    last = dict.fromkeys(range(producers), 0)
+    got = duplicates = out_of_order = reconnects = 0
+    samples: list[float] = []
+    run_id: str | None = None
+    last_seq = 0
+    while got < expected:
+        try:
+            async with websockets.connect(url, max_size=None, compression=None,
+                                          open_timeout=30) as ws:
+                if run_id is not None:
+                    await ws.send(json.dumps({"type": "resume", "run_id": run_id,
+                                              "last_seq": last_seq}))
+                connected.set()
+                async for frame in ws:
+                    arrived = time.time()
+                    message = json.loads(frame)
+                    messages = message["messages"] if message["type"] == "batch" else [message]
+                    for event in messages:
+                        seq = event.get("seq")
+                        if seq is None:
+                            if event["type"] == "reset":
+                                raise RuntimeError("unexpected reset")
+                            continue
+                        last_seq, run_id = seq, event["run_id"]
+                        if event["type"] != BENCH_TYPE:
+                            continue
+                        producer, number = event["p"], event["n"]
+                        if number <= last[producer]:
+                            duplicates += 1
+                            continue
+                        if number != last[producer] + 1:
+                            out_of_order += 1
+                        last[producer] = number
+                        got += 1
+                        if number % SAMPLE_EVERY == 0:
+                            samples.append(arrived - event["sent"])
+                    if got >= expected:
+                        break
+        except (OSError, websockets.ConnectionClosed):
+            pass
+        if got < expected:
+            reconnects += 1
+            await asyncio.sleep(0.05)
+    return {"got": got, "duplicates": duplicates, "out_of_order": out_of_order,
+            "reconnects": reconnects, "samples": samples, "done": time.time()}
+
+
+def viewer_main(args: argparse.Namespace) -> None:
+    async def all_viewers() -> list[dict[str, Any]]:
+        tokens = [authority().mint("viewer", 3600, subject=f"viewer-{args.first + i}")
+                  for i in range(args.count)]
+        urls = [f"{args.url}/runs/{args.run}/ws/v{args.first + i}?token={tokens[i]}"
+                .replace("http://", "ws://") for i in range(args.count)]
+        connected = [asyncio.Event() for _ in urls]
+        viewers = asyncio.gather(*(one_viewer(u, args.expected, args.producers, c)
+                                   for u, c in zip(urls, connected, strict=True)))
+        # All connected before the producers begin.
+        await asyncio.gather(*(c.wait() for c in connected))
+        print(json.dumps({"ready": True}), flush=True)
+        return await viewers
+
+    for result in asyncio.run(all_viewers()):
+        print(json.dumps(result), flush=True)
+
+
+# -- the coordinator -----------------------------------------------------------------------
+
+
+class Redis:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.folder = tempfile.mkdtemp(prefix="hub-bench-redis-")
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.folder],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_hub(data: Path, redis_url: str | None) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "pytest_jbrealtime", "serve", "--port", "0",
+               "--data", str(data), "--max-viewers", "10000", "--max-user-connections", "10000"]
+    if redis_url:
+        command += ["--redis-url", redis_url]
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "hub.log"
+    # To a file: a pipe nobody reads would block the hub once its log fills it.
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                   env={**os.environ, "JB_LIVE_SECRET": SECRET})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log.read_text().splitlines():
+            if line.startswith("jb-live hub: serving on "):
+                address = line.split("serving on ")[1].split("/")[2]
+                return process, f"http://{address}"
+        time.sleep(0.05)
+    raise SystemExit(f"the hub did not start:\n{log.read_text()}")
+
+
+def create_run(hub_url: str, run_id: str, shards: int) -> None:
+    """The run exists before viewers connect: a setup shard joins and ends at once."""
+    from websockets.sync.client import connect
+
+    token = authority().mint("producer", 3600)
+    url = hub_url.replace("http://", "ws://") + "/ws/producer"
+    with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        ws.send(json.dumps({"type": "join", "run_id": run_id, "shard": "setup",
+                            "producer": "setup", "shards": shards}))
+        json.loads(ws.recv())
+        ws.send(json.dumps({"type": "publish", "run_id": run_id, "first": 1, "events": [
+            {"type": "session_finished", "exit_status": 0, "counts": {}, "total": 0}]}))
+        json.loads(ws.recv())
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    redis = Redis() if name in ("redis", "two") else None
+    hubs = [start_hub(folder / f"hub{i}", redis.url if redis else None)
+            for i in range(2 if name == "two" else 1)]
+    run_id = f"bench-{uuid.uuid4().hex[:8]}"
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        create_run(hubs[0][1], run_id, args.producers + 1)
+        expected = args.events * args.producers
+        viewers = []
+        for first in range(0, args.viewers, VIEWERS_PER_PROCESS):
+            hub_url = hubs[(first // VIEWERS_PER_PROCESS) % len(hubs)][1]
+            viewers.append(subprocess.Popen(
+                [sys.executable, __file__, "viewer", "--url", hub_url, "--run", run_id,
+                 "--first", str(first), "--count",
+                 str(min(VIEWERS_PER_PROCESS, args.viewers - first)),
+                 "--expected", str(expected), "--producers", str(args.producers)],
+                stdout=subprocess.PIPE, text=True))
+        for viewer in viewers:
+            assert viewer.stdout is not None
+            assert json.loads(viewer.stdout.readline()).get("ready")
+        processes += viewers
+        token = authority().mint("producer", 3600)
+        started = time.time()
+        producers = [subprocess.Popen(
+            [sys.executable, __file__, "producer", "--url", hubs[i % len(hubs)][1],
+             "--token", token, "--run", run_id, "--index", str(i), "--events",
+             str(args.events), "--rate", str(args.rate), "--shards", str(args.producers + 1)],
+            stdout=subprocess.PIPE, text=True) for i in range(args.producers)]
+        processes += producers
+        produced = [json.loads(p.communicate(timeout=600)[0].strip().splitlines()[-1])
+                    for p in producers]
+        results: list[dict[str, Any]] = []
+        for viewer in viewers:
+            out = viewer.communicate(timeout=900)[0]
+            results += [json.loads(line) for line in out.splitlines()]
+        samples = [s for r in results for s in r["samples"]]
+        finished = max(r["done"] for r in results)
+        return {
+            "config": name,
+            "viewers": len(results),
+            "all_received": all(r["got"] == expected for r in results),
+            "duplicates": sum(r["duplicates"] for r in results),
+            "out_of_order": sum(r["out_of_order"] for r in results),
+            "reconnects": sum(r["reconnects"] for r in results),
+            "producers_delivered": all(p["delivered"] for p in produced),
+            "p50_ms": percentile(samples, 0.50) * 1000,
+            "p99_ms": percentile(samples, 0.99) * 1000,
+            "seconds": finished - started,
+            "deliveries_per_s": expected * len(results) / (finished - started),
+        }
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for process, _ in hubs:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log = folder / f"hub{hubs.index((process, _))}" / "hub.log"
+            lines = log.read_text().splitlines()[2:] if log.exists() else []
+            if lines:
+                print(f"# hub log ({len(lines)} lines), last: {lines[-1][:300]}", flush=True)
+        if redis is not None:
+            redis.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command")
+    bench = commands.add_parser("bench")
+    for target in (parser, bench):
+        target.add_argument("--events", type=int, default=10_000)
+        target.add_argument("--producers", type=int, default=4)
+        target.add_argument("--viewers", type=int, default=100)
+        target.add_argument("--rate", type=float, default=2000.0)
+        target.add_argument("--rounds", type=int, default=1)
+        target.add_argument("--configs", default="one,redis,two")
+    producer = commands.add_parser("producer")
+    for flag in ("--url", "--token", "--run"):
+        producer.add_argument(flag, required=True)
+    for flag in ("--index", "--events", "--shards"):
+        producer.add_argument(flag, type=int, required=True)
+    producer.add_argument("--rate", type=float, required=True)
+    viewer = commands.add_parser("viewer")
+    viewer.add_argument("--url", required=True)
+    viewer.add_argument("--run", required=True)
+    for flag in ("--first", "--count", "--expected", "--producers"):
+        viewer.add_argument(flag, type=int, required=True)
+    args = parser.parse_args()
+    if args.command == "producer":
+        producer_main(args)
+        return
+    if args.command == "viewer":
+        viewer_main(args)
+        return
+    configs = args.configs.split(",")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"# {args.producers} producers x {args.events} events at "
+          f"{args.rate or 'max'}/s each, {args.viewers} viewers", flush=True)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    for round_number in range(args.rounds):
+        order = configs if round_number % 2 == 0 else list(reversed(configs))
+        for name in order:
+            result = run_config(name, args)
+            results[name].append(result)
+            print(json.dumps({"round": round_number + 1, **result}), flush=True)
+    print("| config | all received | dups | out of order | reconnects | p50 | p99 | "
+          "deliveries/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rounds in results.items():
+        def median(key: str, rounds: list[dict[str, Any]] = rounds) -> float:
+            return statistics.median(r[key] for r in rounds)
+        duplicates = sum(r["duplicates"] for r in rounds)
+        disorder = sum(r["out_of_order"] for r in rounds)
+        print(f"| {name} | {all(r['all_received'] for r in rounds)} | {duplicates} | {disorder} | "
+              f"{median('reconnects'):g} | {median('p50_ms'):.0f} ms | {median('p99_ms'):.0f} ms | "
+              f"{median('deliveries_per_s'):,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
