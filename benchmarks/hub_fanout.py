@@ -102,7 +102,9 @@ async def one_viewer(url: str, expected: int, producers: int,
     import websockets
 
     last = dict.fromkeys(range(producers), 0)
-    got = duplicates = out_of_order = reconnects = 0
+    # duplicates: a producer's event logged twice (under two seqs: the hub failed to
+    # drop it); resent: seqs sent again after a reconnect, dropped as LiveClient does.
+    got = duplicates = resent = out_of_order = reconnects = 0
     samples: list[float] = []
     run_id: str | None = None
     last_seq = 0
@@ -124,6 +126,9 @@ async def one_viewer(url: str, expected: int, producers: int,
                             if event["type"] == "reset":
                                 raise RuntimeError("unexpected reset")
                             continue
+                        if seq <= last_seq:
+                            resent += 1
+                            continue
                         last_seq, run_id = seq, event["run_id"]
                         if event["type"] != BENCH_TYPE:
                             continue
@@ -144,7 +149,7 @@ async def one_viewer(url: str, expected: int, producers: int,
         if got < expected:
             reconnects += 1
             await asyncio.sleep(0.05)
-    return {"got": got, "duplicates": duplicates, "out_of_order": out_of_order,
+    return {"got": got, "duplicates": duplicates, "resent": resent, "out_of_order": out_of_order,
             "reconnects": reconnects, "samples": samples, "done": time.time()}
 
 
@@ -287,6 +292,7 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "duplicates": sum(r["duplicates"] for r in results),
             "out_of_order": sum(r["out_of_order"] for r in results),
             "reconnects": sum(r["reconnects"] for r in results),
+            "resent": sum(r["resent"] for r in results),
             "producers_delivered": all(p["delivered"] for p in produced),
             "p50_ms": percentile(samples, 0.50) * 1000,
             "p99_ms": percentile(samples, 0.99) * 1000,
@@ -308,7 +314,9 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             log = folder / f"hub{hubs.index((process, _))}" / "hub.log"
             lines = log.read_text().splitlines()[2:] if log.exists() else []
             if lines:
-                print(f"# hub log ({len(lines)} lines), last: {lines[-1][:300]}", flush=True)
+                kept = Path(tempfile.gettempdir()) / f"hub-bench-{run_id}-{log.parent.name}.log"
+                shutil.copyfile(log, kept)
+                print(f"# hub log: {len(lines)} lines in {kept}", flush=True)
         if redis is not None:
             redis.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -355,8 +363,8 @@ def main() -> None:
             result = run_config(name, args)
             results[name].append(result)
             print(json.dumps({"round": round_number + 1, **result}), flush=True)
-    print("| config | all received | dups | out of order | reconnects | p50 | p99 | "
-          "deliveries/s |")
+    print("| config | all received | dups | out of order | reconnects (resent, dropped) | p50 "
+          "| p99 | deliveries/s |")
     print("|---|---|---|---|---|---|---|---|")
     for name, rounds in results.items():
         def median(key: str, rounds: list[dict[str, Any]] = rounds) -> float:
@@ -364,7 +372,8 @@ def main() -> None:
         duplicates = sum(r["duplicates"] for r in rounds)
         disorder = sum(r["out_of_order"] for r in rounds)
         print(f"| {name} | {all(r['all_received'] for r in rounds)} | {duplicates} | {disorder} | "
-              f"{median('reconnects'):g} | {median('p50_ms'):.0f} ms | {median('p99_ms'):.0f} ms | "
+              f"{median('reconnects'):g} ({median('resent'):g}) | {median('p50_ms'):.0f} ms | "
+              f"{median('p99_ms'):.0f} ms | "
               f"{median('deliveries_per_s'):,.0f} |")
 
 
