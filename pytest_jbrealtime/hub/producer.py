@@ -35,7 +35,8 @@ _STOP = object()
 TOKEN_ENV = "JB_LIVE_TOKEN"
 NO_TOKEN = f"{TOKEN_ENV} is not set (a producer token of the hub)"
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+# ASCII: text with lone surrogates (captured output of any bytes) still encodes.
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=str)
 
 
 class FatalHubError(Exception):
@@ -144,7 +145,12 @@ class HubProducer:
         if self.local_log is not None:
             self.local_log.extend(events)
         for event in events:
-            self.spool.add(_encoder.encode(event).encode("utf-8"))
+            try:
+                line = _encoder.encode(event).encode("ascii")
+            except (TypeError, ValueError):  # not JSON at all (a cycle): this one is lost
+                self.spool.dropped += 1
+                continue
+            self.spool.add(line)
 
     def _talk(self) -> None:
         """Connect if it is time, send what the hub lacks, read its acks."""

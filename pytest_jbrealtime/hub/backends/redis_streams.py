@@ -229,23 +229,32 @@ class RedisBackend(LogBackend):
         if run is not None:
             return run
         lock = self._opening.setdefault(run_id, asyncio.Lock())
-        async with lock:
-            run = self.runs.get(run_id)
-            if run is not None:
-                return run
-            try:
-                epoch = await self.redis.hget(meta_key(run_id), "epoch")
-                if epoch is None:
-                    return None
-                run = FollowedRun(run_id, _decode(epoch))
-                # Caught up before any viewer reads it: a resume from another hub is
-                # never "out of range" here just because this copy is still loading.
-                await self._read(run, block=None)
-            except RedisError as exc:
-                raise StoreUnavailable(str(exc)) from None
-            self.runs[run_id] = run
-            run.follower = asyncio.create_task(self._follow(run))
+        try:
+            async with lock:
+                return await self._open(run_id)
+        finally:
+            if not lock.locked():
+                self._opening.pop(run_id, None)  # unknown ids must not pile up locks
+
+    async def _open(self, run_id: str) -> HubRun | None:
+        run = self.runs.get(run_id)
+        if run is not None:
             return run
+        try:
+            epoch = await self.redis.hget(meta_key(run_id), "epoch")
+            if epoch is None:
+                return None
+            run = FollowedRun(run_id, _decode(epoch))
+            # Caught up before any viewer reads it: a resume from another hub is never
+            # "out of range" here just because this copy is still loading.
+            await self._read(run, block=None)
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from None
+        except LostRun as exc:  # its start was trimmed away: not servable from here
+            raise StoreUnavailable(f"run {run_id}: {exc}") from None
+        self.runs[run_id] = run
+        run.follower = asyncio.create_task(self._follow(run))
+        return run
 
     async def _read(self, run: FollowedRun, block: int | None) -> bool:
         """Read what the stream has beyond the local copy; False if nothing came."""
