@@ -154,6 +154,7 @@ def test_a_producer_token_publishes_a_viewer_token_cannot(tmp_path: Path,
     assert asyncio.run(close_code_of(hub.viewer_url("tokens", token=mint("producer")))) == 4001
     with pytest.raises(urllib.error.HTTPError) as refused:
         hub.get_json("/api/runs", token=mint("producer"))
+    refused.value.close()  # an HTTPError holds the response's socket
     assert refused.value.code == 401
     # Nothing of the refused attempts reached the run.
     watched = watch_sync(hub.viewer_url("tokens"), stop_after_seq=2)
@@ -172,6 +173,7 @@ def test_run_pages_trade_the_link_token_for_a_cookie(tmp_path: Path,
     opener = urllib.request.build_opener(NoRedirect)
     with pytest.raises(urllib.error.HTTPError) as traded:
         opener.open(f"{hub.url}/runs/some-run/?token={token}", timeout=10)
+    traded.value.close()  # an HTTPError holds the response's socket
     assert traded.value.code == 303
     assert traded.value.headers["location"] == "/runs/some-run/"
     cookie = traded.value.headers["set-cookie"].split(";")[0]
@@ -183,6 +185,7 @@ def test_run_pages_trade_the_link_token_for_a_cookie(tmp_path: Path,
             assert "script-src 'self'" in response.headers["content-security-policy"]
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{hub.url}/runs/some-run/", timeout=10)
+    refused.value.close()
     assert refused.value.code == 401
 
 
