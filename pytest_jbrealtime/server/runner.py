@@ -255,8 +255,9 @@ class LiveServer:
     def remove_run_dir(self) -> None:
         """Delete the run's temporary folder once the outputs are written: what the user
         asked to keep (recording, report, their screenshots) was copied out of it.
-        Kept when the server failed, for its server.log."""
-        if not self._warned_broken:
+        Kept when the server failed, or when server logging was asked for
+        (``JB_LIVE_SERVER_LOG_LEVEL``), for its server.log."""
+        if not self._warned_broken and not os.environ.get(LOG_LEVEL_ENV):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def stop(self, linger: float) -> None:
