@@ -25,6 +25,7 @@ from typing import Any
 
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
 from pytest_jbrealtime.server.auth import MIN_SECRET_BYTES, TokenAuthority, new_secret
+from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV
 
 VIEWER_TOKEN_TTL = 24 * 3600.0
 # The token secret, if not a random one per run (never a command-line option: argv is public).
