@@ -8,14 +8,19 @@ that the viewer was never tested.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from pytest_jbrealtime.server.app import CONTENT_SECURITY_POLICY
 
 if TYPE_CHECKING:
     from selenium.webdriver import Chrome
@@ -75,3 +80,30 @@ def driver() -> Iterator[Chrome]:
 @pytest.fixture
 def viewer_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "viewer"
+
+
+class _CSPHandler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self) -> None:
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def serve_dir() -> Iterator[Callable[[Path], str]]:
+    """Serve a directory from 127.0.0.1 with the live server's CSP; yields its URL."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(directory: Path) -> str:
+        handler = functools.partial(_CSPHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()

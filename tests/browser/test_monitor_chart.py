@@ -8,12 +8,9 @@ it: main.js replays them and the view feeds the chart it mounted itself.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
 import textwrap
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,38 +23,6 @@ from tests.monitor_support import WAIT_FOR_FILE, follow_sync, signal
 from tests.support import LiveProcess, Watched
 
 pytestmark = pytest.mark.browser
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'"
-)
-
-
-class _CSPHandler(http.server.SimpleHTTPRequestHandler):
-    def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", CSP)
-        super().end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Path], str]]:
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start(directory: Path) -> str:
-        handler = functools.partial(_CSPHandler, directory=str(directory))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
 
 @pytest.fixture
 def monitored_run(suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess]) -> Watched:
@@ -93,7 +58,7 @@ def monitored_run(suite_dir: pytest.Pytester, start_live: Callable[..., LiveProc
 
 def test_chart_shows_cpu_memory_tests_and_alerts(
     monitored_run: Watched, viewer_dir: Path, tmp_path: Path,
-    serve: Callable[[Path], str], driver: Any,
+    serve_dir: Callable[[Path], str], driver: Any,
 ) -> None:
     site = tmp_path / "site"
     shutil.copytree(viewer_dir, site)
@@ -104,7 +69,7 @@ def test_chart_shows_cpu_memory_tests_and_alerts(
     alerts = monitored_run.of_type("resource_alert")
     assert samples >= 5 and [a["alert_type"] for a in alerts] == ["high_memory"]
 
-    page = ViewerPage(driver).open(serve(site))
+    page = ViewerPage(driver).open(serve_dir(site))
     # The chart draws at most every 250 ms after a batch: wait for its drawn state.
     page.wait_for(lambda: page.find("monitor-canvas").get_attribute("data-samples") == str(samples))
     panel = driver.find_element("css selector", '[data-testid="monitor"]')

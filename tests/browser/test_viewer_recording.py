@@ -4,13 +4,10 @@ that let the report inline the viewer's modules into one script."""
 from __future__ import annotations
 
 import base64
-import functools
 import gzip
-import http.server
 import json
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +18,6 @@ from tests.browser.suites import MIXED_SUITE
 from tests.browser.viewer_page import ViewerPage
 from tests.support import LiveProcess, watch_sync
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self' ws: wss:"
-)
 IMPORT_LINE = re.compile(r"^import \{ [\w, ]+ \} from '\./([\w-]+\.js)';$")
 TOP_LEVEL_NAME = re.compile(r"^(?:export )?(?:async )?(?:function\*?|const|let|var|class) (\w+)")
 
@@ -94,33 +87,6 @@ def single_file_page(viewer_dir: Path, block: str) -> str:
                   lambda _m: '<script type="module">' + script.replace("</", "<\\/") + "</script>",
                   html)
     return html.replace("</body>", block + "\n</body>")
-
-
-class _CSPHandler(http.server.SimpleHTTPRequestHandler):
-    def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", CSP)
-        super().end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def serve_dir() -> Iterator[Callable[[Path], str]]:
-    """Serve a directory from 127.0.0.1 with the live server's CSP; yields its URL."""
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def serve(directory: Path) -> str:
-        handler = functools.partial(_CSPHandler, directory=str(directory))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
