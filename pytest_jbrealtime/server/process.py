@@ -22,7 +22,7 @@ from typing import Any
 
 import uvicorn
 
-from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, FrameDecoder
+from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PIPE_SIZE, FrameDecoder
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.recording import open_recorder
 from pytest_jbrealtime.server.app import ServerState, create_app
@@ -30,6 +30,8 @@ from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.deadline import deadline_protocol
 from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import configure_server_logging
+
+POLL_SECONDS = 0.01
 
 
 class ControlPipe:
@@ -45,22 +47,37 @@ class ControlPipe:
             os.write(self._fd, (json.dumps(message) + "\n").encode())
 
 
-class EventsPipeReader(asyncio.Protocol):
-    def __init__(self, server: LiveServerProcess, decoder: FrameDecoder) -> None:
+class EventsPipePoller:
+    """Reads the events pipe every ``POLL_SECONDS`` instead of waiting on it.
+
+    Waiting would make each of pytest's writes wake this process, and the wakeup is
+    paid inside pytest's write call (profiled: about 200 µs a flush on a busy 2-core
+    machine, some 5% of a trivial suite). Polled, a write is a copy into the pipe's
+    1 MiB buffer; the cost is up to ``POLL_SECONDS`` of extra latency.
+    """
+
+    def __init__(self, fd: int, server: LiveServerProcess, decoder: FrameDecoder) -> None:
+        self._fd = fd
+        self._server = server
         # The decoder that read the config frame: it may hold the start of the next one.
         self._decoder = decoder
-        self._server = server
 
-    def data_received(self, data: bytes) -> None:
-        for kind, body in self._decoder.feed(data):
-            self._server.on_frame(kind, body)
-
-    def eof_received(self) -> bool | None:
-        self._server.finish_requested.set()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._server.finish_requested.set()
+    async def run(self) -> None:
+        os.set_blocking(self._fd, False)
+        try:
+            while True:
+                try:
+                    chunk = os.read(self._fd, PIPE_SIZE)
+                except BlockingIOError:
+                    await asyncio.sleep(POLL_SECONDS)
+                    continue
+                if not chunk:
+                    return  # pytest closed its end (finished, or died)
+                for kind, body in self._decoder.feed(chunk):
+                    self._server.on_frame(kind, body)
+                await asyncio.sleep(0)  # let the viewers' senders run between chunks
+        finally:
+            self._server.finish_requested.set()
 
 
 class LiveServerProcess:
@@ -119,9 +136,7 @@ class LiveServerProcess:
             self.control.send({"viewers": len(registry.viewers)})
 
     async def run(self, sock: socket.socket, events_fd: int, decoder: FrameDecoder) -> None:
-        loop = asyncio.get_running_loop()
-        events_file = os.fdopen(events_fd, "rb", buffering=0)
-        await loop.connect_read_pipe(lambda: EventsPipeReader(self, decoder), events_file)
+        poller = asyncio.create_task(EventsPipePoller(events_fd, self, decoder).run())
         limits = self.state.limits
         server = uvicorn.Server(
             uvicorn.Config(
@@ -153,10 +168,13 @@ class LiveServerProcess:
         counter = asyncio.create_task(self.report_viewer_count())
         monitor = self.start_monitor()
         await self.finish_requested.wait()
+        # pytest died before session_finished: nothing held back for it stays out.
+        self.state.producers.merge(force=True)
         if self.linger > 0:
             self.control.send({"lingering": self.linger})
             await asyncio.sleep(self.linger)
         await self._drain()
+        poller.cancel()
         counter.cancel()
         if monitor is not None:
             monitor.cancel()

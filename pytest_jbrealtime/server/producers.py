@@ -18,8 +18,11 @@ Frames (JSON text):
 - producer -> server: ``{"type": "publish", "id": N, "after": {...}, "events": [...]}``
 - server -> producer: ``{"type": "ack", "id": N}`` (every frame up to N is received)
 
-Nothing waits forever: a frame held longer than ``HOLD_SECONDS`` goes in as it is, and
-a producer that disconnects has everything it sent appended.
+Nothing waits forever: a frame held longer than ``HOLD_SECONDS`` goes in as it is,
+and ``session_finished`` lets everything still held in before it. A producer that
+disconnects keeps its held frames waiting like any other: a worker finishes (and
+hangs up) as soon as the server has *received* its last frames, which is often
+before the controller has relayed that test's lifecycle down the pipe.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class ProducerStream:
     frames: deque[HeldFrame] = field(default_factory=deque)
     acked: int = 0
     ack_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # The connection is gone; the stream goes once its last frame is in the log.
+    closed: bool = False
 
 
 def parse_frame(text: str) -> HeldFrame:
@@ -149,6 +154,16 @@ class ProducerIntake:
                 return False
         return True
 
+    def open_stream(self) -> ProducerStream:
+        stream = ProducerStream()
+        self.streams.append(stream)
+        return stream
+
+    def close_stream(self, stream: ProducerStream) -> None:
+        """The producer is gone: its held frames wait for their tests all the same."""
+        stream.closed = True
+        self.merge()
+
     def add(self, stream: ProducerStream, frame: HeldFrame) -> None:
         stream.frames.append(frame)
         self.merge()
@@ -163,6 +178,7 @@ class ProducerIntake:
                 self.log.extend(frames.popleft().events)
             if frames and (earliest is None or frames[0].deadline < earliest):
                 earliest = frames[0].deadline
+        self.streams = [s for s in self.streams if s.frames or not s.closed]
         self._schedule(earliest)
 
     def _schedule(self, deadline: float | None) -> None:
@@ -179,8 +195,7 @@ class ProducerIntake:
     async def serve(self, websocket: WebSocket) -> None:
         """One producer connection (the token was checked by the gate, role ``producer``)."""
         await websocket.accept()
-        stream = ProducerStream()
-        self.streams.append(stream)
+        stream = self.open_stream()
         acker = asyncio.create_task(self._send_acks(websocket, stream))
         try:
             while True:
@@ -195,13 +210,11 @@ class ProducerIntake:
                 stream.acked = frame.frame_id
                 stream.ack_ready.set()
         except (WebSocketDisconnect, RuntimeError, KeyError):
-            pass  # gone (a crashed worker): what it sent still goes in below
+            pass
         finally:
+            # Gone (finished, or a crashed worker): what it sent still goes in.
             acker.cancel()
-            self.streams.remove(stream)
-            for frame in stream.frames:
-                self.log.extend(frame.events)
-            stream.frames.clear()
+            self.close_stream(stream)
 
     async def _send_acks(self, websocket: WebSocket, stream: ProducerStream) -> None:
         sent = 0
