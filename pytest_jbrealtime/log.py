@@ -11,17 +11,13 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from typing import Any
+
+from pytest_jbrealtime.timestamps import iso_timestamp as iso_timestamp
 
 SYSTEM_MONITOR_TYPES = frozenset({"system_status", "resource_alert"})
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def iso_timestamp(epoch_seconds: float) -> str:
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class LoggedEvent:

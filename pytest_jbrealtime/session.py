@@ -17,8 +17,8 @@ import pytest
 
 from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
-from pytest_jbrealtime.log import iso_timestamp
 from pytest_jbrealtime.publisher import EventPublisher
+from pytest_jbrealtime.timestamps import iso_timestamp
 
 PHASES = ("setup", "call", "teardown")
 # Fraction of a test done when each phase starts; test_completed stands for 100%.

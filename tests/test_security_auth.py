@@ -15,6 +15,7 @@ import httpx
 import jwt
 import pytest
 
+from pytest_jbrealtime.server.auth import InvalidToken, TokenAuthority
 from tests.held_run import SECRET, HeldRun, Viewer, close_code_of, mint
 
 
@@ -247,3 +248,14 @@ def test_a_short_secret_is_refused_with_a_warning(tmp_path: Path) -> None:
         assert len(warnings) == 1 and "WARNING" in warnings[0]
     finally:
         run.kill()
+
+
+def test_minted_tokens_are_the_bytes_pyjwt_makes_and_pass_its_checks() -> None:
+    # The pytest process mints without importing pyjwt (auth.py says why).
+    authority = TokenAuthority("s" * 40, run_id="run-1")
+    token = authority.mint("viewer", 60, subject="browser-1")
+    claims = jwt.decode(token, "s" * 40, algorithms=["HS256"], audience="pytest-jbrealtime")
+    assert token == jwt.encode(claims, "s" * 40, algorithm="HS256")
+    assert authority.verify(token, "viewer")["sub"] == "browser-1"
+    with pytest.raises(InvalidToken):
+        TokenAuthority("t" * 40, run_id="run-1").verify(token, "viewer")
