@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,31 @@ async def watch(
 
 def watch_sync(url: str, **kwargs: Any) -> Watched:
     return asyncio.run(watch(url, **kwargs))
+
+
+def watch_reacting(url: str, react: Callable[[Watched], None], timeout: float = 240) -> Watched:
+    """Watch a run to its end, calling ``react`` after every frame (to open gates)."""
+    watched = Watched()
+
+    async def run() -> None:
+        async with websockets.connect(url, max_size=None) as ws:
+            try:
+                async for frame in ws:
+                    watched.add_frame(frame)
+                    react(watched)
+            finally:
+                watched.close_code = ws.close_code
+
+    asyncio.run(asyncio.wait_for(run(), timeout))
+    return watched
+
+
+def of_test(watched: Watched, test_id: str, *types: str) -> list[dict[str, Any]]:
+    """The events of one test, of the given types (all of them if none given)."""
+    return [
+        e for e in watched.events
+        if e.get("test_id") == test_id and (not types or e["type"] in types)
+    ]
 
 
 def wait_until(condition: Any, timeout: float = 30, interval: float = 0.02) -> None:

@@ -7,7 +7,6 @@ wait for, which proves the events arrived while those tests were still running.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -16,11 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 
 import pytest_jbrealtime
 from tests.selenium_suite import SITE, missing_browser
-from tests.support import LiveProcess, Watched
+from tests.support import LiveProcess, Watched, of_test, watch_reacting
 
 pytestmark = pytest.mark.browser
 
@@ -41,29 +39,6 @@ def _browser_installed() -> None:
 def site_suite(suite_dir: pytest.Pytester, tmp_path: Path) -> pytest.Pytester:
     suite_dir.makeconftest(SITE)
     return suite_dir
-
-
-def watch_reacting(
-    url: str, react: Callable[[Watched], None], timeout: float = 120
-) -> Watched:
-    """Watch a run to its end, calling ``react`` after every frame (to open gates)."""
-    watched = Watched()
-
-    async def run() -> None:
-        async with websockets.connect(url, max_size=None) as ws:
-            try:
-                async for frame in ws:
-                    watched.add_frame(frame)
-                    react(watched)
-            finally:
-                watched.close_code = ws.close_code
-
-    asyncio.run(asyncio.wait_for(run(), timeout))
-    return watched
-
-
-def of_test(watched: Watched, test_id: str, *types: str) -> list[dict[str, Any]]:
-    return [e for e in watched.events if e.get("test_id") == test_id and e["type"] in types]
 
 
 def results(watched: Watched) -> dict[str, str]:

@@ -7,7 +7,6 @@ the reference for which worker ran what and for the counts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -22,7 +21,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support import LiveProcess, Watched, watch_sync
+from tests.support import LiveProcess, Watched, of_test, watch_reacting, watch_sync
 
 VERBOSE_LINE = re.compile(
     r"^\[(gw\d+)\] \[\s*\d+%\] (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS|RERUN) (\S+)"
@@ -92,13 +91,6 @@ def nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {name: n for name, n in counts.items() if n}
 
 
-def of_test(watched: Watched, test_id: str, *types: str) -> list[dict[str, Any]]:
-    return [
-        e for e in watched.events
-        if e.get("test_id") == test_id and (not types or e["type"] in types)
-    ]
-
-
 def check_complete_stream(watched: Watched, output: str, workers: set[str]) -> None:
     """Every collected test started and completed once, by the worker the terminal names."""
     assert watched.seqs == list(range(1, len(watched.events) + 1))
@@ -124,23 +116,6 @@ def check_complete_stream(watched: Watched, output: str, workers: set[str]) -> N
     assert finished["worker"] == "main" and finished["total"] == len(test_ids)
     assert nonzero(finished["counts"]) == terminal_counts(output)
     assert watched.events[-1]["type"] == "session_finished"
-
-
-def watch_reacting(url: str, react: Callable[[Watched], None], timeout: float = TIMEOUT) -> Watched:
-    """Watch a run to its end, calling ``react`` after every frame (to open gates)."""
-    watched = Watched()
-
-    async def run() -> None:
-        async with websockets.connect(url, max_size=None) as ws:
-            try:
-                async for frame in ws:
-                    watched.add_frame(frame)
-                    react(watched)
-            finally:
-                watched.close_code = ws.close_code
-
-    asyncio.run(asyncio.wait_for(run(), timeout))
-    return watched
 
 
 def plain_exit_status(directory: Path, *args: str) -> int:
