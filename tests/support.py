@@ -32,17 +32,28 @@ def unpack(frame: dict[str, Any]) -> list[dict[str, Any]]:
     return [frame]
 
 
-class LiveProcess:
-    """``pytest --jb-live`` on a directory, in a subprocess, with its link parsed."""
+class ListSink:
+    """An event sink that keeps what it is given (unit tests of the publishing side)."""
 
-    def __init__(self, directory: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.directory = directory
-        command = [sys.executable, "-m", "pytest", "--jb-live", "--jb-live-port", "0",
-                   "-p", "no:randomly", *args]
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def send_batch(self, events: list[dict[str, Any]]) -> None:
+        self.events.extend(events)
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+class LinkedProcess:
+    """A subprocess that prints a viewer link (pytest --jb-live, replay), read as it comes."""
+
+    def __init__(self, command: list[str], cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         full_env.pop("PYTEST_ADDOPTS", None)
         self.process = subprocess.Popen(
-            command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, env=full_env,
         )
         self.lines: list[str] = []
@@ -96,6 +107,18 @@ class LiveProcess:
             self.process.wait()
         self._reader.join(5)
         self._close_pipe()
+
+
+class LiveProcess(LinkedProcess):
+    """``pytest --jb-live`` on a directory, in a subprocess, with its link parsed."""
+
+    def __init__(self, directory: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.directory = directory
+        super().__init__(
+            [sys.executable, "-m", "pytest", "--jb-live", "--jb-live-port", "0",
+             "-p", "no:randomly", *args],
+            cwd=directory, env=env,
+        )
 
 
 @dataclass

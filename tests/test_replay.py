@@ -11,7 +11,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from pytest_jbrealtime.recording import FORMAT_NAME, read_recording
-from tests.support import LINK, wait_until, watch_sync
+from tests.support import LinkedProcess, wait_until, watch_sync
 
 SUITE = """
 import pytest
@@ -37,35 +36,15 @@ def test_param(n):
 """
 
 
-class ReplayProcess:
+class ReplayProcess(LinkedProcess):
     """``python -m pytest_jbrealtime replay …`` in a subprocess, its output read as it comes."""
 
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_jbrealtime", "replay", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.lines: list[str] = []
-        self.link = self.host = self.token = ""
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__([sys.executable, "-m", "pytest_jbrealtime", "replay", "--port", "0",
+                          *args])
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-            match = LINK.search(line)
-            if match and not self.link:
-                self.link, self.host, self.token = match.groups()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def ws_url(self) -> str:
-        wait_until(lambda: bool(self.link) or self.process.poll() is not None)
-        assert self.link, self.output
-        return f"ws://{self.host}/ws/replay-test?token={self.token}"
+    def ws_url(self, client_id: str = "replay-test", token: str | None = None) -> str:
+        return super().ws_url(client_id, token)
 
     def run_info(self) -> dict[str, Any]:
         self.ws_url()

@@ -14,17 +14,7 @@ from starlette.responses import FileResponse
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.screenshots import SCREENSHOT_TIMEOUT, ScreenshotStore
 from pytest_jbrealtime.server.screenshots import screenshot_endpoint
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def send_batch(self, events: list[dict[str, Any]]) -> None:
-        self.events.extend(events)
-
-    def close(self, timeout: float) -> None:
-        pass
+from tests.support import ListSink
 
 
 class ClientConfig:

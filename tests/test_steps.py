@@ -15,7 +15,7 @@ from pytest_jbrealtime.steps import (
     StepTracker,
     validate_custom_event,
 )
-from tests.support import LiveProcess, Watched, watch_sync
+from tests.support import ListSink, LiveProcess, Watched, watch_sync
 
 STEPS_SUITE = """
 import pytest
@@ -189,17 +189,6 @@ def test_valid_custom_event_data_is_copied() -> None:
     clean = validate_custom_event("shop:cart-updated.v2", data)
     data["items"].append(3)
     assert clean == {"items": [1, 2], "nested": {"a": None}}
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def send_batch(self, events: list[dict[str, Any]]) -> None:
-        self.events.extend(events)
-
-    def close(self, timeout: float) -> None:
-        pass
 
 
 def test_step_decorator_recursion_and_outside_a_test(monkeypatch: pytest.MonkeyPatch) -> None:
