@@ -38,6 +38,14 @@ def wait_until(condition: Any, timeout: float = 30, what: str = "condition") -> 
         time.sleep(0.05)
 
 
+def redis_url_for(store: str, request: pytest.FixtureRequest) -> str | None:
+    if store != "redis":
+        return None
+    request.applymarker(pytest.mark.redis)
+    url: str = request.getfixturevalue("redis_server").url
+    return url
+
+
 def wait_for_hold(hub: HubProcess, run_id: str) -> None:
     wait_for_event(hub.viewer_url(run_id),
                    lambda e: e["type"] == "test_started" and e["test_id"].endswith("test_hold"))
@@ -118,10 +126,11 @@ def test_a_run_waiting_for_a_shard_that_never_joins_is_interrupted(
     assert end["counts"] == shard.counts()
 
 
+@pytest.mark.parametrize("store", ["memory", "redis"])
 def test_a_hub_down_longer_than_the_timeout_does_not_end_a_run_its_shard_resends(
-    tmp_path: Path, running: list[Any]
+    tmp_path: Path, running: list[Any], store: str, request: pytest.FixtureRequest
 ) -> None:
-    hub = HubProcess(tmp_path / "data", 0, None, "--shard-timeout", "1.5")
+    hub = HubProcess(tmp_path / "data", 0, redis_url_for(store, request), "--shard-timeout", "1.5")
     running.append(hub)
     gate = held_suite(tmp_path / "held")
     shard = Shard(gate.parent, hub.url, "--jb-live-hub-wait", "120", run_id="resent",
@@ -286,11 +295,7 @@ def test_redis_wait_viewers_counts_viewers_on_another_hub(
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_an_evicted_run_is_served_complete(tmp_path: Path, running: list[Any], store: str,
                                            request: pytest.FixtureRequest) -> None:
-    redis_url = None
-    if store == "redis":
-        request.applymarker(pytest.mark.redis)
-        redis_url = request.getfixturevalue("redis_server").url
-    hub = HubProcess(tmp_path / "data", 0, redis_url, "--keep-finished", "0.5")
+    hub = HubProcess(tmp_path / "data", 0, redis_url_for(store, request), "--keep-finished", "0.5")
     running.append(hub)
     suite = tmp_path / "suite"
     suite.mkdir()

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
@@ -42,6 +43,10 @@ class RunLifecycle:
         self.keep_finished = keep_finished
         # Well within the timeout: a connected shard is never seen as gone.
         self.tick = max(0.1, min(shard_timeout / 4, LONGEST_TICK))
+        # A hub that just started gives producers the whole timeout to (re)connect to it
+        # before it ends any run: those that were publishing to it while it was down are
+        # reconnecting now, and their shards' last heartbeat is as old as the outage.
+        self.started = time.monotonic()
 
     async def run(self) -> None:
         while True:
@@ -55,13 +60,17 @@ class RunLifecycle:
 
     async def step(self) -> None:
         await self.backend.heartbeat(self.connected())
+        if time.monotonic() - self.started > self.shard_timeout:
+            await self.end_abandoned()
+        await self.backend.evict(self.keep_finished)
+
+    async def end_abandoned(self) -> None:
         for gone in await self.backend.claim_abandoned(self.shard_timeout):
             event = interrupted_session_finished(gone.summaries, gone.vanished, gone.missing,
                                                  self.shard_timeout)
             logger.warning("run %s interrupted: %s", gone.run_id, event["reason"])
             with contextlib.suppress(UnknownRun):  # expired or lost meanwhile
                 await self.backend.append(gone.run_id, None, [event])
-        await self.backend.evict(self.keep_finished)
 
 
 async def push_viewer_counts(
@@ -73,9 +82,12 @@ async def push_viewer_counts(
     while True:
         try:
             count = await backend.viewer_count(run_id)
-        except StoreUnavailable:
+        except Exception:  # the store is away: try again at the next poll
             count = sent
         if count != sent:
-            await send(json.dumps({"type": "viewers", "run_id": run_id, "count": count}))
+            try:
+                await send(json.dumps({"type": "viewers", "run_id": run_id, "count": count}))
+            except Exception:
+                return  # the producer is gone; its connection's end cancels us anyway
             sent = count
         await asyncio.sleep(VIEWER_POLL)
