@@ -79,6 +79,7 @@ class HubIntake:
         # (run, shard) of each producer connected now, for the shards' heartbeat.
         self.joined: Counter[tuple[str, str]] = Counter()
         self._locks: dict[int, asyncio.Lock] = {}
+        self._tracked: dict[int, tuple[tuple[str, str], asyncio.Task[None]]] = {}
 
     def connected(self) -> set[tuple[str, str]]:
         return set(self.joined)
@@ -100,52 +101,55 @@ class HubIntake:
                 await websocket.close(CLOSE_RUN_LOST, "the run is not in the store; join again")
         finally:
             self.connections -= 1
+            self._untrack(websocket)
 
     async def _serve(self, websocket: WebSocket) -> None:
         joined: tuple[str, str] | None = None
-        pusher: asyncio.Task[None] | None = None
-        self._locks[id(websocket)] = asyncio.Lock()
-        try:
-            while True:
-                text = await websocket.receive_text()
-                try:
-                    message = json.loads(text)
-                    if not isinstance(message, dict):
-                        raise FrameError("expected a JSON object")
-                    kind = message.get("type")
-                    if kind == "join":
-                        joined = await self._join(websocket, message, joined)
-                        pusher = self._track(websocket, joined)
-                    elif kind == "publish":
-                        if joined is None:
-                            raise FrameError("join a run before publishing")
-                        await self._publish(websocket, message, *joined)
-                    else:
-                        raise FrameError("expected a join or publish frame")
-                except (FrameError, ValueError) as exc:
-                    await self._send(websocket, {"type": "error", "message": str(exc)})
-        finally:
-            self._locks.pop(id(websocket), None)
-            if pusher is not None:
-                pusher.cancel()
-            if joined is not None:
-                self.joined[joined] -= 1
-                if self.joined[joined] <= 0:
-                    del self.joined[joined]
+        while True:
+            text = await websocket.receive_text()
+            try:
+                message = json.loads(text)
+                if not isinstance(message, dict):
+                    raise FrameError("expected a JSON object")
+                kind = message.get("type")
+                if kind == "join":
+                    joined = await self._join(websocket, message, joined)
+                    self._track(websocket, joined)
+                elif kind == "publish":
+                    if joined is None:
+                        raise FrameError("join a run before publishing")
+                    await self._publish(websocket, message, *joined)
+                else:
+                    raise FrameError("expected a join or publish frame")
+            except (FrameError, ValueError) as exc:
+                await self._send(websocket, {"type": "error", "message": str(exc)})
 
-    def _track(self, websocket: WebSocket, joined: tuple[str, str]) -> asyncio.Task[None]:
-        """A joined producer: alive while connected; told its run's viewer count."""
+    # -- a joined producer: alive while connected, told its run's viewer count ----------
+
+    def _track(self, websocket: WebSocket, joined: tuple[str, str]) -> None:
         self.joined[joined] += 1
 
         async def send(text: str) -> None:
-            async with self._locks[id(websocket)]:
+            async with self._locks.setdefault(id(websocket), asyncio.Lock()):
                 await websocket.send_text(text)
 
-        return asyncio.create_task(push_viewer_counts(self.backend, joined[0], send))
+        pusher = asyncio.create_task(push_viewer_counts(self.backend, joined[0], send))
+        self._tracked[id(websocket)] = (joined, pusher)
+
+    def _untrack(self, websocket: WebSocket) -> None:
+        self._locks.pop(id(websocket), None)
+        tracked = self._tracked.pop(id(websocket), None)
+        if tracked is None:
+            return
+        joined, pusher = tracked
+        pusher.cancel()
+        self.joined[joined] -= 1
+        if self.joined[joined] <= 0:
+            del self.joined[joined]
 
     async def _send(self, websocket: WebSocket, message: dict[str, Any]) -> None:
         # One frame at a time: the viewer counts are sent from another task.
-        async with self._locks[id(websocket)]:
+        async with self._locks.setdefault(id(websocket), asyncio.Lock()):
             await websocket.send_text(json.dumps(message))
 
     async def _join(
@@ -166,8 +170,8 @@ class HubIntake:
         assert isinstance(run_id, str) and isinstance(shard, str)
         result = await self.backend.join(run_id, shard, producer,
                                          info if isinstance(info, dict) else {}, expected)
-        await self._send(websocket, {"type": "joined", "run_id": run_id, "shard": result.shard,
-                                     "last": result.last})
+        await websocket.send_text(json.dumps(
+            {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
 
     async def _publish(
