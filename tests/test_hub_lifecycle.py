@@ -140,7 +140,7 @@ def test_a_hub_down_longer_than_the_timeout_does_not_end_a_run_its_shard_resends
     hub.kill()
     time.sleep(3)  # longer than the timeout: the shard's producer is away all that time
     hub.start()  # same port and data: the shard reconnects and sends its spool
-    time.sleep(2.5)
+    time.sleep(12)  # past the hub's startup grace (10 s) and the timeout: it checks again
     assert hub.runs()["resent"]["status"] == "live"
     gate.touch()
     assert shard.wait() == 1

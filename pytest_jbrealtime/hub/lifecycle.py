@@ -24,6 +24,9 @@ from pytest_jbrealtime.hub.runstate import interrupted_session_finished
 DEFAULT_SHARD_TIMEOUT = 300.0
 DEFAULT_KEEP_FINISHED = 600.0
 LONGEST_TICK = 2.0
+# A hub that just started ends no run for this long (or the shard timeout, if longer):
+# producers retry every 4 s at most (producer.LAST_RETRY), plus their connect time.
+STARTUP_GRACE = 10.0
 # How often a producer's hub looks at the run's viewer count (sent when it changes).
 VIEWER_POLL = 0.5
 logger = logging.getLogger("pytest_jbrealtime.hub")
@@ -43,10 +46,10 @@ class RunLifecycle:
         self.keep_finished = keep_finished
         # Well within the timeout: a connected shard is never seen as gone.
         self.tick = max(0.1, min(shard_timeout / 4, LONGEST_TICK))
-        # A hub that just started gives producers the whole timeout to (re)connect to it
-        # before it ends any run: those that were publishing to it while it was down are
+        # A hub that just started gives producers time to (re)connect to it before it
+        # ends any run: those that were publishing to it while it was down are
         # reconnecting now, and their shards' last heartbeat is as old as the outage.
-        self.started = time.monotonic()
+        self.grace_until = time.monotonic() + max(shard_timeout, STARTUP_GRACE)
 
     async def run(self) -> None:
         while True:
@@ -60,7 +63,7 @@ class RunLifecycle:
 
     async def step(self) -> None:
         await self.backend.heartbeat(self.connected())
-        if time.monotonic() - self.started > self.shard_timeout:
+        if time.monotonic() > self.grace_until:
             await self.end_abandoned()
         await self.backend.evict(self.keep_finished)
 
