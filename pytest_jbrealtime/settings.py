@@ -215,7 +215,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "jb_live_wait_viewers", "--jb-live-wait-viewers", "JB_LIVE_WAIT_VIEWERS",
-        "before the first test, wait until N viewers are connected",
+        "before the first test, wait until N viewers are connected (with --jb-live-hub: "
+        "watching the run on the hub)",
         _non_negative_int, 0, metavar="N",
     ),
     Option(

@@ -185,3 +185,71 @@ async def test_redis_backend_lets_finished_runs_expire(redis_server: Any) -> Non
         assert await backend.redis.zrange("jblive:runs", 0, -1) == [b"live"]
     finally:
         await backend.close()
+
+
+@pytest.mark.asyncio
+async def test_backend_lifecycle_contract(new_backend: StoreFactory) -> None:
+    """Shards gone for the timeout end their run once; one coming back opens it again;
+    a finished run leaves memory and is read back whole."""
+    from pytest_jbrealtime.hub.runstate import interrupted_session_finished
+
+    backend = new_backend()
+    await backend.start()
+    try:
+        await backend.join("gone", "a", "pa", {}, 3)
+        await backend.join("gone", "b", "pb", {}, 3)
+        await backend.append("gone", "a", numbered(shard_events("a", ["passed"]), "a", 1))
+        await backend.append("gone", "b", numbered(shard_events("b", ["failed"])[:3], "b", 1))
+        await backend.heartbeat({("gone", "b")})
+        assert await backend.claim_abandoned(0.3) == []  # b was here just now
+        await asyncio.sleep(0.5)
+        await backend.heartbeat({("gone", "b")})  # still connected: still alive
+        assert await backend.claim_abandoned(0.3) == []
+        await asyncio.sleep(0.5)  # b's producer went away
+        [claimed] = await backend.claim_abandoned(0.3)
+        assert (claimed.run_id, claimed.vanished, claimed.missing) == ("gone", ["b"], 1)
+        assert set(claimed.summaries) == {"a"}
+        assert await backend.claim_abandoned(0.3) == []  # claimed once
+        end = interrupted_session_finished(claimed.summaries, claimed.vanished,
+                                           claimed.missing, 0.3)
+        await backend.append("gone", None, [end])
+        listing = {r["run_id"]: r for r in await backend.list_runs()}["gone"]
+        assert (listing["status"], listing["exit_status"]) == ("interrupted", 2)
+        assert listing["counts"] == {"passed": 1}
+
+        other = new_backend()  # a restarted hub, or another hub
+        await other.start()
+        try:
+            assert await other.claim_abandoned(0.0) == []  # ended: nothing to claim
+            listed = {r["run_id"]: r for r in await other.list_runs()}["gone"]
+            assert (listed["status"], listed["exit_status"]) == ("interrupted", 2)
+            # b comes back after all (its hub was down long): the run is open again.
+            assert (await other.join("gone", "b", "pb", {}, 3)).last == 3
+            run = await other.open_run("gone")
+            assert run is not None
+            await caught_up(run, 2 + 4 + 3 + 1 + 1)
+            assert run.log.read_after(0, 100)[-1].event["type"] == "shard_resumed"
+            listed = {r["run_id"]: r for r in await other.list_runs()}["gone"]
+            assert listed["status"] == "live"
+        finally:
+            await other.close()
+
+        # A finished run leaves memory once unused, and comes back whole.
+        await finished_run(backend, "done")
+        run = await backend.open_run("done")
+        assert run is not None
+        await caught_up(run, 6)
+        texts = [e.text for e in run.log.read_after(0, 100)]
+        assert await backend.evict(60.0) == []
+        await asyncio.sleep(0.2)
+        # (Memory: "gone" too, ended as far as this instance knows; Redis: it is live.)
+        assert "done" in await backend.evict(0.1)
+        listed = {r["run_id"]: r for r in await backend.list_runs()}["done"]
+        assert (listed["status"], listed["loaded"]) == ("finished", False)
+        again = await backend.open_run("done")
+        assert again is not None and again is not run
+        await caught_up(again, len(texts))
+        assert [e.text for e in again.log.read_after(0, 100)] == texts
+        assert again.log.finished
+    finally:
+        await backend.close()

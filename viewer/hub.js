@@ -24,7 +24,7 @@ export function countsText(run) {
     if (run.counts && run.counts[name]) parts.push(`${run.counts[name]} ${name}`);
   }
   const done = COUNT_ORDER.reduce((sum, name) => sum + ((run.counts && run.counts[name]) || 0), 0);
-  if (run.status !== 'finished' && run.total) parts.push(`${done}/${run.total} done`);
+  if (run.status === 'live' && run.total) parts.push(`${done}/${run.total} done`);
   return parts.length ? parts.join(', ') : 'no results yet';
 }
 
@@ -40,8 +40,10 @@ export function runRow(run) {
   name.append(link);
   row.append(name);
   const failed = run.counts && ((run.counts.failed || 0) + (run.counts.error || 0)) > 0;
-  const status = run.status === 'finished' ? (failed || run.exit_status ? 'failed' : 'passed') : 'live';
-  row.append(cell(run.status === 'finished' ? `finished (${status})` : 'live', `status status-${status}`));
+  // 'interrupted': shards went away without finishing (the hub's --shard-timeout).
+  const status = run.status === 'live' ? 'live' : (failed || run.exit_status ? 'failed' : 'passed');
+  const label = run.status === 'live' ? 'live' : `${run.status} (${status})`;
+  row.append(cell(label, `status status-${status}`));
   row.append(cell(countsText(run), 'counts'));
   row.append(cell(`${run.shards_finished}/${run.shards}`, 'shards'));
   row.append(cell(when(run.created)));

@@ -415,7 +415,9 @@ export class LiveView {
     const counts = this.store.displayCounts();
     const finished = this.store.finished;
     const failed = counts.failed + counts.error;
-    const text = `Run finished: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
+    // A hub ends a run whose shards went away without finishing as 'interrupted'.
+    const how = finished.status === 'interrupted' ? `Run interrupted (${finished.reason})` : 'Run finished';
+    const text = `${how}: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
     // It stays until dismissed: someone coming back to the tab should still see how it ended.
     this.toast(finished.exit_status === 0 ? 'success' : 'finished', text, null, null, { sticky: true });
     this.browserNotify('pytest run finished', text);

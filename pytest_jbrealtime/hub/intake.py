@@ -8,7 +8,9 @@ Frames (JSON text; docs/hub.md):
   where the events are the producer's N-th, N+1-th … (it numbers every event it makes);
 - hub -> producer: ``{"type": "joined", "run_id": R, "shard": S2, "last": M}`` (M: the
   last event the hub holds from it, so it sends again from M+1), and after each
-  publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored.
+  publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored, and
+  ``{"type": "viewers", "run_id": R, "count": N}`` whenever the number of viewers
+  watching the run changes (``--jb-live-wait-viewers``).
 
 A frame sent twice (after a reconnect) is harmless: events the run already holds are
 dropped by the backend. Each event is tagged with ``shard`` and ``shard_seq``; a
@@ -19,14 +21,17 @@ joined has finished (and at least ``shards`` of them), the hub appends the run's
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
+from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
 from pytest_jbrealtime.hub.runstate import merged_session_finished
 
@@ -71,6 +76,13 @@ class HubIntake:
     def __init__(self, backend: LogBackend) -> None:
         self.backend = backend
         self.connections = 0
+        # (run, shard) of each producer connected now, for the shards' heartbeat.
+        self.joined: Counter[tuple[str, str]] = Counter()
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._tracked: dict[int, tuple[tuple[str, str], asyncio.Task[None]]] = {}
+
+    def connected(self) -> set[tuple[str, str]]:
+        return set(self.joined)
 
     async def serve(self, websocket: WebSocket) -> None:
         """One producer connection (the gate checked its token: role ``producer``)."""
@@ -89,6 +101,7 @@ class HubIntake:
                 await websocket.close(CLOSE_RUN_LOST, "the run is not in the store; join again")
         finally:
             self.connections -= 1
+            self._untrack(websocket)
 
     async def _serve(self, websocket: WebSocket) -> None:
         joined: tuple[str, str] | None = None
@@ -101,6 +114,7 @@ class HubIntake:
                 kind = message.get("type")
                 if kind == "join":
                     joined = await self._join(websocket, message, joined)
+                    self._track(websocket, joined)
                 elif kind == "publish":
                     if joined is None:
                         raise FrameError("join a run before publishing")
@@ -108,7 +122,35 @@ class HubIntake:
                 else:
                     raise FrameError("expected a join or publish frame")
             except (FrameError, ValueError) as exc:
-                await websocket.send_text(json.dumps({"type": "error", "message": str(exc)}))
+                await self._send(websocket, {"type": "error", "message": str(exc)})
+
+    # -- a joined producer: alive while connected, told its run's viewer count ----------
+
+    def _track(self, websocket: WebSocket, joined: tuple[str, str]) -> None:
+        self.joined[joined] += 1
+
+        async def send(text: str) -> None:
+            async with self._locks.setdefault(id(websocket), asyncio.Lock()):
+                await websocket.send_text(text)
+
+        pusher = asyncio.create_task(push_viewer_counts(self.backend, joined[0], send))
+        self._tracked[id(websocket)] = (joined, pusher)
+
+    def _untrack(self, websocket: WebSocket) -> None:
+        self._locks.pop(id(websocket), None)
+        tracked = self._tracked.pop(id(websocket), None)
+        if tracked is None:
+            return
+        joined, pusher = tracked
+        pusher.cancel()
+        self.joined[joined] -= 1
+        if self.joined[joined] <= 0:
+            del self.joined[joined]
+
+    async def _send(self, websocket: WebSocket, message: dict[str, Any]) -> None:
+        # One frame at a time: the viewer counts are sent from another task.
+        async with self._locks.setdefault(id(websocket), asyncio.Lock()):
+            await websocket.send_text(json.dumps(message))
 
     async def _join(
         self, websocket: WebSocket, message: dict[str, Any], joined: tuple[str, str] | None
@@ -141,5 +183,4 @@ class HubIntake:
         result = await self.backend.append(run_id, shard, events)
         if result.ended is not None:
             await self.backend.append(run_id, None, [merged_session_finished(result.ended)])
-        await websocket.send_text(
-            json.dumps({"type": "ack", "run_id": run_id, "last": result.last}))
+        await self._send(websocket, {"type": "ack", "run_id": run_id, "last": result.last})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -99,7 +100,18 @@ class HubLink(LiveServer):
             self.producer.send_batch(events)
 
     def wait_for_viewers(self, count: int, timeout: float) -> bool:
-        return False  # viewers are the hub's; this process does not see them
+        """Wait until the hub says ``count`` viewers watch the run (on any of its hubs)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            producer = self.producer
+            if producer is None:
+                return False
+            self.viewer_count = producer.viewer_count
+            if self.viewer_count >= count:
+                return True
+            if producer.fatal is not None or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     def close(self, timeout: float) -> None:
         self.stop(linger=0.0)

@@ -72,6 +72,8 @@ class HubProducer:
         self._retry_at = 0.0
         self._retry_delay = FIRST_RETRY
         self.connects = 0
+        # Viewers watching the run on the hub (it says so when that changes).
+        self.viewer_count = 0
         self.fatal: str | None = None
         self.first_problem: str | None = None
         self._end_wait = 0.0
@@ -247,6 +249,8 @@ class HubProducer:
             if message.get("type") == "ack" and isinstance(message.get("last"), int):
                 self.acked = max(self.acked, message["last"])
                 self.spool.acknowledged(self.acked)
+            elif message.get("type") == "viewers" and isinstance(message.get("count"), int):
+                self.viewer_count = message["count"]
             elif message.get("type") == "error" and self.first_problem is None:
                 self.first_problem = f"the hub said: {message.get('message')}"
             timeout = 0

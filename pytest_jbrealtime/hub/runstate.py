@@ -14,6 +14,8 @@ from typing import Any
 
 # The result of a test that ran again at once (pytest-rerunfailures): not a test's end.
 NOT_A_RESULT = frozenset({"rerun"})
+# pytest's ExitCode.INTERRUPTED: the exit status of a run that a shard left unfinished.
+INTERRUPTED = 2
 
 
 @dataclass
@@ -46,6 +48,29 @@ def merged_exit_status(statuses: list[int]) -> int:
     if statuses and all(s == 5 for s in statuses):
         return 5
     return 0
+
+
+def interrupted_session_finished(
+    summaries: dict[str, dict[str, Any]], vanished: list[str], missing: int, timeout: float
+) -> dict[str, Any]:
+    """The run's ``session_finished`` when shards went away without finishing.
+
+    Counts and totals are the finished shards' (plus nothing of the vanished ones: their
+    results so far are in the log); the exit status is at least 2 (interrupted).
+    """
+    merged = merged_session_finished(summaries)
+    statuses = [merged["exit_status"], INTERRUPTED] if summaries else [INTERRUPTED]
+    gone = [f"shard {name}" for name in vanished]
+    if missing:
+        gone.append(f"{missing} shard(s) that never joined")
+    return {
+        **merged,
+        "exit_status": merged_exit_status(statuses),
+        "status": "interrupted",
+        "vanished_shards": list(vanished),
+        "missing_shards": missing,
+        "reason": f"no producer for {timeout:g} s: {', '.join(gone)}",
+    }
 
 
 def merged_session_finished(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -92,6 +117,8 @@ class RunState:
     final_counts: dict[str, int] | None = None
     final_total: int | None = None
     exit_status: int | None = None
+    # The run ended because shards went away without finishing (``--shard-timeout``).
+    interrupted: bool = False
 
     def fold(self, event: dict[str, Any]) -> None:
         seq = event.get("seq")
@@ -108,7 +135,7 @@ class RunState:
         kind = event.get("type")
         if kind == "shard_joined" and isinstance(shard, str):
             self.shards[shard] = ShardState(producer=str(event.get("producer", "")))
-            self.ended = False  # a shard joining an ended run opens it again
+            self.ended = self.interrupted = False  # a shard joining an ended run opens it again
             expected = event.get("expected_shards")
             if isinstance(expected, int) and not isinstance(expected, bool):
                 self.expected_shards = max(self.expected_shards, expected)
@@ -122,8 +149,12 @@ class RunState:
         elif kind == "shard_finished" and isinstance(shard, str) and shard in self.shards:
             self.shards[shard].finished = True
             self.shards[shard].summary = shard_summary(event)
+        elif kind == "shard_resumed":
+            # A shard the hub had given up on came back: the run is open again.
+            self.ended = self.interrupted = False
         elif kind == "session_finished":
             self.ended = True
+            self.interrupted = event.get("status") == "interrupted"
             counts = event.get("counts")
             self.final_counts = dict(counts) if isinstance(counts, dict) else None
             status = event.get("exit_status")
@@ -139,6 +170,12 @@ class RunState:
             and all(s.finished for s in self.shards.values())
         )
 
+    @property
+    def status(self) -> str:
+        if not self.ended:
+            return "live"
+        return "interrupted" if self.interrupted else "finished"
+
     def summaries(self) -> dict[str, dict[str, Any]]:
         return {name: s.summary for name, s in self.shards.items() if s.summary is not None}
 
@@ -147,7 +184,7 @@ class RunState:
         finished_shards = sum(1 for s in self.shards.values() if s.finished)
         return {
             "run_id": self.run_id,
-            "status": "finished" if self.ended else "live",
+            "status": self.status,
             "created": self.created,
             "updated": self.updated,
             "events": self.seq,
@@ -173,6 +210,7 @@ class RunState:
             "finished": str(sum(1 for s in self.shards.values() if s.finished)),
             "ended": "1" if self.ended else "0",
             "expected": str(self.expected_shards),
+            "status": "interrupted" if self.interrupted else "",
         }
         for name, shard in self.shards.items():
             meta[f"n:{name}"] = shard.producer
@@ -190,6 +228,7 @@ class RunState:
         state = cls(run_id=run_id, seq=int(meta.get("seq") or 0),
                     created=meta.get("created") or None, updated=meta.get("updated") or None,
                     ended=meta.get("ended") == "1",
+                    interrupted=meta.get("ended") == "1" and meta.get("status") == "interrupted",
                     expected_shards=int(meta.get("expected") or 0))
         for key, value in meta.items():
             kind, _, name = key.partition(":")
@@ -212,5 +251,8 @@ class RunState:
             merged = merged_session_finished(state.summaries())
             state.final_counts = merged["counts"]
             state.exit_status = merged["exit_status"]
+            if state.interrupted:
+                state.exit_status = merged_exit_status(
+                    [merged["exit_status"], INTERRUPTED] if state.summaries() else [INTERRUPTED])
             state.final_total = merged["total"]
         return state

@@ -55,6 +55,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "hubs on one Redis serve the same runs")
     parser.add_argument("--retention-days", type=float, default=7.0, metavar="DAYS",
                         help="keep finished runs this long (default %(default)g)")
+    parser.add_argument("--shard-timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="end a run as interrupted when its unfinished shards have had no "
+                             "producer connected for this long (default %(default)g)")
+    parser.add_argument("--keep-finished", type=float, default=600.0, metavar="SECONDS",
+                        help="drop a finished run's log from memory once nobody has read it "
+                             "for this long; it is read back from the store when opened "
+                             "(default %(default)g)")
     parser.add_argument("--public-url", default=None, metavar="URL",
                         help="the address others reach the hub by (printed link, allowed Host)")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
@@ -77,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if args.retention_days <= 0:
         out("error: --retention-days must be > 0")
         return 2
+    if args.shard_timeout <= 0 or args.keep_finished < 0:
+        out("error: --shard-timeout must be > 0 and --keep-finished >= 0")
+        return 2
     from pytest_jbrealtime.server.redact import configure_server_logging
 
     configure_server_logging()
@@ -91,6 +101,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     from pytest_jbrealtime import ci
     from pytest_jbrealtime.hub.app import Hub, create_hub_app
     from pytest_jbrealtime.hub.backends import backend_for_url
+    from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.server.auth import TokenAuthority
     from pytest_jbrealtime.server.deadline import deadline_protocol
     from pytest_jbrealtime.server.limits import ServerLimits
@@ -126,6 +137,9 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         )
         authority = TokenAuthority(secret, run_id=None)
         hub = Hub(backend=backend, authority=authority, limits=limits)
+        lifecycle = RunLifecycle(backend, hub.intake.connected, args.shard_timeout,
+                                 args.keep_finished)
+        upkeep = asyncio.create_task(lifecycle.run())
         server = uvicorn.Server(uvicorn.Config(
             create_hub_app(hub), log_config=None, access_log=False, lifespan="off",
             ws_max_size=limits.max_message_bytes, ws_ping_interval=limits.ping_interval,
@@ -139,7 +153,10 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         token = authority.mint("viewer", VIEWER_TOKEN_TTL, subject="hub-link")
         link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
         out(f"{LINK_PREFIX} {link}")
-        await server.serve(sockets=[sock])
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            upkeep.cancel()
     finally:
         await backend.close()
     return 0

@@ -66,3 +66,32 @@ def test_run_list_opens_each_run_in_the_viewer(tmp_path: Path, driver: Chrome,
     assert health["seqErrors"] == 0 and health["duplicates"] == 0
     page.wait_for(lambda: page.connection_state() == "disconnected")  # 1000: the whole run
     assert page.csp_violations() == []
+
+
+def test_an_interrupted_run_in_the_viewer_and_the_run_list(tmp_path: Path, driver: Chrome,
+                                                         running: list[Any]) -> None:
+    from tests.test_hub import held_suite
+    from tests.test_hub_lifecycle import wait_for_hold
+
+    hub = HubProcess(tmp_path / "data", 0, None, "--shard-timeout", "1.5")
+    running.append(hub)
+    gate = held_suite(tmp_path / "held")
+    shard = Shard(gate.parent, hub.url, run_id="cut", env={"JB_LIVE_SHARD": "ci-3",
+                                                           "JB_TEST_GATE": str(gate)})
+    running.append(shard)
+    wait_for_hold(hub, "cut")
+    page = ViewerPage(driver).open(f"{hub.url}/runs/cut/?token={mint('viewer')}")
+    shard.process.kill()  # the CI machine is gone
+    page.wait_finished()
+    assert page.run_status()[1] == "2"
+    toast = page.wait_for(lambda: [t for t in page.find_all("toast")
+                                   if "Run interrupted" in t.text])
+    assert "no producer for 1.5 s: shard ci-3" in toast[0].text
+    page.wait_for(lambda: page.connection_state() == "disconnected")
+
+    page.open(f"{hub.url}/")
+    rows = lambda: driver.find_elements(By.CSS_SELECTOR, "#run-rows tr")  # noqa: E731
+    page.wait_for(lambda: len(rows()) == 1)
+    assert rows()[0].get_attribute("data-status") == "interrupted"
+    assert "interrupted (failed)" in rows()[0].text
+    assert page.csp_violations() == []

@@ -42,6 +42,19 @@ class AppendResult:
     ended: dict[str, dict[str, Any]] | None = None
 
 
+@dataclass(frozen=True)
+class Abandoned:
+    """A run whose unfinished shards have all been gone for the shard timeout."""
+
+    run_id: str
+    # The ends of the shards that did finish.
+    summaries: dict[str, dict[str, Any]]
+    # Shards that joined and went away without finishing.
+    vanished: list[str]
+    # Shards the run waited for (``--jb-live-shards``) that never joined.
+    missing: int
+
+
 class LogBackend:
     """Base class: every method raises ``NotImplementedError``."""
 
@@ -78,4 +91,28 @@ class LogBackend:
 
     async def list_runs(self) -> list[dict[str, Any]]:
         """Every run kept, newest first (``RunState.listing`` entries)."""
+        raise NotImplementedError
+
+    # -- the runs' life (hub/lifecycle.py calls these every few seconds) -----------------
+
+    async def heartbeat(self, connected: set[tuple[str, str]]) -> None:
+        """These (run, shard) producers are connected to this hub now."""
+        raise NotImplementedError
+
+    async def claim_abandoned(self, timeout: float) -> list[Abandoned]:
+        """Runs not ended whose unfinished shards were last seen over ``timeout`` s ago.
+
+        Also a run waiting for shards that never joined, once every shard that did has
+        finished and none was seen for ``timeout``. Each run is claimed once (by one hub
+        of several): the caller appends its ``session_finished``.
+        """
+        raise NotImplementedError
+
+    async def viewer_count(self, run_id: str) -> int:
+        """Viewers watching the run now (on every hub sharing the store)."""
+        raise NotImplementedError
+
+    async def evict(self, keep_seconds: float) -> list[str]:
+        """Drop from memory the logs of runs that ended over ``keep_seconds`` ago and have
+        no viewer; ``open_run`` reads them back from the store when asked."""
         raise NotImplementedError

@@ -6,6 +6,10 @@ Events are on disk (flushed) before viewers see them and before the producer get
 ack, so a restarted hub has everything it acknowledged and nothing a viewer saw is
 missing from it. At start the hub reads every kept run back; runs that ended more than
 the retention period ago, and runs idle that long, are deleted.
+
+A finished run's log leaves memory once nobody has read it for ``--keep-finished``
+seconds (only its state stays, for the run list); a viewer opening it later has it read
+back from its folder. Runs that had ended are not kept in memory after a restart.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from pytest_jbrealtime.hub.backends.base import (
     RETENTION_CHECK_SECONDS,
+    Abandoned,
     AppendResult,
     JoinResult,
     LogBackend,
@@ -30,6 +35,7 @@ from pytest_jbrealtime.hub.backends.base import (
 )
 from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
+from pytest_jbrealtime.hub.runstate import RunState
 from pytest_jbrealtime.log import LoggedEvent
 from pytest_jbrealtime.recording import RecordingError, RecordingWriter, read_recording
 
@@ -97,6 +103,12 @@ class MemoryBackend(LogBackend):
         # Runs whose end the hub has been told to write (once per end).
         self._ending: set[str] = set()
         self._expiry: asyncio.Task[None] | None = None
+        # When each shard's producer was last connected (time.monotonic()), per run.
+        self._seen: dict[str, dict[str, float]] = {}
+        # Finished runs whose log is not in memory: their state, for the run list.
+        self.evicted: dict[str, RunState] = {}
+        # When each run in memory was last opened or appended to (time.monotonic()).
+        self._used: dict[str, float] = {}
 
     # -- life --------------------------------------------------------------------------
 
@@ -109,7 +121,7 @@ class MemoryBackend(LogBackend):
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             for folder in sorted(self.runs_dir.iterdir()):
                 if folder.is_dir() and valid_run_id(folder.name):
-                    self._load(folder)
+                    self._load(folder, keep=False)
         self.expire()
         self._expiry = asyncio.create_task(self._expire_hourly())
 
@@ -126,15 +138,17 @@ class MemoryBackend(LogBackend):
             run.log.listeners.insert(0, run_file)
             self._files[run_id] = run_file
         self.runs[run_id] = run
+        self._used[run_id] = time.monotonic()
         return run
 
-    def _load(self, folder: Path) -> None:
+    def _load(self, folder: Path, keep: bool = True) -> HubRun | None:
+        """Read a run back from its folder; one that ended stays in memory only if ``keep``."""
         path = folder / LOG_NAME
         try:
             recording = read_recording(path)
         except (RecordingError, OSError) as exc:
             logger.error("run %s not loaded: %s", folder.name, exc)
-            return
+            return None
         for problem in recording.problems:
             logger.warning("run %s: %s", folder.name, problem)
         run = self._new_run(folder.name)
@@ -151,21 +165,47 @@ class MemoryBackend(LogBackend):
             run.log.add_stamped(items)
         finally:
             run_file.loading = False
-        if run.state.all_shards_finished:
+        if run.state.all_shards_finished or run.state.ended:
             self._ending.add(run.run_id)
+        self.evicted.pop(run.run_id, None)
+        if run.state.ended and not keep:
+            self._drop(run.run_id)
+            return None
+        # Shards of a run that was live give their producers the whole timeout again to
+        # reconnect (the hub was down: they are sending their spool once it is back).
+        now = time.monotonic()
+        seen = self._seen.setdefault(run.run_id, {})
+        for name in run.state.shards:
+            seen.setdefault(name, now)
+        return run
+
+    def _drop(self, run_id: str) -> None:
+        """The run's log leaves memory; its state stays for the run list."""
+        run = self.runs.pop(run_id)
+        self.evicted[run_id] = run.state
+        self._used.pop(run_id, None)
+        self._seen.pop(run_id, None)
+        run_file = self._files.pop(run_id, None)
+        if run_file is not None:
+            run_file.close()
 
     def expire(self, now: float | None = None) -> list[str]:
         """Delete runs that ended (or went quiet) more than the retention period ago."""
         now = time.time() if now is None else now
         gone = []
-        for run_id, run in list(self.runs.items()):
-            updated = epoch_of(run.state.updated)
+        states = [(run_id, run.state) for run_id, run in self.runs.items()]
+        for run_id, state in [*states, *self.evicted.items()]:
+            updated = epoch_of(state.updated)
             if updated is None or now - updated < self.retention_seconds:
                 continue
-            if run.registry.viewers:
+            run = self.runs.get(run_id)
+            if run is not None and run.registry.viewers:
                 continue
             gone.append(run_id)
-            del self.runs[run_id]
+            self.runs.pop(run_id, None)
+            self.evicted.pop(run_id, None)
+            self._used.pop(run_id, None)
+            self._seen.pop(run_id, None)
             run_file = self._files.pop(run_id, None)
             if run_file is not None:
                 run_file.close()
@@ -182,13 +222,20 @@ class MemoryBackend(LogBackend):
     # -- the seam ----------------------------------------------------------------------
 
     async def open_run(self, run_id: str) -> HubRun | None:
-        return self.runs.get(run_id)
+        run = self.runs.get(run_id)
+        if run is None and run_id in self.evicted and self.runs_dir is not None:
+            run = self._load(self.runs_dir / run_id)
+            if run is not None:
+                logger.info("run %s read back from the data folder", run_id)
+        if run is not None:
+            self._used[run_id] = time.monotonic()
+        return run
 
     async def join(
         self, run_id: str, shard: str, producer: str, info: dict[str, Any],
         expected_shards: int = 0,
     ) -> JoinResult:
-        run = self.runs.get(run_id) or self._new_run(run_id)
+        run = await self.open_run(run_id) or self._new_run(run_id)
         shards = run.state.shards
         name, number = shard, 1
         while name in shards and shards[name].producer != producer:
@@ -198,12 +245,17 @@ class MemoryBackend(LogBackend):
             run.log.extend([{"type": "shard_joined", "shard": name, "producer": producer,
                              "expected_shards": expected_shards, "run_info": info}])
             self._ending.discard(run_id)
+        elif run.state.interrupted and not shards[name].finished:
+            # The hub had given up on it (--shard-timeout), and here it is again.
+            run.log.extend([{"type": "shard_resumed", "shard": name}])
+            self._ending.discard(run_id)
+        self._seen.setdefault(run_id, {})[name] = time.monotonic()
         return JoinResult(name, run.state.marks.get(name, 0))
 
     async def append(
         self, run_id: str, shard: str | None, events: list[dict[str, Any]]
     ) -> AppendResult:
-        run = self.runs.get(run_id)
+        run = await self.open_run(run_id)
         if run is None:
             raise UnknownRun(run_id)
         if shard is None:
@@ -223,6 +275,54 @@ class MemoryBackend(LogBackend):
         return AppendResult(run.state.marks.get(shard, 0), ended)
 
     async def list_runs(self) -> list[dict[str, Any]]:
-        listings = [run.listing() for run in self.runs.values()]
+        listings = [{**run.listing(), "loaded": True} for run in self.runs.values()]
+        listings += [{**state.listing(), "loaded": False} for state in self.evicted.values()]
         listings.sort(key=lambda r: r["created"] or "", reverse=True)
         return listings
+
+    # -- the runs' life ----------------------------------------------------------------
+
+    async def heartbeat(self, connected: set[tuple[str, str]]) -> None:
+        now = time.monotonic()
+        for run_id, shard in connected:
+            if run_id in self.runs:
+                self._seen.setdefault(run_id, {})[shard] = now
+
+    async def claim_abandoned(self, timeout: float) -> list[Abandoned]:
+        now = time.monotonic()
+        claimed = []
+        for run_id, run in self.runs.items():
+            state = run.state
+            if state.ended or run_id in self._ending or not state.shards:
+                continue
+            seen = self._seen.setdefault(run_id, {})
+            for name in state.shards:
+                seen.setdefault(name, now)
+            unfinished = [name for name, shard in state.shards.items() if not shard.finished]
+            if unfinished:
+                if any(now - seen[name] <= timeout for name in unfinished):
+                    continue
+            elif (len(state.shards) >= state.expected_shards
+                  or now - max(seen[name] for name in state.shards) <= timeout):
+                continue  # (all finished and none missing: it is ending already)
+            self._ending.add(run_id)
+            claimed.append(Abandoned(run_id, state.summaries(), unfinished,
+                                     max(state.expected_shards - len(state.shards), 0)))
+        return claimed
+
+    async def viewer_count(self, run_id: str) -> int:
+        run = self.runs.get(run_id)
+        return len(run.registry.viewers) if run is not None else 0
+
+    async def evict(self, keep_seconds: float) -> list[str]:
+        if self.runs_dir is None:
+            return []  # nowhere to read it back from
+        now = time.monotonic()
+        gone = [
+            run_id for run_id, run in self.runs.items()
+            if run.state.ended and run.log.finished and not run.registry.viewers
+            and now - self._used.get(run_id, now) > keep_seconds
+        ]
+        for run_id in gone:
+            self._drop(run_id)
+        return gone

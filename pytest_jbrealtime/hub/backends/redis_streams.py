@@ -9,6 +9,13 @@ Keys (``{run_id}`` is a hash tag, so a run's keys live on one cluster slot):
   epoch (a random id of this incarnation of the run in Redis), shards, each shard's
   last ``shard_seq`` (``m:SHARD``), counts.
 - ``jblive:runs``: a sorted set of run ids by creation time (the run list).
+- ``jblive:live``: a set of the run ids not ended yet (the ones whose shards hubs watch).
+- ``jblive:run:{RUN_ID}:watch``: a hash of how many viewers each hub has on the run
+  (``HUB_ID`` -> ``COUNT EXPIRY``), written every few seconds by hubs that have some.
+
+Each shard's last sign of life is ``h:SHARD`` in the meta hash (Redis's own clock, in
+ms): every hub writes it every few seconds for the producers connected to it, so a
+shard on hub B is alive for hub A too, and any hub can end a run whose shards are gone.
 
 Appends are one Lua script each (seq, de-duplication, counts and "did this end the
 run" in one atomic step), so hubs appending to one run concurrently never clash.
@@ -38,6 +45,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from pytest_jbrealtime.hub.backends.base import (
+    Abandoned,
     AppendResult,
     JoinResult,
     LogBackend,
@@ -51,6 +59,10 @@ from pytest_jbrealtime.log import iso_timestamp
 
 PREFIX = "jblive"
 RUNS_KEY = f"{PREFIX}:runs"
+LIVE_KEY = f"{PREFIX}:live"
+INTERRUPTED_MARK = "!interrupted"
+# A hub's viewer count of a run counts this long after it last wrote it.
+WATCH_TTL = 30.0
 MAX_STREAM_LENGTH = 1_000_000
 READ_COUNT = 2000
 BLOCK_MS = 1000
@@ -66,10 +78,22 @@ def log_key(run_id: str) -> str:
     return f"{PREFIX}:run:{{{run_id}}}:log"
 
 
-# KEYS: meta, stream, runs. ARGV: run_id, shard, producer, epoch, now (ISO), now (score),
-# expected shards. Returns {shard name, last shard_seq held, 1 if it joined now}.
-JOIN_SCRIPT = """
-local meta, stream, runs = KEYS[1], KEYS[2], KEYS[3]
+def watch_key(run_id: str) -> str:
+    return f"{PREFIX}:run:{{{run_id}}}:watch"
+
+
+# Redis's clock in ms, as a string (a Lua number that big would print as 1.7e+12).
+NOW_MS = """
+local clock = redis.call('TIME')
+local now = clock[1] .. string.format('%03d', math.floor(tonumber(clock[2]) / 1000))
+"""
+
+
+# KEYS: meta, stream, runs, live. ARGV: run_id, shard, producer, epoch, now (ISO), now
+# (score), expected shards. Returns {shard name, last shard_seq held, 1 if it joined now,
+# 2 if it had been given up on (interrupted) and opens the run again}.
+JOIN_SCRIPT = NOW_MS + """
+local meta, stream, runs, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('EXISTS', meta) == 0 then
   redis.call('HSET', meta, 'epoch', ARGV[4], 'seq', 0, 'created', ARGV[5], 'updated', ARGV[5],
              'joined', 0, 'finished', 0, 'ended', 0, 'expected', 0)
@@ -84,20 +108,33 @@ while true do
   local producer = redis.call('HGET', meta, 'n:' .. name)
   if not producer then break end
   if producer == ARGV[3] then
-    return {name, tonumber(redis.call('HGET', meta, 'm:' .. name) or '0'), 0}
+    redis.call('HSET', meta, 'h:' .. name, now)
+    local mark = tonumber(redis.call('HGET', meta, 'm:' .. name) or '0')
+    if redis.call('HGET', meta, 'status') == 'interrupted'
+       and redis.call('HEXISTS', meta, 'f:' .. name) == 0 then
+      redis.call('HSET', meta, 'ended', 0, 'ending', 0, 'status', '')
+      redis.call('PERSIST', meta)
+      redis.call('PERSIST', stream)
+      redis.call('SADD', live, ARGV[1])
+      return {name, mark, 2}
+    end
+    return {name, mark, 0}
   end
   number = number + 1
   name = ARGV[2] .. '.' .. number
 end
-redis.call('HSET', meta, 'n:' .. name, ARGV[3], 'ended', 0, 'ending', 0)
+redis.call('HSET', meta, 'n:' .. name, ARGV[3], 'ended', 0, 'ending', 0, 'status', '',
+           'h:' .. name, now)
+redis.call('SADD', live, ARGV[1])
 redis.call('HINCRBY', meta, 'joined', 1)
 redis.call('PERSIST', meta)
 redis.call('PERSIST', stream)
 return {name, 0, 1}
 """
 
-# KEYS: meta, stream. ARGV: shard ('' for the hub's own events), stream cap, retention
-# seconds, now (ISO), n, then per event: shard_seq, head, tail, result, total, finish.
+# KEYS: meta, stream, live. ARGV: shard ('' for the hub's own events), stream cap,
+# retention seconds, now (ISO), n, then per event: shard_seq, head, tail, result, total,
+# finish; last the run id.
 # Returns {seq, last shard_seq held, 1 if this ended the run, then the shards' ends
 # as name, summary pairs}; {-1} if the run is not in Redis.
 APPEND_SCRIPT = """
@@ -120,8 +157,10 @@ for i = 0, n - 1 do
     if ARGV[b + 3] ~= '' then redis.call('HINCRBY', meta, 'c:' .. ARGV[b + 3], 1) end
     if ARGV[b + 4] ~= '' then redis.call('HSET', meta, 't:' .. shard, ARGV[b + 4]) end
     local finish = ARGV[b + 5]
-    if finish == '!end' then
+    if finish == '!end' or finish == '!interrupted' then
       redis.call('HSET', meta, 'ended', 1, 'ending', 0)
+      if finish == '!interrupted' then redis.call('HSET', meta, 'status', 'interrupted') end
+      redis.call('SREM', KEYS[3], ARGV[#ARGV])
       redis.call('EXPIRE', meta, ARGV[3])
       redis.call('EXPIRE', stream, ARGV[3])
     elseif finish ~= '' then
@@ -156,11 +195,11 @@ end
 return out
 """
 
-# KEYS: meta, stream, runs. ARGV: run_id, stream cap, created score, number of meta
-# fields, the fields as name, value pairs, then the events as seq, text pairs.
+# KEYS: meta, stream, runs, live. ARGV: run_id, stream cap, created score, number of
+# meta fields, the fields as name, value pairs, then the events as seq, text pairs.
 # Puts a run back that Redis lost, unless it is there again already.
 RESTORE_SCRIPT = """
-local meta, stream, runs = KEYS[1], KEYS[2], KEYS[3]
+local meta, stream, runs, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('EXISTS', meta) == 1 then return 0 end
 redis.call('DEL', stream)
 local fields = tonumber(ARGV[4])
@@ -172,7 +211,66 @@ for i = 5, 4 + fields * 2, 2 do
   redis.call('HSET', meta, ARGV[i], ARGV[i + 1])
 end
 redis.call('ZADD', runs, ARGV[3], ARGV[1])
+if redis.call('HGET', meta, 'ended') ~= '1' then redis.call('SADD', live, ARGV[1]) end
 return 1
+"""
+
+
+# KEYS: meta. ARGV: shard. The shard's producer is connected (to this hub) now.
+HEARTBEAT_SCRIPT = NOW_MS + """
+if redis.call('HEXISTS', KEYS[1], 'n:' .. ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'h:' .. ARGV[1], now)
+end
+return 0
+"""
+
+# KEYS: meta, live. ARGV: run_id, timeout (ms). Claims the run (sets ``ending``) if its
+# unfinished shards were all last seen over the timeout ago (or, all joined ones
+# finished, it waits for shards that never joined and none was seen for the timeout).
+# Returns {0} or {1, missing, number vanished, the vanished names, then the finished
+# shards' ends as name, summary pairs}.
+CLAIM_SCRIPT = NOW_MS + """
+local meta, live = KEYS[1], KEYS[2]
+if redis.call('EXISTS', meta) == 0 or redis.call('HGET', meta, 'ended') == '1' then
+  redis.call('SREM', live, ARGV[1])
+  return {0}
+end
+if redis.call('HGET', meta, 'ending') == '1' then return {0} end
+local timeout, current = tonumber(ARGV[2]), tonumber(now)
+local fields = redis.call('HGETALL', meta)
+local shards, finished, seen = {}, {}, {}
+for j = 1, #fields, 2 do
+  local kind, name = string.sub(fields[j], 1, 2), string.sub(fields[j], 3)
+  if kind == 'n:' then table.insert(shards, name)
+  elseif kind == 'f:' then finished[name] = fields[j + 1]
+  elseif kind == 'h:' then seen[name] = tonumber(fields[j + 1]) end
+end
+if #shards == 0 then return {0} end
+local vanished, latest = {}, 0
+for _, name in ipairs(shards) do
+  local last = seen[name]
+  if not last then
+    redis.call('HSET', meta, 'h:' .. name, now)
+    last = current
+  end
+  if last > latest then latest = last end
+  if not finished[name] then
+    if current - last <= timeout then return {0} end
+    table.insert(vanished, name)
+  end
+end
+local expected = tonumber(redis.call('HGET', meta, 'expected') or '0')
+if #vanished == 0 and (#shards >= expected or current - latest <= timeout) then return {0} end
+redis.call('HSET', meta, 'ending', 1)
+local missing = expected - #shards
+if missing < 0 then missing = 0 end
+local out = {1, missing, #vanished}
+for _, name in ipairs(vanished) do table.insert(out, name) end
+for name, summary in pairs(finished) do
+  table.insert(out, name)
+  table.insert(out, summary)
+end
+return out
 """
 
 
@@ -206,8 +304,16 @@ class RedisBackend(LogBackend):
         self._join = self.redis.register_script(JOIN_SCRIPT)
         self._append = self.redis.register_script(APPEND_SCRIPT)
         self._restore = self.redis.register_script(RESTORE_SCRIPT)
+        self._heartbeat = self.redis.register_script(HEARTBEAT_SCRIPT)
+        self._claim = self.redis.register_script(CLAIM_SCRIPT)
         self.runs: dict[str, FollowedRun] = {}
         self._opening: dict[str, asyncio.Lock] = {}
+        # This hub in the viewer counts it writes (``watch_key``).
+        self.hub_id = uuid.uuid4().hex
+        # The viewer counts this hub wrote last, per run.
+        self._watch_written: dict[str, int] = {}
+        # When each followed run was last opened (time.monotonic()).
+        self._used: dict[str, float] = {}
 
     async def start(self) -> None:
         try:
@@ -225,6 +331,7 @@ class RedisBackend(LogBackend):
     # -- following a run ---------------------------------------------------------------
 
     async def open_run(self, run_id: str) -> HubRun | None:
+        self._used[run_id] = time.monotonic()
         run = self.runs.get(run_id)
         if run is not None:
             return run
@@ -235,6 +342,8 @@ class RedisBackend(LogBackend):
         finally:
             if not lock.locked():
                 self._opening.pop(run_id, None)  # unknown ids must not pile up locks
+            if run_id not in self.runs:
+                self._used.pop(run_id, None)
 
     async def _open(self, run_id: str) -> HubRun | None:
         run = self.runs.get(run_id)
@@ -337,7 +446,7 @@ class RedisBackend(LogBackend):
         fields = [item for pair in meta.items() for item in pair]
         events = [item for entry in entries for item in (str(entry.event["seq"]), entry.text)]
         restored = await self._restore(
-            keys=[meta_key(run.run_id), log_key(run.run_id), RUNS_KEY],
+            keys=[meta_key(run.run_id), log_key(run.run_id), RUNS_KEY, LIVE_KEY],
             args=[run.run_id, self.max_stream_length, _score(run.state.created),
                   len(meta), *fields, *events],
         )
@@ -366,15 +475,18 @@ class RedisBackend(LogBackend):
             if followed is not None and await self.redis.exists(meta_key(run_id)) == 0:
                 await self._put_back(followed)  # Redis lost it while we hold a copy
             result = await self._join(
-                keys=[meta_key(run_id), log_key(run_id), RUNS_KEY],
+                keys=[meta_key(run_id), log_key(run_id), RUNS_KEY, LIVE_KEY],
                 args=[run_id, shard, producer, uuid.uuid4().hex, iso_timestamp(now), now,
                       expected_shards],
             )
             name, last, new = _decode(result[0]), int(result[1]), int(result[2])
-            if new:
+            if new == 1:
                 await self._append_events(run_id, None, [{
                     "type": "shard_joined", "shard": name, "producer": producer,
                     "expected_shards": expected_shards, "run_info": info}])
+            elif new == 2:  # given up on (--shard-timeout), and here it is again
+                await self._append_events(run_id, None, [{"type": "shard_resumed",
+                                                          "shard": name}])
             # This hub follows every run it takes events for, so it can put it back.
             await self.open_run(run_id)
         except RedisError as exc:
@@ -407,13 +519,14 @@ class RedisBackend(LogBackend):
             if kind == "shard_finished":
                 finish = json.dumps(shard_summary(event))
             elif kind == "session_finished" and shard is None:
-                finish = END_MARK
+                finish = INTERRUPTED_MARK if event.get("status") == "interrupted" else END_MARK
             else:
                 finish = ""
             args += [event.get("shard_seq", 0), head, tail,
                      result if isinstance(result, str) else "",
                      str(total) if isinstance(total, int) else "", finish]
-        reply = await self._append(keys=[meta_key(run_id), log_key(run_id)], args=args)
+        reply = await self._append(keys=[meta_key(run_id), log_key(run_id), LIVE_KEY],
+                                   args=[*args, run_id])
         if int(reply[0]) < 0:
             return None
         ended = None
@@ -440,13 +553,84 @@ class RedisBackend(LogBackend):
                 plain = {_decode(k): _decode(v) for k, v in meta.items()}
                 state = RunState.from_meta(run_id, plain)
                 followed = self.runs.get(run_id)
-                listings.append(state.listing(
-                    viewers=len(followed.registry.viewers) if followed is not None else 0))
+                listings.append({**state.listing(
+                    viewers=len(followed.registry.viewers) if followed is not None else 0),
+                    "loaded": followed is not None})
             if gone:
                 await self.redis.zrem(RUNS_KEY, *gone)
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from None
         return listings
+
+
+    # -- the runs' life ----------------------------------------------------------------
+
+    async def heartbeat(self, connected: set[tuple[str, str]]) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for run_id, shard in sorted(connected):
+                    await self._heartbeat(keys=[meta_key(run_id)], args=[shard], client=pipe)
+                deadline = time.time() + WATCH_TTL
+                for run_id, run in self.runs.items():
+                    count = len(run.registry.viewers)
+                    if count or self._watch_written.get(run_id):
+                        pipe.hset(watch_key(run_id), self.hub_id, f"{count} {deadline:.3f}")
+                        pipe.expire(watch_key(run_id), int(WATCH_TTL) * 2)
+                        self._watch_written[run_id] = count
+                await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from None
+
+    async def claim_abandoned(self, timeout: float) -> list[Abandoned]:
+        claimed = []
+        try:
+            run_ids = [_decode(r) for r in await self.redis.smembers(LIVE_KEY)]
+            for run_id in sorted(run_ids):
+                reply = await self._claim(keys=[meta_key(run_id), LIVE_KEY],
+                                          args=[run_id, int(timeout * 1000)])
+                if not int(reply[0]):
+                    continue
+                missing, count = int(reply[1]), int(reply[2])
+                vanished = [_decode(v) for v in reply[3:3 + count]]
+                pairs = [_decode(v) for v in reply[3 + count:]]
+                summaries = {pairs[i]: json.loads(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+                claimed.append(Abandoned(run_id, summaries, vanished, missing))
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from None
+        return claimed
+
+    async def viewer_count(self, run_id: str) -> int:
+        run = self.runs.get(run_id)
+        total = len(run.registry.viewers) if run is not None else 0
+        try:
+            counts = await self.redis.hgetall(watch_key(run_id))
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from None
+        now = time.time()
+        for hub_id, value in counts.items():
+            if _decode(hub_id) == self.hub_id:
+                continue  # ours is the live count above
+            count, _, deadline = _decode(value).partition(" ")
+            with contextlib.suppress(ValueError):
+                if float(deadline) > now:
+                    total += int(count)
+        return total
+
+    async def evict(self, keep_seconds: float) -> list[str]:
+        now = time.monotonic()
+        gone = [
+            run_id for run_id, run in self.runs.items()
+            if run.state.ended and not run.registry.viewers and run_id not in self._opening
+            and now - self._used.get(run_id, now) > keep_seconds
+            and not self._watch_written.get(run_id)
+        ]
+        for run_id in gone:
+            run = self.runs.pop(run_id)
+            if run.follower is not None:
+                run.follower.cancel()
+            self._used.pop(run_id, None)
+            self._watch_written.pop(run_id, None)
+        return gone
 
 
 class LostRun(Exception):
