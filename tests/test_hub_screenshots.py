@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 import pytest
 
+from pytest_jbrealtime.recording import read_recording
 from tests.hub_support import (
     FAKE_DRIVER,
     HubProcess,
@@ -146,6 +147,9 @@ def test_screenshots_reach_the_hub_behind_its_tokens_and_survive_restarts(
     hub.stop()
     hub.start()
     assert get_bytes(urls["while-down"], mint("viewer")) == (200, BLUE)
-    stored = tmp_path / "data" / "runs" / "shots" / "screenshots"
-    assert sorted(p.name for p in stored.iterdir()) == sorted(
-        f"{e['screenshot_id']}.png" for e in shots.values())
+    # Where a recording keeps its images: replay and report of the hub's log find them.
+    recording = read_recording(tmp_path / "data" / "runs" / "shots" / "log.jsonl")
+    kept = {e["name"]: recording.screenshot_file(e) for e in recording.events
+            if e["type"] == "screenshot_captured"}
+    assert {name: path.read_bytes() if path else None for name, path in kept.items()} == {
+        "before": RED, "while-down": BLUE}

@@ -7,11 +7,13 @@ so a viewer never sees an event whose image is not there yet. The frame is
 ``HEADER_JSON + b"\\n" + PNG``, the header ``{"type": "screenshot", "run_id": R,
 "screenshot_id": S}``.
 
-Images are files beside the run's log, ``DATA/runs/RUN_ID/screenshots/ID.png``: a hub
-restarted on the same data folder still serves them, and the memory backend's
-retention deletes them with the run's folder. With Redis, each hub keeps the images
-it received in its own data folder and deletes them after the retention period
-(:meth:`HubScreenshots.expire`); docs/hub.md says what that means for several hubs.
+Images are files beside the run's log, ``DATA/runs/RUN_ID/log.screenshots/ID.png``
+(where a recording keeps its screenshots, so ``replay`` and ``report`` of the hub's
+``log.jsonl`` show them too): a hub restarted on the same data folder still serves
+them, and the memory backend's retention deletes them with the run's folder. With
+Redis, each hub keeps the images it received in its own data folder and deletes them
+after the retention period (:meth:`HubScreenshots.expire`); docs/hub.md says what
+that means for several hubs.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.hub.names import valid_run_id
-from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
+from pytest_jbrealtime.recording import screenshots_dir_for
 from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # A frame is at most the hub's 16 MiB (HUB_MAX_FRAME_BYTES): the image and its header.
 MAX_SCREENSHOT_BYTES = 15 * 1024 * 1024
 MAX_HEADER_BYTES = 1024
+# The run's log in its folder (as the memory backend writes it, backends/memory.py).
+LOG_NAME = "log.jsonl"
 
 
 class ScreenshotFrameError(Exception):
@@ -78,7 +82,7 @@ class HubScreenshots:
             return None
         if not SCREENSHOT_ID.match(screenshot_id):
             return None
-        return self.runs_dir / run_id / SCREENSHOTS_DIRECTORY / f"{screenshot_id}.png"
+        return screenshots_dir_for(self.runs_dir / run_id / LOG_NAME) / f"{screenshot_id}.png"
 
     def put(self, run_id: str, screenshot_id: str, png: bytes) -> bool:
         """Store one image (again: the same bytes after a producer's reconnect)."""
@@ -100,7 +104,7 @@ class HubScreenshots:
         if self.runs_dir is None or not self.runs_dir.is_dir():
             return
         now = time.time() if now is None else now
-        for folder in self.runs_dir.glob(f"*/{SCREENSHOTS_DIRECTORY}"):
+        for folder in self.runs_dir.glob(f"*/{screenshots_dir_for(Path(LOG_NAME)).name}"):
             with contextlib.suppress(OSError):
                 newest = max((p.stat().st_mtime for p in folder.iterdir()),
                              default=folder.stat().st_mtime)
