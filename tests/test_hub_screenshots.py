@@ -153,3 +153,51 @@ def test_screenshots_reach_the_hub_behind_its_tokens_and_survive_restarts(
             if e["type"] == "screenshot_captured"}
     assert {name: path.read_bytes() if path else None for name, path in kept.items()} == {
         "before": RED, "while-down": BLUE}
+
+
+def test_the_producer_socket_takes_a_screenshot_of_its_own_run_only(
+    tmp_path: Path, running: list[Any]
+) -> None:
+    import asyncio
+    import json
+
+    import websockets
+
+    from pytest_jbrealtime.hub.screenshots import screenshot_frame
+
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+
+    async def produce() -> list[dict[str, Any]]:
+        async with websockets.connect(
+            hub.producer_url, additional_headers={"Authorization": f"Bearer {mint('producer')}"}
+        ) as ws:
+            replies = []
+            await ws.send(screenshot_frame("raw", "early", RED))  # before joining
+            replies.append(json.loads(await ws.recv()))
+            await ws.send(json.dumps({"type": "join", "run_id": "raw", "shard": "s",
+                                      "producer": "p1"}))
+            replies.append(json.loads(await ws.recv()))
+            for frame in (screenshot_frame("other-run", "a1", RED),
+                          screenshot_frame("raw", "../a1", RED),
+                          screenshot_frame("raw", "a1", b"<svg onload=alert(1)>"),
+                          b"no header at all"):
+                await ws.send(frame)
+                replies.append(json.loads(await ws.recv()))
+            await ws.send(screenshot_frame("raw", "a1", RED))
+            await ws.send(json.dumps({"type": "publish", "run_id": "raw", "first": 1, "events": [
+                {"type": "screenshot_captured", "screenshot_id": "a1",
+                 "screenshot_url": "/screenshots/a1.png"}]}))
+            replies.append(json.loads(await ws.recv()))
+            return replies
+
+    replies = asyncio.run(produce())
+    assert replies[0] == {"type": "error", "message": "join a run before sending screenshots"}
+    assert replies[1]["type"] == "joined"
+    assert [r["type"] for r in replies[2:6]] == ["error"] * 4
+    assert "run 'raw'" in replies[2]["message"] and "PNG" in replies[4]["message"]
+    assert replies[6] == {"type": "ack", "run_id": "raw", "last": 1}  # the image came first
+    base = f"{hub.url}/runs/raw/screenshots"
+    assert get_bytes(f"{base}/a1.png", mint("viewer")) == (200, RED)
+    assert get_bytes(f"{base}/early.png", mint("viewer"))[0] == 404
+    assert get_bytes(f"{hub.url}/runs/other-run/screenshots/a1.png", mint("viewer"))[0] == 404
