@@ -127,6 +127,14 @@ class WorkerPublishing:
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=str)
 
 
+def _encodable(event: dict[str, Any]) -> bool:
+    try:
+        _encoder.encode(event)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 class ChannelRelay:
     """A worker's event sink on a hub run: xdist's channel to the controller.
 
@@ -158,7 +166,13 @@ class ChannelRelay:
             self.dropped += len(events)
             return
         try:
-            self._send(RELAY_EVENT, text=_encoder.encode(events))
+            text = _encoder.encode(events)
+        except (TypeError, ValueError):  # one is not JSON at all (a cycle): only it is lost
+            kept = [event for event in events if _encodable(event)]
+            self.dropped += len(events) - len(kept)
+            text = _encoder.encode(kept)
+        try:
+            self._send(RELAY_EVENT, text=text)
         except Exception as exc:  # the controller is gone: the tests go on
             self.dropped += len(events)
             if self.problem is None:

@@ -27,6 +27,7 @@ from tests.hub_support import (
     png_image,
     wait_for_event,
 )
+from tests.redis_support import RedisServer, redis_server_fixture  # noqa: F401
 from tests.support import watch_sync
 
 RED = png_image(8, 6, (255, 0, 0))
@@ -201,3 +202,24 @@ def test_the_producer_socket_takes_a_screenshot_of_its_own_run_only(
     assert get_bytes(f"{base}/a1.png", mint("viewer")) == (200, RED)
     assert get_bytes(f"{base}/early.png", mint("viewer"))[0] == 404
     assert get_bytes(f"{hub.url}/runs/other-run/screenshots/a1.png", mint("viewer"))[0] == 404
+
+
+def test_a_redis_hub_serves_the_screenshots_it_received(
+    tmp_path: Path, running: list[Any], redis_server: RedisServer
+) -> None:
+    from tests.test_hub_xdist import GREEN, SHOT_TEST
+
+    hub = HubProcess(tmp_path / "data", 0, redis_server.url)
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_shot.py").write_text("import pytest_jbrealtime\n" + SHOT_TEST)
+    shard = Shard(suite, hub.url, run_id="on-redis")
+    running.append(shard)
+    assert shard.wait() == 0, shard.text
+    (shot,) = watch_sync(hub.viewer_url("on-redis")).of_type("screenshot_captured")
+    url = image_url(hub, "on-redis", shot)
+    assert get_bytes(url, mint("viewer")) == (200, GREEN)
+    hub.stop()
+    hub.start()
+    assert get_bytes(url, mint("viewer")) == (200, GREEN)
