@@ -102,7 +102,9 @@ class XdistController:
         if self.relay:
             node.workerinput[WORKERINPUT_KEY] = {"relay": True,
                                                  "run_dir": str(self.server.run_dir)}
-            # xdist sets this method as the channel's callback right after this hook.
+            # xdist sets this method as the channel's callback right after this hook;
+            # DSession then calls ``worker_jb_live_events`` for each relayed batch.
+            self._install_relay_handler()
             node.process_from_remote = self._relaying(node, node.process_from_remote)
             return
         node.workerinput[WORKERINPUT_KEY] = {
@@ -123,8 +125,13 @@ class XdistController:
             relay = getattr(dsession, name, None)
             if name.startswith("worker_") and callable(relay):
                 setattr(dsession, name, self._stamped(relay))
-        if self.relay:
-            setattr(dsession, f"worker_{RELAY_EVENT}", self._stamped(self._worker_events))
+        self._install_relay_handler()
+
+    def _install_relay_handler(self) -> None:
+        dsession = self.config.pluginmanager.get_plugin("dsession")
+        name = f"worker_{RELAY_EVENT}"
+        if self.relay and dsession is not None and name not in vars(dsession):
+            setattr(dsession, name, self._stamped(self._worker_events))
 
     def _relaying(self, node: Any, process: Callable[[Any], None]) -> Callable[[Any], None]:
         """xdist's handler of a worker's messages, taking ours too (in its receiver thread)."""
