@@ -262,7 +262,9 @@ class HubProducer:
             event = json.loads(line)
         except ValueError:
             return
-        screenshot_id = event.get("screenshot_id") if isinstance(event, dict) else None
+        if not isinstance(event, dict) or event.get("type") != "screenshot_captured":
+            return  # another event that only mentions the name
+        screenshot_id = event.get("screenshot_id")
         if not isinstance(screenshot_id, str) or self.screenshots_dir is None:
             return
         path = self.screenshots_dir / f"{Path(screenshot_id).name}.png"
