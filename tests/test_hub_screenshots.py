@@ -223,3 +223,20 @@ def test_a_redis_hub_serves_the_screenshots_it_received(
     hub.stop()
     hub.start()
     assert get_bytes(url, mint("viewer")) == (200, GREEN)
+
+
+def test_a_redis_hubs_screenshot_files_expire_after_the_retention_period(tmp_path: Path) -> None:
+    import time
+
+    from pytest_jbrealtime.hub.screenshots import HubScreenshots
+
+    store = HubScreenshots(tmp_path, retention_seconds=100)
+    assert store.put("run-1", "a1", RED)
+    assert store.find("run-1", "a1") is not None
+    assert store.path("run-1", "../a1") is None and store.path("../run", "a1") is None
+    store.expire(now=time.time() + 50)
+    assert store.find("run-1", "a1") is not None
+    store.expire(now=time.time() + 150)
+    assert store.find("run-1", "a1") is None
+    assert not (tmp_path / "runs" / "run-1").exists()
+    assert not HubScreenshots(None, 100).put("run-1", "a1", RED)  # no data folder: none kept
