@@ -7,7 +7,8 @@ import { el, formatDuration, formatTime } from './dom.js';
 // taken relative to the page, so it is the same file on a run's server (page at `/`)
 // and on a hub (page at `/runs/ID/`). Other addresses (data:, a report's) stay as they are.
 export function screenshotSource(url) {
-  return url.startsWith('/') && !url.startsWith('//') ? `.${url}` : url;
+  if (!url.startsWith('/') || url.startsWith('//')) return url;
+  return new URL(`.${url}`, document.baseURI).pathname;
 }
 
 export function describeTimelineEvent(event) {
