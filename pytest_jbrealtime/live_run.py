@@ -90,12 +90,14 @@ class LiveRun:
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
-        # Workers publish to their controller's server; a hub run has none (yet).
-        if self.config.pluginmanager.hasplugin("xdist") and not self.settings.jb_live_hub:
+        # Workers publish to their controller's server; on a hub run, through the
+        # controller itself (xdist's own channel, see xdist_controller.py).
+        if self.config.pluginmanager.hasplugin("xdist"):
             from pytest_jbrealtime.xdist_controller import XdistController
 
             self.config.pluginmanager.register(
-                XdistController(self, session_plugin), "jb-live-xdist"
+                XdistController(self, session_plugin, relay=bool(self.settings.jb_live_hub)),
+                "jb-live-xdist",
             )
         from pytest_jbrealtime.user_events import UserEventsPlugin
 

@@ -53,6 +53,14 @@ class EventPublisher:
             batch, self._buffer = self._buffer, []
             self._sink.send_batch(batch)
 
+    def forward(self, events: list[dict[str, Any]]) -> None:
+        """Events made in another process (an xdist worker's), as they are, in order.
+
+        They go after everything published here so far, at once.
+        """
+        self._buffer.extend(events)
+        self.flush()
+
     def close(self, timeout: float) -> None:
         self.flush()
         self._sink.close(timeout)

@@ -11,18 +11,26 @@ This plugin adds what a parallel run needs on top:
   phase events come from the relayed reports (setup done: ``call`` begins …);
 - collection (the controller collects nothing; the first worker's ids stand in);
 - worker life: ``worker_started``, ``worker_finished``, ``worker_crashed``;
-- each worker's producer address and token, passed in ``workerinput``.
+- each worker's producer address and token, passed in ``workerinput``;
+- on a hub run (``relay``), no server here to connect to: workers send their own
+  events up xdist's channel (a ``jb_live_events`` message, ``xdist_worker.py``) and
+  this plugin forwards them into the run's stream. The channel is the one that carries
+  the worker's ``logstart`` and reports, in order, and DSession handles its messages in
+  that order: a worker's step lands after its test's ``test_started`` and phase, and
+  before the phase or ``test_completed`` that the next report makes, with no ``after``
+  bookkeeping and no waiting on the worker.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_jbrealtime.session import PHASE_PROGRESS, PHASES
-from pytest_jbrealtime.xdist_worker import WORKERINPUT_KEY
+from pytest_jbrealtime.xdist_worker import RELAY_EVENT, WORKERINPUT_KEY
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.live_run import LiveRun
@@ -64,13 +72,14 @@ def tests_from_ids(ids: list[str]) -> list[dict[str, Any]]:
 class XdistController:
     """Registered as ``jb-live-xdist`` on a watched run when pytest-xdist is installed."""
 
-    def __init__(self, live_run: LiveRun, session_plugin: LivePlugin) -> None:
+    def __init__(self, live_run: LiveRun, session_plugin: LivePlugin, relay: bool = False) -> None:
         assert live_run.server is not None and live_run.publisher is not None
         self.config = live_run.config
         self.server = live_run.server
         self.publisher = live_run.publisher
         self.warn = live_run.warn
         self.session_plugin = session_plugin
+        self.relay = relay
         self.active = False
         self._collection_published = False
         # worker id -> the test it runs now (for worker_crashed)
@@ -90,6 +99,14 @@ class XdistController:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         worker = str(node.gateway.id)
+        if self.relay:
+            node.workerinput[WORKERINPUT_KEY] = {"relay": True,
+                                                 "run_dir": str(self.server.run_dir)}
+            # xdist sets this method as the channel's callback right after this hook;
+            # DSession then calls ``worker_jb_live_events`` for each relayed batch.
+            self._install_relay_handler()
+            node.process_from_remote = self._relaying(node, node.process_from_remote)
+            return
         node.workerinput[WORKERINPUT_KEY] = {
             "url": self.producer_url,
             "token": self.server.authority.mint("producer", PRODUCER_TOKEN_TTL, subject=worker),
@@ -108,6 +125,33 @@ class XdistController:
             relay = getattr(dsession, name, None)
             if name.startswith("worker_") and callable(relay):
                 setattr(dsession, name, self._stamped(relay))
+        self._install_relay_handler()
+
+    def _install_relay_handler(self) -> None:
+        dsession = self.config.pluginmanager.get_plugin("dsession")
+        name = f"worker_{RELAY_EVENT}"
+        if self.relay and dsession is not None and name not in vars(dsession):
+            setattr(dsession, name, self._stamped(self._worker_events))
+
+    def _relaying(self, node: Any, process: Callable[[Any], None]) -> Callable[[Any], None]:
+        """xdist's handler of a worker's messages, taking ours too (in its receiver thread)."""
+
+        def process_from_remote(eventcall: Any) -> None:
+            if isinstance(eventcall, tuple) and eventcall[0] == RELAY_EVENT:
+                # Queued for the main thread behind the worker's earlier messages.
+                node.notify_inproc(RELAY_EVENT, node=node, text=eventcall[1].get("text", ""))
+                return
+            process(eventcall)
+
+        return process_from_remote
+
+    def _worker_events(self, node: Any, text: str) -> None:
+        try:
+            events = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(events, list):
+            self.publisher.forward([e for e in events if isinstance(e, dict) and "type" in e])
 
     def _stamped(self, relay: Callable[..., Any]) -> Callable[..., Any]:
         publisher = self.publisher

@@ -9,10 +9,16 @@ sink is a producer connection to the controller's server (``producer_client.py``
 Before xdist relays a report or a test's end, the worker makes sure the server has
 received what it published in that phase (``ProducerConnection.sync``, only when it
 sent something), so each test's events stay in order in the run's log.
+
+A run published to a hub has no server on the controller: there the sink is
+:class:`ChannelRelay`, which sends the events up xdist's own channel to the controller
+(``xdist_controller.py`` forwards them to the hub). That channel also carries the
+worker's ``logstart`` and reports, so the order needs no waiting at all.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,7 @@ from pytest_jbrealtime.publisher import EventPublisher, active_publisher, set_ac
 from pytest_jbrealtime.settings import LiveSettings
 
 WORKERINPUT_KEY = "jb_live"
+RELAY_EVENT = "jb_live_events"  # xdist_controller's name for these messages
 WORKER_PLUGIN_NAME = "jb-live-worker"
 CLOSE_TIMEOUT = 5.0
 
@@ -48,7 +55,10 @@ class WorkerPublishing:
     def __init__(self, config: pytest.Config, info: dict[str, Any]) -> None:
         self.config = config
         self.worker = str(config.workerinput["workerid"])  # type: ignore[attr-defined]
-        self.connection = ProducerConnection(info["url"], info["token"])
+        self.connection: ProducerConnection | ChannelRelay = (
+            ChannelRelay(config) if info.get("relay")
+            else ProducerConnection(info["url"], info["token"])
+        )
         self.publisher = EventPublisher(self.connection, worker=self.worker)
         self.connection.start()
         set_active_publisher(self.publisher)
@@ -112,3 +122,64 @@ class WorkerPublishing:
         self.close()
         if active_publisher() is self.publisher:
             set_active_publisher(None)
+
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def _encodable(event: dict[str, Any]) -> bool:
+    try:
+        _encoder.encode(event)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class ChannelRelay:
+    """A worker's event sink on a hub run: xdist's channel to the controller.
+
+    Each batch is one message (JSON text, so any value travels), sent at once: the
+    channel keeps it in order with the ``logstart`` and reports xdist sends on it.
+    Same face as :class:`ProducerConnection` for :class:`WorkerPublishing`.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        # xdist's WorkerInteractor (registered without a name): its ``sendevent``.
+        self._send: Any = None
+        for plugin in config.pluginmanager.get_plugins():
+            if type(plugin).__name__ == "WorkerInteractor" and callable(
+                getattr(plugin, "sendevent", None)
+            ):
+                self._send = plugin.sendevent
+        self.after: dict[str, list[int]] = {}  # unused: the channel keeps the order
+        self.dropped = 0
+        self.problem: str | None = (
+            None if self._send is not None
+            else "this pytest-xdist has no worker channel to relay events on"
+        )
+
+    def start(self) -> None:
+        pass
+
+    def send_batch(self, events: list[dict[str, Any]]) -> None:
+        if self._send is None:
+            self.dropped += len(events)
+            return
+        try:
+            text = _encoder.encode(events)
+        except (TypeError, ValueError):  # one is not JSON at all (a cycle): only it is lost
+            kept = [event for event in events if _encodable(event)]
+            self.dropped += len(events) - len(kept)
+            text = _encoder.encode(kept)
+        try:
+            self._send(RELAY_EVENT, text=text)
+        except Exception as exc:  # the controller is gone: the tests go on
+            self.dropped += len(events)
+            if self.problem is None:
+                self.problem = f"cannot relay events to the controller ({exc!r})"[:300]
+
+    def sync(self) -> None:
+        pass  # sent in order with xdist's own messages: nothing to wait for
+
+    def close(self, timeout: float) -> None:
+        pass

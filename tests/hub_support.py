@@ -244,3 +244,56 @@ def wait_for_event(url: str, predicate: Any, timeout: float = 60) -> None:
             if "4004" not in str(exc):
                 raise
         time.sleep(0.05)
+
+
+def png_image(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A real PNG of one colour (a browser decodes it; the hub checks the signature)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height))
+            + chunk(b"IEND", b""))
+
+
+# A stand-in WebDriver for suites that take screenshots without a browser: the real
+# ``pytest_jbrealtime.screenshot`` path (alert check, file, event), a fixed image.
+FAKE_DRIVER = '''
+from selenium.common.exceptions import NoAlertPresentException
+
+
+class ImageDriver:
+    def __init__(self, png):
+        self.png = png
+
+    def execute(self, command, params=None):
+        raise NoAlertPresentException()
+
+    def get_screenshot_as_png(self):
+        return self.png
+'''
+
+
+def get_bytes(url: str, token: str | None = None,
+              cookie: str | None = None) -> tuple[int, bytes]:
+    """Status and body of a GET (an error status is returned, not raised)."""
+    import urllib.error
+
+    headers = {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if cookie is not None:
+        headers["Cookie"] = cookie
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:  # an HTTPError holds the response's socket
+            return exc.code, b""

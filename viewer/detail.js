@@ -3,6 +3,14 @@
 import { el, formatDuration, formatTime } from './dom.js';
 
 // How each timeline event type reads in one line.
+// A screenshot's address as events carry it (`/screenshots/ID.png`) is the run's own:
+// taken relative to the page, so it is the same file on a run's server (page at `/`)
+// and on a hub (page at `/runs/ID/`). Other addresses (data:, a report's) stay as they are.
+export function screenshotSource(url) {
+  if (!url.startsWith('/') || url.startsWith('//')) return url;
+  return new URL(`.${url}`, document.baseURI).pathname;
+}
+
 export function describeTimelineEvent(event) {
   switch (event.type) {
     case 'browser_action':
@@ -174,7 +182,7 @@ export class DetailPanel {
           el('span', { className: 'timeline-kind', text: TIMELINE_LABELS[event.type] ?? event.type }),
           el('span', { className: 'timeline-text', text: describeTimelineEvent(event) }),
           event.type === 'screenshot_captured' && event.screenshot_url
-            ? el('img', { className: 'screenshot', src: event.screenshot_url, alt: `screenshot ${event.screenshot_id ?? ''}`, loading: 'lazy' })
+            ? el('img', { className: 'screenshot', src: screenshotSource(event.screenshot_url), alt: `screenshot ${event.screenshot_id ?? ''}`, loading: 'lazy' })
             : null,
           // A failed attempt that was run again: its traceback, folded.
           event.type === 'test_completed' && event.longrepr

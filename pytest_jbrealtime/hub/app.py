@@ -5,7 +5,10 @@ Routes (all behind the token gate; a hub token has no ``run`` claim):
 - ``/`` the run list (viewer/hub.html, hub.js), ``/api/runs`` its data;
 - ``/runs/{run_id}/`` the viewer for one run (the run server's viewer files: it finds
   its socket relative to the page), ``/runs/{run_id}/ws/{client_id}`` its socket,
-  ``/runs/{run_id}/api/run`` the run's summary;
+  ``/runs/{run_id}/api/run`` the run's summary, ``/runs/{run_id}/screenshots/ID.png``
+  its screenshots (uploaded by its producers, ``hub/screenshots.py``): the address a
+  ``screenshot_captured`` event carries (``/screenshots/ID.png``), taken relative to
+  the run's page as the viewer does;
 - ``/ws/producer`` for pytest processes (producer role), see ``hub/intake.py``.
 
 The viewer socket is the run server's own ``ViewerConnection``: a cursor into the
@@ -20,7 +23,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -29,6 +38,7 @@ from starlette.websockets import WebSocket
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
+from pytest_jbrealtime.hub.screenshots import HubScreenshots
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
@@ -48,10 +58,11 @@ class Hub:
     backend: LogBackend
     authority: TokenAuthority
     limits: ServerLimits = field(default_factory=ServerLimits)
+    screenshots: HubScreenshots = field(default_factory=lambda: HubScreenshots(None, 0))
     intake: HubIntake = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intake = HubIntake(self.backend)
+        self.intake = HubIntake(self.backend, self.screenshots)
 
 
 def create_hub_app(hub: Hub) -> ASGIApp:
@@ -95,6 +106,13 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         info: dict[str, Any] = {**run.listing(), "finished": run.log.finished}
         return JSONResponse(info)
 
+    async def screenshot(request: Request) -> Response:
+        found = hub.screenshots.find(request.path_params["run_id"],
+                                     request.path_params["screenshot_id"])
+        if found is None:
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(found, media_type="image/png")
+
     async def home(request: Request) -> FileResponse:
         return FileResponse(viewer_files / "hub.html", media_type="text/html")
 
@@ -113,7 +131,7 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         Route("/api/{rest:path}", not_found),
         Route("/runs/{run_id}/api/run", run_info),
         Route("/runs/{run_id}/api/{rest:path}", not_found),
-        # Screenshots stay on the machine that ran the tests (not published yet).
+        Route("/runs/{run_id}/screenshots/{screenshot_id}.png", screenshot),
         Route("/runs/{run_id}/screenshots/{rest:path}", not_found),
         Route("/runs/{run_id}", run_page_without_slash),
         Mount("/runs/{run_id}", viewer_static),

@@ -6,6 +6,11 @@ Frames (JSON text; docs/hub.md):
   "run_info": {}}`` once per connection (``shards``: how many the run waits for, 0: any),
   then ``{"type": "publish", "run_id": R, "first": N, "events": [...]}``
   where the events are the producer's N-th, N+1-th … (it numbers every event it makes);
+- producer -> hub, binary: a screenshot, ``{"type": "screenshot", "run_id": R,
+  "screenshot_id": S}`` + newline + the PNG (``hub/screenshots.py``), sent just before
+  the publish frame that holds its ``screenshot_captured`` event; stored before that
+  frame is read, so the image is there before viewers see the event. Not acknowledged
+  on its own (the next publish's ack covers it);
 - hub -> producer: ``{"type": "joined", "run_id": R, "shard": S2, "last": M}`` (M: the
   last event the hub holds from it, so it sends again from M+1), and after each
   publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored, and
@@ -34,6 +39,11 @@ from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, Un
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
 from pytest_jbrealtime.hub.runstate import merged_session_finished
+from pytest_jbrealtime.hub.screenshots import (
+    HubScreenshots,
+    ScreenshotFrameError,
+    parse_screenshot_frame,
+)
 
 # Fields the log or the hub assigns; a producer cannot choose them.
 ASSIGNED_FIELDS = ("seq", "run_id", "timestamp", "shard", "shard_seq")
@@ -73,8 +83,9 @@ def producer_events(
 
 
 class HubIntake:
-    def __init__(self, backend: LogBackend) -> None:
+    def __init__(self, backend: LogBackend, screenshots: HubScreenshots | None = None) -> None:
         self.backend = backend
+        self.screenshots = screenshots or HubScreenshots(None, 0)
         self.connections = 0
         # (run, shard) of each producer connected now, for the shards' heartbeat.
         self.joined: Counter[tuple[str, str]] = Counter()
@@ -106,7 +117,16 @@ class HubIntake:
     async def _serve(self, websocket: WebSocket) -> None:
         joined: tuple[str, str] | None = None
         while True:
-            text = await websocket.receive_text()
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(received.get("code", 1000))
+            if received.get("bytes") is not None:
+                try:
+                    await self._screenshot(received["bytes"], joined)
+                except (ScreenshotFrameError, FrameError, OSError) as exc:
+                    await websocket.send_text(json.dumps({"type": "error", "message": str(exc)}))
+                continue
+            text = received.get("text") or ""
             try:
                 message = json.loads(text)
                 if not isinstance(message, dict):
@@ -173,6 +193,15 @@ class HubIntake:
         await websocket.send_text(json.dumps(
             {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
+
+    async def _screenshot(self, data: bytes, joined: tuple[str, str] | None) -> None:
+        if joined is None:
+            raise FrameError("join a run before sending screenshots")
+        run_id, screenshot_id, png = parse_screenshot_frame(data)
+        if run_id != joined[0]:
+            raise FrameError(f"this connection publishes into run {joined[0]!r}")
+        # Written before the next frame is read: before its event reaches the log.
+        await asyncio.to_thread(self.screenshots.put, run_id, screenshot_id, png)
 
     async def _publish(
         self, websocket: WebSocket, message: dict[str, Any], run_id: str, shard: str

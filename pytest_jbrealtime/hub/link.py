@@ -2,7 +2,8 @@
 
 :class:`HubLink` stands where a run's own ``LiveServer`` would (``live_run.py``): the
 publisher's sink, the link printed in the terminal (the run's page on the hub; no
-token in it: viewers use their own), the run folder for screenshots, and the local
+token in it: viewers use their own), the run folder for screenshots (the producer
+sends each image to the hub with its event), and the local
 recording (``--jb-live-record``), which this process writes itself since no server
 process does. The connection is ``producer.HubProducer``'s thread.
 """
@@ -20,6 +21,7 @@ from pytest_jbrealtime.hub.producer import NO_TOKEN, SPOOL_BYTES, TOKEN_ENV, Hub
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.recording import RecordingWriter, open_recorder
+from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 
 
@@ -88,6 +90,7 @@ class HubLink(LiveServer):
         self.producer = HubProducer(
             producer_socket_url(self.hub_url), token, self.run_id, self.shard,
             {**self.run_info, "shard": self.shard}, spool, local_log, self.expected_shards,
+            screenshots_dir=self.run_dir / SCREENSHOTS_DIRECTORY,
         )
         self.producer.start()
         if token is None:

@@ -7,6 +7,12 @@ starts, or go away and come back: the thread reconnects with backoff, re-joins, 
 the last event the hub holds, and sends from the next one — in order, nothing lost,
 nothing twice (the hub drops numbers it already has). The tests never wait for it;
 at the end it gets a bounded time to deliver the rest.
+
+Screenshots ride the same connection: the spool holds only their events (the image is
+already a file in the run folder), and before a publish frame with a
+``screenshot_captured`` event the thread sends that image as a binary frame
+(``hub/screenshots.py``). So an image reaches the hub just before its event, is sent
+again with its event after a reconnect, and costs the tests nothing more.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import queue
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_frame
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.log import EventLog
 
@@ -32,6 +40,8 @@ FRAME_BYTES = 1024 * 1024
 IN_FLIGHT_BYTES = 8 * 1024 * 1024
 SPOOL_BYTES = 512 * 1024 * 1024
 _STOP = object()
+# How a screenshot's event looks in the spool (compact JSON): only these lines are parsed.
+SCREENSHOT_MARK = b'"type":"screenshot_captured"'
 TOKEN_ENV = "JB_LIVE_TOKEN"
 NO_TOKEN = f"{TOKEN_ENV} is not set (a producer token of the hub)"
 
@@ -54,6 +64,7 @@ class HubProducer:
         spool: Spool,
         local_log: EventLog | None = None,
         expected_shards: int = 0,
+        screenshots_dir: Path | None = None,
     ) -> None:
         self.ws_url = ws_url
         self._token = token
@@ -64,6 +75,11 @@ class HubProducer:
         # The run as this process saw it, for the local recording (its listeners).
         self.local_log = local_log
         self.expected_shards = expected_shards
+        # Where ScreenshotStore writes this run's images (the run folder's screenshots/).
+        self.screenshots_dir = screenshots_dir
+        self.screenshots_sent = 0
+        # Screenshots whose image could not be sent (gone, too big): their URL is a 404.
+        self.screenshots_missing = 0
         self.producer_id = uuid.uuid4().hex
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._connection: Any = None
@@ -232,12 +248,38 @@ class HubProducer:
             lines = self.spool.read(first, FRAME_BYTES)
             if not lines:
                 return
+            for line in lines:
+                if SCREENSHOT_MARK in line:
+                    self._send_screenshot(line)
             frame = (
                 '{"type":"publish","run_id":' + json.dumps(self.run_id) + ',"first":'
                 + str(first) + ',"events":[' + b",".join(lines).decode("utf-8") + "]}"
             )
             self._connection.send(frame)
             self._sent = first + len(lines) - 1
+
+    def _send_screenshot(self, line: bytes) -> None:
+        """The image of a ``screenshot_captured`` event, just before the event itself."""
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(event, dict) or event.get("type") != "screenshot_captured":
+            return  # another event that only mentions the name
+        screenshot_id = event.get("screenshot_id")
+        if not isinstance(screenshot_id, str) or self.screenshots_dir is None:
+            return
+        path = self.screenshots_dir / f"{Path(screenshot_id).name}.png"
+        try:
+            if path.stat().st_size > MAX_SCREENSHOT_BYTES:
+                self.screenshots_missing += 1
+                return
+            png = path.read_bytes()
+        except OSError:  # removed, or never written: the event goes without it
+            self.screenshots_missing += 1
+            return
+        self._connection.send(screenshot_frame(self.run_id, screenshot_id, png))
+        self.screenshots_sent += 1
 
     def _read_acks(self, timeout: float) -> None:
         while True:

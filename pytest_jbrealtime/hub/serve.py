@@ -18,7 +18,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.hub.screenshots import HubScreenshots
 
 SECRET_ENV = "JB_LIVE_SECRET"
 DEFAULT_HUB_PORT = 8770
@@ -102,6 +106,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     from pytest_jbrealtime.hub.app import Hub, create_hub_app
     from pytest_jbrealtime.hub.backends import backend_for_url
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
+    from pytest_jbrealtime.hub.screenshots import HubScreenshots
     from pytest_jbrealtime.server.auth import TokenAuthority
     from pytest_jbrealtime.server.deadline import deadline_protocol
     from pytest_jbrealtime.server.limits import ServerLimits
@@ -113,6 +118,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     except Exception as exc:  # a bad URL, an unreachable Redis, an unwritable folder
         out(f"error: cannot open the log store: {exc}")
         return 2
+    expiry: asyncio.Task[None] | None = None
     try:
         try:
             sock = bind_listening_socket(args.host, args.port)
@@ -136,7 +142,12 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
             allowed_hosts=tuple(h for h in hosts if h), allowed_origins=tuple(origins),
         )
         authority = TokenAuthority(secret, run_id=None)
-        hub = Hub(backend=backend, authority=authority, limits=limits)
+        screenshots = HubScreenshots(args.data, args.retention_days * 86400)
+        if args.redis_url:
+            # The memory backend deletes a run's folder, screenshots and all; with
+            # Redis the images are this hub's own files.
+            expiry = asyncio.create_task(expire_hourly(screenshots))
+        hub = Hub(backend=backend, authority=authority, limits=limits, screenshots=screenshots)
         lifecycle = RunLifecycle(backend, hub.intake.connected, args.shard_timeout,
                                  args.keep_finished)
         upkeep = asyncio.create_task(lifecycle.run())
@@ -158,8 +169,19 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         finally:
             upkeep.cancel()
     finally:
+        if expiry is not None:
+            expiry.cancel()
         await backend.close()
     return 0
+
+
+async def expire_hourly(screenshots: HubScreenshots) -> None:
+    from pytest_jbrealtime.hub.backends.base import RETENTION_CHECK_SECONDS
+
+    while True:
+        with contextlib.suppress(Exception):  # a failed clean-up is tried again later
+            await asyncio.to_thread(screenshots.expire)
+        await asyncio.sleep(RETENTION_CHECK_SECONDS)
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python -m pytest_jbrealtime serve`

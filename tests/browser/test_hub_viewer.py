@@ -95,3 +95,31 @@ def test_an_interrupted_run_in_the_viewer_and_the_run_list(tmp_path: Path, drive
     assert rows()[0].get_attribute("data-status") == "interrupted"
     assert "interrupted (failed)" in rows()[0].text
     assert page.csp_violations() == []
+
+
+def test_a_screenshot_of_a_hub_run_shows_in_its_viewer(tmp_path: Path, driver: Chrome,
+                                                       running: list[Any]) -> None:
+    from tests.test_hub_xdist import SHOT_TEST
+
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_shot.py").write_text("import pytest_jbrealtime\n" + SHOT_TEST)
+    shard = Shard(suite, hub.url, run_id="pictured")
+    running.append(shard)
+    assert shard.wait() == 0, shard.text
+
+    page = ViewerPage(driver).open(f"{hub.url}/runs/pictured/?token={mint('viewer')}")
+    assert driver.current_url == f"{hub.url}/runs/pictured/"  # the token became a cookie
+    page.wait_finished()
+    driver.find_element(By.CSS_SELECTOR, '[data-test-id="test_shot.py::test_shot"]').click()
+    page.wait_for(lambda: page.text("detail-name") == "test_shot")
+    image = page.wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "img.screenshot"))[0]
+    driver.execute_script("arguments[0].scrollIntoView()", image)  # loading=lazy
+    # Loaded from the hub (the run's address, the page's cookie) and decoded: 7x4.
+    page.wait_for(lambda: driver.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", image) == 7)
+    assert image.get_attribute("src").startswith(f"{hub.url}/runs/pictured/screenshots/")
+    assert driver.execute_script("return arguments[0].naturalHeight", image) == 4
+    assert page.csp_violations() == []

@@ -79,7 +79,9 @@ class RunFile:
 
     def _open(self, already: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(LOG_NAME + ".new")
+        # Same name in a side folder: the header then names ``log.screenshots`` as the
+        # recording's screenshot folder, where the hub keeps them (hub/screenshots.py).
+        temporary = self.path.parent / ".new" / LOG_NAME
         writer = RecordingWriter(temporary, run_id=self.run.run_id, run_info={"hub": True},
                                  run_dir=None, warn=lambda m: logger.error("%s", m))
         if already:
