@@ -32,6 +32,7 @@ import psutil
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pairing import paired_ratio
 from suite import write_suite
 
 LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
@@ -110,7 +111,8 @@ def main() -> None:
         cpus: dict[str, list[float]] = {v: [] for v in variants}
         run_once(variants[0], suite, Path(tmp))  # warm the OS caches
         for index in range(args.runs):
-            for variant in variants:  # alternate A, B, C, A, B, C …
+            # A B, then B A: a drift during the round does not favour one side.
+            for variant in variants if index % 2 == 0 else variants[::-1]:
                 elapsed, cpu, tail = run_once(variant, suite, Path(tmp))
                 times[variant].append(elapsed)
                 cpus[variant].append(cpu)
@@ -122,13 +124,16 @@ def main() -> None:
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
           f"Python {platform.python_version()}, {args.tests} tests, median of {args.runs}")
-    print("| variant | wall (s) | wall ratio | pytest CPU (s) | CPU ratio |")
-    print("|---|---|---|---|---|")
+    print("| variant | wall (s) | wall ratio | per-round wall ratio | pytest CPU (s) "
+          "| CPU ratio | per-round CPU ratio |")
+    print("|---|---|---|---|---|---|---|")
     for variant in variants:
         median = statistics.median(times[variant])
         cpu = statistics.median(cpus[variant])
-        print(f"| {variant} | {median:.2f} | {median / base:.3f}x | {cpu:.2f} | "
-              f"{cpu / base_cpu:.3f}x |")
+        paired = paired_ratio(times[variants[0]], times[variant])
+        paired_cpu = paired_ratio(cpus[variants[0]], cpus[variant])
+        print(f"| {variant} | {median:.2f} | {median / base:.3f}x | {paired:.3f}x | "
+              f"{cpu:.2f} | {cpu / base_cpu:.3f}x | {paired_cpu:.3f}x |")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pairing import paired_ratio
 from suite import write_suite
 
 LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
@@ -96,7 +97,8 @@ def main() -> None:
         times: dict[str, list[float]] = {v: [] for v in variants}
         run_once("plain", suite, args.workers)  # warm the OS caches
         for index in range(args.runs):
-            for variant in variants:  # alternate A, B, A, B …
+            # A B, then B A: a drift during the round does not favour one side.
+            for variant in variants if index % 2 == 0 else variants[::-1]:
                 elapsed, tail = run_once(variant, suite, args.workers)
                 times[variant].append(elapsed)
                 print(f"run {index + 1} {variant:6s} {elapsed:7.2f} s   {tail}", flush=True)
@@ -105,12 +107,14 @@ def main() -> None:
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{args.tests} tests, -n {args.workers}, median of {args.runs}")
-    print("| variant | runs (s) | median (s) | ratio to plain |")
-    print("|---|---|---|---|")
+    print("| variant | runs (s) | median (s) | ratio to plain | per-round ratio |")
+    print("|---|---|---|---|---|")
     for variant in variants:
         median = statistics.median(times[variant])
         runs = ", ".join(f"{t:.2f}" for t in times[variant])
-        print(f"| {variant} -n {args.workers} | {runs} | {median:.2f} | {median / base:.3f}x |")
+        paired = paired_ratio(times["plain"], times[variant])
+        print(f"| {variant} -n {args.workers} | {runs} | {median:.2f} | {median / base:.3f}x "
+              f"| {paired:.3f}x |")
 
 
 if __name__ == "__main__":

@@ -149,6 +149,50 @@ def test_every_event_has_the_common_fields(suite_dir: pytest.Pytester, start_liv
     assert [o["type"] for o in watched.others][:1] in (["hello"], ["viewers"])
 
 
+MARKED_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.slow
+
+@pytest.mark.parametrize("n", [1, pytest.param(2, marks=pytest.mark.flaky_case)])
+def test_plain(n):
+    pass
+
+@pytest.mark.ui
+class TestOuter:
+    @pytest.mark.login
+    def test_method(self):
+        pass
+
+    class TestInner:
+        def test_deep(self):
+            pass
+"""
+
+
+def test_collection_lists_each_test_with_its_class_and_markers(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    suite_dir.makeini("[pytest]\nmarkers =\n    slow\n    flaky_case\n    ui\n    login\n")
+    suite_dir.makepyfile(test_marks=MARKED_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
+    watched = watch_sync(run.ws_url())
+    assert run.wait() == 0, run.output
+    (collection,) = watched.of_type("collection_finished")
+    listed = {t["test_id"]: (t["file"], t["cls"], t["name"], t["markers"])
+              for t in collection["tests"]}
+    assert listed == {
+        "test_marks.py::test_plain[1]": ("test_marks.py", None, "test_plain[1]",
+                                         ["parametrize", "slow"]),
+        "test_marks.py::test_plain[2]": ("test_marks.py", None, "test_plain[2]",
+                                         ["flaky_case", "parametrize", "slow"]),
+        "test_marks.py::TestOuter::test_method": ("test_marks.py", "TestOuter", "test_method",
+                                                  ["login", "slow", "ui"]),
+        "test_marks.py::TestOuter::TestInner::test_deep": (
+            "test_marks.py", "TestInner", "test_deep", ["slow", "ui"]),
+    }
+
+
 GATED_SUITE = '''
 import os, time, pathlib
 
