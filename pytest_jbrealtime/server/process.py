@@ -31,7 +31,10 @@ from pytest_jbrealtime.server.deadline import deadline_protocol
 from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import configure_server_logging
 
-POLL_SECONDS = 0.01
+# Also paces what viewers get: one read, one log append and one send per viewer at
+# most each poll. Under -n 2 on two cores every core is busy and the server's CPU is
+# paid in the run's wall time (docs/benchmarks.md, xdist).
+POLL_SECONDS = 0.02
 
 
 class ControlPipe:
