@@ -34,6 +34,7 @@ import psutil
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pairing import paired_ratio
 from suite import write_suite
 
 LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
@@ -140,7 +141,8 @@ def main() -> None:
         suite = write_suite(Path(tmp) / "suite", args.tests)
         run_once("reader", suite)  # warm the OS caches
         for index in range(args.runs):
-            for variant in variants:  # alternate A, B, A, B …
+            # A B, then B A: a drift during the round does not favour one side.
+            for variant in variants if index % 2 == 0 else variants[::-1]:
                 one = run_once(variant, suite)
                 results[variant].append(one)
                 latencies = one["latencies"]
@@ -153,9 +155,9 @@ def main() -> None:
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{args.tests} tests, median of {args.runs}")
-    print("| variant | wall (s) | ratio | reader p50 / p99 latency (ms) | server peak RSS (MiB) "
-          "| shutdown after last event (s) | stuck viewer closed with |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | wall (s) | ratio | per-round ratio | reader p50 / p99 latency (ms) "
+          "| server peak RSS (MiB) | shutdown after last event (s) | stuck viewer closed with |")
+    print("|---|---|---|---|---|---|---|---|")
     base = statistics.median(r["wall"] for r in results["reader"])
     for variant in variants:
         runs = results[variant]
@@ -166,7 +168,8 @@ def main() -> None:
         rss = statistics.median(r["peak_rss_mib"] for r in runs)
         shutdown = statistics.median(r["shutdown"] for r in runs)
         closes = sorted({str(r.get("stuck_close", "-")) for r in runs})
-        print(f"| {variant} | {wall:.2f} | {wall / base:.3f}x | {1000 * p50:.0f} / "
+        paired = paired_ratio([r["wall"] for r in results["reader"]], [r["wall"] for r in runs])
+        print(f"| {variant} | {wall:.2f} | {wall / base:.3f}x | {paired:.3f}x | {1000 * p50:.0f} / "
               f"{1000 * p99:.0f} | {rss:.1f} | {shutdown:.2f} | {', '.join(closes)} |")
 
 
