@@ -204,25 +204,31 @@ def test_the_producer_socket_takes_a_screenshot_of_its_own_run_only(
     assert get_bytes(f"{hub.url}/runs/other-run/screenshots/a1.png", mint("viewer"))[0] == 404
 
 
-def test_a_redis_hub_serves_the_screenshots_it_received(
+def test_redis_hubs_serve_the_screenshots_any_of_them_received(
     tmp_path: Path, running: list[Any], redis_server: RedisServer
 ) -> None:
     from tests.test_hub_xdist import GREEN, SHOT_TEST
 
     hub = HubProcess(tmp_path / "data", 0, redis_server.url)
     running.append(hub)
+    # Another hub on the same Redis, with a data folder of its own (another machine).
+    other = HubProcess(tmp_path / "other-data", 0, redis_server.url)
+    running.append(other)
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_shot.py").write_text("import pytest_jbrealtime\n" + SHOT_TEST)
     shard = Shard(suite, hub.url, run_id="on-redis")
     running.append(shard)
     assert shard.wait() == 0, shard.text
-    (shot,) = watch_sync(hub.viewer_url("on-redis")).of_type("screenshot_captured")
+    (shot,) = watch_sync(other.viewer_url("on-redis")).of_type("screenshot_captured")
+    assert get_bytes(image_url(other, "on-redis", shot), mint("viewer")) == (200, GREEN)
     url = image_url(hub, "on-redis", shot)
     assert get_bytes(url, mint("viewer")) == (200, GREEN)
     hub.stop()
     hub.start()
     assert get_bytes(url, mint("viewer")) == (200, GREEN)
+    unknown = {**shot, "screenshot_url": "/screenshots/nope.png"}
+    assert get_bytes(image_url(other, "on-redis", unknown), mint("viewer"))[0] == 404
 
 
 def test_a_redis_hubs_screenshot_files_expire_after_the_retention_period(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ run's log, with the same protocol, resume and limits.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_dir
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
+from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection
 
 # A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
@@ -107,11 +109,18 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         return JSONResponse(info)
 
     async def screenshot(request: Request) -> Response:
-        found = hub.screenshots.find(request.path_params["run_id"],
-                                     request.path_params["screenshot_id"])
-        if found is None:
+        run_id = request.path_params["run_id"]
+        screenshot_id = request.path_params["screenshot_id"]
+        found = hub.screenshots.find(run_id, screenshot_id)
+        if found is not None:
+            return FileResponse(found, media_type="image/png")
+        # Received by another hub on the same Redis: from the store, kept here after.
+        png = (await hub.backend.shared_screenshot(run_id, screenshot_id)
+               if valid_run_id(run_id) and SCREENSHOT_ID.match(screenshot_id) else None)
+        if png is None:
             return PlainTextResponse("not found", status_code=404)
-        return FileResponse(found, media_type="image/png")
+        await asyncio.to_thread(hub.screenshots.put, run_id, screenshot_id, png)
+        return Response(png, media_type="image/png")
 
     async def home(request: Request) -> FileResponse:
         return FileResponse(viewer_files / "hub.html", media_type="text/html")

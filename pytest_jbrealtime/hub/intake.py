@@ -200,8 +200,10 @@ class HubIntake:
         run_id, screenshot_id, png = parse_screenshot_frame(data)
         if run_id != joined[0]:
             raise FrameError(f"this connection publishes into run {joined[0]!r}")
-        # Written before the next frame is read: before its event reaches the log.
+        # Written (and shared with the other hubs on the store) before the next frame is
+        # read: before its event reaches the log.
         await asyncio.to_thread(self.screenshots.put, run_id, screenshot_id, png)
+        await self.backend.share_screenshot(run_id, screenshot_id, png)
 
     async def _publish(
         self, websocket: WebSocket, message: dict[str, Any], run_id: str, shard: str

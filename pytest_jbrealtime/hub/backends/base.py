@@ -116,3 +116,12 @@ class LogBackend:
         """Drop from memory the logs of runs that ended over ``keep_seconds`` ago and have
         no viewer; ``open_run`` reads them back from the store when asked."""
         raise NotImplementedError
+
+    # -- screenshots (files on each hub, hub/screenshots.py; shared through the store) ---
+
+    async def share_screenshot(self, run_id: str, screenshot_id: str, png: bytes) -> None:
+        """Make an image readable by every hub on the same store (alone: nothing to do)."""
+
+    async def shared_screenshot(self, run_id: str, screenshot_id: str) -> bytes | None:
+        """An image another hub on the same store received, or None."""
+        return None

@@ -82,6 +82,10 @@ def watch_key(run_id: str) -> str:
     return f"{PREFIX}:run:{{{run_id}}}:watch"
 
 
+def screenshot_key(run_id: str, screenshot_id: str) -> str:
+    return f"{PREFIX}:run:{{{run_id}}}:shot:{screenshot_id}"
+
+
 # Redis's clock in ms, as a string (a Lua number that big would print as 1.7e+12).
 NOW_MS = """
 local clock = redis.call('TIME')
@@ -631,6 +635,22 @@ class RedisBackend(LogBackend):
             self._used.pop(run_id, None)
             self._watch_written.pop(run_id, None)
         return gone
+
+    # -- screenshots: each hub keeps files; Redis lets the others serve them too ---------
+
+    async def share_screenshot(self, run_id: str, screenshot_id: str, png: bytes) -> None:
+        try:
+            await self.redis.set(screenshot_key(run_id, screenshot_id), png,
+                                 ex=max(1, int(self.retention_seconds)))
+        except RedisError as exc:  # this hub still serves it from its own folder
+            logger.warning("screenshot %s of run %s not shared: %s", screenshot_id, run_id, exc)
+
+    async def shared_screenshot(self, run_id: str, screenshot_id: str) -> bytes | None:
+        try:
+            png = await self.redis.get(screenshot_key(run_id, screenshot_id))
+        except RedisError:
+            return None
+        return bytes(png) if png is not None else None
 
 
 class LostRun(Exception):
