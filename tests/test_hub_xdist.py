@@ -15,13 +15,12 @@ from urllib.parse import urljoin
 import pytest
 
 from tests.hub_support import FAKE_DRIVER, HubProcess, Shard, get_bytes, mint, png_image
-from tests.support import Watched
+from tests.support import Watched, of_test, watch_reacting
 from tests.test_xdist_live import (
     STEPS_SUITE,
     TIMEOUT,
     check_complete_stream,
-    of_test,
-    watch_reacting,
+    check_steps_suite_stream,
 )
 
 GREEN = png_image(7, 4, (0, 160, 0))
@@ -79,29 +78,7 @@ def test_worker_steps_emit_and_screenshots_reach_the_hub_live_and_in_order(
     assert "WARNING" not in shard.text, shard.text
     assert seen == {"completed_before_gate": False}
     check_complete_stream(watched, shard.text, {"gw0", "gw1"})
-    events = of_test(watched, checkout)
-    worker = events[0]["worker"]
-    assert worker in ("gw0", "gw1")
-    assert all(e["worker"] == worker for e in events)
-    order = [(e["type"], e.get("step_name") or e.get("name"), e.get("status")) for e in events]
-    assert order == [
-        ("test_started", None, None),
-        ("test_progress", "setup", "running"),
-        ("test_progress", "create account", "running"),
-        ("test_progress", "create account", "passed"),
-        ("test_progress", "call", "running"),
-        ("test_progress", "open cart", "running"),
-        ("custom", "cart.items", None),
-        ("test_progress", "open cart", "passed"),
-        ("test_progress", "wait for the watcher", "running"),
-        ("test_progress", "wait for the watcher", "passed"),
-        ("test_progress", "teardown", "running"),
-        ("custom", "audit.cleanup", None),
-        ("test_completed", None, None),
-    ]
-    for n in range(6):
-        names = [e.get("step_name") for e in of_test(watched, f"test_shop.py::test_other[{n}]")]
-        assert names.count(f"work {n}") == 2
+    check_steps_suite_stream(watched)
     # Every event of the run is this shard's (one producer: the controller).
     assert {e.get("shard") for e in watched.events} - {None} == {shard_name(watched)}
 

@@ -191,6 +191,34 @@ def test_other(n):
 """
 
 
+def check_steps_suite_stream(watched: Watched) -> None:
+    """STEPS_SUITE's events: each test's, from one worker, in the order they happened."""
+    checkout = "test_shop.py::test_checkout"
+    events = of_test(watched, checkout)
+    worker = events[0]["worker"]
+    assert worker in ("gw0", "gw1")
+    assert all(e["worker"] == worker for e in events)
+    order = [(e["type"], e.get("step_name") or e.get("name"), e.get("status")) for e in events]
+    assert order == [
+        ("test_started", None, None),
+        ("test_progress", "setup", "running"),
+        ("test_progress", "create account", "running"),
+        ("test_progress", "create account", "passed"),
+        ("test_progress", "call", "running"),
+        ("test_progress", "open cart", "running"),
+        ("custom", "cart.items", None),
+        ("test_progress", "open cart", "passed"),
+        ("test_progress", "wait for the watcher", "running"),
+        ("test_progress", "wait for the watcher", "passed"),
+        ("test_progress", "teardown", "running"),
+        ("custom", "audit.cleanup", None),
+        ("test_completed", None, None),
+    ]
+    for n in range(6):
+        names = [e.get("step_name") for e in of_test(watched, f"test_shop.py::test_other[{n}]")]
+        assert names.count(f"work {n}") == 2
+
+
 def test_steps_and_emit_inside_a_worker_stream_live_and_in_order(
     suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess], tmp_path: Path
 ) -> None:
@@ -215,29 +243,7 @@ def test_steps_and_emit_inside_a_worker_stream_live_and_in_order(
     assert run.wait(TIMEOUT) == 0, run.output
     assert seen == {"completed_before_gate": False}
     check_complete_stream(watched, run.output, {"gw0", "gw1"})
-    events = of_test(watched, checkout)
-    worker = events[0]["worker"]
-    assert worker in ("gw0", "gw1")
-    assert all(e["worker"] == worker for e in events)
-    order = [(e["type"], e.get("step_name") or e.get("name"), e.get("status")) for e in events]
-    assert order == [
-        ("test_started", None, None),
-        ("test_progress", "setup", "running"),
-        ("test_progress", "create account", "running"),
-        ("test_progress", "create account", "passed"),
-        ("test_progress", "call", "running"),
-        ("test_progress", "open cart", "running"),
-        ("custom", "cart.items", None),
-        ("test_progress", "open cart", "passed"),
-        ("test_progress", "wait for the watcher", "running"),
-        ("test_progress", "wait for the watcher", "passed"),
-        ("test_progress", "teardown", "running"),
-        ("custom", "audit.cleanup", None),
-        ("test_completed", None, None),
-    ]
-    for n in range(6):
-        names = [e.get("step_name") for e in of_test(watched, f"test_shop.py::test_other[{n}]")]
-        assert names.count(f"work {n}") == 2
+    check_steps_suite_stream(watched)
 
 
 SELENIUM_SUITE = """
