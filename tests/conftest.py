@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +31,12 @@ def start_live() -> Iterator[Callable[..., LiveProcess]]:
     yield start
     for run in runs:
         run.kill()
+
+
+@pytest.fixture
+def running() -> Iterator[list[Any]]:
+    """Processes a test starts (hubs, shards); killed at its end, whatever happened."""
+    started: list[Any] = []
+    yield started
+    for process in started:
+        process.kill()

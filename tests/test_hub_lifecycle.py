@@ -6,7 +6,6 @@ a real redis-server for the Redis backend."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,6 @@ from tests.redis_support import RedisServer, redis_server_fixture  # noqa: F401
 from tests.support import watch_sync
 from tests.test_hub import SUITE_A, SUITE_B, assert_whole_log, held_suite, results_by_test
 from tests.test_hub_redis import watch_sync_in_thread
-
-
-@pytest.fixture
-def running() -> Iterator[list[Any]]:
-    """Hubs and shards a test starts; killed at its end."""
-    started: list[Any] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def wait_until(condition: Any, timeout: float = 30, what: str = "condition") -> Any:

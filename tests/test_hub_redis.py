@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,6 @@ from tests.support import unpack, watch_sync
 from tests.test_hub import SUITE_A, SUITE_B, assert_whole_log, held_suite, results_by_test
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def running() -> Iterator[list[Any]]:
-    """Hubs and shards a test starts; killed at its end."""
-    started: list[Any] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def test_two_hubs_on_one_redis_serve_one_run(tmp_path: Path, redis_server: RedisServer,

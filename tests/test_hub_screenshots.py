@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -54,14 +53,6 @@ def test_screens():
     # The hub is down now: this one reaches it once it is back.
     assert pytest_jbrealtime.screenshot(ImageDriver(BLUE), "while-down")
 '''
-
-
-@pytest.fixture
-def running() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def image_url(hub: HubProcess, run_id: str, event: dict[str, Any]) -> str:

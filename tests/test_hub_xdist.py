@@ -7,12 +7,9 @@ stream is the embedded server's (tests/test_xdist_live.py), checked with its hel
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
-
-import pytest
 
 from tests.hub_support import FAKE_DRIVER, HubProcess, Shard, get_bytes, mint, png_image
 from tests.support import Watched, of_test, watch_reacting
@@ -30,14 +27,6 @@ def test_shot():
     with pytest_jbrealtime.step("look"):
         assert pytest_jbrealtime.screenshot(ImageDriver({GREEN!r}), "green")
 '''
-
-
-@pytest.fixture
-def running() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def wait_for_run(hub: HubProcess, run_id: str, timeout: float = 60) -> None:
