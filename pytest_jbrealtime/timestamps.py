@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import time
 
-_second = -1
-_prefix = ""
+# (second, its text): one tuple, replaced whole, so a reader in another thread never
+# pairs one second with another's text.
+_cached: tuple[int, str] = (-1, "")
 
 
 def iso_timestamp(epoch_seconds: float) -> str:
-    global _second, _prefix
+    global _cached
     # Rounded to the microsecond first, as datetime.fromtimestamp does, then cut.
     fraction, whole = math.modf(epoch_seconds)
     micros = round(fraction * 1e6)
@@ -26,7 +27,8 @@ def iso_timestamp(epoch_seconds: float) -> str:
     elif micros < 0:
         second, micros = second - 1, micros + 1_000_000
     millis = micros // 1000
-    if second != _second:
-        _prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _second = second
-    return f"{_prefix}.{millis:03d}Z"
+    cached_second, prefix = _cached
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _cached = (second, prefix)
+    return f"{prefix}.{millis:03d}Z"

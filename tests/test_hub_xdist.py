@@ -18,6 +18,7 @@ from tests.test_xdist_live import (
     TIMEOUT,
     check_complete_stream,
     check_steps_suite_stream,
+    steps_suite_watcher,
 )
 
 GREEN = png_image(7, 4, (0, 160, 0))
@@ -49,17 +50,7 @@ def test_worker_steps_emit_and_screenshots_reach_the_hub_live_and_in_order(
     shard = Shard(suite, hub.url, "-v", "-n", "2", run_id="parallel",
                   env={"JB_TEST_GATE_DIR": str(gates)})
     running.append(shard)
-    checkout = "test_shop.py::test_checkout"
-    seen: dict[str, Any] = {}
-
-    def react(watched: Watched) -> None:
-        if (gates / "steps-seen").exists():
-            return
-        names = [e.get("step_name") for e in of_test(watched, checkout, "test_progress")]
-        if "wait for the watcher" in names:
-            # The test is still blocked in its step: these events came live.
-            seen["completed_before_gate"] = bool(of_test(watched, checkout, "test_completed"))
-            (gates / "steps-seen").touch()
+    react, seen = steps_suite_watcher(gates)
 
     wait_for_run(hub, "parallel")
     watched = watch_reacting(hub.viewer_url("parallel"), react)

@@ -191,6 +191,24 @@ def test_other(n):
 """
 
 
+def steps_suite_watcher(gates: Path) -> tuple[Callable[[Watched], None], dict[str, Any]]:
+    """A ``react`` for STEPS_SUITE: opens its gate once the checkout test is seen blocked in
+    its step (so what came before arrived live), noting whether it had completed then."""
+    checkout = "test_shop.py::test_checkout"
+    seen: dict[str, Any] = {}
+
+    def react(watched: Watched) -> None:
+        if (gates / "steps-seen").exists():
+            return
+        names = [e.get("step_name") for e in of_test(watched, checkout, "test_progress")]
+        if "wait for the watcher" in names:
+            # The test is still blocked in its step: these events came live.
+            seen["completed_before_gate"] = bool(of_test(watched, checkout, "test_completed"))
+            (gates / "steps-seen").touch()
+
+    return react, seen
+
+
 def check_steps_suite_stream(watched: Watched) -> None:
     """STEPS_SUITE's events: each test's, from one worker, in the order they happened."""
     checkout = "test_shop.py::test_checkout"
@@ -227,17 +245,7 @@ def test_steps_and_emit_inside_a_worker_stream_live_and_in_order(
     gates.mkdir()
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1", "-v", "-n", "2",
                      env={"JB_TEST_GATE_DIR": str(gates)})
-    checkout = "test_shop.py::test_checkout"
-    seen: dict[str, Any] = {}
-
-    def react(watched: Watched) -> None:
-        if (gates / "steps-seen").exists():
-            return
-        names = [e.get("step_name") for e in of_test(watched, checkout, "test_progress")]
-        if "wait for the watcher" in names:
-            # The test is still blocked in its step: these events came live.
-            seen["completed_before_gate"] = bool(of_test(watched, checkout, "test_completed"))
-            (gates / "steps-seen").touch()
+    react, seen = steps_suite_watcher(gates)
 
     watched = watch_reacting(run.ws_url(), react)
     assert run.wait(TIMEOUT) == 0, run.output
