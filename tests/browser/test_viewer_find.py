@@ -55,6 +55,11 @@ def listed_ids(page: ViewerPage) -> list[str]:
                            ".filter((r) => r.kind === 'test').map((r) => r.test.id);")
 
 
+def click_row(page: ViewerPage, test_id: str) -> None:
+    page.driver.find_element(
+        "css selector", f'[data-testid="test-row"][data-test-id="{test_id}"]').click()
+
+
 def test_copied_link_opens_the_same_test_in_a_new_tab(
     suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
 ) -> None:
@@ -67,7 +72,7 @@ def test_copied_link_opens_the_same_test_in_a_new_tab(
     page.search("param")
     page.wait_for(lambda: page.visible_count() == 1)
     target = "test_mixed.py::TestGroup::test_param[3]"
-    driver.find_element("css selector", f'[data-testid="test-row"][data-test-id="{target}"]').click()
+    click_row(page, target)
     page.wait_for(lambda: page.text("detail-name") == "test_param[3]")
     # The address says it all: a reload or a new tab restores it.
     assert "test=" in driver.current_url and "status=failures" in driver.current_url
@@ -121,7 +126,7 @@ def test_search_language_narrows_and_status_failed_is_exactly_the_failures(
     # The detail highlights the words in the traceback.
     page.search("status:failed assert")
     page.wait_for(lambda: page.visible_count() == 2)
-    driver.find_element("css selector", '[data-testid="test-row"][data-test-id="test_mixed.py::test_fail"]').click()
+    click_row(page, "test_mixed.py::test_fail")
     page.wait_for(lambda: any(m.text.lower() == "assert" for m in driver.find_elements(
         "css selector", '[data-testid="traceback"] mark')))
 
@@ -138,7 +143,8 @@ def test_sort_by_duration_and_name(
     Select(page.find("sort-by")).select_by_value("duration")
     page.wait_for(lambda: listed_ids(page)[:2] == ["test_timed.py::test_slowest",
                                                  "test_timed.py::test_middle"])
-    durations = store_ids(page, "return window.__jbLive.view.list.rows.map((r) => r.test.duration);")
+    durations = store_ids(
+        page, "return window.__jbLive.view.list.rows.map((r) => r.test.duration);")
     assert durations == sorted(durations, reverse=True)
     assert "sort=duration" in driver.current_url
     # Sorted, it is one flat list of whole node ids: no headers.
@@ -149,7 +155,8 @@ def test_sort_by_duration_and_name(
     page.wait_for(lambda: listed_ids(page) == ["test_timed.py::test_slowest"])
     page.search("")
     Select(page.find("sort-by")).select_by_value("name")
-    page.wait_for(lambda: listed_ids(page) == sorted(listed_ids(page)) and len(listed_ids(page)) == 43)
+    page.wait_for(lambda: len(listed_ids(page)) == 43
+                  and listed_ids(page) == sorted(listed_ids(page)))
 
 
 def test_keys_sticky_header_and_folding(
