@@ -18,6 +18,7 @@ import { Announcer } from './announce.js';
 import { mountRunTitle } from './runtitle.js';
 import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
+import { mountStacks } from './stack.js';
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
@@ -69,6 +70,8 @@ export class LiveView {
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    // Messages to the server (stack requests); main.js connects it to the live client.
+    this.send = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
     this.panels = [];
 
@@ -86,6 +89,7 @@ export class LiveView {
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
+    mountStacks(this);
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     mountRunTitle(this);
     mountTheme();
