@@ -18,6 +18,8 @@ import { Announcer } from './announce.js';
 import { mountRunTitle } from './runtitle.js';
 import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
+import { mountTimeline } from './timeline.js';
+import { mountSlowest, mountPanelFold } from './slowest.js';
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
@@ -86,6 +88,9 @@ export class LiveView {
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
+    mountSlowest(this, byId('panels'));
+    mountTimeline(this, byId('panels'));
+    mountPanelFold(byId('panels'));
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     mountRunTitle(this);
     mountTheme();
