@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime.verdicts import PastResult
+from pytest_jbrealtime.verdicts import (
+    RECENT_IN_EVENT,
+    HistoryInfo,
+    PastResult,
+    median,
+    verdict,
+)
 
 HISTORY_KEY = "jb_live/history"
 STEPS_KEY = "jb_live/steps"
@@ -22,31 +28,49 @@ KEEP_RESULTS = 20
 # A test that has not run for this long is forgotten (renamed or deleted tests).
 FORGET_AFTER_DAYS = 90
 
-# One letter per result: a test's history is one short string in the cache file, so
-# 20,000 tests load and save in milliseconds (docs/benchmarks.md).
+# One letter per result: a test's history is one short string in the cache file
+# (``"DAY CODES DURATION …"``), so 20,000 tests load and save fast and a test's
+# verdict reads its letters without building a dict per earlier run
+# (docs/benchmarks.md).
 RESULT_CODES = {
     "passed": "P", "failed": "F", "error": "E", "skipped": "S",
     "xfailed": "x", "xpassed": "X", "crashed": "C",
 }
 CODE_RESULTS = {code: result for result, code in RESULT_CODES.items()}
+CODE_LETTERS = frozenset(CODE_RESULTS)
+# An entry split: its result letters (newest first) and their durations as written.
+Parsed = tuple[str, list[str]]
+NOTHING: Parsed = ("", [])
 
 
 def encode_entry(day: int, results: list[PastResult]) -> str:
-    """``"DAY P0.0123 F1.5 …"``: the day it last ran, then its results, newest first."""
-    parts = [str(day)]
-    parts.extend(RESULT_CODES[p["result"]] + format(p["duration"], ".4g") for p in results)
-    return " ".join(parts)
+    """``"DAY CODES DURATION …"``: the day it last ran, then its results, newest first."""
+    codes = "".join(RESULT_CODES[p["result"]] for p in results)
+    return " ".join([str(day), codes, *(format(p["duration"], ".4g") for p in results)])
 
 
-def decode_entry(entry: str) -> tuple[int, list[PastResult]]:
-    """The day and results of an ``encode_entry`` string; ``(0, [])`` if it is not one."""
+def parse_entry(entry: object) -> tuple[int, Parsed]:
+    """The day and the split results of an ``encode_entry`` string; ``(0, NOTHING)`` if
+    it is not one (a hand-edited or foreign cache file is a fresh start, not a crash)."""
+    if not isinstance(entry, str):
+        return 0, NOTHING
+    day, _, rest = entry.partition(" ")
+    codes, *durations = rest.split(" ")
     try:
-        day_text, *parts = entry.split(" ")
-        return int(day_text), [
-            {"result": CODE_RESULTS[part[0]], "duration": float(part[1:])} for part in parts
-        ]
-    except (ValueError, KeyError, IndexError, AttributeError):
-        return 0, []
+        day_number = int(day)
+        if len(codes) != len(durations) or not set(codes) <= CODE_LETTERS:
+            return 0, NOTHING
+        for duration in durations:
+            float(duration)
+    except ValueError:
+        return 0, NOTHING
+    return day_number, (codes, durations)
+
+
+def decode_entry(entry: object) -> tuple[int, list[PastResult]]:
+    day, (codes, durations) = parse_entry(entry)
+    return day, [{"result": CODE_RESULTS[c], "duration": float(d)}
+                 for c, d in zip(codes, durations, strict=True)]
 
 
 def today() -> int:
@@ -61,8 +85,8 @@ class RunHistory:
         entries = stored.get("tests") if stored.get("version") == HISTORY_VERSION else None
         self._entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
         self.step_counts: dict[str, int] = self._load(STEPS_KEY)
-        self._decoded: dict[str, list[PastResult]] = {}
-        self._new_results: dict[str, PastResult] = {}
+        self._parsed: dict[str, Parsed] = {}
+        self._new_results: dict[str, tuple[str, float]] = {}
         self._new_step_counts: dict[str, int] = {}
 
     @property
@@ -76,23 +100,47 @@ class RunHistory:
         value = self._cache.get(key, {})
         return value if isinstance(value, dict) else {}
 
+    def _parse(self, test_id: str) -> Parsed:
+        parsed = self._parsed.get(test_id)
+        if parsed is None:
+            parsed = self._parsed[test_id] = parse_entry(self._entries.get(test_id))[1]
+        return parsed
+
     def past(self, test_id: str) -> list[PastResult]:
-        """The test's results in earlier runs, newest first (decoded once, when asked)."""
-        known = self._decoded.get(test_id)
-        if known is None:
-            entry = self._entries.get(test_id)
-            known = decode_entry(entry)[1] if isinstance(entry, str) else []
-            self._decoded[test_id] = known
-        return known
+        """The test's results in earlier runs, newest first."""
+        codes, durations = self._parse(test_id)
+        return [{"result": CODE_RESULTS[c], "duration": float(d)}
+                for c, d in zip(codes, durations, strict=True)]
 
     def estimated_duration(self, test_id: str) -> float | None:
-        past = self.past(test_id)
-        return past[0]["duration"] if past else None
+        durations = self._parse(test_id)[1]
+        return float(durations[0]) if durations else None
+
+    def judge(
+        self, test_id: str, result: str, duration: float, *, passed_on_rerun: bool = False
+    ) -> HistoryInfo:
+        """``history_info`` for this result, read straight from the test's entry.
+
+        The hot path (once per test, on pytest's thread): the letters give the verdict,
+        and only the results sent with the event become dicts.
+        """
+        codes, durations = self._parse(test_id)
+        median_passed = median(
+            [float(d) for c, d in zip(codes, durations, strict=True) if c == "P"]
+        )
+        shown = min(len(codes), RECENT_IN_EVENT)
+        return {
+            "verdict": verdict(result, duration, [CODE_RESULTS[c] for c in codes],
+                               median_passed, passed_on_rerun=passed_on_rerun),
+            "recent": [{"result": CODE_RESULTS[codes[i]], "duration": float(durations[i])}
+                       for i in range(shown)],
+            "median_duration": None if median_passed is None else round(median_passed, 6),
+        }
 
     def record(self, test_id: str, result: str, duration: float, step_count: int) -> None:
         """This run's result of a test (a rerun attempt is not one: do not record it)."""
         if result in RESULT_CODES:
-            self._new_results[test_id] = {"result": result, "duration": duration}
+            self._new_results[test_id] = (RESULT_CODES[result], duration)
         if step_count:
             self._new_step_counts[test_id] = step_count
 
@@ -108,8 +156,12 @@ class RunHistory:
             day_text = entry.partition(" ")[0]
             if day_text.isdigit() and int(day_text) >= oldest:
                 entries[test_id] = entry
-        for test_id, result in self._new_results.items():
-            recent = [result, *self.past(test_id)][:KEEP_RESULTS]
-            entries[test_id] = encode_entry(self._day, recent)
+        day = str(self._day)
+        keep = KEEP_RESULTS - 1
+        for test_id, (code, duration) in self._new_results.items():
+            codes, durations = self._parse(test_id)
+            entries[test_id] = " ".join(
+                [day, code + codes[:keep], format(duration, ".4g"), *durations[:keep]]
+            )
         self._cache.set(HISTORY_KEY, {"version": HISTORY_VERSION, "tests": entries})
         self._cache.set(STEPS_KEY, {**self.step_counts, **self._new_step_counts})

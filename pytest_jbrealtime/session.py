@@ -19,7 +19,7 @@ from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.timestamps import iso_timestamp
-from pytest_jbrealtime.verdicts import HistoryInfo, history_info
+from pytest_jbrealtime.verdicts import HistoryInfo
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
@@ -321,8 +321,8 @@ class LivePlugin:
                             self._step_counts.pop(test_id, 0))
         if not self.history.kept:
             return None
-        return history_info(result, duration, self.history.past(test_id),
-                            passed_on_rerun=test_id in self._reran)
+        return self.history.judge(test_id, result, duration,
+                                  passed_on_rerun=test_id in self._reran)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)

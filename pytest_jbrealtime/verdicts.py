@@ -21,6 +21,7 @@ VERDICTS: tuple[Verdict, ...] = (
 # unknown plugin's) says nothing about it and is left out of the comparisons.
 FAILING = frozenset({"failed", "error", "crashed"})
 WORKING = frozenset({"passed", "xfailed", "xpassed"})
+_TELLING = FAILING | WORKING
 
 # "slower": at least this many times its median and at least this much more (seconds).
 SLOWER_FACTOR = 2.0
@@ -46,15 +47,19 @@ class HistoryInfo(TypedDict):
     median_duration: float | None
 
 
-def median_duration(recent: Sequence[PastResult]) -> float | None:
-    """The median duration of the earlier runs that passed (None if none did)."""
-    durations = sorted(p["duration"] for p in recent if p["result"] == "passed")
+def median(durations: Sequence[float]) -> float | None:
     if not durations:
         return None
-    middle = len(durations) // 2
-    if len(durations) % 2:
-        return durations[middle]
-    return (durations[middle - 1] + durations[middle]) / 2
+    ordered = sorted(durations)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def median_duration(recent: Sequence[PastResult]) -> float | None:
+    """The median duration of the earlier runs that passed (None if none did)."""
+    return median([p["duration"] for p in recent if p["result"] == "passed"])
 
 
 def flips(results: Sequence[str]) -> int:
@@ -77,43 +82,43 @@ def flips(results: Sequence[str]) -> int:
 def verdict(
     result: str,
     duration: float,
-    recent: Sequence[PastResult],
+    earlier: Sequence[str],
+    median_passed: float | None,
     *,
     passed_on_rerun: bool = False,
-    median: float | None = None,
 ) -> Verdict:
-    """The verdict for ``result`` given ``recent`` (earlier results, newest first).
-
-    ``median`` is ``median_duration(recent)`` when the caller has it already.
-    """
-    if not recent:
+    """The verdict for ``result`` now, given the earlier results (newest first) and the
+    median duration of the earlier runs that passed."""
+    if not earlier:
         return "new_test"
     if result == "passed" and passed_on_rerun:
         return "flaky"
-    if flips([result, *(p["result"] for p in recent)]) >= FLAKY_FLIPS:
+    if flips([result, *earlier]) >= FLAKY_FLIPS:
         return "flaky"
-    last = next((p["result"] for p in recent if p["result"] in FAILING | WORKING), None)
+    last = next((r for r in earlier if r in _TELLING), None)
     if result in FAILING:
         return "known_failure" if last in FAILING else "new_failure"
     if result in WORKING and last in FAILING:
         return "fixed"
-    if result == "passed":
-        if median is None:
-            median = median_duration(recent)
-        if (median is not None and duration >= SLOWER_FACTOR * median
-                and duration - median >= SLOWER_MARGIN):
-            return "slower"
+    if (result == "passed" and median_passed is not None
+            and duration >= SLOWER_FACTOR * median_passed
+            and duration - median_passed >= SLOWER_MARGIN):
+        return "slower"
     return "stable"
 
 
 def history_info(
-    result: str, duration: float, recent: Sequence[PastResult], *, passed_on_rerun: bool = False
+    result: str,
+    duration: float,
+    recent: Sequence[PastResult],
+    *,
+    passed_on_rerun: bool = False,
 ) -> HistoryInfo:
     """The ``history`` field of a ``test_completed`` event."""
-    median = median_duration(recent)
+    median_passed = median_duration(recent)
     return {
-        "verdict": verdict(result, duration, recent, passed_on_rerun=passed_on_rerun,
-                           median=median),
+        "verdict": verdict(result, duration, [p["result"] for p in recent], median_passed,
+                           passed_on_rerun=passed_on_rerun),
         "recent": list(recent[:RECENT_IN_EVENT]),
-        "median_duration": None if median is None else round(median, 6),
+        "median_duration": None if median_passed is None else round(median_passed, 6),
     }

@@ -35,8 +35,8 @@ def test_entry_round_trip() -> None:
     results = [{"result": "passed", "duration": 0.0123}, {"result": "crashed", "duration": 61.5},
                {"result": "xfailed", "duration": 1e-06}]
     assert decode_entry(encode_entry(20400, results)) == (20400, results)  # type: ignore[arg-type]
-    assert decode_entry("20400") == (20400, [])
-    for broken in ("", "x P1", "20400 Q1", "20400 P", "20400 Pone"):
+    assert decode_entry("20400 ") == (20400, [])
+    for broken in ("", "x P 1", "20400 Q 1", "20400 P", "20400 PP 1", "20400 P one", 7, None):
         assert decode_entry(broken) == (0, [])
 
 
@@ -90,7 +90,7 @@ def test_tests_not_run_for_months_are_forgotten(cache: pytest.Cache) -> None:
 
 
 def test_an_unreadable_or_old_format_cache_is_a_fresh_start(cache: pytest.Cache) -> None:
-    for value in ([1, 2], {"version": 99, "tests": {"t::a": "1 P1"}},
+    for value in ([1, 2], {"version": 99, "tests": {"t::a": "1 P 1"}},
                   {"version": 1, "tests": {"t::a": 5, "t::b": "junk"}}):
         cache.set(HISTORY_KEY, value)
         history = RunHistory(cache)

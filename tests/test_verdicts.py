@@ -46,15 +46,15 @@ def past(*results: str, duration: float = 1.0) -> list[PastResult]:
     ],
 )
 def test_verdict(result: str, recent: list[PastResult], expected: str) -> None:
-    assert verdict(result, 1.0, recent) == expected
+    assert history_info(result, 1.0, recent)["verdict"] == expected
 
 
 def test_passing_on_a_rerun_is_flaky() -> None:
-    assert verdict("passed", 1.0, past("passed"), passed_on_rerun=True) == "flaky"
+    assert verdict("passed", 1.0, ["passed"], 1.0, passed_on_rerun=True) == "flaky"
     # A test that failed every attempt is just failing.
-    assert verdict("failed", 1.0, past("passed"), passed_on_rerun=True) == "new_failure"
+    assert verdict("failed", 1.0, ["passed"], 1.0, passed_on_rerun=True) == "new_failure"
     # Without history there is nothing to compare with: new first.
-    assert verdict("passed", 1.0, [], passed_on_rerun=True) == "new_test"
+    assert verdict("passed", 1.0, [], None, passed_on_rerun=True) == "new_test"
 
 
 @pytest.mark.parametrize(
@@ -66,20 +66,23 @@ def test_passing_on_a_rerun_is_flaky() -> None:
     ],
 )
 def test_slower_needs_twice_the_median(duration: float, expected: str) -> None:
-    assert verdict("passed", duration, past("passed", "passed", duration=1.0)) == expected
+    recent = past("passed", "passed", duration=1.0)
+    assert history_info("passed", duration, recent)["verdict"] == expected
 
 
 def test_slower_needs_half_a_second_more() -> None:
     fast = past("passed", "passed", "passed", duration=0.1)
-    assert verdict("passed", 0.59, fast) == "stable"  # 5.9x, but only 0.49 s more
-    assert verdict("passed", 0.6, fast) == "slower"
+    assert history_info("passed", 0.59, fast)["verdict"] == "stable"  # 5.9x, 0.49 s more
+    assert history_info("passed", 0.6, fast)["verdict"] == "slower"
 
 
 def test_slower_only_for_a_pass_and_against_passed_runs() -> None:
-    assert verdict("failed", 9.0, past("failed", duration=1.0)) == "known_failure"
+    assert verdict("failed", 9.0, ["failed"], 1.0) == "known_failure"
     # A failure's duration (a timeout, say) is not the test's usual time.
-    assert verdict("passed", 5.0, past("skipped", "passed", duration=0.0)) == "slower"
-    assert verdict("passed", 5.0, past("skipped", "skipped")) == "stable"
+    assert history_info("passed", 5.0, past("skipped", "passed", duration=0.0))["verdict"] == (
+        "slower")
+    assert history_info("passed", 5.0, past("skipped", "skipped"))["verdict"] == "stable"
+    assert history_info("passed", 5.0, past("failed", duration=0.1))["verdict"] == "fixed"
 
 
 def test_median_duration_of_passed_runs() -> None:
