@@ -8,12 +8,15 @@ gets a result added: a run with ``-k`` or ``--lf`` leaves the others' history al
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pytest_jbrealtime.verdicts import (
+    LETTER_RESULTS,
     RECENT_IN_EVENT,
+    RESULT_LETTERS,
     HistoryInfo,
     PastResult,
     median,
@@ -28,49 +31,55 @@ KEEP_RESULTS = 20
 # A test that has not run for this long is forgotten (renamed or deleted tests).
 FORGET_AFTER_DAYS = 90
 
-# One letter per result: a test's history is one short string in the cache file
-# (``"DAY CODES DURATION …"``), so 20,000 tests load and save fast and a test's
-# verdict reads its letters without building a dict per earlier run
-# (docs/benchmarks.md).
-RESULT_CODES = {
-    "passed": "P", "failed": "F", "error": "E", "skipped": "S",
-    "xfailed": "x", "xpassed": "X", "crashed": "C",
-}
-CODE_RESULTS = {code: result for result, code in RESULT_CODES.items()}
-CODE_LETTERS = frozenset(CODE_RESULTS)
-# An entry split: its result letters (newest first) and their durations as written.
-Parsed = tuple[str, list[str]]
-NOTHING: Parsed = ("", [])
+# A test's history is one short string in the cache file, ``"DAY LETTERS DURATION …"``
+# (``verdicts.RESULT_LETTERS``), so 20,000 tests load and save fast and a verdict reads
+# the letters without a dict per earlier run (docs/benchmarks.md).
+_LETTERS = frozenset(LETTER_RESULTS)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One test's kept results, newest first: letters, durations as written and read."""
+
+    letters: str = ""
+    texts: tuple[str, ...] = ()
+    durations: tuple[float, ...] = ()
+
+
+NOTHING = Entry()
 
 
 def encode_entry(day: int, results: list[PastResult]) -> str:
-    """``"DAY CODES DURATION …"``: the day it last ran, then its results, newest first."""
-    codes = "".join(RESULT_CODES[p["result"]] for p in results)
+    """``"DAY LETTERS DURATION …"``: the day it last ran, then its results, newest first."""
+    codes = "".join(RESULT_LETTERS[p["result"]] for p in results)
     return " ".join([str(day), codes, *(format(p["duration"], ".4g") for p in results)])
 
 
-def parse_entry(entry: object) -> tuple[int, Parsed]:
-    """The day and the split results of an ``encode_entry`` string; ``(0, NOTHING)`` if
-    it is not one (a hand-edited or foreign cache file is a fresh start, not a crash)."""
+def parse_entry(entry: object) -> tuple[int, Entry]:
+    """The day and results of an ``encode_entry`` string; ``(0, NOTHING)`` if it is not
+    one (a hand-edited or foreign cache file is a fresh start, not a crash)."""
     if not isinstance(entry, str):
         return 0, NOTHING
     day, _, rest = entry.partition(" ")
-    codes, *durations = rest.split(" ")
+    codes, *texts = rest.split(" ")
     try:
         day_number = int(day)
-        if len(codes) != len(durations) or not set(codes) <= CODE_LETTERS:
-            return 0, NOTHING
-        for duration in durations:
-            float(duration)
+        durations = tuple(map(float, texts))
     except ValueError:
         return 0, NOTHING
-    return day_number, (codes, durations)
+    if len(codes) != len(texts) or not _LETTERS.issuperset(codes):
+        return 0, NOTHING
+    return day_number, Entry(codes, tuple(texts), durations)
 
 
 def decode_entry(entry: object) -> tuple[int, list[PastResult]]:
-    day, (codes, durations) = parse_entry(entry)
-    return day, [{"result": CODE_RESULTS[c], "duration": float(d)}
-                 for c, d in zip(codes, durations, strict=True)]
+    day, parsed = parse_entry(entry)
+    return day, past_results(parsed)
+
+
+def past_results(entry: Entry, limit: int | None = None) -> list[PastResult]:
+    return [{"result": LETTER_RESULTS[letter], "duration": duration}
+            for letter, duration in zip(entry.letters[:limit], entry.durations, strict=False)]
 
 
 def today() -> int:
@@ -85,7 +94,7 @@ class RunHistory:
         entries = stored.get("tests") if stored.get("version") == HISTORY_VERSION else None
         self._entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
         self.step_counts: dict[str, int] = self._load(STEPS_KEY)
-        self._parsed: dict[str, Parsed] = {}
+        self._parsed: dict[str, Entry] = {}
         self._new_results: dict[str, tuple[str, float]] = {}
         self._new_step_counts: dict[str, int] = {}
 
@@ -100,7 +109,7 @@ class RunHistory:
         value = self._cache.get(key, {})
         return value if isinstance(value, dict) else {}
 
-    def _parse(self, test_id: str) -> Parsed:
+    def _parse(self, test_id: str) -> Entry:
         parsed = self._parsed.get(test_id)
         if parsed is None:
             parsed = self._parsed[test_id] = parse_entry(self._entries.get(test_id))[1]
@@ -108,39 +117,33 @@ class RunHistory:
 
     def past(self, test_id: str) -> list[PastResult]:
         """The test's results in earlier runs, newest first."""
-        codes, durations = self._parse(test_id)
-        return [{"result": CODE_RESULTS[c], "duration": float(d)}
-                for c, d in zip(codes, durations, strict=True)]
+        return past_results(self._parse(test_id))
 
     def estimated_duration(self, test_id: str) -> float | None:
-        durations = self._parse(test_id)[1]
-        return float(durations[0]) if durations else None
+        durations = self._parse(test_id).durations
+        return durations[0] if durations else None
 
     def judge(
         self, test_id: str, result: str, duration: float, *, passed_on_rerun: bool = False
     ) -> HistoryInfo:
-        """``history_info`` for this result, read straight from the test's entry.
-
-        The hot path (once per test, on pytest's thread): the letters give the verdict,
-        and only the results sent with the event become dicts.
-        """
-        codes, durations = self._parse(test_id)
+        """``history_info`` for this result, read straight from the test's entry (the
+        hot path: once per test, on pytest's thread)."""
+        entry = self._parse(test_id)
         median_passed = median(
-            [float(d) for c, d in zip(codes, durations, strict=True) if c == "P"]
+            [d for letter, d in zip(entry.letters, entry.durations, strict=True)
+             if letter == "P"]
         )
-        shown = min(len(codes), RECENT_IN_EVENT)
         return {
-            "verdict": verdict(result, duration, [CODE_RESULTS[c] for c in codes],
-                               median_passed, passed_on_rerun=passed_on_rerun),
-            "recent": [{"result": CODE_RESULTS[codes[i]], "duration": float(durations[i])}
-                       for i in range(shown)],
+            "verdict": verdict(result, duration, entry.letters, median_passed,
+                               passed_on_rerun=passed_on_rerun),
+            "recent": past_results(entry, RECENT_IN_EVENT),
             "median_duration": None if median_passed is None else round(median_passed, 6),
         }
 
     def record(self, test_id: str, result: str, duration: float, step_count: int) -> None:
         """This run's result of a test (a rerun attempt is not one: do not record it)."""
-        if result in RESULT_CODES:
-            self._new_results[test_id] = (RESULT_CODES[result], duration)
+        if result in RESULT_LETTERS:
+            self._new_results[test_id] = (RESULT_LETTERS[result], duration)
         if step_count:
             self._new_step_counts[test_id] = step_count
 
@@ -158,10 +161,11 @@ class RunHistory:
                 entries[test_id] = entry
         day = str(self._day)
         keep = KEEP_RESULTS - 1
-        for test_id, (code, duration) in self._new_results.items():
-            codes, durations = self._parse(test_id)
+        for test_id, (letter, duration) in self._new_results.items():
+            entry = self._parse(test_id)
             entries[test_id] = " ".join(
-                [day, code + codes[:keep], format(duration, ".4g"), *durations[:keep]]
+                [day, letter + entry.letters[:keep], format(duration, ".4g"),
+                 *entry.texts[:keep]]
             )
         self._cache.set(HISTORY_KEY, {"version": HISTORY_VERSION, "tests": entries})
         self._cache.set(STEPS_KEY, {**self.step_counts, **self._new_step_counts})
