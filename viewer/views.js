@@ -18,6 +18,8 @@ import { Announcer } from './announce.js';
 import { mountRunTitle } from './runtitle.js';
 import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
+import { mountTimeline } from './timeline.js';
+import { mountSlowest, mountPanelFold } from './slowest.js';
 import { mountStacks } from './stack.js';
 
 export const TOAST_LIMIT = 4;
@@ -89,6 +91,9 @@ export class LiveView {
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
+    mountSlowest(this, byId('panels'));
+    mountTimeline(this, byId('panels'));
+    mountPanelFold(byId('panels'));
     mountStacks(this);
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     mountRunTitle(this);
