@@ -5,10 +5,11 @@
 A real ``pytest --jb-live`` run of three tests, each held until this script opens its
 gate: one sleeping (``time.sleep``), one spinning in pure Python, one hashing in C
 without the GIL (``hashlib`` on 32 MiB). For each, ``--asks`` stack requests, one at a
-time (0.1 s apart: a viewer may send 20 messages a second), over a real WebSocket; reported: median, p95 and max milliseconds from sending
-``stack_request`` to receiving the ``stack``, and whether every answer named the
-test's function. With ``-n 2`` the tests run on xdist workers (asked through the
-worker's responder instead of the main process's).
+time (0.1 s apart: a viewer may send 20 messages a second), over a real WebSocket;
+reported: median, p95 and max milliseconds from sending ``stack_request`` to receiving
+the ``stack``, and whether every answer named the test's function. With ``-n 2`` the
+tests run on xdist workers (asked through the worker's responder instead of the main
+process's).
 """
 
 from __future__ import annotations

@@ -21,10 +21,18 @@ def open_test(page: ViewerPage, driver: Chrome, test_id: str) -> None:
 
 
 def stack_functions(page: ViewerPage, testid: str) -> list[str]:
-    """The functions of the test's own thread, outermost first."""
-    thread = page.find(testid).find_element("css selector", "details[data-current=true]")
-    return [f.find_element("css selector", ".stack-function").get_attribute("textContent") or ""
-            for f in thread.find_elements("css selector", '[data-testid="stack-frame"]')]
+    """The functions of the test's own thread, outermost first (read in one go: the
+    detail is rebuilt whenever its test changes)."""
+    return list(page.driver.execute_script(
+        "const t = document.querySelector(`[data-testid='${arguments[0]}'] "
+        "details[data-current=true]`);"
+        "return t ? [...t.querySelectorAll('.stack-function')].map((n) => n.textContent) : [];",
+        testid))
+
+
+def click(page: ViewerPage, testid: str) -> None:
+    page.driver.execute_script(
+        "document.querySelector(`[data-testid='${arguments[0]}']`).click()", testid)
 
 
 def test_the_stack_button_shows_where_the_running_test_is(
@@ -37,14 +45,15 @@ def test_the_stack_button_shows_where_the_running_test_is(
         page.wait_for(lambda: page.statuses().get(SLEEPS) == "running")
         open_test(page, driver, SLEEPS)
         assert page.text("stack-status").startswith("Ask")
-        page.find("stack-button").click()
+        click(page, "stack-button")
         page.wait_for(lambda: page.find("stack-status").get_attribute("data-state") == "answered")
         functions = stack_functions(page, "stack")
         assert SLEEPER in functions, functions
         assert functions[-1] == SLEEPER, "innermost last: blocked in time.sleep in it"
-        current = page.find("stack").find_elements("css selector", "details[data-current=true]")
-        assert len(current) == 1 and current[0].get_attribute("open") is not None
-        assert "time.sleep" in page.find("stack").text
+        assert page.driver.execute_script(
+            "const open = document.querySelectorAll("
+            "`[data-testid='stack'] details[data-current=true][open]`);"
+            "return open.length === 1 && open[0].textContent.includes('time.sleep');")
     finally:
         (gates / "sleeps").touch()
         (gates / "spins").touch()
