@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,6 +97,7 @@ def step_summary(
     recording: Path | None,
     environ: Mapping[str, str],
     live_link: str | None = None,
+    stalled: Sequence[str] = (),
 ) -> str:
     """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts and where the files are.
 
@@ -120,6 +121,10 @@ def step_summary(
     if recording is not None:
         lines.append(f"- Recording: `{recording}`; watch it again with "
                      f"`python -m pytest_jbrealtime replay {recording.name}`")
+    if stalled:
+        # Test ids and paths are the run's text: shown as code, never as Markdown.
+        lines += ["", f"#### Stalled tests ({len(stalled)})", ""]
+        lines += [f"- `{line.replace('`', chr(39))}`" for line in stalled]
     return "\n".join(lines) + "\n\n"
 
 

@@ -14,12 +14,16 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_jbrealtime import ci
 from pytest_jbrealtime.server.runner import LiveServer
 from pytest_jbrealtime.settings import LiveSettings
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.stalls import StallNotices
 
 
 class RunOutputs:
@@ -35,6 +39,8 @@ class RunOutputs:
         self.warn = warn
         self.write_line = write_line
         self.provider = ci.detect()
+        # The run's stall alerts (stalls.StallNotices, set by LiveRun) for the job summary.
+        self.stall_notices: StallNotices | None = None
         base = Path(config.invocation_params.dir)
         self.record_path = base / settings.jb_live_record if settings.jb_live_record else None
         self.report_path = base / settings.jb_live_report if settings.jb_live_report else None
@@ -129,6 +135,7 @@ class RunOutputs:
             else None,
             environ=os.environ,
             live_link=live_link,
+            stalled=self.stall_notices.summary_lines() if self.stall_notices else (),
         )
         try:
             ci.append_step_summary(text)

@@ -172,6 +172,17 @@ def _shard(text: str) -> str:
     return text
 
 
+def _stall_after(text: str) -> float | str:
+    """``auto``, ``off``, or seconds (> 0): when a running test counts as stalled."""
+    lowered = text.strip().lower()
+    if lowered in ("auto", "off"):
+        return lowered
+    try:
+        return _positive_float(lowered)
+    except ValueError:
+        raise ValueError("expected SECONDS (> 0), auto or off") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One setting, as a command-line flag, an environment variable and an ini key."""
@@ -372,6 +383,13 @@ OPTIONS: tuple[Option, ...] = (
         "at the end, wait up to SECONDS (default 10) for the hub to take events still unsent",
         _non_negative_float, 10.0, metavar="SECONDS",
     ),
+    Option(
+        "jb_live_stall_after", "--jb-live-stall-after", "JB_LIVE_STALL_AFTER",
+        "a test running longer than SECONDS is stalled: a test_stalled event with its "
+        "stack, again each time its time doubles (auto, the default: 10 times its last "
+        "duration, at least 10 s; 60 s without history; off: never)",
+        _stall_after, "auto", metavar="SECONDS|auto|off",
+    ),
 )
 
 
@@ -411,6 +429,7 @@ class LiveSettings:
     jb_live_shard: str | None = None
     jb_live_shards: int = 0
     jb_live_hub_wait: float = 10.0
+    jb_live_stall_after: float | str = "auto"
 
 
 def add_options(parser: pytest.Parser) -> None:
