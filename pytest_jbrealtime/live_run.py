@@ -22,6 +22,7 @@ from pytest_jbrealtime.server.limit_config import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.stack_responder import StackResponder
 
 LINK_PREFIX = "jb-live: watch this run at"
 
@@ -44,6 +45,7 @@ class LiveRun:
         self.warn = warn
         self.server: LiveServer | None = None
         self.publisher: EventPublisher | None = None
+        self.stacks: StackResponder | None = None
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
@@ -87,6 +89,10 @@ class LiveRun:
         self.outputs.started(server.viewer_link)
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
+        # Stacks on demand: a thread blocked on a socket until someone asks.
+        publisher = self.publisher
+        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id)
+        self.stacks.start()
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
@@ -127,9 +133,12 @@ class LiveRun:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # `-q` and `--no-header` hide the header, but the user still needs the link.
-        if self.server is not None and not self._link_shown:
+        if self.server is None:
+            return
+        if not self._link_shown:
             self._link_shown = True
             self._write_line(self.link_line)
+        self._flush_terminal()  # the header's link, before any test can take its time
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -152,12 +161,22 @@ class LiveRun:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None:
             terminal.write_line(line)
+        self._flush_terminal()
+
+    def _flush_terminal(self) -> None:
+        # A CI log is a pipe, where stdout is block-buffered: unflushed, the link would
+        # show up only once the run has printed a few KiB more, or at its end.
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.flush()
 
     def stop(self) -> None:
         """End the run's stream: bounded, and never raising into pytest."""
         server, publisher = self.server, self.publisher
         self.server = self.publisher = None
         set_active_publisher(None)
+        if self.stacks is not None:
+            self.stacks.stop()
         if server is None or publisher is None:
             return
         publisher.flush()
