@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import platform
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -22,6 +21,7 @@ from pytest_jbrealtime.server.limit_config import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.unpatched import system
 
 LINK_PREFIX = "jb-live: watch this run at"
 
@@ -51,7 +51,7 @@ class LiveRun:
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
         run_info = {
-            "host": socket.gethostname(),
+            "host": system.gethostname(),
             "python": platform.python_version(),
             "pytest_jbrealtime": __version__,
         }

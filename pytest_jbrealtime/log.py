@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from pytest_jbrealtime.timestamps import iso_timestamp as iso_timestamp
+from pytest_jbrealtime.unpatched import clock
 
 SYSTEM_MONITOR_TYPES = frozenset({"system_status", "resource_alert"})
 
@@ -64,7 +64,7 @@ class EventLog:
             "type": event_type,
             "seq": len(self._entries) + 1,
             "run_id": self.run_id,
-            "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else time.time()),
+            "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else clock.time()),
         }
         stamped.update(fields)
         stamped.setdefault("worker", "main")

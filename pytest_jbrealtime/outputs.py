@@ -11,7 +11,6 @@ the run's result never depends on it.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from pytest_jbrealtime import ci
 from pytest_jbrealtime.server.runner import LiveServer
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.unpatched import clock
 
 
 class RunOutputs:
@@ -40,7 +40,7 @@ class RunOutputs:
         self.report_path = base / settings.jb_live_report if settings.jb_live_report else None
         self.recorded_to: Path | None = None
         self.exit_status: int | None = None
-        self._started = time.monotonic()
+        self._started = clock.monotonic()
 
     # -- start ------------------------------------------------------------------------
 
@@ -122,7 +122,7 @@ class RunOutputs:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
         counts = dict(getattr(session_plugin, "counts", {}) or {})
         text = ci.step_summary(
-            counts, self.exit_status, time.monotonic() - self._started,
+            counts, self.exit_status, clock.monotonic() - self._started,
             report=Path(self.settings.jb_live_report or report) if report else None,
             recording=Path(self.settings.jb_live_record) if self.settings.jb_live_record
             else None,

@@ -19,7 +19,6 @@ import gzip
 import json
 import os
 import shutil
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_jbrealtime.log import LoggedEvent, iso_timestamp
+from pytest_jbrealtime.unpatched import clock, system
 
 FORMAT_NAME = "pytest-jbrealtime-recording"
 FORMAT_VERSION = 1
@@ -106,7 +106,7 @@ class RecordingWriter:
             "version": FORMAT_VERSION,
             "protocol": PROTOCOL_VERSION,
             "run_id": run_id,
-            "created": iso_timestamp(time.time()),
+            "created": iso_timestamp(clock.time()),
             "run_info": run_info,
             "screenshots": self.screenshots_dir.name,
         }
@@ -315,7 +315,7 @@ def _parse_header(path: Path, text: str) -> dict[str, Any]:
         f"(expected a header line with \"format\": \"{FORMAT_NAME}\")"
     )
     try:
-        header = json.loads(text)
+        header = system.json_loads(text)
     except ValueError:
         raise RecordingError(not_recording) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
@@ -359,7 +359,7 @@ def read_recording(path: Path | str) -> Recording:
         if not text.strip():
             continue
         try:
-            event = json.loads(text)
+            event = system.json_loads(text)
         except ValueError as exc:
             if had_newline:
                 problem(number, f"not valid JSON ({exc}); line skipped")

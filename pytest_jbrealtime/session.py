@@ -6,10 +6,7 @@ work of encoding and sending happens in the server process.
 
 from __future__ import annotations
 
-import os
 import platform
-import socket
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +16,7 @@ from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.unpatched import clock, system
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
@@ -105,7 +103,7 @@ class LivePlugin:
         self.collection_errors: list[dict[str, Any]] = []
         self.collected = 0
         self._records: dict[str, TestRecord] = {}
-        self._started = time.time()
+        self._started = clock.time()
         self._step_counts: dict[str, int] = {}
 
     # -- session ---------------------------------------------------------------
@@ -118,8 +116,8 @@ class LivePlugin:
                 "args": list(self.config.invocation_params.args),
                 "rootdir": str(self.config.rootpath),
                 "start_time": iso_timestamp(self._started),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
+                "host": system.gethostname(),
+                "pid": system.getpid(),
                 "versions": {
                     "python": platform.python_version(),
                     "pytest": pytest.__version__,
@@ -180,7 +178,7 @@ class LivePlugin:
             "session_finished",
             {
                 "exit_status": int(exitstatus),
-                "duration": round(time.time() - self._started, 6),
+                "duration": round(clock.time() - self._started, 6),
                 "total": self.collected,
                 "counts": self._final_counts(),
             },

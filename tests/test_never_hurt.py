@@ -200,3 +200,186 @@ def test_shutdown_is_bounded_with_a_viewer_that_stopped_reading(
     finally:
         loop.close()
     assert "jb-live: WARNING" not in run.output
+
+
+# -- a test's patches never reach the plugin (issue 13, item 1) -----------------------------
+
+# Every target a suite may patch, with a trap that fails whoever calls it. The plugin's
+# hooks run while these traps are set (in the test, and around it in fixtures of every
+# scope): had it looked any of them up at the moment of use, the run would change.
+PATCHED_CONFTEST = '''
+import datetime, json, logging, os, socket, time
+import pytest
+
+TARGETS = ["time.time", "time.monotonic", "time.perf_counter", "time.gmtime",
+           "time.strftime", "os.getpid", "json.dumps", "json.loads", "socket.socket",
+           "socket.gethostname", "datetime.datetime", "logging.Logger.handle",
+           "logging.Logger.makeRecord"]
+# xdist's worker loop itself reads time.perf_counter around each test (xdist/remote.py):
+# a trap wider than one test breaks xdist, with or without the plugin.
+WIDE_TARGETS = [t for t in TARGETS
+                if not (t == "time.perf_counter" and os.environ.get("PYTEST_XDIST_WORKER"))]
+
+def trap(mocker, target):
+    """A mock of target that fails its caller: raises, or hands out a MagicMock."""
+    boom = RuntimeError(f"{target} is patched by the test")
+    mock = mocker.patch(target, side_effect=boom)
+    for name in ("now", "utcnow", "fromtimestamp", "today"):
+        getattr(mock, name).side_effect = boom
+    return mock
+
+@pytest.fixture(scope="session", autouse=True)
+def session_clock(session_mocker):
+    # The whole session under a wall clock that answers nonsense (a MagicMock).
+    session_mocker.patch("time.time")
+    session_mocker.patch("datetime.datetime")
+'''
+
+PATCHED_MODULE = '''
+import time
+import pytest
+from conftest import TARGETS, WIDE_TARGETS, trap
+
+@pytest.fixture(scope="module", autouse=True)
+def module_traps(module_mocker):
+    for target in WIDE_TARGETS:
+        trap(module_mocker, target)
+
+@pytest.fixture(scope="class")
+def class_traps(class_mocker):
+    for target in WIDE_TARGETS:
+        trap(class_mocker, target)
+
+@pytest.fixture
+def function_traps(mocker):
+    for target in TARGETS:
+        trap(mocker, target)
+
+def test_in_module_traps():
+    pass
+
+def test_with_function_traps(function_traps):
+    pass
+
+def test_fails_under_traps(function_traps):
+    assert 1 == 2
+
+def test_errors_under_traps(function_traps, not_a_fixture):
+    pass
+
+@pytest.mark.usefixtures("class_traps")
+class TestUnderClassTraps:
+    def test_one(self):
+        pass
+
+    @pytest.mark.skip(reason="skipped under traps")
+    def test_skipped(self):
+        pass
+
+    @pytest.mark.xfail(reason="xfail under traps")
+    def test_xfail(self):
+        assert 0
+'''
+
+PATCHED_CLOCKS = '''
+import datetime, json, os, time
+import pytest
+
+# The issue's examples: mocked values the test counts on, consumed by nobody else.
+def test_elapsed(mocker):
+    mocker.patch("time.time", side_effect=[100.0, 102.5])
+    start = time.time(); assert time.time() - start == 2.5
+
+def test_after():
+    pass
+
+@pytest.mark.parametrize("name", ["monotonic", "perf_counter"])
+def test_clock_magicmock(mocker, name):
+    mocker.patch(f"time.{name}")
+    getattr(time, name)()
+
+@pytest.fixture
+def ticking(mocker):
+    return mocker.patch("time.monotonic", side_effect=[1.0, 2.0, 3.0])
+
+def test_fixture_values_are_the_tests(ticking):
+    assert [time.monotonic() for _ in range(3)] == [1.0, 2.0, 3.0]
+
+def test_pid_and_json(mocker):
+    mocker.patch("os.getpid", side_effect=[4242])
+    mocker.patch("json.dumps", side_effect=["{}"])
+    assert os.getpid() == 4242 and json.dumps({"a": 1}) == "{}"
+
+def test_monkeypatched_clock(monkeypatch):
+    def broken():
+        raise RuntimeError("time.time is broken in this test")
+    monkeypatch.setattr(time, "time", broken)
+    monkeypatch.setattr(time, "monotonic", broken)
+
+def test_unittest_mock_decorator():
+    from unittest import mock
+    with mock.patch("time.perf_counter", side_effect=[5.0]), \\
+         mock.patch("time.time", side_effect=[7.0]):
+        assert time.perf_counter() == 5.0 and time.time() == 7.0
+
+def test_last():
+    pass
+'''
+# test_clocks: 9 pass; test_traps: 3 pass, 1 fail, 1 error, 1 skip, 1 xfail.
+PATCHED_SUMMARY = "1 failed, 12 passed, 1 skipped, 1 xfailed, 1 error"
+
+
+@pytest.fixture
+def patched_suite(pytester: pytest.Pytester) -> Path:
+    pytester.makeconftest(PATCHED_CONFTEST)
+    pytester.makepyfile(test_traps=PATCHED_MODULE, test_clocks=PATCHED_CLOCKS)
+    return pytester.path
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_patched_stdlib_never_reaches_the_plugin(patched_suite: Path, xdist: list[str]) -> None:
+    expected = plain_pytest(patched_suite, "-p", "no:cacheprovider", *xdist)
+    assert expected == (1, PATCHED_SUMMARY)
+    status, summary, warnings, output = live_pytest(patched_suite, "-p", "no:cacheprovider",
+                                                    "--jb-live-port", "0", *xdist)
+    assert (status, summary) == expected, output
+    assert warnings == [], output
+    assert "INTERNALERROR" not in output
+
+
+# Modules whose code runs in the pytest process (or its xdist workers) while tests run;
+# the rest runs in the server or hub process, or before / after a run (CLI, report).
+PYTEST_SIDE_EXCLUDED = {"__main__.py", "replay.py", "report.py", "monitor.py", "ci.py",
+                        "settings.py", "monitor_config.py", "unpatched.py"}
+PATCHABLE = {
+    "time": {"time", "monotonic", "perf_counter", "sleep", "gmtime", "localtime", "strftime",
+             "time_ns", "monotonic_ns"},
+    "os": {"getpid", "read", "write", "close"},
+    "json": {"dumps", "loads"},
+    "socket": {"socket", "gethostname", "getaddrinfo", "create_connection"},
+    "select": {"select"},
+    "marshal": {"dumps"},
+    "datetime": {"datetime", "date"},
+}
+
+
+def pytest_side_modules() -> list[Path]:
+    package = Path(__file__).resolve().parent.parent / "pytest_jbrealtime"
+    files = [p for p in package.glob("*.py") if p.name not in PYTEST_SIDE_EXCLUDED]
+    files += [package / "server" / "runner.py", package / "hub" / "link.py",
+              package / "hub" / "producer.py", package / "hub" / "spool.py"]
+    return files
+
+
+def test_the_pytest_side_calls_nothing_a_test_can_patch() -> None:
+    """Each call goes through unpatched.py; a new ``time.time()`` in a hook fails here."""
+    import ast
+
+    found = []
+    for path in pytest_side_modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.attr in PATCHABLE.get(node.func.value.id, ())):
+                found.append(f"{path.name}:{node.lineno}: {node.func.value.id}.{node.func.attr}")
+    assert found == []
