@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,14 +89,24 @@ class RunOutputs:
             # (The server's warnings reached the terminal as they came: LiveServer.)
             report = self._write_report()
             if self.record_path is not None and self.recorded_to is not None:
-                self.write_line(
-                    f"jb-live: recording written to {self.record_path}; replay with: "
-                    f"python -m pytest_jbrealtime replay {self.record_path}"
-                )
+                self._say_recorded(server.recording)
             if self.provider == "github":
                 self._github_summary(report)
         except Exception as exc:  # the run is over; its result must not change
             self.warn(f"finishing the run's outputs failed: {exc!r}")
+
+    def _say_recorded(self, outcome: dict[str, Any] | None) -> None:
+        """"recording written" only when the server process says it wrote it all."""
+        replay = f"replay with: python -m pytest_jbrealtime replay {self.record_path}"
+        if outcome is None:
+            self.write_line(f"jb-live: the recording {self.record_path} may be incomplete "
+                            f"(the live server did not confirm it); {replay}")
+        elif outcome.get("complete"):
+            self.write_line(f"jb-live: recording written to {self.record_path}; {replay}")
+        elif outcome.get("events"):
+            self.write_line(f"jb-live: the recording {self.record_path} is incomplete: it "
+                            f"holds the first {outcome['events']} events; {replay}")
+        # else: not recorded at all, which its warning said.
 
     def _write_report(self) -> Path | None:
         if self.report_path is None or self.recorded_to is None:

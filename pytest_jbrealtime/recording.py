@@ -27,6 +27,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_jbrealtime.log import LoggedEvent, iso_timestamp
+from pytest_jbrealtime.text import short_error
 from pytest_jbrealtime.unpatched import clock, system
 
 FORMAT_NAME = "pytest-jbrealtime-recording"
@@ -91,6 +92,8 @@ class RecordingWriter:
         self._warn = warn
         self._pending_screenshots: list[PurePosixPath] = []
         self.events_written = 0
+        # Why the recording stopped before the run's end, if it did.
+        self.failure: str | None = None
         self._screenshot_warned = False
         self._raw: IO[bytes] | None = None
         self._file: IO[bytes] | None = None
@@ -127,7 +130,8 @@ class RecordingWriter:
             self._write_text("".join(entry.text + "\n" for entry in entries))
             self.events_written += len(entries)
         except Exception as exc:  # the recording is lost, the run is not
-            self._fail(f"writing the recording {self.path} failed: {exc!r}; recording stopped")
+            self._fail(f"writing the recording {self.path} failed ({short_error(exc)}); "
+                       f"it holds the first {self.events_written} events")
             return
         for entry in entries:
             if entry.event["type"] != "screenshot_captured":
@@ -159,6 +163,7 @@ class RecordingWriter:
             shutil.copyfile(source, target)
 
     def _fail(self, message: str) -> None:
+        self.failure = message
         self.close()
         self._warn(message)
 
@@ -173,6 +178,18 @@ class RecordingWriter:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+def recording_outcome(
+    config: dict[str, Any], recorder: RecordingWriter | None
+) -> dict[str, Any] | None:
+    """What became of the recording the config asked for, for pytest to say (outputs.py):
+    ``{"events": n, "complete": bool}``; None when no recording was asked for."""
+    if not config.get("record_path"):
+        return None
+    if recorder is None:
+        return {"events": 0, "complete": False}
+    return {"events": recorder.events_written, "complete": recorder.failure is None}
 
 
 def open_recorder(
@@ -191,8 +208,9 @@ def open_recorder(
             run_dir=Path(run_dir) if run_dir else None,
             warn=warn,
         )
-    except OSError as exc:
-        warn(f"cannot write the recording {record_path}: {exc}")
+    except Exception as exc:  # the run is not recorded; it goes on
+        warn(f"cannot write the recording {record_path} ({short_error(exc)}); "
+             "the run is not recorded")
         return None
 
 

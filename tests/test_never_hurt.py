@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 import websockets
 
+from pytest_jbrealtime.recording import read_recording
 from tests.held_run import HeldRun
-from tests.support import LiveProcess, wait_until
+from tests.support import LiveProcess, wait_until, watch_sync
 
 MIXED_SUITE = """
 import pytest
@@ -51,7 +53,8 @@ def plain_pytest(directory: Path, *args: str, **extra_env: str) -> tuple[int, st
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     env.update(extra_env)
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *args],
-                          cwd=directory, capture_output=True, text=True, env=env, timeout=120)
+                          cwd=directory, capture_output=True, text=True, errors="replace",
+                          env=env, timeout=120)
     return done.returncode, summary_of(done.stdout)
 
 
@@ -66,7 +69,7 @@ def live_pytest(directory: Path, *args: str) -> tuple[int, str, list[str], str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live", *args],
-        cwd=directory, capture_output=True, text=True, env=env, timeout=120)
+        cwd=directory, capture_output=True, text=True, errors="replace", env=env, timeout=120)
     output = done.stdout + done.stderr
     warnings = [line for line in output.splitlines() if "jb-live: WARNING" in line]
     return done.returncode, summary_of(done.stdout), warnings, output
@@ -383,3 +386,79 @@ def test_the_pytest_side_calls_nothing_a_test_can_patch() -> None:
                     and node.func.attr in PATCHABLE.get(node.func.value.id, ())):
                 found.append(f"{path.name}:{node.lineno}: {node.func.value.id}.{node.func.attr}")
     assert found == []
+
+
+# -- text UTF-8 cannot hold is repaired, never fatal (issue 13, item 2) -----------------------
+
+UNENCODABLE_SUITE = r'''
+import logging, os
+
+NAME = os.fsdecode(b"caf\xe9.txt")  # a lone surrogate: "caf\udce9.txt"
+
+def test_logs_a_file_name():
+    logging.warning("skipping %s", NAME)
+    logging.warning("a pair %s joined", "\ud83d\ude00")
+
+def test_asserts_with_it():
+    assert NAME == "cafe.txt", f"bad name {NAME}"
+
+def test_prints_invalid_utf8_and_nul():
+    os.write(1, b"raw \xff\xfe bytes\n")
+    print("nul\x00here")
+    assert 0
+
+def test_after():
+    pass
+'''
+REPAIRED_NAME = "caf\ufffd.txt"
+
+
+def test_unencodable_text_reaches_viewer_recording_and_report(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    suite_dir.makepyfile(test_text=UNENCODABLE_SUITE)
+    expected = plain_pytest(suite_dir.path)
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1", "--jb-live-record",
+                     "run.jsonl", "--jb-live-report", "report.html")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == expected[0] == 1
+    assert summary_of(run.output) == expected[1]
+    assert "jb-live: WARNING" not in run.output
+    assert "jb-live: recording written to" in run.output
+    # The stream went to its end and closed cleanly.
+    assert watched.close_code == 1000
+    assert len(watched.of_type("session_finished")) == 1
+    completed = {e["test_id"].split("::")[1]: e for e in watched.of_type("test_completed")}
+    assert len(completed) == 4
+    logged = "".join(s["content"] for s in completed["test_logs_a_file_name"]["sections"])
+    assert f"skipping {REPAIRED_NAME}" in logged
+    assert "a pair \U0001f600 joined" in logged  # a surrogate pair survives, joined
+    asserted = completed["test_asserts_with_it"]
+    assert f"bad name {REPAIRED_NAME}" in asserted["summary"]
+    assert f"bad name {REPAIRED_NAME}" in asserted["longrepr"]
+    printed = "".join(s["content"] for s in completed["test_prints_invalid_utf8_and_nul"]
+                      ["sections"])
+    assert "raw \ufffd\ufffd bytes" in printed and "nul\x00here" in printed
+    # The recording holds the same events, whole; the report was made from it.
+    recording = read_recording(suite_dir.path / "run.jsonl")
+    assert recording.problems == [] and recording.finished
+    assert recording.events == watched.events
+    assert events_in_report(suite_dir.path / "report.html") == watched.events
+
+
+def events_in_report(path: Path) -> list[dict[str, Any]]:
+    """The events an HTML report carries (report.py: gzip + base64 JSON in the page)."""
+    import base64
+    import gzip
+    import json
+
+    from pytest_jbrealtime.report import RECORDING_ELEMENT_ID
+
+    page = path.read_text(encoding="utf-8")
+    # The last such element: the viewer's inlined script may name it before.
+    found = re.findall(f'<script type="application/json" id="{RECORDING_ELEMENT_ID}">'
+                       r"(\{.*?)</script>", page, re.S)
+    assert found, "no recording in the report"
+    payload = json.loads(found[-1])
+    events: list[dict[str, Any]] = json.loads(gzip.decompress(base64.b64decode(payload["data"])))
+    return events

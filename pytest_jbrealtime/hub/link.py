@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pytest_jbrealtime.hub.producer import NO_TOKEN, SPOOL_BYTES, TOKEN_ENV, HubProducer
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.recording import RecordingWriter, open_recorder
+from pytest_jbrealtime.recording import RecordingWriter, open_recorder, recording_outcome
 from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.unpatched import clock, system
@@ -125,6 +125,8 @@ class HubLink(LiveServer):
         delivered = producer.stop(self.end_wait)
         if self.recorder is not None:
             self.recorder.close()
+        self.recording = recording_outcome(
+            {"record_path": str(self.record_path) if self.record_path else None}, self.recorder)
         spool = producer.spool
         if not delivered and producer.fatal != NO_TOKEN:
             reason = producer.fatal or producer.first_problem or "no answer"

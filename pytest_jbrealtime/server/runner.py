@@ -23,6 +23,7 @@ from typing import Any
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
 from pytest_jbrealtime.server.auth import MIN_SECRET_BYTES, TokenAuthority, new_secret
 from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV
+from pytest_jbrealtime.text import clipped, repaired
 from pytest_jbrealtime.unpatched import clock, system
 
 VIEWER_TOKEN_TTL = 24 * 3600.0
@@ -37,6 +38,7 @@ FINAL_DRAIN_TIMEOUT = 2.0
 # How often a batch also reads the server's status lines (warnings, viewer count):
 # a select per batch was 2% of the plugin's time in pytest (profiled, one per test).
 CONTROL_READ_SECONDS = 0.1
+MAX_WARNING_CHARS = 1000
 
 
 class ServerStartError(Exception):
@@ -104,6 +106,9 @@ class LiveServer:
         self._next_control_read = 0.0
         self._control_messages: list[dict[str, Any]] = []
         self._warned_broken = False
+        # What became of the recording (recording.recording_outcome), once the server
+        # has closed it; None if it never said (no recording, or the server died).
+        self.recording: dict[str, Any] | None = None
 
     def _configured_secret(self) -> str | None:
         """A secret the user set (JB_LIVE_SECRET; a hub shares one), if long enough."""
@@ -235,7 +240,10 @@ class LiveServer:
             if "viewers" in message:
                 self.viewer_count = int(message["viewers"])
             if "warning" in message:
-                self._warn(str(message["warning"]))
+                # Short and printable whatever the server put in it (text.py).
+                self._warn(clipped(repaired(str(message["warning"])), MAX_WARNING_CHARS))
+            if isinstance(message.get("recording"), dict):
+                self.recording = message["recording"]
             self._control_messages.append(message)
 
     def _wait_control(self, condition: Callable[[], bool], timeout: float) -> bool:
