@@ -96,6 +96,7 @@ class RecordingWriter:
         self.failure: str | None = None
         self._screenshot_warned = False
         self._raw: IO[bytes] | None = None
+        self._whole_bytes = 0  # the file's size after the last whole batch
         self._file: IO[bytes] | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._raw = open(path, "wb")  # noqa: SIM115 - open for the whole run
@@ -122,6 +123,7 @@ class RecordingWriter:
         self._file.flush()
         if self._file is not self._raw:
             self._raw.flush()
+        self._whole_bytes = self._raw.tell()
 
     def __call__(self, entries: list[LoggedEvent]) -> None:
         if self._file is None:
@@ -132,6 +134,11 @@ class RecordingWriter:
         except Exception as exc:  # the recording is lost, the run is not
             self._fail(f"writing the recording {self.path} failed ({short_error(exc)}); "
                        f"it holds the first {self.events_written} events")
+            if self._file is None and not self.path.name.endswith(".gz"):
+                # Without the part of the batch that did fit: the file ends on a whole
+                # event, as the warning says (a gzip stream cut short reads to its cut).
+                with contextlib.suppress(OSError):
+                    os.truncate(self.path, self._whole_bytes)
             return
         for entry in entries:
             if entry.event["type"] != "screenshot_captured":

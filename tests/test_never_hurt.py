@@ -462,3 +462,85 @@ def events_in_report(path: Path) -> list[dict[str, Any]]:
     payload = json.loads(found[-1])
     events: list[dict[str, Any]] = json.loads(gzip.decompress(base64.b64decode(payload["data"])))
     return events
+
+
+# -- over-long output keeps its end (issue 13, item 6) -----------------------------------------
+
+LONG_OUTPUT_SUITE = '''
+def test_loud_then_fails():
+    for n in range(40_000):
+        print(f"line {n:06d} of the early output")
+    print("the last words before the failure")
+    assert 0, "failed after a lot of output"
+'''
+
+
+def test_over_long_output_keeps_its_end(suite_dir: pytest.Pytester, start_live) -> None:
+    from pytest_jbrealtime.session import MAX_SECTION_CHARS
+
+    suite_dir.makepyfile(test_long=LONG_OUTPUT_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == 1
+    (completed,) = watched.of_type("test_completed")
+    (section,) = [s for s in completed["sections"] if s["name"] == "Captured stdout call"]
+    content = section["content"]
+    printed = 40_000 * len("line 000000 of the early output\n") + len(
+        "the last words before the failure\n")
+    assert printed > MAX_SECTION_CHARS
+    # The end is there, whole; the start is cut at a line, and the first line says how much.
+    assert content.endswith("line 039999 of the early output\nthe last words before the failure\n")
+    marker, first_kept, *_ = content.split("\n", 2)
+    assert first_kept.startswith("line ") and first_kept.endswith(" of the early output")
+    cut = int(re.search(r"(\d+) characters cut from the start", marker).group(1))
+    assert cut == printed - len(content) + len(marker) + 1
+    assert len(content) - len(marker) - 1 <= MAX_SECTION_CHARS
+    assert "failed after a lot of output" in completed["longrepr"]
+
+
+# -- a recording that fails says so, in one line (issue 13, item 2) ---------------------------
+
+FILE_SIZE_LIMIT_CONFTEST = '''
+import resource
+# Every file this run (and its server process) writes stops at 32 KB: the recording
+# fails part of the way, as on a full disk.
+resource.setrlimit(resource.RLIMIT_FSIZE, (32_000, 32_000))
+'''
+MANY_TESTS = '''
+import pytest
+
+@pytest.mark.parametrize("n", range(150))
+def test_prints(n):
+    print("output of a test " * 12)
+'''
+
+
+def test_a_failed_recording_is_not_called_written(suite_dir: pytest.Pytester) -> None:
+    suite_dir.makeconftest(FILE_SIZE_LIMIT_CONFTEST)
+    suite_dir.makepyfile(test_many=MANY_TESTS)
+    expected = plain_pytest(suite_dir.path)
+    status, summary, warnings, output = live_pytest(suite_dir.path, "--jb-live-port", "0",
+                                                    "--jb-live-record", "run.jsonl")
+    assert (status, summary) == expected
+    assert len(warnings) == 1, output
+    assert "writing the recording" in warnings[0] and "File too large" in warnings[0]
+    assert len(warnings[0]) < 400
+    assert "recording written" not in output
+    said = re.search(r"the recording \S+ is incomplete: it holds the first (\d+) events",
+                     output)
+    assert said, output
+    # It holds what it says, each event whole: the part of a batch that fit was cut off.
+    recording = read_recording(suite_dir.path / "run.jsonl")
+    assert len(recording.events) == int(said.group(1)) > 0
+    assert recording.problems == [] and not recording.finished
+
+
+def test_an_unwritable_recording_is_not_called_written(suite_dir: pytest.Pytester) -> None:
+    suite_dir.makepyfile(test_many="def test_a():\n    pass\n")
+    status, summary, warnings, output = live_pytest(suite_dir.path, "--jb-live-port", "0",
+                                                    "--jb-live-record", "/dev/full")
+    assert (status, summary) == plain_pytest(suite_dir.path)
+    assert len(warnings) == 1, output
+    assert "cannot write the recording /dev/full" in warnings[0]
+    assert "No space left on device" in warnings[0] and "not recorded" in warnings[0]
+    assert "recording written" not in output and "incomplete" not in output
