@@ -91,7 +91,8 @@ class RunOutputs:
             if self.record_path is not None and self.recorded_to is not None:
                 self._say_recorded(server.recording)
             if self.provider == "github":
-                self._github_summary(report)
+                self._github_summary(report, ci.tokenless(
+                    ci.public_link(server.viewer_link, self.settings.jb_live_public_url)))
         except Exception as exc:  # the run is over; its result must not change
             self.warn(f"finishing the run's outputs failed: {exc!r}")
 
@@ -129,7 +130,7 @@ class RunOutputs:
         self.write_line(f"jb-live: {describe(summary)}")
         return self.report_path
 
-    def _github_summary(self, report: Path | None) -> None:
+    def _github_summary(self, report: Path | None, live_link: str | None) -> None:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
         counts = dict(getattr(session_plugin, "counts", {}) or {})
         text = ci.step_summary(
@@ -138,6 +139,7 @@ class RunOutputs:
             recording=Path(self.settings.jb_live_record) if self.settings.jb_live_record
             else None,
             environ=os.environ,
+            live_link=live_link,
         )
         try:
             ci.append_step_summary(text)
