@@ -58,6 +58,8 @@ export class DetailPanel {
     this.root = root;
     this.testId = null;
     this.runEvents = 0; // how many run events the empty panel shows
+    // (test) => [sections] that other modules add after the header (stack.js).
+    this.extraSections = [];
     this.showEmpty([]);
   }
 
@@ -82,6 +84,7 @@ export class DetailPanel {
     const scrollTop = this.root.scrollTop;
     const parts = [
       this.header(test),
+      ...this.extraSections.flatMap((sections) => sections(test)),
       this.steps(test),
       this.failure(test),
       this.subtests(test),

@@ -20,6 +20,7 @@ import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
 import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
+import { mountStacks } from './stack.js';
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
@@ -71,6 +72,8 @@ export class LiveView {
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    // Messages to the server (stack requests); main.js connects it to the live client.
+    this.send = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
     this.panels = [];
 
@@ -91,6 +94,7 @@ export class LiveView {
     mountSlowest(this, byId('panels'));
     mountTimeline(this, byId('panels'));
     mountPanelFold(byId('panels'));
+    mountStacks(this);
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     mountRunTitle(this);
     mountTheme();
