@@ -88,7 +88,8 @@ class LiveRun:
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
         history = RunHistory(getattr(self.config, "cache", None))
-        session_plugin = LivePlugin(self.config, self.publisher, history)
+        session_plugin = LivePlugin(self.config, self.publisher, history,
+                                    editor_url=self.settings.jb_live_editor)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
         # Workers publish to their controller's server; on a hub run, through the
         # controller itself (xdist's own channel, see xdist_controller.py).

@@ -5,6 +5,7 @@
 
 import { el, setText, formatDuration } from './dom.js';
 import { isFailure } from './store.js';
+import { matchesStatus, groupCountsText, isFlaky } from './counting.js';
 
 export const ROW_HEIGHT = 28;
 export const OVERSCAN_ROWS = 8;
@@ -14,14 +15,9 @@ export const FILTER_FAILURES = 'failures';
 export const FILTER_ALL = 'all';
 
 export function testMatches(test, statusFilter, query) {
-  if (statusFilter === FILTER_FAILURES) {
-    if (!isFailure(test.status)) return false;
-  } else if (statusFilter === 'failed') {
-    // The `failed` count includes crashed tests (as pytest's does); so does its filter.
-    if (test.status !== 'failed' && test.status !== 'crashed') return false;
-  } else if (statusFilter !== FILTER_ALL && test.status !== statusFilter) {
-    return false;
-  }
+  // A chip's filter shows the tests its count counts (counting.js): `failed` includes
+  // crashed tests, as pytest's does; a test that failed and errored in teardown is in both.
+  if (!matchesStatus(test, statusFilter, isFailure)) return false;
   if (query === '') return true;
   if (test.searchText === null) test.searchText = test.id.toLowerCase();
   return test.searchText.includes(query);
@@ -147,7 +143,9 @@ export class TestList {
       delete node.dataset.group;
       setText(twisty, '');
       setText(label, test.name);
-      setText(meta, test.status === 'running' ? 'running' : formatDuration(test.duration));
+      const flaky = isFlaky(test);
+      node.classList.toggle('flaky', flaky);
+      setText(meta, test.status === 'running' ? 'running' : `${flaky ? 'flaky · ' : ''}${formatDuration(test.duration)}`);
       dot.className = `dot status-${test.status}`;
       return;
     }
@@ -166,10 +164,9 @@ export class TestList {
   }
 
   groupMeta(tests) {
-    let failed = 0;
-    for (const test of tests) if (isFailure(test.status)) failed += 1;
+    const problems = groupCountsText(tests); // errors as errors: `1 error`, never `1 failed`
     const count = `${tests.length} test${tests.length === 1 ? '' : 's'}`;
-    return failed > 0 ? `${failed} failed · ${count}` : count;
+    return problems ? `${problems} · ${count}` : count;
   }
 
   handleClick(event) {

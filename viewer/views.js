@@ -10,11 +10,15 @@ import { DetailPanel } from './detail.js';
 import { mountMonitor } from './monitor.js';
 import { mountLanes } from './lanes.js';
 import { TimelineScrubber } from './scrubber.js';
+import { stripAnsi } from './ansi.js';
+import { countsText } from './counting.js';
+import { setEditorContext } from './failures.js';
+import { mountTriage } from './triage.js';
 
-export const TOAST_LIMIT = 4;
+// Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
+// toasted at all; the failure counter in the header announces them (triage.js).
+export const TOAST_LIMIT = 2;
 export const TOAST_MS = 8000;
-// A burst of failures (a reconnect, a broken fixture) becomes one toast rather than a wall.
-export const TOAST_BURST = 3;
 
 export const CONNECTION_TEXT = {
   connecting: 'Connecting…',
@@ -73,6 +77,7 @@ export class LiveView {
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
+    this.triage = mountTriage(this);
     setInterval(() => this.tick(), 1000);
   }
 
@@ -174,6 +179,7 @@ export class LiveView {
     const selected = this.detail.testId;
     this.detail.show(selected === null ? null : this.store.tests.get(selected) ?? null, this.store.runTimeline);
     this.renderRun();
+    this.triage.render();
     document.documentElement.dataset.shownSeq = String(this.store.lastSeq);
   }
 
@@ -217,6 +223,7 @@ export class LiveView {
     }
     if (changes.run || changes.tests.size > 0) this.renderRun();
     this.notifyFailures(changes.liveFailures);
+    this.triage.render(changes);
     for (const alert of changes.liveAlerts) this.toast('alert', `${alert.severity}: ${alert.message}`);
     for (const warning of changes.liveWarnings) {
       this.toast('warning', `Warning${warning.source ? ` (${warning.source})` : ''}`, warning.test_id ?? null, warning.message);
@@ -283,6 +290,7 @@ export class LiveView {
     const test = testId === null ? null : this.store.tests.get(testId) ?? null;
     this.list.select(testId);
     this.detail.show(test, this.store.runTimeline);
+    this.triage.markSelected();
   }
 
   /** Select the first failed or errored test in list order, clearing a filter that hides it. */
@@ -314,6 +322,7 @@ export class LiveView {
     setText(byId('warnings'), store.warningCount);
     const run = store.run;
     if (run) {
+      setEditorContext(run);
       const project = (run.rootdir ?? '').split(/[\\/]/).filter(Boolean).pop() ?? '';
       const args = (run.args ?? []).join(' ');
       setText(byId('run-title'), `${project}${project ? ' — ' : ''}pytest ${args}`.trim());
@@ -373,6 +382,8 @@ export class LiveView {
 
   setConnection(connection) {
     this.connection = connection;
+    // A report (a recording) hides what only makes sense live: notifications, connection.
+    document.body.classList.toggle('is-report', connection.state === 'recording');
     this.renderConnection();
     this.renderScrubber();
   }
@@ -399,37 +410,31 @@ export class LiveView {
 
   notifyFailures(failures) {
     if (failures.length === 0) return;
-    if (failures.length > TOAST_BURST) {
-      this.toast('failure', `${failures.length} tests failed`, failures[0].id);
-    } else {
-      for (const test of failures) this.toast('failure', `${FAILURE_WORDS[test.status] ?? 'Failed'}: ${test.name}`, test.id, test.summary);
-    }
     const first = failures[0];
     this.browserNotify(
-      failures.length === 1 ? `Test failed: ${first.name}` : `${failures.length} tests failed`,
-      first.summary ?? first.id,
+      failures.length === 1 ? `${FAILURE_WORDS[first.status] ?? 'Failed'}: ${first.name}` : `${failures.length} tests failed`,
+      stripAnsi(first.summary ?? first.id),
     );
   }
 
   notifyFinished() {
     const counts = this.store.displayCounts();
     const finished = this.store.finished;
-    const failed = counts.failed + counts.error;
     // A hub ends a run whose shards went away without finishing as 'interrupted'.
     const how = finished.status === 'interrupted' ? `Run interrupted (${finished.reason})` : 'Run finished';
-    const text = `${how}: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
-    // It stays until dismissed: someone coming back to the tab should still see how it ended.
-    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text, null, null, { sticky: true });
+    const text = `${how}: ${countsText(counts) || 'no tests'} (exit ${finished.exit_status})`;
+    // It goes away by itself: the header (run status, counts, title) keeps saying how it ended.
+    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text);
     this.browserNotify('pytest run finished', text);
   }
 
-  toast(kind, text, testId = null, detail = null, { sticky = false } = {}) {
+  toast(kind, text, testId = null, detail = null) {
     const container = byId('toasts');
     const close = el('button', { type: 'button', className: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
     const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: 'status' },
       el('div', { className: 'toast-body' },
         el('div', { className: 'toast-text', text }),
-        detail ? el('div', { className: 'toast-detail', text: detail }) : null),
+        detail ? el('div', { className: 'toast-detail', text: stripAnsi(detail) }) : null),
       close);
     if (testId !== null) {
       node.classList.add('clickable');
@@ -441,7 +446,7 @@ export class LiveView {
     close.addEventListener('click', () => node.remove());
     container.append(node);
     while (container.children.length > TOAST_LIMIT) container.firstChild.remove();
-    if (!sticky) setTimeout(() => node.remove(), TOAST_MS);
+    setTimeout(() => node.remove(), TOAST_MS);
   }
 
   revealAndSelect(testId) {
