@@ -130,7 +130,10 @@ export class Triage {
 
   handleTestClick(event) {
     const link = event.target.closest('[data-test-id]');
-    if (link) this.view.revealAndSelect(link.dataset.testId);
+    if (!link) return;
+    this.view.revealAndSelect(link.dataset.testId);
+    // On a phone the detail is a screen of its own (views.js openTest).
+    if (this.view.openTest) this.view.openTest(link.dataset.testId, { click: true });
   }
 
   handleKey(event) {
