@@ -235,7 +235,8 @@ class LivePlugin:
         location: tuple[str, int, str] | None,
     ) -> None:
         # One event per warning pytest records: the same reports its "N warnings" counts.
-        self.publisher.publish("pytest_warning", pytest_warning_fields(warning_message, when, nodeid))
+        self.publisher.publish("pytest_warning",
+                               pytest_warning_fields(warning_message, when, nodeid))
 
     # -- one test ----------------------------------------------------------------
 

@@ -37,7 +37,9 @@ export function absolutePath(path, baseDir) {
 export function editorHref(path, line, context = editorContext) {
   if (!context.template) return null;
   const encodedPath = encodeURIComponent(absolutePath(path, context.baseDir)).replace(/%2F/g, '/').replace(/%3A/g, ':');
-  const href = context.template.replaceAll('{path}', encodedPath).replaceAll('{line}', String(line));
+  // `vscode://file/{path}` with `/home/x.py` is `vscode://file/home/x.py`, not `file//home`.
+  const template = encodedPath.startsWith('/') ? context.template.replaceAll('/{path}', '{path}') : context.template;
+  const href = template.replaceAll('{path}', encodedPath).replaceAll('{line}', String(line));
   return EDITOR_SAFE_LINK.test(href) ? href : null;
 }
 

@@ -86,6 +86,8 @@ TRIAGE_SUITE = textwrap.dedent(
 
     def test_colour():
         print("\\x1b[32mGREEN\\x1b[0m and \\x1b[1;31mbold red\\x1b[0m")
+        for n in range(80):  # output taller than a screen
+            print(f"\\x1b[2mline {n}\\x1b[0m")
         assert False, "\\x1b[31mred message\\x1b[0m"
 
     def test_dict():
