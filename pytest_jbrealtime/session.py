@@ -20,6 +20,7 @@ from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.verdicts import HistoryInfo
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
@@ -126,6 +127,8 @@ class LivePlugin:
         self._records: dict[str, TestRecord] = {}
         self._started = time.time()
         self._step_counts: dict[str, int] = {}
+        # Tests that had an attempt repeated by pytest-rerunfailures in this run.
+        self._reran: set[str] = set()
 
     # -- session ---------------------------------------------------------------
 
@@ -323,20 +326,38 @@ class LivePlugin:
                 self.counts[category] = self.counts.get(category, 0) + 1
         own = [c for c in (report_category(r) for r in record.reports.values()) if c]
         longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
+        duration = sum(r.duration for r in record.reports.values())
         self.publisher.publish(
             "test_completed",
             {
                 "test_id": report.nodeid,
                 "result": "rerun" if rerun else "crashed",
-                "duration": round(sum(r.duration for r in record.reports.values()), 6),
+                "duration": round(duration, 6),
                 "summary": longrepr.strip().splitlines()[0],
                 "longrepr": _truncate(longrepr),
                 "sections": [],
                 "phases": {when: r.outcome for when, r in record.reports.items()},
                 "subtests": record.subtests,
                 "categories": [*own, "rerun" if rerun else "failed"],
+                "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration),
             },
         )
+
+    def _judge(self, test_id: str, result: str, duration: float) -> HistoryInfo | None:
+        """The test's ``history`` verdict, and its result kept for the next runs.
+
+        None when this run keeps no history (no pytest cache) and for an attempt that
+        pytest-rerunfailures repeats: only the test's last attempt is its result.
+        """
+        if result == "rerun":
+            self._reran.add(test_id)
+            return None
+        self.history.record(test_id, result, round(duration, 6),
+                            self._step_counts.pop(test_id, 0))
+        if not self.history.kept:
+            return None
+        return self.history.judge(test_id, result, duration,
+                                  passed_on_rerun=test_id in self._reran)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
@@ -380,6 +401,6 @@ class LivePlugin:
                 # What pytest's summary line counts for this test's own reports (subtests
                 # apart): the viewer tallies these, so its chips are pytest's numbers.
                 "categories": own,
+                "history": self._judge(nodeid, result, duration),
             },
         )
-        self.history.record(nodeid, duration, self._step_counts.pop(nodeid, 0))

@@ -22,6 +22,8 @@ import { Announcer } from './announce.js';
 import { mountRunTitle } from './runtitle.js';
 import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
+import { mountTimeline } from './timeline.js';
+import { mountSlowest, mountPanelFold } from './slowest.js';
 
 // Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
 // toasted at all; the failure counter in the header announces them (triage.js).
@@ -90,6 +92,9 @@ export class LiveView {
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
+    mountSlowest(this, byId('panels'));
+    mountTimeline(this, byId('panels'));
+    mountPanelFold(byId('panels'));
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     this.triage = mountTriage(this);
     mountRunTitle(this);
