@@ -65,6 +65,8 @@ export class DetailPanel {
     this.root = root;
     this.testId = null;
     this.runEvents = 0; // how many run events the empty panel shows
+    // (test) => [sections] that other modules add after the header (stack.js).
+    this.extraSections = [];
     this.showEmpty([]);
   }
 
@@ -93,6 +95,7 @@ export class DetailPanel {
     this.shownId = test.id;
     const parts = [
       this.header(test),
+      ...this.extraSections.flatMap((sections) => sections(test)),
       this.steps(test),
       ...attemptsSection(test, (attempt) => [this.failure(attempt), this.subtests(attempt), this.sections(attempt)]),
       this.timeline(test),

@@ -24,6 +24,7 @@ import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
 import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
+import { mountStacks } from './stack.js';
 
 // Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
 // toasted at all; the failure counter in the header announces them (triage.js).
@@ -75,6 +76,8 @@ export class LiveView {
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    // Messages to the server (stack requests); main.js connects it to the live client.
+    this.send = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
     this.panels = [];
 
@@ -95,6 +98,7 @@ export class LiveView {
     mountSlowest(this, byId('panels'));
     mountTimeline(this, byId('panels'));
     mountPanelFold(byId('panels'));
+    mountStacks(this);
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     this.triage = mountTriage(this);
     mountRunTitle(this);
