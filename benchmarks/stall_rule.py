@@ -6,7 +6,7 @@ Runs pytest on the given arguments ``--runs`` times (each with ``--jb-live-recor
 reads every test's duration from each recording, and compares each run's duration of a
 test with the one before (which is what ``auto`` has: the last duration in the
 history). Reported: the distribution of the ratios (this run / the one before), the
-largest absolute growth, and for each candidate rule (factor × last duration, at least
+largest absolute growth, and for each candidate rule (factor times the last duration, at least
 a floor) how many test runs it would have called stalled — false alarms, since none of
 these tests hangs.
 """
@@ -14,6 +14,7 @@ these tests hangs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -49,7 +50,7 @@ def main() -> None:
             runs.append(durations(record))
     ratios: list[float] = []
     pairs: list[tuple[float, float]] = []
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         for test_id, duration in after.items():
             if test_id in before:
                 pairs.append((before[test_id], duration))

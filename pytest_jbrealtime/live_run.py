@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import platform
-import socket
 from collections.abc import Callable
 
 import pytest
 
 from pytest_jbrealtime import __version__
+from pytest_jbrealtime.cancel import CancelGuard
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
@@ -24,6 +24,7 @@ from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
 from pytest_jbrealtime.stack_responder import StackResponder
 from pytest_jbrealtime.stalls import StallNotices
+from pytest_jbrealtime.unpatched import system
 
 LINK_PREFIX = "jb-live: watch this run at"
 
@@ -53,11 +54,13 @@ class LiveRun:
         # Stall alerts as the server (or the hub link) reports them (stalls.py).
         self.stalls = StallNotices(github=self.outputs.provider == "github")
         self.outputs.stall_notices = self.stalls
+        # SIGTERM after the last test (a cancelled CI job) still leaves the outputs.
+        self.cancel = CancelGuard()
 
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
         run_info = {
-            "host": socket.gethostname(),
+            "host": system.gethostname(),
             "python": platform.python_version(),
             "pytest_jbrealtime": __version__,
         }
@@ -102,7 +105,8 @@ class LiveRun:
                                      on_stalled=self.stalls.note)
         self.stacks.start()
         history = RunHistory(getattr(self.config, "cache", None))
-        session_plugin = LivePlugin(self.config, self.publisher, history)
+        session_plugin = LivePlugin(self.config, self.publisher, history,
+                                    editor_url=self.settings.jb_live_editor)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
         # Workers publish to their controller's server; on a hub run, through the
         # controller itself (xdist's own channel, see xdist_controller.py).
@@ -161,6 +165,11 @@ class LiveRun:
                 f"{self.settings.jb_live_wait_timeout:g} s; running anyway"
             )
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.server is not None:
+            self.cancel.arm()
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.server is not None and self.outputs.link_in_summary:
             terminalreporter.write_line(self.link_line)
@@ -190,15 +199,22 @@ class LiveRun:
         if server is None or publisher is None:
             return
         publisher.flush()
-        linger = self.settings.jb_live_linger
+        # Cancelled already (SIGTERM since the last test): no linger, the outputs at once.
+        linger = self.settings.jb_live_linger if self.cancel.received is None else 0.0
         if linger > 0:
             self._write_line(
                 f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
             )
         try:
-            server.stop(linger=linger)
+            with self.cancel.lingering():
+                server.stop(linger=linger)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM during the linger: its end, early
+            pass
         except Exception as exc:  # the run is over; a stop error must not change its status
             self.warn(f"stopping the live server failed: {exc!r}")
-        self.outputs.finish(server)
-        self.stalls.close()
-        server.remove_run_dir()
+        try:
+            self.outputs.finish(server)
+            self.stalls.close()
+            server.remove_run_dir()
+        finally:
+            self.cancel.release()

@@ -16,8 +16,6 @@ The folder is the run's own (``mkdtemp``, mode 0700), so only the run's user can
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import socket
 import sys
 import threading
@@ -30,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.unpatched import system
 
 # Bound what one answer may hold: a suite with hundreds of threads or a runaway
 # recursion must not turn a click into megabytes.
@@ -126,7 +125,7 @@ class StackResponder:
 
     def start(self) -> bool:
         """Listen; False (and no thread) when the socket cannot be made."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = system.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -147,7 +146,7 @@ class StackResponder:
         skip = frozenset({_get_ident()})  # this responder's own thread is no news
         return {
             "worker": self.worker,
-            "pid": os.getpid(),
+            "pid": system.getpid(),
             "test_id": self._current_test(),
             "taken_at": iso_timestamp(_time()),
             "threads": current_stacks(self.test_thread, skip),
@@ -174,7 +173,7 @@ class StackResponder:
             request += chunk
         line, _, rest = request.partition(b"\n")
         if line + b"\n" == STALLED_NOTE and self._on_stalled is not None:
-            self._on_stalled(json.loads(rest + _read_to_end(connection, MAX_NOTE_BYTES)))
+            self._on_stalled(system.json_loads(rest + _read_to_end(connection, MAX_NOTE_BYTES)))
             return
         if request != REQUEST:
             return
@@ -182,7 +181,7 @@ class StackResponder:
             answer = self.snapshot()
         except Exception as exc:  # never let a formatting bug kill the thread
             answer = {"worker": self.worker, "error": f"cannot take the stacks: {exc!r}"}
-        text = json.dumps(answer, ensure_ascii=True, default=str)
+        text = system.json_dumps(answer, ensure_ascii=True, default=str)
         connection.sendall(text.encode("ascii"))
         self.answered += 1
 
@@ -213,7 +212,7 @@ def _read_to_end(connection: socket.socket, limit: int) -> bytes:
 def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
     """Blocking client (the hub link's thread): the responder's answer, or an ``error``."""
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        with system.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
             sock.sendall(REQUEST)
@@ -225,7 +224,7 @@ def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
     except OSError as exc:
         return {"error": f"cannot reach the process: {exc}"}
     try:
-        answer = json.loads(data)
+        answer = system.json_loads(data)
     except ValueError:
         return {"error": "the process answered nothing readable"}
     return answer if isinstance(answer, dict) else {"error": "unexpected answer"}

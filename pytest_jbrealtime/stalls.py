@@ -24,10 +24,11 @@ import contextlib
 import os
 import threading
 from dataclasses import dataclass
-from time import monotonic as _monotonic
 from typing import Any
 
 from pytest_jbrealtime.server.stacks import RunningTest
+from pytest_jbrealtime.unpatched import clock as _clock
+from pytest_jbrealtime.unpatched import system
 
 STALL_FACTOR = 10.0
 STALL_MIN = 10.0
@@ -63,9 +64,10 @@ class Stall:
 class StallWatch:
     """Running tests and when each is next due an alert."""
 
-    def __init__(self, setting: float | str | None, clock: Any = _monotonic) -> None:
+    def __init__(self, setting: float | str | None, clock: Any = None) -> None:
         self.setting = setting
-        self._clock = clock
+        # The unpatched clock (unpatched.py): a test's frozen time must not freeze this.
+        self._clock = clock or _clock.monotonic
         self._running: dict[str, Watched] = {}
 
     @property
@@ -178,7 +180,7 @@ class StallNotices:
             line = f"\njb-live: STALLED {text} (its stack is in the viewer)\n"
         if self._fd >= 0:
             with contextlib.suppress(OSError):
-                os.write(self._fd, line.encode("utf-8", "replace"))
+                system.write(self._fd, line.encode("utf-8", "replace"))
 
     def summary_lines(self) -> list[str]:
         with self._lock:
@@ -188,4 +190,4 @@ class StallNotices:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             with contextlib.suppress(OSError):
-                os.close(fd)
+                system.close(fd)
