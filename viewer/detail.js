@@ -1,6 +1,7 @@
 // DetailPanel: everything known about the selected test.
 
 import { el, formatDuration, formatTime } from './dom.js';
+import { historyStrip } from './history.js';
 
 // How each timeline event type reads in one line.
 // A screenshot's address as events carry it (`/screenshots/ID.png`) is the run's own:
@@ -82,6 +83,7 @@ export class DetailPanel {
     const scrollTop = this.root.scrollTop;
     const parts = [
       this.header(test),
+      historyStrip(test),
       this.steps(test),
       this.failure(test),
       this.subtests(test),

@@ -8,6 +8,7 @@ import { isFailure } from './store.js';
 import { parseSearch, matchesSearch, sortTests } from './search.js';
 import { markText } from './highlight.js';
 import { listKey } from './keys.js';
+import { matchesHistoryFilter, fillBadge } from './history.js';
 
 export const ROW_HEIGHT = 28;
 export const OVERSCAN_ROWS = 8;
@@ -18,7 +19,10 @@ export const FILTER_ALL = 'all';
 
 /** `query`: the search box's text, or parseSearch's result for it (search.js). */
 export function testMatches(test, statusFilter, query) {
-  if (statusFilter === FILTER_FAILURES) {
+  const byHistory = matchesHistoryFilter(statusFilter, test); // null: not history's filter
+  if (byHistory !== null) {
+    if (!byHistory) return false;
+  } else if (statusFilter === FILTER_FAILURES) {
     if (!isFailure(test.status)) return false;
   } else if (statusFilter === 'failed') {
     // The `failed` count includes crashed tests (as pytest's does); so does its filter.
@@ -158,6 +162,7 @@ export class TestList {
       el('span', { className: 'twisty', 'aria-hidden': 'true' }),
       el('span', { className: 'dot', 'aria-hidden': 'true' }),
       el('span', { className: 'row-label' }),
+      el('span', { className: 'row-badge', 'data-testid': 'row-badge', hidden: true }),
       el('span', { className: 'row-meta' }),
       el('span', { className: 'visually-hidden row-status' }),
     );
@@ -169,7 +174,7 @@ export class TestList {
   fillRow(node, row, index) {
     node.hidden = false;
     node.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
-    const [twisty, dot, label, meta, spoken] = node.children;
+    const [twisty, dot, label, badge, meta, spoken] = node.children;
     node.classList.toggle('cursor', row.key === this.cursorKey);
     if (row.kind === 'test') {
       const test = row.test;
@@ -184,6 +189,7 @@ export class TestList {
       setText(twisty, '');
       markText(label, row.depth === 0 ? test.id : test.name, this.words);
       setText(meta, test.status === 'running' ? 'running' : formatDuration(test.duration));
+      fillBadge(badge, test, this.store ?? { anyHistory: true });
       // The dot is colour only: its status in words, for screen readers.
       setText(spoken, `, ${test.status}`);
       dot.className = `dot status-${test.status}`;
@@ -199,6 +205,7 @@ export class TestList {
     delete node.dataset.testId;
     delete node.dataset.status;
     setText(twisty, collapsed ? '▸' : '▾');
+    badge.hidden = true;
     setText(label, row.label);
     setText(meta, this.groupMeta(row.tests));
     setText(spoken, collapsed ? ', folded' : '');

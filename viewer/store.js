@@ -70,6 +70,10 @@ export class RunStore {
     this.estimateDone = 0;
     this.estimateSum = 0;
     this.estimateCount = 0;
+    // test_completed.history verdicts (history.js): how many of each, and whether any test
+    // had earlier results at all (a first run has none).
+    this.verdicts = {};
+    this.anyHistory = false;
     this.resetChanges();
     this.structureChanged = true;
   }
@@ -257,6 +261,11 @@ export class RunStore {
       return;
     }
     if (test.estimate !== null) this.estimateDone += test.estimate;
+    test.history = event.history ?? null;
+    if (test.history) {
+      this.verdicts[test.history.verdict] = (this.verdicts[test.history.verdict] ?? 0) + 1;
+      if (test.history.recent.length > 0) this.anyHistory = true;
+    }
     test.progress = 100;
     this.setStatus(test, event.result in this.counts ? event.result : 'error');
     if (isFailure(test.status)) this.noteFailure(test, event);
@@ -296,6 +305,7 @@ export class RunStore {
       subtests: [],
       timeline: [],
       reruns: 0,
+      history: null, // test_completed.history: verdict and earlier results
       warnings: 0,
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
