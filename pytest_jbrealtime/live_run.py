@@ -22,6 +22,7 @@ from pytest_jbrealtime.server.limit_config import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.stack_responder import StackResponder
 
 LINK_PREFIX = "jb-live: watch this run at"
 
@@ -44,6 +45,7 @@ class LiveRun:
         self.warn = warn
         self.server: LiveServer | None = None
         self.publisher: EventPublisher | None = None
+        self.stacks: StackResponder | None = None
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
@@ -87,6 +89,10 @@ class LiveRun:
         self.outputs.started(server.viewer_link)
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
+        # Stacks on demand: a thread blocked on a socket until someone asks.
+        publisher = self.publisher
+        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id)
+        self.stacks.start()
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
@@ -169,6 +175,8 @@ class LiveRun:
         server, publisher = self.server, self.publisher
         self.server = self.publisher = None
         set_active_publisher(None)
+        if self.stacks is not None:
+            self.stacks.stop()
         if server is None or publisher is None:
             return
         publisher.flush()

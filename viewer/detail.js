@@ -1,7 +1,6 @@
 // DetailPanel: everything known about the selected test.
 
 import { el, formatDuration, formatTime } from './dom.js';
-import { historyStrip } from './history.js';
 
 // How each timeline event type reads in one line.
 // A screenshot's address as events carry it (`/screenshots/ID.png`) is the run's own:
@@ -59,6 +58,8 @@ export class DetailPanel {
     this.root = root;
     this.testId = null;
     this.runEvents = 0; // how many run events the empty panel shows
+    // (test) => [sections] that other modules add after the header (stack.js).
+    this.extraSections = [];
     this.showEmpty([]);
   }
 
@@ -83,7 +84,7 @@ export class DetailPanel {
     const scrollTop = this.root.scrollTop;
     const parts = [
       this.header(test),
-      historyStrip(test),
+      ...this.extraSections.flatMap((sections) => sections(test)),
       this.steps(test),
       this.failure(test),
       this.subtests(test),

@@ -88,13 +88,14 @@ function mark(result, duration, when) {
     el('span', { className: 'visually-hidden', text: result }));
 }
 
-/** The "New failures" chip at the top: the count, and a click filters the list to them. */
+/** The "New failures" chip at the top (a click filters the list to them); the detail's strip. */
 export function mountHistory(view, counts) {
   const value = el('span', { className: 'count-value', 'data-testid': 'count-new-failures', text: '0' });
   const chip = el('button', { type: 'button', className: 'count count-new-failures', title: 'Show the tests that fail now and did not fail last time', hidden: true },
     el('span', { className: 'dot' }), value, el('span', { className: 'count-label', text: 'new failures' }));
   chip.addEventListener('click', () => view.setFilter(FILTER_NEW_FAILURES));
   counts.append(chip);
+  view.detail.extraSections.push((test) => [historyStrip(test)]);
   return {
     render(store) {
       const count = store.verdicts.new_failure ?? 0;

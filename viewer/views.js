@@ -20,7 +20,11 @@ import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
 import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
+<<<<<<< HEAD
 import { mountHistory } from './history.js';
+=======
+import { mountStacks } from './stack.js';
+>>>>>>> main
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
@@ -72,6 +76,8 @@ export class LiveView {
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    // Messages to the server (stack requests); main.js connects it to the live client.
+    this.send = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
     this.panels = [];
 
@@ -93,6 +99,7 @@ export class LiveView {
     mountSlowest(this, byId('panels'));
     mountTimeline(this, byId('panels'));
     mountPanelFold(byId('panels'));
+    mountStacks(this);
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     mountRunTitle(this);
     mountTheme();

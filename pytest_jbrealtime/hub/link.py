@@ -90,7 +90,7 @@ class HubLink(LiveServer):
         self.producer = HubProducer(
             producer_socket_url(self.hub_url), token, self.run_id, self.shard,
             {**self.run_info, "shard": self.shard}, spool, local_log, self.expected_shards,
-            screenshots_dir=self.run_dir / SCREENSHOTS_DIRECTORY,
+            screenshots_dir=self.run_dir / SCREENSHOTS_DIRECTORY, run_dir=self.run_dir,
         )
         self.producer.start()
         if token is None:

@@ -6,7 +6,8 @@ recording, and sends what the hub does not have yet. The hub may be down when th
 starts, or go away and come back: the thread reconnects with backoff, re-joins, learns
 the last event the hub holds, and sends from the next one — in order, nothing lost,
 nothing twice (the hub drops numbers it already has). The tests never wait for it;
-at the end it gets a bounded time to deliver the rest.
+at the end it gets a bounded time to deliver the rest. The hub's stack requests come
+down the same connection and are answered from this thread (``hub/stacks.py``).
 
 Screenshots ride the same connection: the spool holds only their events (the image is
 already a file in the run folder), and before a publish frame with a
@@ -28,6 +29,7 @@ from typing import Any
 
 from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_frame
 from pytest_jbrealtime.hub.spool import Spool
+from pytest_jbrealtime.hub.stacks import answer_stack_request
 from pytest_jbrealtime.log import EventLog
 
 CONNECT_TIMEOUT = 3.0
@@ -65,6 +67,7 @@ class HubProducer:
         local_log: EventLog | None = None,
         expected_shards: int = 0,
         screenshots_dir: Path | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         self.ws_url = ws_url
         self._token = token
@@ -77,6 +80,8 @@ class HubProducer:
         self.expected_shards = expected_shards
         # Where ScreenshotStore writes this run's images (the run folder's screenshots/).
         self.screenshots_dir = screenshots_dir
+        # Where this run's stack responders listen (stack_responder.py, hub/stacks.py).
+        self.run_dir = run_dir
         self.screenshots_sent = 0
         # Screenshots whose image could not be sent (gone, too big): their URL is a 404.
         self.screenshots_missing = 0
@@ -293,6 +298,9 @@ class HubProducer:
                 self.spool.acknowledged(self.acked)
             elif message.get("type") == "viewers" and isinstance(message.get("count"), int):
                 self.viewer_count = message["count"]
+            elif message.get("type") == "stack_request":
+                # Asked on this thread: the responders answer in milliseconds.
+                self._connection.send(json.dumps(answer_stack_request(message, self.run_dir)))
             elif message.get("type") == "error" and self.first_problem is None:
                 self.first_problem = f"the hub said: {message.get('message')}"
             timeout = 0
