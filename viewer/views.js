@@ -20,11 +20,8 @@ import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
 import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
-<<<<<<< HEAD
 import { mountHistory } from './history.js';
-=======
 import { mountStacks } from './stack.js';
->>>>>>> main
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
