@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from pytest_jbrealtime import __version__
+from pytest_jbrealtime.cancel import CancelGuard
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
@@ -49,6 +50,8 @@ class LiveRun:
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
+        # SIGTERM after the last test (a cancelled CI job) still leaves the outputs.
+        self.cancel = CancelGuard()
 
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
@@ -94,7 +97,8 @@ class LiveRun:
         self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id)
         self.stacks.start()
         history = RunHistory(getattr(self.config, "cache", None))
-        session_plugin = LivePlugin(self.config, self.publisher, history)
+        session_plugin = LivePlugin(self.config, self.publisher, history,
+                                    editor_url=self.settings.jb_live_editor)
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
         # Workers publish to their controller's server; on a hub run, through the
         # controller itself (xdist's own channel, see xdist_controller.py).
@@ -153,6 +157,11 @@ class LiveRun:
                 f"{self.settings.jb_live_wait_timeout:g} s; running anyway"
             )
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.server is not None:
+            self.cancel.arm()
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.server is not None and self.outputs.link_in_summary:
             terminalreporter.write_line(self.link_line)
@@ -180,14 +189,21 @@ class LiveRun:
         if server is None or publisher is None:
             return
         publisher.flush()
-        linger = self.settings.jb_live_linger
+        # Cancelled already (SIGTERM since the last test): no linger, the outputs at once.
+        linger = self.settings.jb_live_linger if self.cancel.received is None else 0.0
         if linger > 0:
             self._write_line(
                 f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
             )
         try:
-            server.stop(linger=linger)
+            with self.cancel.lingering():
+                server.stop(linger=linger)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM during the linger: its end, early
+            pass
         except Exception as exc:  # the run is over; a stop error must not change its status
             self.warn(f"stopping the live server failed: {exc!r}")
-        self.outputs.finish(server)
-        server.remove_run_dir()
+        try:
+            self.outputs.finish(server)
+            server.remove_run_dir()
+        finally:
+            self.cancel.release()

@@ -128,7 +128,9 @@ class RunOutputs:
 
     def _github_summary(self, report: Path | None, live_link: str | None) -> None:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
-        counts = dict(getattr(session_plugin, "counts", {}) or {})
+        # pytest's summary line's counts, as session_finished has them (one way of counting).
+        final_counts = getattr(session_plugin, "final_counts", None)
+        counts = dict(final_counts() if final_counts is not None else {})
         text = ci.step_summary(
             counts, self.exit_status, time.monotonic() - self._started,
             report=Path(self.settings.jb_live_report or report) if report else None,

@@ -10,6 +10,7 @@ import os
 import platform
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,21 @@ def one_line_summary(report: pytest.TestReport) -> str:
     return message.strip().splitlines()[0] if message.strip() else report.outcome
 
 
+def pytest_warning_fields(
+    warning_message: warnings.WarningMessage, when: str, nodeid: str
+) -> dict[str, Any]:
+    """A ``pytest_warning`` event's fields (docs/protocol.md)."""
+    category = warning_message.category
+    return {
+        "test_id": nodeid or None,
+        "category": getattr(category, "__name__", str(category)),
+        "message": _truncate(str(warning_message.message)),
+        "filename": str(warning_message.filename),
+        "lineno": warning_message.lineno,
+        "when": when,
+    }
+
+
 def _truncate(text: str) -> str:
     if len(text) <= MAX_SECTION_CHARS:
         return text
@@ -98,8 +114,11 @@ class LivePlugin:
         config: pytest.Config,
         publisher: EventPublisher,
         history: RunHistory,
+        editor_url: str | None = None,
     ) -> None:
         self.config = config
+        # The --jb-live-editor link template, for the viewer (editor.py).
+        self.editor_url = editor_url
         self.publisher = publisher
         self.history = history
         self.counts: dict[str, int] = {}
@@ -122,6 +141,9 @@ class LivePlugin:
             {
                 "args": list(self.config.invocation_params.args),
                 "rootdir": str(self.config.rootpath),
+                # Traceback paths are relative to where pytest was started.
+                "invocation_dir": str(self.config.invocation_params.dir),
+                "editor_url": self.editor_url,
                 "start_time": iso_timestamp(self._started),
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
@@ -187,13 +209,13 @@ class LivePlugin:
                 "exit_status": int(exitstatus),
                 "duration": round(time.time() - self._started, 6),
                 "total": self.collected,
-                "counts": self._final_counts(),
+                "counts": self.final_counts(),
             },
         )
         self.publisher.flush()
         self.history.save()
 
-    def _final_counts(self) -> dict[str, int]:
+    def final_counts(self) -> dict[str, int]:
         """The terminal summary line's counts, to the letter (it is what users compare).
 
         Our own tally is the fallback when there is no terminal (``-p no:terminal``).
@@ -209,6 +231,17 @@ class LivePlugin:
             if shown:
                 counts[category] = shown
         return counts
+
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: str,
+        nodeid: str,
+        location: tuple[str, int, str] | None,
+    ) -> None:
+        # One event per warning pytest records: the same reports its "N warnings" counts.
+        self.publisher.publish("pytest_warning",
+                               pytest_warning_fields(warning_message, when, nodeid))
 
     # -- one test ----------------------------------------------------------------
 
@@ -293,6 +326,7 @@ class LivePlugin:
         for category in [*categories, "rerun" if rerun else "failed"]:
             if category:
                 self.counts[category] = self.counts.get(category, 0) + 1
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
         longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
         duration = sum(r.duration for r in record.reports.values())
         self.publisher.publish(
@@ -306,6 +340,7 @@ class LivePlugin:
                 "sections": [],
                 "phases": {when: r.outcome for when, r in record.reports.items()},
                 "subtests": record.subtests,
+                "categories": [*own, "rerun" if rerun else "failed"],
                 "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration,
                                        longrepr.strip().splitlines()[0]),
             },
@@ -339,10 +374,8 @@ class LivePlugin:
             return
         # Categorised now, not per report: the subtests plugin turns a passed call into
         # a failure (when a subtest failed) only while the terminal reports it.
-        categories = record.subtest_categories + [
-            report_category(r) for r in record.reports.values()
-        ]
-        for category in categories:
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
+        for category in [*record.subtest_categories, *own]:
             if category:
                 self.counts[category] = self.counts.get(category, 0) + 1
         result, deciding = record.result()
@@ -373,6 +406,9 @@ class LivePlugin:
                 ],
                 "phases": {when: r.outcome for when, r in record.reports.items()},
                 "subtests": record.subtests,
+                # What pytest's summary line counts for this test's own reports (subtests
+                # apart): the viewer tallies these, so its chips are pytest's numbers.
+                "categories": own,
                 "history": self._judge(nodeid, result, duration, summary),
             },
         )

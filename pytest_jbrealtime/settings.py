@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from pytest_jbrealtime.editor import parse_editor
+
 DEFAULT_PORT = 8765
 
 
@@ -368,6 +370,12 @@ OPTIONS: tuple[Option, ...] = (
         _non_negative_int, 0, metavar="N",
     ),
     Option(
+        "jb_live_editor", "--jb-live-editor", "JB_LIVE_EDITOR",
+        "make each path:line of a traceback a link that opens your editor: vscode, "
+        "pycharm, or a URL template with {path} and {line} (default off)",
+        parse_editor, None, metavar="EDITOR",
+    ),
+    Option(
         "jb_live_hub_wait", "--jb-live-hub-wait", "JB_LIVE_HUB_WAIT",
         "at the end, wait up to SECONDS (default 10) for the hub to take events still unsent",
         _non_negative_float, 10.0, metavar="SECONDS",
@@ -411,6 +419,7 @@ class LiveSettings:
     jb_live_shard: str | None = None
     jb_live_shards: int = 0
     jb_live_hub_wait: float = 10.0
+    jb_live_editor: str | None = None
 
 
 def add_options(parser: pytest.Parser) -> None:

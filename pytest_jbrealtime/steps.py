@@ -30,7 +30,7 @@ RESERVED_TYPES = frozenset({
     "session_started", "collection_finished", "test_started", "test_progress",
     "test_completed", "session_finished", "browser_action", "page_loaded",
     "screenshot_captured", "log_record", "system_status", "resource_alert", "custom",
-    "warning", "batch", "error", "reset", "pong", "ping", "hello", "viewers",
+    "warning", "pytest_warning", "batch", "error", "reset", "pong", "ping", "hello", "viewers",
     "subscribe", "unsubscribe", "resume", "ack",
 })
 

@@ -5,6 +5,7 @@
 
 import { el, setText, formatDuration } from './dom.js';
 import { isFailure } from './store.js';
+import { matchesStatus, groupCountsText, isFlaky } from './counting.js';
 import { parseSearch, matchesSearch, sortTests } from './search.js';
 import { markText } from './highlight.js';
 import { listKey } from './keys.js';
@@ -20,16 +21,10 @@ export const FILTER_ALL = 'all';
 /** `query`: the search box's text, or parseSearch's result for it (search.js). */
 export function testMatches(test, statusFilter, query) {
   const byHistory = matchesHistoryFilter(statusFilter, test); // null: not history's filter
-  if (byHistory !== null) {
-    if (!byHistory) return false;
-  } else if (statusFilter === FILTER_FAILURES) {
-    if (!isFailure(test.status)) return false;
-  } else if (statusFilter === 'failed') {
-    // The `failed` count includes crashed tests (as pytest's does); so does its filter.
-    if (test.status !== 'failed' && test.status !== 'crashed') return false;
-  } else if (statusFilter !== FILTER_ALL && test.status !== statusFilter) {
-    return false;
-  }
+  if (byHistory === false) return false;
+  // A chip's filter shows the tests its count counts (counting.js): `failed` includes
+  // crashed tests, as pytest's does; a test that failed and errored in teardown is in both.
+  if (byHistory === null && !matchesStatus(test, statusFilter, isFailure)) return false;
   return matchesSearch(test, typeof query === 'string' ? parseSearch(query) : query);
 }
 
@@ -188,7 +183,9 @@ export class TestList {
       delete node.dataset.group;
       setText(twisty, '');
       markText(label, row.depth === 0 ? test.id : test.name, this.words);
-      setText(meta, test.status === 'running' ? 'running' : formatDuration(test.duration));
+      const flaky = isFlaky(test);
+      node.classList.toggle('flaky', flaky);
+      setText(meta, test.status === 'running' ? 'running' : `${flaky ? 'flaky · ' : ''}${formatDuration(test.duration)}`);
       fillBadge(badge, test, this.store ?? { anyHistory: true });
       // The dot is colour only: its status in words, for screen readers.
       setText(spoken, `, ${test.status}`);
@@ -213,10 +210,9 @@ export class TestList {
   }
 
   groupMeta(tests) {
-    let failed = 0;
-    for (const test of tests) if (isFailure(test.status)) failed += 1;
+    const problems = groupCountsText(tests); // errors as errors: `1 error`, never `1 failed`
     const count = `${tests.length} test${tests.length === 1 ? '' : 's'}`;
-    return failed > 0 ? `${failed} failed · ${count}` : count;
+    return problems ? `${problems} · ${count}` : count;
   }
 
   handleClick(event) {

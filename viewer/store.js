@@ -3,8 +3,10 @@
 // Events are applied in batches; the store records what changed since the views last looked
 // (takeChanges), so a frame re-renders only what an event touched.
 
+import { Tally, categoriesOf, chipCounts } from './counting.js';
+
 // `crashed`: the test's xdist worker died under it. pytest counts it as failed, and so does the
-// `failed` count shown (displayCounts); `crashed` says how many of those crashed.
+// `failed` count shown (counting.js); `crashed` says how many of those crashed.
 export const STATUS_ORDER = ['passed', 'failed', 'crashed', 'error', 'skipped', 'xfailed', 'xpassed', 'running', 'queued'];
 export const FAILURE_STATUSES = new Set(['failed', 'crashed', 'error']);
 
@@ -12,6 +14,7 @@ export const FAILURE_STATUSES = new Set(['failed', 'crashed', 'error']);
 // the same types without a test_id go on the run's timeline.
 export const TIMELINE_TYPES = new Set([
   'browser_action', 'page_loaded', 'screenshot_captured', 'log_record', 'custom', 'warning', 'worker_crashed',
+  'pytest_warning',
 ]);
 // Worker life events: kept per worker, and on the run's timeline.
 export const WORKER_TYPES = new Set(['worker_started', 'worker_finished', 'worker_crashed']);
@@ -60,6 +63,8 @@ export class RunStore {
     this.system = null; // latest system_status event
     this.runTimeline = []; // events of the run's own: warnings, workers, custom events outside a test
     this.warningCount = 0; // warning events, of tests and of the run
+    this.pytestWarnings = []; // pytest_warning events: what pytest's "N warnings" counts
+    this.tally = new Tally(); // what completed tests count for (counting.js)
     this.workers = new Map(); // xdist worker -> {worker, state, python, crashes}
     this.lastTimestamp = null; // of the last event applied: the run's clock in a recording
     this.lastSeq = 0;
@@ -148,6 +153,7 @@ export class RunStore {
         break;
       default:
         if (WORKER_TYPES.has(message.type)) this.applyWorker(message);
+        if (message.type === 'pytest_warning') this.pytestWarnings.push(message);
         if (message.type === 'warning') {
           this.warningCount += 1;
           if (message.seq > this.liveAfterSeq) this.liveWarnings.push(message);
@@ -209,7 +215,10 @@ export class RunStore {
       test.collectionError = true;
       test.longrepr = error.longrepr;
       test.summary = 'collection error';
-      this.setStatus(test, 'error');
+      this.tally.update(test, () => {
+        test.categories = ['error'];
+        this.setStatus(test, 'error');
+      });
       this.noteFailure(test, event);
     }
   }
@@ -256,6 +265,8 @@ export class RunStore {
       // pytest-rerunfailures runs it again at once; keep it shown as running until the last
       // attempt, with each attempt that failed on its timeline.
       test.reruns += 1;
+      test.attempts.push(event);
+      this.tally.add('rerun', 1);
       test.timeline.push(event);
       this.changedTests.add(test.id);
       return;
@@ -267,7 +278,10 @@ export class RunStore {
       if (test.history.recent.length > 0) this.anyHistory = true;
     }
     test.progress = 100;
-    this.setStatus(test, event.result in this.counts ? event.result : 'error');
+    this.tally.update(test, () => {
+      test.categories = categoriesOf(event);
+      this.setStatus(test, event.result in this.counts ? event.result : 'error');
+    });
     if (isFailure(test.status)) this.noteFailure(test, event);
   }
 
@@ -306,6 +320,9 @@ export class RunStore {
       timeline: [],
       reruns: 0,
       history: null, // test_completed.history: verdict and earlier results
+      attempts: [], // the test_completed of each attempt that was run again (rerun)
+      categories: null, // what pytest counts for it once completed (counting.js)
+      counted: null, // what the tally has counted for it
       warnings: 0,
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
@@ -327,21 +344,9 @@ export class RunStore {
     this.changedTests.add(test.id);
   }
 
-  /** Counts to show: pytest's own once the session has finished, live ones until then. */
+  /** Counts to show, as pytest's summary counts them (counting.js). */
   displayCounts() {
-    const counts = { ...this.counts };
-    // As pytest counts them: a crashed test is a failed one.
-    counts.failed += counts.crashed;
-    if (this.finished && this.finished.counts) {
-      for (const status of STATUS_ORDER) {
-        // pytest's summary leaves out what it has none of.
-        if (status !== 'running' && status !== 'queued' && status !== 'crashed') {
-          counts[status] = this.finished.counts[status] ?? 0;
-        }
-      }
-    }
-    counts.total = this.order.length;
-    return counts;
+    return chipCounts(this);
   }
 
   /** Seconds since the session started (its duration once finished), or null before it starts. */
