@@ -6,17 +6,18 @@ One test starts failing, one keeps failing, one is fixed, one flips, one becomes
 from __future__ import annotations
 
 # Each run reads its number from run.txt; the tests' results follow the issue's story.
+# The known failure comes first, so that "new failures first" is seen to reorder.
 SUITE = """
 import time
 from pathlib import Path
 
 RUN = int(Path(__file__).with_name("run.txt").read_text())
 
-def test_starts_failing():
-    assert RUN < 3
-
 def test_keeps_failing():
     assert RUN == 0
+
+def test_starts_failing():
+    assert RUN < 3
 
 def test_fixed():
     assert RUN == 3

@@ -44,6 +44,25 @@ export function failureRank(test) {
 }
 
 /**
+ * Failure groups ({tests}) with new failures first: a group holding one comes before the
+ * others (their order kept: biggest first), and in each group its new failures come first.
+ */
+export function newFailuresFirst(groups) {
+  const byRank = (a, b) => failureRank(a) - failureRank(b);
+  const ranked = groups.map((group) => ({ ...group, tests: [...group.tests].sort(byRank) }));
+  const best = (group) => Math.min(...group.tests.map(failureRank));
+  return ranked.sort((a, b) => best(a) - best(b));
+}
+
+/** A small verdict badge for lists of tests (failure groups), or null for none. */
+export function verdictBadge(test) {
+  const verdict = verdictOf(test);
+  const badge = verdict && verdict !== 'new_test' ? VERDICT_BADGES[verdict] : undefined;
+  if (!badge) return null;
+  return el('span', { className: `row-badge verdict-${verdict}`, 'data-testid': 'verdict-badge', dataset: { verdict }, title: badge[1], text: badge[0] });
+}
+
+/**
  * Fill a row's badge. On a run where no test had any history (a first run, a cleared cache)
  * every test is new: no badge says so.
  */

@@ -74,6 +74,16 @@ def test_badges_new_failure_filter_and_history_strip(
                  for m in page.find_all("history-mark")]
     assert all(d.endswith(" ms") or d.endswith(" s") for d in durations), durations
 
+    # The failures view: the new failure's group first, though the known one failed first.
+    page.find("view-failures").click()
+    page.wait_for(lambda: len(page.find_all("failure-link")) == 2)
+    links = page.find_all("failure-link")
+    assert [link.get_attribute("data-test-id") for link in links] == [
+        f"{FILE}::test_starts_failing", f"{FILE}::test_keeps_failing"]
+    assert [b.get_attribute("data-verdict") for b in page.find_all("verdict-badge")] == [
+        "new_failure", "known_failure"]
+    page.find("view-tests").click()
+
     driver.find_element("css selector", f'[data-test-id="{FILE}::test_slows_down"]').click()
     page.wait_for(lambda: page.find("history-strip").get_attribute("data-verdict") == "slower")
     assert "median" in page.find("history-strip").text

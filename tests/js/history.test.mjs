@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  FILTER_NEW_FAILURES, VERDICT_BADGES, failureRank, isNewFailure, matchesHistoryFilter,
+  FILTER_NEW_FAILURES, VERDICT_BADGES, failureRank, isNewFailure, matchesHistoryFilter, newFailuresFirst,
 } from '../../viewer/history.js';
 
 function withVerdict(verdict) {
@@ -28,4 +28,21 @@ test('new failures rank first among failures, then flaky, then known', () => {
 test('every verdict but stable has a badge', () => {
   assert.deepEqual(Object.keys(VERDICT_BADGES).sort(),
     ['fixed', 'flaky', 'known_failure', 'new_failure', 'new_test', 'slower']);
+});
+
+test('failure groups: the one holding a new failure first, new failures first inside', () => {
+  const known = withVerdict('known_failure');
+  const known2 = { ...withVerdict('known_failure'), id: 't::known2' };
+  const fresh = withVerdict('new_failure');
+  const flaky = withVerdict('flaky');
+  const groups = [
+    { cause: 'big', tests: [known, known2] },
+    { cause: 'mixed', tests: [flaky, fresh] },
+  ];
+  const ordered = newFailuresFirst(groups);
+  assert.deepEqual(ordered.map((g) => g.cause), ['mixed', 'big']);
+  assert.deepEqual(ordered[0].tests.map((t) => t.history.verdict), ['new_failure', 'flaky']);
+  // Without history every failure ranks the same: the groups keep their order.
+  const plain = [{ cause: 'a', tests: [withVerdict(null)] }, { cause: 'b', tests: [withVerdict(null)] }];
+  assert.deepEqual(newFailuresFirst(plain).map((g) => g.cause), ['a', 'b']);
 });
