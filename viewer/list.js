@@ -179,7 +179,6 @@ export class TestList {
       node.dataset.status = test.status;
       node.title = test.id;
       node.setAttribute('aria-selected', String(test.id === this.selectedId));
-      node.removeAttribute('aria-expanded');
       delete node.dataset.group;
       setText(twisty, '');
       markText(label, row.depth === 0 ? test.id : test.name, this.words);
@@ -198,14 +197,14 @@ export class TestList {
     node.dataset.group = row.key;
     node.title = row.key;
     node.setAttribute('aria-selected', 'false');
-    node.setAttribute('aria-expanded', String(!collapsed));
     delete node.dataset.testId;
     delete node.dataset.status;
     setText(twisty, collapsed ? '▸' : '▾');
     badge.hidden = true;
     setText(label, row.label);
     setText(meta, this.groupMeta(row.tests));
-    setText(spoken, collapsed ? ', folded' : '');
+    // An option cannot be aria-expanded: the words say it.
+    setText(spoken, collapsed ? ', folded' : ', unfolded');
     dot.className = `dot status-${groupStatus(row.tests)}`;
   }
 
