@@ -55,10 +55,17 @@ class LiveRun:
 
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
+        from pytest_jbrealtime.labels import run_labels
+
+        project, branch = run_labels(self.settings.jb_live_project,
+                                     self.settings.jb_live_branch, self.config.rootpath)
         run_info = {
             "host": system.gethostname(),
             "python": platform.python_version(),
             "pytest_jbrealtime": __version__,
+            # What a hub keeps the run's history under (hub/history.py).
+            "project": project,
+            "branch": branch,
         }
         server: LiveServer
         if self.settings.jb_live_hub:

@@ -174,6 +174,13 @@ def _shard(text: str) -> str:
     return text
 
 
+def _label(text: str) -> str:
+    label = text.strip()
+    if not 1 <= len(label) <= 200 or not label.isprintable():
+        raise ValueError("expected 1-200 printable characters")
+    return label
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One setting, as a command-line flag, an environment variable and an ini key."""
@@ -376,6 +383,18 @@ OPTIONS: tuple[Option, ...] = (
         parse_editor, None, metavar="EDITOR",
     ),
     Option(
+        "jb_live_project", "--jb-live-project", "JB_LIVE_PROJECT",
+        "the project a hub keeps this run's history under (default: the CI's repository "
+        "or project, else the root directory's name)",
+        _label, None, metavar="NAME",
+    ),
+    Option(
+        "jb_live_branch", "--jb-live-branch", "JB_LIVE_BRANCH",
+        "the branch a hub keeps this run's history under (default: the CI's branch, else "
+        "git's current branch, read from .git)",
+        _label, None, metavar="NAME",
+    ),
+    Option(
         "jb_live_hub_wait", "--jb-live-hub-wait", "JB_LIVE_HUB_WAIT",
         "at the end, wait up to SECONDS (default 10) for the hub to take events still unsent",
         _non_negative_float, 10.0, metavar="SECONDS",
@@ -419,6 +438,8 @@ class LiveSettings:
     jb_live_shard: str | None = None
     jb_live_shards: int = 0
     jb_live_hub_wait: float = 10.0
+    jb_live_project: str | None = None
+    jb_live_branch: str | None = None
     jb_live_editor: str | None = None
 
 
