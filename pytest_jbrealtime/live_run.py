@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import platform
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -24,6 +23,7 @@ from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
 from pytest_jbrealtime.stack_responder import StackResponder
+from pytest_jbrealtime.unpatched import system
 
 LINK_PREFIX = "jb-live: watch this run at"
 
@@ -56,7 +56,7 @@ class LiveRun:
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
         run_info = {
-            "host": socket.gethostname(),
+            "host": system.gethostname(),
             "python": platform.python_version(),
             "pytest_jbrealtime": __version__,
         }

@@ -10,8 +10,9 @@ cost 38% on a trivial suite.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
+
+from pytest_jbrealtime.unpatched import clock
 
 FLUSH_EVENTS = 256
 FLUSH_SECONDS = 0.02
@@ -31,7 +32,7 @@ class EventPublisher:
     def __init__(self, sink: EventSink, worker: str = "main") -> None:
         self._sink = sink
         self._buffer: list[dict[str, Any]] = []
-        self._last_flush = time.monotonic()
+        self._last_flush = clock.monotonic()
         self.worker = worker
         # The test running now, so that events from user code (steps, Selenium)
         # are tied to it without the user passing it around.
@@ -39,16 +40,16 @@ class EventPublisher:
 
     def publish(self, event_type: str, fields: dict[str, Any]) -> None:
         fields["type"] = event_type
-        fields["ts"] = time.time()
+        fields["ts"] = clock.time()
         fields["worker"] = self.worker
         self._buffer.append(fields)
         if len(self._buffer) >= FLUSH_EVENTS or (
-            time.monotonic() - self._last_flush >= FLUSH_SECONDS
+            clock.monotonic() - self._last_flush >= FLUSH_SECONDS
         ):
             self.flush()
 
     def flush(self) -> None:
-        self._last_flush = time.monotonic()
+        self._last_flush = clock.monotonic()
         if self._buffer:
             batch, self._buffer = self._buffer, []
             self._sink.send_batch(batch)

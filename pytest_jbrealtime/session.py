@@ -6,10 +6,7 @@ work of encoding and sending happens in the server process.
 
 from __future__ import annotations
 
-import os
 import platform
-import socket
-import time
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,7 +16,9 @@ import pytest
 from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.publisher import EventPublisher
+from pytest_jbrealtime.text import as_text, clipped, keep_end
 from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.unpatched import clock, system
 from pytest_jbrealtime.verdicts import HistoryInfo
 
 if TYPE_CHECKING:
@@ -29,6 +28,7 @@ PHASES = ("setup", "call", "teardown")
 # Fraction of a test done when each phase starts; test_completed stands for 100%.
 PHASE_PROGRESS = {"setup": 0.0, "call": 33.3, "teardown": 66.7}
 MAX_SECTION_CHARS = 256 * 1024
+MAX_SUMMARY_CHARS = 1000
 
 
 def report_category(report: pytest.TestReport) -> str:
@@ -59,7 +59,8 @@ def one_line_summary(report: pytest.TestReport) -> str:
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
     message = getattr(crash, "message", None) or str(longrepr)
-    return message.strip().splitlines()[0] if message.strip() else report.outcome
+    first = message.strip().splitlines()[0] if message.strip() else report.outcome
+    return clipped(first, MAX_SUMMARY_CHARS)
 
 
 def pytest_warning_fields(
@@ -77,11 +78,9 @@ def pytest_warning_fields(
     }
 
 
-def _truncate(text: str) -> str:
-    if len(text) <= MAX_SECTION_CHARS:
-        return text
-    cut = len(text) - MAX_SECTION_CHARS
-    return text[:MAX_SECTION_CHARS] + f"\n[… {cut} more characters not streamed]"
+def _truncate(text: object) -> str:
+    """Captured output or a traceback, as text, its end kept when too long (text.py)."""
+    return keep_end(as_text(text), MAX_SECTION_CHARS)
 
 
 @dataclass
@@ -125,7 +124,7 @@ class LivePlugin:
         self.collection_errors: list[dict[str, Any]] = []
         self.collected = 0
         self._records: dict[str, TestRecord] = {}
-        self._started = time.time()
+        self._started = clock.time()
         self._step_counts: dict[str, int] = {}
         # Tests that had an attempt repeated by pytest-rerunfailures in this run.
         self._reran: set[str] = set()
@@ -143,8 +142,8 @@ class LivePlugin:
                 "invocation_dir": str(self.config.invocation_params.dir),
                 "editor_url": self.editor_url,
                 "start_time": iso_timestamp(self._started),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
+                "host": system.gethostname(),
+                "pid": system.getpid(),
                 "versions": {
                     "python": platform.python_version(),
                     "pytest": pytest.__version__,
@@ -157,7 +156,7 @@ class LivePlugin:
         if report.failed:
             self.collection_errors.append(
                 {"test_id": report.nodeid, "file": report.fspath,
-                 "longrepr": str(report.longrepr)}
+                 "longrepr": _truncate(report.longrepr)}
             )
             self.counts["error"] = self.counts.get("error", 0) + 1
 
@@ -205,7 +204,7 @@ class LivePlugin:
             "session_finished",
             {
                 "exit_status": int(exitstatus),
-                "duration": round(time.time() - self._started, 6),
+                "duration": round(clock.time() - self._started, 6),
                 "total": self.collected,
                 "counts": self.final_counts(),
             },
@@ -303,7 +302,7 @@ class LivePlugin:
                     "description": report._sub_test_description(),
                     "result": category.removeprefix("subtests "),
                     "duration": round(report.duration, 6),
-                    "longrepr": str(report.longrepr) if report.failed else None,
+                    "longrepr": _truncate(report.longrepr) if report.failed else None,
                 }
             )
             record.subtest_categories.append(category)
@@ -333,7 +332,8 @@ class LivePlugin:
                 "test_id": report.nodeid,
                 "result": "rerun" if rerun else "crashed",
                 "duration": round(duration, 6),
-                "summary": longrepr.strip().splitlines()[0],
+                "summary": clipped((longrepr.strip() or "worker crashed").splitlines()[0],
+                                   MAX_SUMMARY_CHARS),
                 "longrepr": _truncate(longrepr),
                 "sections": [],
                 "phases": {when: r.outcome for when, r in record.reports.items()},
@@ -375,7 +375,7 @@ class LivePlugin:
         duration = sum(r.duration for r in record.reports.values())
         failed = deciding is not None and deciding.outcome == "failed"
         summary = one_line_summary(deciding or last)
-        longrepr = (_truncate(str(deciding.longrepr))
+        longrepr = (_truncate(deciding.longrepr)
                     if failed and deciding is not None and deciding.longrepr is not None
                     else None)
         failed_subtests = [s for s in record.subtests if s["result"] == "failed"]
@@ -393,7 +393,7 @@ class LivePlugin:
                 "summary": summary,
                 "longrepr": longrepr,
                 "sections": [
-                    {"name": name, "content": _truncate(content)}
+                    {"name": as_text(name), "content": _truncate(content)}
                     for name, content in last.sections
                 ],
                 "phases": {when: r.outcome for when, r in record.reports.items()},

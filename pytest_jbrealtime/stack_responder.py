@@ -16,8 +16,6 @@ The folder is the run's own (``mkdtemp``, mode 0700), so only the run's user can
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import socket
 import sys
 import threading
@@ -30,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.unpatched import system
 
 # Bound what one answer may hold: a suite with hundreds of threads or a runaway
 # recursion must not turn a click into megabytes.
@@ -120,7 +119,7 @@ class StackResponder:
 
     def start(self) -> bool:
         """Listen; False (and no thread) when the socket cannot be made."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = system.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -141,7 +140,7 @@ class StackResponder:
         skip = frozenset({_get_ident()})  # this responder's own thread is no news
         return {
             "worker": self.worker,
-            "pid": os.getpid(),
+            "pid": system.getpid(),
             "test_id": self._current_test(),
             "taken_at": iso_timestamp(_time()),
             "threads": current_stacks(self.test_thread, skip),
@@ -172,7 +171,7 @@ class StackResponder:
             answer = self.snapshot()
         except Exception as exc:  # never let a formatting bug kill the thread
             answer = {"worker": self.worker, "error": f"cannot take the stacks: {exc!r}"}
-        text = json.dumps(answer, ensure_ascii=True, default=str)
+        text = system.json_dumps(answer, ensure_ascii=True, default=str)
         connection.sendall(text.encode("ascii"))
         self.answered += 1
 
@@ -191,7 +190,7 @@ class StackResponder:
 def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
     """Blocking client (the hub link's thread): the responder's answer, or an ``error``."""
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        with system.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
             sock.sendall(REQUEST)
@@ -208,7 +207,7 @@ def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
     except OSError as exc:
         return {"error": f"cannot reach the process: {exc}"}
     try:
-        answer = json.loads(b"".join(chunks))
+        answer = system.json_loads(b"".join(chunks))
     except ValueError:
         return {"error": "the process answered nothing readable"}
     return answer if isinstance(answer, dict) else {"error": "unexpected answer"}

@@ -9,7 +9,6 @@ fails the same way whether or not the run is watched.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from contextlib import ContextDecorator
@@ -18,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from pytest_jbrealtime.publisher import EventPublisher, active_publisher
+from pytest_jbrealtime.unpatched import system
 
 # Where each phase's window of the progress bar starts; it ends where the next starts.
 PHASE_WINDOWS = {"setup": (0.0, 33.3), "call": (33.3, 66.7), "teardown": (66.7, 100.0)}
@@ -57,7 +57,7 @@ def validate_custom_event(event_type: object, data: object) -> Any:
             "starting with a letter, parts joined by '.', ':' or '-' (e.g. 'cart.item_added')"
         )
     try:
-        text = json.dumps(data, allow_nan=False)
+        text = system.json_dumps(data, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidEventError(
             f"data of custom event {event_type!r} is not JSON: {exc}"
@@ -68,7 +68,7 @@ def validate_custom_event(event_type: object, data: object) -> Any:
             f"the limit is {MAX_CUSTOM_DATA_BYTES}"
         )
     # A copy: the caller may change its object after emitting, the event must not change.
-    return json.loads(text)
+    return system.json_loads(text)
 
 
 def _error_summary(error: BaseException) -> str:

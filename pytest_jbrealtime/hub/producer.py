@@ -22,7 +22,6 @@ import contextlib
 import json
 import queue
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_f
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.hub.stacks import answer_stack_request
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.unpatched import clock, system
 
 CONNECT_TIMEOUT = 3.0
 JOIN_TIMEOUT = 5.0
@@ -127,7 +127,7 @@ class HubProducer:
         stop_at: float | None = None
         try:
             while True:
-                now = time.monotonic()
+                now = clock.monotonic()
                 if self._connection is not None:
                     timeout = 0.02
                 else:
@@ -136,7 +136,7 @@ class HubProducer:
                     timeout = min(timeout, 0.02)
                 items = self._take(timeout)
                 if any(item is _STOP for item in items):
-                    stop_at = time.monotonic() + self._end_wait
+                    stop_at = clock.monotonic() + self._end_wait
                 try:
                     for item in items:
                         if item is not _STOP:
@@ -148,7 +148,7 @@ class HubProducer:
                 if stop_at is not None and (
                     self.fatal is not None
                     or self.acked >= self.spool.last
-                    or time.monotonic() >= stop_at
+                    or clock.monotonic() >= stop_at
                 ):
                     return
         finally:
@@ -178,7 +178,7 @@ class HubProducer:
     def _talk(self) -> None:
         """Connect if it is time, send what the hub lacks, read its acks."""
         if self._connection is None:
-            if time.monotonic() < self._retry_at:
+            if clock.monotonic() < self._retry_at:
                 return
             try:
                 self._connect()
@@ -215,12 +215,12 @@ class HubProducer:
         # Entered as a context manager (websockets 17 warns otherwise); closed by _disconnect.
         connection = connection.__enter__()
         try:
-            connection.send(json.dumps({
+            connection.send(system.json_dumps({
                 "type": "join", "run_id": self.run_id, "shard": self.shard,
                 "producer": self.producer_id, "shards": self.expected_shards,
                 "run_info": self.run_info,
             }))
-            reply = json.loads(connection.recv(timeout=JOIN_TIMEOUT))
+            reply = system.json_loads(connection.recv(timeout=JOIN_TIMEOUT))
         except ConnectionClosed as exc:
             connection.close()
             if exc.rcvd is not None and exc.rcvd.code == 4001:
@@ -257,7 +257,7 @@ class HubProducer:
                 if SCREENSHOT_MARK in line:
                     self._send_screenshot(line)
             frame = (
-                '{"type":"publish","run_id":' + json.dumps(self.run_id) + ',"first":'
+                '{"type":"publish","run_id":' + system.json_dumps(self.run_id) + ',"first":'
                 + str(first) + ',"events":[' + b",".join(lines).decode("utf-8") + "]}"
             )
             self._connection.send(frame)
@@ -266,7 +266,7 @@ class HubProducer:
     def _send_screenshot(self, line: bytes) -> None:
         """The image of a ``screenshot_captured`` event, just before the event itself."""
         try:
-            event = json.loads(line)
+            event = system.json_loads(line)
         except ValueError:
             return
         if not isinstance(event, dict) or event.get("type") != "screenshot_captured":
@@ -292,7 +292,7 @@ class HubProducer:
                 text = self._connection.recv(timeout=timeout)
             except TimeoutError:
                 return
-            message = json.loads(text)
+            message = system.json_loads(text)
             if message.get("type") == "ack" and isinstance(message.get("last"), int):
                 self.acked = max(self.acked, message["last"])
                 self.spool.acknowledged(self.acked)
@@ -300,7 +300,8 @@ class HubProducer:
                 self.viewer_count = message["count"]
             elif message.get("type") == "stack_request":
                 # Asked on this thread: the responders answer in milliseconds.
-                self._connection.send(json.dumps(answer_stack_request(message, self.run_dir)))
+                answer = answer_stack_request(message, self.run_dir)
+                self._connection.send(system.json_dumps(answer))
             elif message.get("type") == "error" and self.first_problem is None:
                 self.first_problem = f"the hub said: {message.get('message')}"
             timeout = 0
@@ -313,5 +314,5 @@ class HubProducer:
         if exc is not None:
             if self.first_problem is None:
                 self.first_problem = f"{type(exc).__name__}: {exc}"[:300]
-            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_at = clock.monotonic() + self._retry_delay
             self._retry_delay = min(self._retry_delay * 2, LAST_RETRY)
