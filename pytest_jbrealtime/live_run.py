@@ -17,13 +17,12 @@ from pytest_jbrealtime import __version__
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
+from pytest_jbrealtime.protocol import LINK_PREFIX
 from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
 from pytest_jbrealtime.server.limit_config import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
-
-LINK_PREFIX = "jb-live: watch this run at"
 
 
 def is_loopback(host: str) -> bool:

@@ -13,9 +13,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pytest_jbrealtime.protocol import (
+    GROUP_GENERAL,
+    GROUP_SYSTEM_MONITOR,
+    SYSTEM_MONITOR_TYPES,
+    TEST_GROUP_PREFIX,
+)
 from pytest_jbrealtime.timestamps import iso_timestamp as iso_timestamp
-
-SYSTEM_MONITOR_TYPES = frozenset({"system_status", "resource_alert"})
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -30,12 +34,12 @@ class LoggedEvent:
         self.text = text
 
     def in_groups(self, groups: frozenset[str]) -> bool:
-        if "general" in groups:
+        if GROUP_GENERAL in groups:
             return True
         if self.event["type"] in SYSTEM_MONITOR_TYPES:
-            return "system_monitor" in groups
+            return GROUP_SYSTEM_MONITOR in groups
         test_id = self.event.get("test_id")
-        return test_id is not None and f"test_{test_id}" in groups
+        return test_id is not None and TEST_GROUP_PREFIX + test_id in groups
 
 
 AppendListener = Callable[[list[LoggedEvent]], None]

@@ -2,8 +2,11 @@
 // Each run opens in the live viewer at /runs/<run_id>/. Text only (textContent), no HTML
 // from the server, no inline script (the page's Content-Security-Policy forbids it).
 
+import { COUNT_KEYS, FAILURE_RESULTS } from './protocol.js';
+
 export const REFRESH_MS = 2000;
-const COUNT_ORDER = ['passed', 'failed', 'error', 'skipped', 'xfailed', 'xpassed'];
+// Tests, not subtests: what `done/total` adds up.
+const COUNT_ORDER = COUNT_KEYS.filter((name) => !name.startsWith('subtests '));
 
 function cell(text, className) {
   const td = document.createElement('td');
@@ -39,7 +42,7 @@ export function runRow(run) {
   link.dataset.testid = 'run-link';
   name.append(link);
   row.append(name);
-  const failed = run.counts && ((run.counts.failed || 0) + (run.counts.error || 0)) > 0;
+  const failed = Boolean(run.counts) && [...FAILURE_RESULTS].some((name) => (run.counts[name] || 0) > 0);
   // 'interrupted': shards went away without finishing (the hub's --shard-timeout).
   const status = run.status === 'live' ? 'live' : (failed || run.exit_status ? 'failed' : 'passed');
   const label = run.status === 'live' ? 'live' : `${run.status} (${status})`;

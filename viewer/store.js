@@ -3,38 +3,28 @@
 // Events are applied in batches; the store records what changed since the views last looked
 // (takeChanges), so a frame re-renders only what an event touched.
 
+import { EVENT, WORKER_TYPES, isFailureResult, splitNodeId } from './protocol.js';
+
 // `crashed`: the test's xdist worker died under it. pytest counts it as failed, and so does the
 // `failed` count shown (displayCounts); `crashed` says how many of those crashed.
 export const STATUS_ORDER = ['passed', 'failed', 'crashed', 'error', 'skipped', 'xfailed', 'xpassed', 'running', 'queued'];
-export const FAILURE_STATUSES = new Set(['failed', 'crashed', 'error']);
 
 // Types whose events are kept on their test's timeline (docs/protocol.md, other parts' types);
-// the same types without a test_id go on the run's timeline.
+// the same types without a test_id go on the run's timeline. Worker life events
+// (WORKER_TYPES) are kept per worker, and on the run's timeline.
 export const TIMELINE_TYPES = new Set([
-  'browser_action', 'page_loaded', 'screenshot_captured', 'log_record', 'custom', 'warning', 'worker_crashed',
+  EVENT.BROWSER_ACTION, EVENT.PAGE_LOADED, EVENT.SCREENSHOT_CAPTURED, EVENT.LOG_RECORD, EVENT.CUSTOM,
+  EVENT.WARNING, EVENT.WORKER_CRASHED,
 ]);
-// Worker life events: kept per worker, and on the run's timeline.
-export const WORKER_TYPES = new Set(['worker_started', 'worker_finished', 'worker_crashed']);
 
 export function isFailure(status) {
-  return FAILURE_STATUSES.has(status);
+  return isFailureResult(status);
 }
 
 export function emptyCounts() {
   const counts = {};
   for (const status of STATUS_ORDER) counts[status] = 0;
   return counts;
-}
-
-// Node ids look like `path/to/test_x.py::TestClass::test_name[param]`; parameters may hold `::`.
-export function splitNodeId(testId) {
-  const bracket = testId.indexOf('[');
-  const head = bracket === -1 ? testId : testId.slice(0, bracket);
-  const parts = head.split('::');
-  const file = parts[0];
-  const name = parts[parts.length - 1] + (bracket === -1 ? '' : testId.slice(bracket));
-  const cls = parts.length > 2 ? parts.slice(1, -1).join('::') : null;
-  return { file, cls, name: parts.length > 1 ? name : testId };
 }
 
 export class RunStore {

@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from pytest_jbrealtime.protocol import HUB_LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
+
 if TYPE_CHECKING:
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
 
 SECRET_ENV = "JB_LIVE_SECRET"
 DEFAULT_HUB_PORT = 8770
-VIEWER_TOKEN_TTL = 7 * 24 * 3600.0
 # Producers send a run's collection (every test id) in one event: frames are allowed
 # bigger than a run server's 64 KiB.
 HUB_MAX_FRAME_BYTES = 16 * 1024 * 1024
-LINK_PREFIX = "jb-live hub: open"
 
 
 def hub_secret(environ: dict[str, str] | None = None) -> str:
@@ -161,9 +161,9 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         store = args.redis_url.split("@")[-1] if args.redis_url else str(args.data)
         out(f"jb-live hub: serving on http://{host}:{port}/ (runs kept "
             f"{args.retention_days:g} days in {store})")
-        token = authority.mint("viewer", VIEWER_TOKEN_TTL, subject="hub-link")
+        token = authority.mint("viewer", SHARED_VIEWER_TOKEN_SECONDS, subject="hub-link")
         link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
-        out(f"{LINK_PREFIX} {link}")
+        out(f"{HUB_LINK_PREFIX} {link}")
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
@@ -142,7 +143,8 @@ class TokenGate:
             # client could not tell a bad token from any other refusal.
             await receive()
             await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 4001, "reason": "invalid token"})
+            await send({"type": "websocket.close", "code": CloseCode.BAD_TOKEN,
+                        "reason": "invalid token"})
             return
         await send({"type": "http.response.start", "status": 401,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),
@@ -175,7 +177,7 @@ def create_app(state: ServerState) -> ASGIApp:
         client_id = websocket.path_params["client_id"]
         await websocket.accept()
         if not CLIENT_ID.match(client_id):
-            await websocket.close(code=1008, reason="client id: 1-64 of [A-Za-z0-9_.-]")
+            await websocket.close(code=CloseCode.POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
             return
         viewer = ViewerConnection(websocket, client_id, state.registry)
         state.registry.add(viewer)

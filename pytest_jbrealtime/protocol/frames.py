@@ -1,0 +1,160 @@
+"""Messages that are not events (no ``seq``), as TypedDicts, per connection.
+
+docs/protocol.md, "Messages that are not events" (viewer <-> server), "Producer
+connection (worker -> server)" and "Producer connection (pytest -> hub)". Each
+connection's frames are listed in a ``*_FRAMES`` dict: type name -> TypedDict.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# -- server -> viewer ---------------------------------------------------------------------
+
+
+class Hello(TypedDict):
+    type: str
+    run_id: str
+    client_id: str
+    protocol: int
+    log_length: int
+
+
+class Viewers(TypedDict):
+    type: str
+    count: int
+
+
+class Reset(TypedDict):
+    type: str
+    run_id: str
+    reason: str
+
+
+class Pong(TypedDict):
+    type: str
+    id: Any
+    log_length: int
+
+
+class _ErrorOptional(TypedDict, total=False):
+    received_type: str
+
+
+class Error(_ErrorOptional):
+    type: str
+    message: str
+
+
+class Batch(TypedDict):
+    type: str
+    count: int
+    messages: list[dict[str, Any]]
+
+
+# -- viewer -> server ---------------------------------------------------------------------
+
+
+class Subscribe(TypedDict):
+    type: str
+    group: str
+
+
+class Resume(TypedDict):
+    type: str
+    run_id: str
+    last_seq: int
+
+
+class Ping(TypedDict, total=False):
+    type: str
+    id: Any
+
+
+class ViewerAck(TypedDict):
+    type: str
+    seq: int
+
+
+SERVER_TO_VIEWER: dict[str, type] = {
+    "hello": Hello, "viewers": Viewers, "reset": Reset, "pong": Pong, "error": Error,
+    "batch": Batch,
+}
+VIEWER_TO_SERVER: dict[str, type] = {
+    "subscribe": Subscribe, "unsubscribe": Subscribe, "resume": Resume, "ping": Ping,
+    "ack": ViewerAck,
+}
+
+# -- xdist worker <-> run server (server/producers.py, producer_client.py) ----------------
+
+
+class WorkerPublish(TypedDict):
+    type: str
+    id: int
+    events: list[dict[str, Any]]
+    after: dict[str, list[int]]  # test_id -> [attempt, phases]
+
+
+class WorkerAck(TypedDict):
+    type: str
+    id: int
+
+
+WORKER_PRODUCER_FRAMES: dict[str, type] = {
+    "publish": WorkerPublish, "ack": WorkerAck, "error": Error,
+}
+
+# -- pytest <-> hub (hub/producer.py, hub/intake.py) --------------------------------------
+
+
+class Join(TypedDict):
+    type: str
+    run_id: str
+    shard: str
+    producer: str
+    shards: int
+    run_info: dict[str, Any]
+
+
+class Joined(TypedDict):
+    type: str
+    run_id: str
+    shard: str
+    last: int
+
+
+class HubPublish(TypedDict):
+    type: str
+    run_id: str
+    first: int
+    events: list[dict[str, Any]]
+
+
+class HubAck(TypedDict):
+    type: str
+    run_id: str
+    last: int
+
+
+class RunViewers(TypedDict):
+    type: str
+    run_id: str
+    count: int
+
+
+class ScreenshotHeader(TypedDict):
+    """The JSON line before the PNG in a binary screenshot frame."""
+
+    type: str
+    run_id: str
+    screenshot_id: str
+
+
+HUB_PRODUCER_FRAMES: dict[str, type] = {
+    "join": Join, "joined": Joined, "publish": HubPublish, "ack": HubAck, "error": Error,
+    "viewers": RunViewers, "screenshot": ScreenshotHeader,
+}
+
+FRAME_TYPES = frozenset(
+    {*SERVER_TO_VIEWER, *VIEWER_TO_SERVER, *WORKER_PRODUCER_FRAMES, *HUB_PRODUCER_FRAMES}
+)
