@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from pytest_jbrealtime import __version__
+from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
@@ -88,6 +89,9 @@ class LiveRun:
         set_active_publisher(self.publisher)
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history)
+        self.config.pluginmanager.register(
+            EventHook(self.config, self.publisher, self.warn), EVENT_HOOK_NAME
+        )
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
         # Workers publish to their controller's server; on a hub run, through the
         # controller itself (xdist's own channel, see xdist_controller.py).

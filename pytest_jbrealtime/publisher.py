@@ -11,7 +11,7 @@ cost 38% on a trivial suite.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
 FLUSH_EVENTS = 256
@@ -37,6 +37,8 @@ class EventPublisher:
         # The test running now, so that events from user code (steps, Selenium)
         # are tied to it without the user passing it around.
         self.current_test_id: str | None = None
+        # Sees each published event (event_hook.py); None while no plugin wants them.
+        self.observer: Callable[[dict[str, Any]], None] | None = None
 
     def publish(self, event_type: str, fields: Mapping[str, Any]) -> None:
         """Publish ``fields`` (a payload of protocol/events.py) as an ``event_type``.
@@ -49,6 +51,8 @@ class EventPublisher:
         event["ts"] = time.time()
         event["worker"] = self.worker
         self._buffer.append(event)
+        if self.observer is not None:
+            self.observer(event)
         if len(self._buffer) >= FLUSH_EVENTS or (
             time.monotonic() - self._last_flush >= FLUSH_SECONDS
         ):

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from pytest_jbrealtime.protocol import PHASE_PROGRESS, PHASES, RESERVED_TYPES
-from pytest_jbrealtime.protocol.events import TestProgress
+from pytest_jbrealtime.protocol.events import Custom, TestProgress
 from pytest_jbrealtime.publisher import EventPublisher, active_publisher
 
 # Each phase's window of the progress bar: from its start to the next phase's (or 100).
@@ -251,9 +251,15 @@ def emit(event_type: str, data: Any = None) -> None:
     """
     clean = validate_custom_event(event_type, data)
     publisher = active_publisher()
-    if publisher is None:
-        return
-    fields: dict[str, Any] = {"name": event_type, "data": clean}
-    if publisher.current_test_id is not None:
-        fields["test_id"] = publisher.current_test_id
+    if publisher is not None:
+        publish_custom(publisher, event_type, clean, publisher.current_test_id)
+
+
+def publish_custom(
+    publisher: EventPublisher, event_type: str, clean: Any, test_id: str | None
+) -> None:
+    """A validated custom event (``validate_custom_event``), tied to ``test_id``."""
+    fields: Custom = {"name": event_type, "data": clean}
+    if test_id is not None:
+        fields["test_id"] = test_id
     publisher.publish("custom", fields)
