@@ -7,7 +7,6 @@ log written to disk, and replay serves a log read back from a file.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -46,12 +45,11 @@ AppendListener = Callable[[list[LoggedEvent]], None]
 
 
 class EventLog:
-    """In-memory log of one run, with a way to wait for what comes next."""
+    """In-memory log of one run; listeners hear of every append (the viewers' registry)."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self._entries: list[LoggedEvent] = []
-        self._grown = asyncio.Event()
         self.finished = False
         self.closed = False
         self.listeners: list[AppendListener] = []
@@ -86,22 +84,11 @@ class EventLog:
         if added:
             for listener in self.listeners:
                 listener(added)
-            self._wake()
         return added
-
-    def _wake(self) -> None:
-        grown, self._grown = self._grown, asyncio.Event()
-        grown.set()
 
     def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:
         return self._entries[seq : seq + limit]
 
-    async def wait_beyond(self, seq: int) -> None:
-        """Return once the log holds more than ``seq`` events, or is closed."""
-        while len(self._entries) <= seq and not self.closed:
-            await self._grown.wait()
-
     def close(self) -> None:
-        """Wake every waiter for good (the server is stopping)."""
+        """The server is stopping (the monitor stops sampling)."""
         self.closed = True
-        self._wake()

@@ -146,6 +146,5 @@ export function mountLanes(view, parent = null) {
   if (parent) parent.append(lanes.root);
   else document.querySelector('.summary').after(lanes.root);
   view.addPanel(lanes);
-  view.lanes = lanes;
   return lanes;
 }

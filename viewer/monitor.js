@@ -279,6 +279,5 @@ export function mountMonitor(view, parent = null) {
   if (parent) parent.append(chart.root);
   else document.querySelector('.summary').after(chart.root);
   view.addPanel(chart);
-  view.monitor = chart;
   return chart;
 }

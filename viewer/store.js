@@ -50,7 +50,6 @@ export class RunStore {
     this.system = null; // latest system_status event
     this.runTimeline = []; // events of the run's own: warnings, workers, custom events outside a test
     this.warningCount = 0; // warning events, of tests and of the run
-    this.workers = new Map(); // xdist worker -> {worker, state, python, crashes}
     this.lastTimestamp = null; // of the last event applied: the run's clock in a recording
     this.lastSeq = 0;
     this.eventCount = 0;
@@ -133,7 +132,8 @@ export class RunStore {
         if (message.seq > this.liveAfterSeq) this.liveAlerts.push(message);
         break;
       default:
-        if (WORKER_TYPES.has(message.type)) this.applyWorker(message);
+        // A crash seen live is announced (a toast); the lanes (lanes.js) keep each worker's state.
+        if (message.type === EVENT.WORKER_CRASHED && message.seq > this.liveAfterSeq) this.liveCrashes.push(message);
         if (message.type === 'warning') {
           this.warningCount += 1;
           if (message.seq > this.liveAfterSeq) this.liveWarnings.push(message);
@@ -146,24 +146,6 @@ export class RunStore {
         } else if (TIMELINE_TYPES.has(message.type) || WORKER_TYPES.has(message.type)) {
           this.runTimeline.push(message);
         }
-    }
-  }
-
-  applyWorker(event) {
-    let worker = this.workers.get(event.worker);
-    if (!worker) {
-      worker = { worker: event.worker, state: 'running', python: null, crashes: 0 };
-      this.workers.set(event.worker, worker);
-    }
-    if (event.type === 'worker_started') {
-      worker.state = 'running';
-      worker.python = event.python ?? null;
-    } else if (event.type === 'worker_finished') {
-      worker.state = 'finished';
-    } else {
-      worker.state = 'crashed';
-      worker.crashes += 1;
-      if (event.seq > this.liveAfterSeq) this.liveCrashes.push(event);
     }
   }
 

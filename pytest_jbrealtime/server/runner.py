@@ -249,11 +249,6 @@ class LiveServer:
             self._read_control(remaining)
         return True
 
-    @property
-    def control_messages(self) -> list[dict[str, Any]]:
-        """What the server process has said so far (read while waiting on it)."""
-        return list(self._control_messages)
-
     def wait_for_viewers(self, count: int, timeout: float) -> bool:
         return self._wait_control(lambda: self.viewer_count >= count, timeout)
 
