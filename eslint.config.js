@@ -19,7 +19,7 @@ export default [
     },
   },
   {
-    files: ['tests/js/**/*.js', 'eslint.config.js'],
+    files: ['tests/js/**/*.{js,mjs}', 'eslint.config.js'],
     languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: { ...globals.node } },
   },
 ];

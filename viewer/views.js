@@ -5,11 +5,21 @@
 import { el, setText, formatClock, formatTime } from './dom.js';
 import { CLOSE } from './protocol.js';
 import { RunStore, STATUS_ORDER, isFailure } from './store.js';
-import { TestList, FILTER_ALL, testMatches } from './list.js';
+import { TestList, FILTER_ALL, ROW_HEIGHT, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
 import { mountMonitor } from './monitor.js';
 import { mountLanes } from './lanes.js';
 import { TimelineScrubber } from './scrubber.js';
+import { parseSearch, SORT_ORDERS } from './search.js';
+import { markMatches } from './highlight.js';
+import { mountKeys } from './keys.js';
+import { StickyGroup } from './sticky.js';
+import { Announcer } from './announce.js';
+import { mountRunTitle } from './runtitle.js';
+import { mountTheme } from './theme.js';
+import { mountUrlState } from './urlstate.js';
+import { mountTimeline } from './timeline.js';
+import { mountSlowest, mountPanelFold } from './slowest.js';
 
 export const TOAST_LIMIT = 4;
 export const TOAST_MS = 8000;
@@ -55,24 +65,37 @@ export class LiveView {
     this.pending = [];
     this.scheduled = false;
     this.statusFilter = FILTER_ALL;
-    this.query = '';
+    this.queryText = ''; // the search box's text; `query` is what search.js made of it
+    this.query = parseSearch('');
+    this.sortBy = 'order';
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
     this.panels = [];
 
+    this.announcer = new Announcer(byId('announcer'));
     this.list = new TestList(byId('test-list'), {
       onSelect: (id) => this.select(id),
-      onToggleGroup: () => this.rebuildList(),
+      onToggleGroup: (key, folded) => this.groupToggled(key, folded),
+      onOpen: (id) => this.openTest(id),
+      onCursor: (row) => this.announcer.say(`${row.label}, ${row.tests.length} tests, ${this.list.collapsed.has(row.key) ? 'folded' : 'unfolded'}`),
     });
+    new StickyGroup(this.list, ROW_HEIGHT);
     this.detail = new DetailPanel(byId('test-detail'));
     this.countNodes = this.buildCounts();
     this.bindControls();
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
+    mountSlowest(this, byId('panels'));
+    mountTimeline(this, byId('panels'));
+    mountPanelFold(byId('panels'));
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
+    mountRunTitle(this);
+    mountTheme();
+    mountKeys(this);
+    mountUrlState(this);
     setInterval(() => this.tick(), 1000);
   }
 
@@ -172,7 +195,7 @@ export class LiveView {
     this.filterDirty = true;
     this.rebuildList();
     const selected = this.detail.testId;
-    this.detail.show(selected === null ? null : this.store.tests.get(selected) ?? null, this.store.runTimeline);
+    this.showDetail(selected === null ? null : this.store.tests.get(selected) ?? null);
     this.renderRun();
     document.documentElement.dataset.shownSeq = String(this.store.lastSeq);
   }
@@ -205,18 +228,22 @@ export class LiveView {
 
   render() {
     const changes = this.store.takeChanges();
-    if (changes.structure || this.filterDirty || (this.statusFilter !== FILTER_ALL && changes.tests.size > 0)) {
+    // A filter, a search or a sort by duration may take a changed test in or out, or move it.
+    const narrowed = this.statusFilter !== FILTER_ALL || !this.query.empty || this.sortBy === 'duration';
+    if (changes.structure || this.filterDirty || (narrowed && changes.tests.size > 0)) {
       this.rebuildList();
     } else if (changes.tests.size > 0) {
       this.list.render();
     }
     if (this.detail.testId !== null && changes.tests.has(this.detail.testId)) {
-      this.detail.show(this.store.tests.get(this.detail.testId));
+      this.showDetail(this.store.tests.get(this.detail.testId));
     } else if (this.detail.testId === null && this.detail.runEvents !== this.store.runTimeline.length) {
-      this.detail.show(null, this.store.runTimeline);
+      this.showDetail(null);
     }
+    if (this.urlState) this.urlState.trySelect();
     if (changes.run || changes.tests.size > 0) this.renderRun();
     this.notifyFailures(changes.liveFailures);
+    this.announcer.failures(changes.liveFailures);
     for (const alert of changes.liveAlerts) this.toast('alert', `${alert.severity}: ${alert.message}`);
     for (const warning of changes.liveWarnings) {
       this.toast('warning', `Warning${warning.source ? ` (${warning.source})` : ''}`, warning.test_id ?? null, warning.message);
@@ -232,7 +259,7 @@ export class LiveView {
 
   rebuildList() {
     this.filterDirty = false;
-    this.list.build(this.store.order, this.statusFilter, this.query);
+    this.list.build(this.store.order, this.statusFilter, this.query, this.sortBy);
     setText(byId('visible-count'), this.list.matchCount);
   }
 
@@ -254,11 +281,12 @@ export class LiveView {
     const select = byId('filter-status');
     select.addEventListener('change', () => this.setFilter(select.value));
     const search = byId('search');
-    search.addEventListener('input', () => {
-      this.query = search.value.trim().toLowerCase();
-      this.filterDirty = true;
-      this.schedule();
-    });
+    search.addEventListener('input', () => this.setQuery(search.value, { fromBox: true }));
+    const sort = byId('sort-by');
+    sort.addEventListener('change', () => this.setSort(sort.value));
+    byId('detail-back').addEventListener('click', () => this.closeDetailScreen());
+    byId('fold-all').addEventListener('click', () => this.list.foldAll(true));
+    byId('unfold-all').addEventListener('click', () => this.list.foldAll(false));
     byId('jump-first-failure').addEventListener('click', () => this.jumpToFirstFailure());
     // The warnings that belong to no test are on the run's timeline, shown with no test selected.
     byId('warnings-fact').addEventListener('click', () => this.select(null));
@@ -277,12 +305,73 @@ export class LiveView {
     byId('filter-status').value = status;
     this.filterDirty = true;
     this.schedule();
+    this.stateChanged();
   }
 
-  select(testId) {
+  /** The search box's text (search.js parses it); matches are highlighted. */
+  setQuery(text, { fromBox = false } = {}) {
+    this.queryText = String(text ?? '').trim();
+    this.query = parseSearch(this.queryText);
+    const box = byId('search');
+    if (!fromBox && box.value.trim() !== this.queryText) box.value = this.queryText;
+    box.classList.toggle('has-errors', this.query.errors.length > 0);
+    box.title = this.query.errors.length > 0 ? `Not understood: ${this.query.errors.join(' ')}` : '';
+    this.filterDirty = true;
+    this.schedule();
+    if (this.detail.testId !== null) this.showDetail(this.store.tests.get(this.detail.testId) ?? null);
+    this.stateChanged();
+  }
+
+  /** `order` (grouped by file and class), `name` or `duration` (one flat list). */
+  setSort(by) {
+    this.sortBy = SORT_ORDERS.includes(by) ? by : 'order';
+    byId('sort-by').value = this.sortBy;
+    document.documentElement.dataset.sort = this.sortBy;
+    this.filterDirty = true;
+    this.schedule();
+    this.stateChanged();
+  }
+
+  /** Something the address keeps changed (urlstate.js). */
+  stateChanged() {
+    if (this.urlState) this.urlState.changed();
+  }
+
+  showDetail(test) {
+    this.detail.show(test, this.store.runTimeline);
+    markMatches(this.detail.root, '[data-testid="detail-name"], [data-testid="traceback"], .detail-summary, .output pre', this.query.words);
+  }
+
+  select(testId, { announce = true } = {}) {
     const test = testId === null ? null : this.store.tests.get(testId) ?? null;
     this.list.select(testId);
-    this.detail.show(test, this.store.runTimeline);
+    this.showDetail(test);
+    if (announce && test) this.announcer.say(`Selected ${test.name}, ${test.status}`);
+    this.stateChanged();
+  }
+
+  /**
+   * A click or Enter on a test: its detail, in its own screen on a phone (style.css,
+   * `detail-open`). The keyboard's Enter moves the focus there; a click on a wide screen
+   * leaves it in the list for ↑ / ↓.
+   */
+  openTest(testId, { click = false } = {}) {
+    this.select(testId);
+    document.body.classList.add('detail-open');
+    if (!click || window.matchMedia('(max-width: 700px)').matches) byId('test-detail').focus({ preventScroll: true });
+  }
+
+  /** Back from the detail to the list (a phone's back button, Esc). */
+  closeDetailScreen() {
+    if (!document.body.classList.contains('detail-open')) return;
+    document.body.classList.remove('detail-open');
+    byId('test-list').focus({ preventScroll: true });
+  }
+
+  groupToggled(key, folded) {
+    this.rebuildList();
+    const what = key === null ? 'All groups' : key;
+    this.announcer.say(`${what} ${folded ? 'folded' : 'unfolded'}`);
   }
 
   /** Select the first failed or errored test in list order, clearing a filter that hides it. */
@@ -290,10 +379,8 @@ export class LiveView {
     const first = this.store.order.find((test) => isFailure(test.status));
     if (!first) return;
     if (!testMatches(first, this.statusFilter, this.query)) {
-      this.statusFilter = FILTER_ALL;
-      this.query = '';
-      byId('filter-status').value = FILTER_ALL;
-      byId('search').value = '';
+      this.setFilter(FILTER_ALL);
+      this.setQuery('');
     }
     this.list.reveal(first);
     this.rebuildList();
@@ -313,13 +400,8 @@ export class LiveView {
     byId('warnings-fact').hidden = store.warningCount === 0;
     setText(byId('warnings'), store.warningCount);
     const run = store.run;
-    if (run) {
-      const project = (run.rootdir ?? '').split(/[\\/]/).filter(Boolean).pop() ?? '';
-      const args = (run.args ?? []).join(' ');
-      setText(byId('run-title'), `${project}${project ? ' — ' : ''}pytest ${args}`.trim());
-      byId('run-title').title = `${run.host ?? ''} pid ${run.pid ?? ''} · ${Object.entries(run.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`;
-      setText(byId('start-time'), formatTime(run.start_time ?? run.timestamp));
-    }
+    // The title is runtitle.js's (every shard's session_started).
+    if (run) setText(byId('start-time'), formatTime(run.start_time ?? run.timestamp));
     const status = byId('run-status');
     const state = store.finished ? 'finished' : run ? 'running' : 'waiting';
     setText(status, state);
@@ -420,13 +502,14 @@ export class LiveView {
     const text = `${how}: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
     // It stays until dismissed: someone coming back to the tab should still see how it ended.
     this.toast(finished.exit_status === 0 ? 'success' : 'finished', text, null, null, { sticky: true });
+    this.announcer.say(text);
     this.browserNotify('pytest run finished', text);
   }
 
   toast(kind, text, testId = null, detail = null, { sticky = false } = {}) {
     const container = byId('toasts');
     const close = el('button', { type: 'button', className: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
-    const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: 'status' },
+    const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: kind === 'alert' || kind === 'warning' ? 'status' : null },
       el('div', { className: 'toast-body' },
         el('div', { className: 'toast-text', text }),
         detail ? el('div', { className: 'toast-detail', text: detail }) : null),
@@ -444,13 +527,16 @@ export class LiveView {
     if (!sticky) setTimeout(() => node.remove(), TOAST_MS);
   }
 
-  revealAndSelect(testId) {
+  revealAndSelect(testId, { announce = true } = {}) {
     const test = this.store.tests.get(testId);
     if (!test) return;
-    if (!testMatches(test, this.statusFilter, this.query)) this.setFilter(FILTER_ALL);
+    if (!testMatches(test, this.statusFilter, this.query)) {
+      this.setFilter(FILTER_ALL);
+      if (!testMatches(test, FILTER_ALL, this.query)) this.setQuery('');
+    }
     this.list.reveal(test);
     this.rebuildList();
-    this.select(testId);
+    this.select(testId, { announce });
   }
 
   bindNotifications() {
