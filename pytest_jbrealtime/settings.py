@@ -70,7 +70,7 @@ def _path(text: str) -> str:
     return text
 
 
-def _public_url(text: str) -> str:
+def parse_public_url(text: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(text.strip())
@@ -127,7 +127,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _origins(text: str) -> tuple[str, ...]:
+def parse_origins(text: str) -> tuple[str, ...]:
     """Comma- or space-separated origins (scheme://host[:port]), kept exactly as given."""
     from urllib.parse import urlsplit
 
@@ -265,7 +265,7 @@ OPTIONS: tuple[Option, ...] = (
         "jb_live_public_url", "--jb-live-public-url", "JB_LIVE_PUBLIC_URL",
         "the address others reach this server by (port forward, proxy): the printed "
         "link uses it instead of http://HOST:PORT",
-        _public_url, metavar="URL",
+        parse_public_url, metavar="URL",
     ),
     Option(
         "jb_live_open", "--jb-live-open", "JB_LIVE_OPEN",
@@ -330,7 +330,7 @@ OPTIONS: tuple[Option, ...] = (
         "jb_live_allow_origin", "--jb-live-allow-origin", "JB_LIVE_ALLOW_ORIGIN",
         "web pages (origins, exact match, comma-separated) besides the server's own that "
         "may open the live WebSocket, e.g. https://dashboard.example.com",
-        _origins, metavar="ORIGINS",
+        parse_origins, metavar="ORIGINS",
     ),
     Option(
         "jb_live_max_viewers", "--jb-live-max-viewers", "JB_LIVE_MAX_VIEWERS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from pytest_jbrealtime import ci
+from pytest_jbrealtime.hub.serve import configure_parser
 from pytest_jbrealtime.monitor_config import MonitorConfig, monitor_config
 from pytest_jbrealtime.plugin import SETTINGS_KEY
 from pytest_jbrealtime.server.limit_config import ServerLimits, limits_from_settings
@@ -125,3 +127,19 @@ def test_defaults_are_declared_once_and_every_process_reads_them() -> None:
     bare_monitor = MonitorConfig(interval=1.0, pytest_pid=0, disk_paths=())
     for name in ("cpu_alert", "memory_alert", "disk_alert", "hysteresis"):
         assert getattr(monitor, name) == getattr(bare_monitor, name), name
+
+
+def test_the_hub_checks_addresses_with_the_same_rules_as_the_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    args = parser.parse_args(["--public-url", "https://hub.example.com/",
+                              "--allow-origin", "https://a.example.com,http://b:8080",
+                              "--allow-origin", "https://c.example.com"])
+    assert args.public_url == "https://hub.example.com"
+    assert args.allow_origin == ["https://a.example.com", "http://b:8080", "https://c.example.com"]
+    for bad in (["--public-url", "ftp://hub"], ["--allow-origin", "https://a.example.com/page"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+        assert "expected" in capsys.readouterr().err

@@ -18,9 +18,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pytest_jbrealtime import settings
 from pytest_jbrealtime.protocol import HUB_LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
 
 if TYPE_CHECKING:
@@ -67,13 +68,28 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "for this long; it is read back from the store when opened "
                              "(default %(default)g)")
     parser.add_argument("--public-url", default=None, metavar="URL",
+                        type=_checked(settings.parse_public_url),
                         help="the address others reach the hub by (printed link, allowed Host)")
-    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+    parser.add_argument("--allow-origin", action="extend", default=[], metavar="ORIGIN",
+                        type=_checked(settings.parse_origins),
                         help="a web page origin besides the hub's own that may open its sockets")
     parser.add_argument("--max-viewers", type=int, default=1000, metavar="N",
                         help="viewer connections at once, all runs together (default %(default)s)")
     parser.add_argument("--max-user-connections", type=int, default=100, metavar="N",
                         help="connections of one token holder (default %(default)s)")
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """One of settings.py's parsers as an argparse type: the same rules as the pytest
+    options, and its message when a value is refused."""
+
+    def check(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return check
 
 
 def run(args: argparse.Namespace) -> int:
