@@ -29,6 +29,7 @@ from typing import Any
 from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_frame
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import CloseCode
 
 CONNECT_TIMEOUT = 3.0
 JOIN_TIMEOUT = 5.0
@@ -218,7 +219,7 @@ class HubProducer:
             reply = json.loads(connection.recv(timeout=JOIN_TIMEOUT))
         except ConnectionClosed as exc:
             connection.close()
-            if exc.rcvd is not None and exc.rcvd.code == 4001:
+            if exc.rcvd is not None and exc.rcvd.code == CloseCode.BAD_TOKEN:
                 raise FatalHubError("the hub refused the producer token (4001)") from None
             raise
         except BaseException:
