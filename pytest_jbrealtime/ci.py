@@ -3,7 +3,8 @@
 GitHub Actions turns a ``::notice`` workflow command into an annotation on the run's
 page, and ``$GITHUB_STEP_SUMMARY`` into the job summary; Buildkite renders its
 ``ESC ]1339`` sequence as a link; GitLab, Jenkins and the rest link a plain URL.
-The token is in the one link line and nowhere else (not in the summary).
+The token is in the one link line and nowhere else (not in the summary); a hub run's
+link carries none (viewers bring their own), so that one goes in the summary too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 NOTICE_TITLE = "pytest live viewer"
 COUNT_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
@@ -68,6 +69,11 @@ def link_line(prefix: str, link: str, provider: str | None) -> str:
     return f"{prefix} {link}"
 
 
+def tokenless(link: str) -> str | None:
+    """The link if it can be shown anywhere (no token in it, as a hub run's page), else None."""
+    return None if "token" in parse_qs(urlsplit(link).query) else link
+
+
 def counts_text(counts: Mapping[str, int]) -> str:
     parts = [f"{counts[k]} {k}" for k in COUNT_ORDER if counts.get(k)]
     parts += [f"{v} {k}" for k, v in counts.items() if k not in COUNT_ORDER and v]
@@ -90,8 +96,13 @@ def step_summary(
     report: Path | None,
     recording: Path | None,
     environ: Mapping[str, str],
+    live_link: str | None = None,
 ) -> str:
-    """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts and where the files are."""
+    """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts and where the files are.
+
+    ``live_link`` must carry no token (``tokenless``): the summary is readable by anyone
+    who can read the job.
+    """
     verdict = "passed" if exit_status == 0 else "failed" if exit_status is not None else "ended"
     took = f" in {duration:.1f} s" if duration is not None else ""
     lines = [f"### pytest {verdict}: {counts_text(counts)}{took}", ""]
@@ -101,6 +112,9 @@ def step_summary(
     run_url = github_run_url(environ)
     where = f" (upload it as an artifact; artifacts are listed on [this run]({run_url}))" \
         if run_url else " (upload it as an artifact to open it after the job)"
+    if live_link is not None:
+        lines.append(f"- Live viewer on the hub: [{live_link}]({live_link}) "
+                     "(open the hub with your viewer link first)")
     if report is not None:
         lines.append(f"- HTML report: `{report}`{where}; it opens from disk, no server needed")
     if recording is not None:

@@ -130,9 +130,12 @@ class LiveRun:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # `-q` and `--no-header` hide the header, but the user still needs the link.
-        if self.server is not None and not self._link_shown:
+        if self.server is None:
+            return
+        if not self._link_shown:
             self._link_shown = True
             self._write_line(self.link_line)
+        self._flush_terminal()  # the header's link, before any test can take its time
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -155,6 +158,14 @@ class LiveRun:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None:
             terminal.write_line(line)
+        self._flush_terminal()
+
+    def _flush_terminal(self) -> None:
+        # A CI log is a pipe, where stdout is block-buffered: unflushed, the link would
+        # show up only once the run has printed a few KiB more, or at its end.
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.flush()
 
     def stop(self) -> None:
         """End the run's stream: bounded, and never raising into pytest."""

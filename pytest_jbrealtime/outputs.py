@@ -93,7 +93,8 @@ class RunOutputs:
                     f"python -m pytest_jbrealtime replay {self.record_path}"
                 )
             if self.provider == "github":
-                self._github_summary(report)
+                self._github_summary(report, ci.tokenless(
+                    ci.public_link(server.viewer_link, self.settings.jb_live_public_url)))
         except Exception as exc:  # the run is over; its result must not change
             self.warn(f"finishing the run's outputs failed: {exc!r}")
 
@@ -118,7 +119,7 @@ class RunOutputs:
         self.write_line(f"jb-live: {describe(summary)}")
         return self.report_path
 
-    def _github_summary(self, report: Path | None) -> None:
+    def _github_summary(self, report: Path | None, live_link: str | None) -> None:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
         counts = dict(getattr(session_plugin, "counts", {}) or {})
         text = ci.step_summary(
@@ -127,6 +128,7 @@ class RunOutputs:
             recording=Path(self.settings.jb_live_record) if self.settings.jb_live_record
             else None,
             environ=os.environ,
+            live_link=live_link,
         )
         try:
             ci.append_step_summary(text)

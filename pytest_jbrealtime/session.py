@@ -22,6 +22,7 @@ from pytest_jbrealtime.protocol.events import (
     CollectedTest,
     CollectionError,
     CollectionFinished,
+    HistoryInfo,
     SessionFinished,
     SessionStarted,
     Subtest,
@@ -116,6 +117,8 @@ class LivePlugin:
         self._records: dict[str, TestRecord] = {}
         self._started = time.time()
         self._step_counts: dict[str, int] = {}
+        # Tests that had an attempt repeated by pytest-rerunfailures in this run.
+        self._reran: set[str] = set()
 
     # -- session ---------------------------------------------------------------
 
@@ -284,17 +287,35 @@ class LivePlugin:
             if category:
                 self.counts[category] = self.counts.get(category, 0) + 1
         longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
+        duration = sum(r.duration for r in record.reports.values())
         completed: TestCompleted = {
             "test_id": report.nodeid,
             "result": "rerun" if rerun else "crashed",
-            "duration": round(sum(r.duration for r in record.reports.values()), 6),
+            "duration": round(duration, 6),
             "summary": longrepr.strip().splitlines()[0],
             "longrepr": _truncate(longrepr),
             "sections": [],
             "phases": {when: r.outcome for when, r in record.reports.items()},
             "subtests": record.subtests,
+            "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration),
         }
         self.publisher.publish("test_completed", completed)
+
+    def _judge(self, test_id: str, result: str, duration: float) -> HistoryInfo | None:
+        """The test's ``history`` verdict, and its result kept for the next runs.
+
+        None when this run keeps no history (no pytest cache) and for an attempt that
+        pytest-rerunfailures repeats: only the test's last attempt is its result.
+        """
+        if result == "rerun":
+            self._reran.add(test_id)
+            return None
+        self.history.record(test_id, result, round(duration, 6),
+                            self._step_counts.pop(test_id, 0))
+        if not self.history.kept:
+            return None
+        return self.history.judge(test_id, result, duration,
+                                  passed_on_rerun=test_id in self._reran)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
@@ -334,6 +355,6 @@ class LivePlugin:
             ],
             "phases": {when: r.outcome for when, r in record.reports.items()},
             "subtests": record.subtests,
+            "history": self._judge(nodeid, result, duration),
         }
         self.publisher.publish("test_completed", completed)
-        self.history.record(nodeid, duration, self._step_counts.pop(nodeid, 0))

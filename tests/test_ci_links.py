@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from pytest_jbrealtime import ci
-from tests.support import LINK
+from tests.hub_support import HubProcess, Shard
+from tests.support import LINK, watch_sync
 
 SUITE = """
 import pytest
@@ -168,3 +169,47 @@ def test_append_step_summary_needs_the_variable(tmp_path: Path) -> None:
     assert ci.append_step_summary("one\n", environ={"GITHUB_STEP_SUMMARY": str(target)}) == target
     assert ci.append_step_summary("two\n", environ={"GITHUB_STEP_SUMMARY": str(target)}) == target
     assert target.read_text() == "one\ntwo\n"
+
+
+def test_the_link_reaches_a_piped_log_while_the_run_waits(
+    suite_dir: pytest.Pytester, start_live: Any
+) -> None:
+    """A CI log is a pipe: block-buffered unless flushed. The link must be there while
+    the run waits for its viewer, not once it gives up waiting."""
+    suite_dir.makepyfile(test_suite="def test_ok(): pass\n")
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1",
+                     "--jb-live-wait-timeout", "120",
+                     env={**NO_CI, "GITHUB_ACTIONS": "true", "PYTHONUNBUFFERED": ""})
+    run.wait_for_link(60)
+    assert run.process.poll() is None, run.output
+    watch_sync(run.ws_url(), timeout=120)
+    assert run.wait(120) == 0
+
+
+def test_a_hub_runs_link_goes_in_the_job_summary_too(
+    suite_dir: pytest.Pytester, tmp_path: Path, running: list[Any]
+) -> None:
+    """On a hub the run's page carries no token (viewers bring their own): the link is
+    the annotation and is in the job summary, where a run's own tokened link is not."""
+    hub = HubProcess(tmp_path / "hub")
+    running.append(hub)
+    suite_dir.makepyfile(test_suite=SUITE)
+    shard = Shard(suite_dir.path, hub.url, "--jb-live-report", "out/report.html",
+                  run_id="ci-42", env=github_env(tmp_path))
+    running.append(shard)
+    assert shard.wait() == 1, shard.text
+    page = f"{hub.url}/runs/ci-42/"
+    notice = [line for line in shard.text.splitlines() if line.startswith("::notice")]
+    assert notice == [f"::notice title=pytest live viewer::jb-live: watch this run at {page}"]
+    summary = (tmp_path / "step_summary.md").read_text()
+    assert f"- Live viewer on the hub: [{page}]({page})" in summary
+    assert "HTML report: `out/report.html`" in summary
+    assert "token" not in summary.replace("viewer link", "")
+
+
+def test_step_summary_shows_only_a_tokenless_link() -> None:
+    assert ci.tokenless("http://127.0.0.1:8765/?token=abc") is None
+    assert ci.tokenless("https://hub.example/runs/r1/") == "https://hub.example/runs/r1/"
+    text = ci.step_summary({"passed": 1}, 0, 1.0, report=None, recording=None, environ={},
+                           live_link="https://hub.example/runs/r1/")
+    assert "- Live viewer on the hub: [https://hub.example/runs/r1/]" in text

@@ -16,6 +16,8 @@ export const PHASE_PROGRESS = Object.freeze({
 export const RESULTS = Object.freeze(["passed", "failed", "error", "skipped", "xfailed", "xpassed", "rerun", "crashed"]);
 export const FAILURE_RESULTS = new Set(["crashed", "error", "failed"]);
 export const COUNT_KEYS = Object.freeze(["passed", "failed", "error", "skipped", "xfailed", "xpassed", "subtests passed", "subtests failed"]);
+// test_completed.history.verdict's values (verdicts.py decides which).
+export const VERDICTS = Object.freeze(["new_test", "new_failure", "known_failure", "fixed", "flaky", "slower", "stable"]);
 
 // Event types: EVENT.TEST_STARTED === 'test_started', and each one's payload fields.
 export const EVENT = Object.freeze({
@@ -75,6 +77,7 @@ export const EVENT_FIELDS = Object.freeze({
   ],
   "test_completed": [
     "duration",
+    "history",
     "longrepr",
     "phases",
     "result",

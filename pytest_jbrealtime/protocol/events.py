@@ -9,7 +9,7 @@ maps every type name to its payload; it is what ``RESERVED_TYPES`` and the viewe
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from pytest_jbrealtime.protocol.constants import PHASE_PROGRESS, PHASES
 
@@ -119,7 +119,35 @@ class Subtest(TypedDict):
     longrepr: str | None
 
 
-class TestCompleted(TypedDict):
+# ``test_completed.history``: what earlier runs say about this result (verdicts.py).
+Verdict = Literal[
+    "new_test", "new_failure", "known_failure", "fixed", "flaky", "slower", "stable"
+]
+VERDICTS: tuple[Verdict, ...] = (
+    "new_test", "new_failure", "known_failure", "fixed", "flaky", "slower", "stable"
+)
+
+
+class PastResult(TypedDict):
+    """One earlier run of a test."""
+
+    result: str
+    duration: float
+
+
+class HistoryInfo(TypedDict):
+    """``test_completed.history`` (docs/protocol.md)."""
+
+    verdict: Verdict
+    recent: list[PastResult]
+    median_duration: float | None
+
+
+class _TestCompletedOptional(TypedDict, total=False):
+    history: HistoryInfo | None  # None: no history kept (no cache), or a rerun attempt
+
+
+class TestCompleted(_TestCompletedOptional):
     test_id: str
     result: str  # one of RESULTS
     duration: float

@@ -17,6 +17,7 @@ class Hello(TypedDict):
     run_id: str
     client_id: str
     protocol: int
+    version: str  # the serving pytest-jbrealtime's
     log_length: int
 
 

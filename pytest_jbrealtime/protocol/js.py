@@ -81,6 +81,8 @@ def render() -> str:
         _const("RESULTS", list(constants.RESULTS)),
         _const("FAILURE_RESULTS", constants.FAILURE_RESULTS),
         _const("COUNT_KEYS", list(constants.COUNT_KEYS)),
+        "// test_completed.history.verdict's values (verdicts.py decides which).",
+        _const("VERDICTS", list(events.VERDICTS)),
         "",
         "// Event types: EVENT.TEST_STARTED === 'test_started', and each one's payload fields.",
         _const("EVENT", {name.upper(): name for name in event_types}),

@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from pytest_jbrealtime import __version__
 from pytest_jbrealtime.log import EventLog, LoggedEvent
 from pytest_jbrealtime.protocol import PROTOCOL_VERSION, CloseCode
 from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
@@ -67,6 +68,7 @@ class ViewerConnection:
                 "run_id": self.log.run_id,
                 "client_id": self.client_id,
                 "protocol": PROTOCOL_VERSION,
+                "version": __version__,
                 "log_length": len(self.log),
             }
         )
