@@ -13,10 +13,10 @@ import errno
 import fcntl
 import marshal
 import os
-import select
 import struct
-import time
 from typing import Any
+
+from pytest_jbrealtime.unpatched import clock, system
 
 HEADER = struct.Struct("<I")
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -31,11 +31,11 @@ FINISH = "finish"  # body: dict, the run is over (linger, drain timeout)
 
 def encode_frame(kind: str, body: Any) -> bytes:
     try:
-        payload = marshal.dumps((kind, body))
+        payload = system.marshal_dumps((kind, body))
     except ValueError:
         # Something not marshal-able slipped into an event (a plugin's custom data):
         # fall back to its text rather than lose the batch.
-        payload = marshal.dumps((kind, _plain(body)))
+        payload = system.marshal_dumps((kind, _plain(body)))
     return HEADER.pack(len(payload)) + payload
 
 
@@ -112,7 +112,7 @@ class PipeWriter:
     def _write_some(self) -> None:
         try:
             while self._pending:
-                written = os.write(self._fd, self._pending)
+                written = system.write(self._fd, self._pending)
                 del self._pending[:written]
         except BlockingIOError:
             pass
@@ -123,16 +123,16 @@ class PipeWriter:
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything pending is written; False if it could not be."""
-        deadline = time.monotonic() + timeout
+        deadline = clock.monotonic() + timeout
         while self._pending and not self.broken:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.monotonic()
             if remaining <= 0:
                 return False
-            select.select([], [self._fd], [], remaining)
+            system.select([], [self._fd], [], remaining)
             self._write_some()
         return not self.broken
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            os.close(self._fd)
+            system.close(self._fd)
         self.broken = True

@@ -7,13 +7,13 @@ gets a result added: a run with ``-k`` or ``--lf`` leaves the others' history al
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pytest_jbrealtime.protocol.events import HistoryInfo, PastResult
+from pytest_jbrealtime.unpatched import clock
 from pytest_jbrealtime.verdicts import (
     LETTER_RESULTS,
     RECENT_IN_EVENT,
@@ -82,7 +82,7 @@ def past_results(entry: Entry, limit: int | None = None) -> list[PastResult]:
 
 
 def today() -> int:
-    return int(time.time() // 86400)
+    return int(clock.time() // 86400)
 
 
 class RunHistory:

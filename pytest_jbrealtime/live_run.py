@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import platform
-import socket
 from collections.abc import Callable
 
 import pytest
 
 from pytest_jbrealtime import __version__
+from pytest_jbrealtime.cancel import CancelGuard
 from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.monitor_config import monitor_config
@@ -24,6 +24,8 @@ from pytest_jbrealtime.server.limit_config import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.stack_responder import StackResponder
+from pytest_jbrealtime.unpatched import system
 
 
 def is_loopback(host: str) -> bool:
@@ -44,14 +46,17 @@ class LiveRun:
         self.warn = warn
         self.server: LiveServer | None = None
         self.publisher: EventPublisher | None = None
+        self.stacks: StackResponder | None = None
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
+        # SIGTERM after the last test (a cancelled CI job) still leaves the outputs.
+        self.cancel = CancelGuard()
 
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
         run_info = {
-            "host": socket.gethostname(),
+            "host": system.gethostname(),
             "python": platform.python_version(),
             "pytest_jbrealtime": __version__,
         }
@@ -87,8 +92,13 @@ class LiveRun:
         self.outputs.started(server.viewer_link)
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
+        # Stacks on demand: a thread blocked on a socket until someone asks.
+        publisher = self.publisher
+        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id)
+        self.stacks.start()
         history = RunHistory(getattr(self.config, "cache", None))
-        session_plugin = LivePlugin(self.config, self.publisher, history)
+        session_plugin = LivePlugin(self.config, self.publisher, history,
+                                    editor_url=self.settings.jb_live_editor)
         self.config.pluginmanager.register(
             EventHook(self.config, self.publisher, self.warn), EVENT_HOOK_NAME
         )
@@ -150,6 +160,11 @@ class LiveRun:
                 f"{self.settings.jb_live_wait_timeout:g} s; running anyway"
             )
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.server is not None:
+            self.cancel.arm()
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.server is not None and self.outputs.link_in_summary:
             terminalreporter.write_line(self.link_line)
@@ -172,17 +187,26 @@ class LiveRun:
         server, publisher = self.server, self.publisher
         self.server = self.publisher = None
         set_active_publisher(None)
+        if self.stacks is not None:
+            self.stacks.stop()
         if server is None or publisher is None:
             return
         publisher.flush()
-        linger = self.settings.jb_live_linger
+        # Cancelled already (SIGTERM since the last test): no linger, the outputs at once.
+        linger = self.settings.jb_live_linger if self.cancel.received is None else 0.0
         if linger > 0:
             self._write_line(
                 f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
             )
         try:
-            server.stop(linger=linger)
+            with self.cancel.lingering():
+                server.stop(linger=linger)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM during the linger: its end, early
+            pass
         except Exception as exc:  # the run is over; a stop error must not change its status
             self.warn(f"stopping the live server failed: {exc!r}")
-        self.outputs.finish(server)
-        server.remove_run_dir()
+        try:
+            self.outputs.finish(server)
+            server.remove_run_dir()
+        finally:
+            self.cancel.release()

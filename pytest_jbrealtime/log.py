@@ -8,7 +8,6 @@ log written to disk, and replay serves a log read back from a file.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,9 +17,24 @@ from pytest_jbrealtime.protocol import (
     SYSTEM_MONITOR_TYPES,
     TEST_GROUP_PREFIX,
 )
+from pytest_jbrealtime.text import is_encodable, repaired_value
 from pytest_jbrealtime.timestamps import iso_timestamp as iso_timestamp
+from pytest_jbrealtime.unpatched import clock
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_json(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The event and its JSON text, both valid UTF-8: what every transport can carry.
+
+    Text UTF-8 cannot hold (lone surrogates) is repaired here, once (text.py); the
+    common case pays one check of text that is not ASCII.
+    """
+    text = _encoder.encode(event)
+    if is_encodable(text):
+        return event, text
+    event = repaired_value(event)
+    return event, _encoder.encode(event)
 
 
 class LoggedEvent:
@@ -66,7 +80,7 @@ class EventLog:
             "type": event_type,
             "seq": len(self._entries) + 1,
             "run_id": self.run_id,
-            "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else time.time()),
+            "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else clock.time()),
         }
         stamped.update(fields)
         stamped.setdefault("worker", "main")
@@ -75,11 +89,10 @@ class EventLog:
     def extend(self, raw_events: Iterable[dict[str, Any]]) -> list[LoggedEvent]:
         added: list[LoggedEvent] = []
         for raw in raw_events:
-            stamped = self.stamp(raw)
-            entry = LoggedEvent(stamped, _encoder.encode(stamped))
+            entry = LoggedEvent(*event_json(self.stamp(raw)))
             self._entries.append(entry)
             added.append(entry)
-            if stamped["type"] == "session_finished":
+            if entry.event["type"] == "session_finished":
                 self.finished = True
         if added:
             for listener in self.listeners:

@@ -11,15 +11,16 @@ the run's result never depends on it.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_jbrealtime import ci
 from pytest_jbrealtime.server.runner import LiveServer
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.unpatched import clock
 
 
 class RunOutputs:
@@ -40,7 +41,7 @@ class RunOutputs:
         self.report_path = base / settings.jb_live_report if settings.jb_live_report else None
         self.recorded_to: Path | None = None
         self.exit_status: int | None = None
-        self._started = time.monotonic()
+        self._started = clock.monotonic()
 
     # -- start ------------------------------------------------------------------------
 
@@ -88,15 +89,25 @@ class RunOutputs:
             # (The server's warnings reached the terminal as they came: LiveServer.)
             report = self._write_report()
             if self.record_path is not None and self.recorded_to is not None:
-                self.write_line(
-                    f"jb-live: recording written to {self.record_path}; replay with: "
-                    f"python -m pytest_jbrealtime replay {self.record_path}"
-                )
+                self._say_recorded(server.recording)
             if self.provider == "github":
                 self._github_summary(report, ci.tokenless(
                     ci.public_link(server.viewer_link, self.settings.jb_live_public_url)))
         except Exception as exc:  # the run is over; its result must not change
             self.warn(f"finishing the run's outputs failed: {exc!r}")
+
+    def _say_recorded(self, outcome: dict[str, Any] | None) -> None:
+        """"recording written" only when the server process says it wrote it all."""
+        replay = f"replay with: python -m pytest_jbrealtime replay {self.record_path}"
+        if outcome is None:
+            self.write_line(f"jb-live: the recording {self.record_path} may be incomplete "
+                            f"(the live server did not confirm it); {replay}")
+        elif outcome.get("complete"):
+            self.write_line(f"jb-live: recording written to {self.record_path}; {replay}")
+        elif outcome.get("events"):
+            self.write_line(f"jb-live: the recording {self.record_path} is incomplete: it "
+                            f"holds the first {outcome['events']} events; {replay}")
+        # else: not recorded at all, which its warning said.
 
     def _write_report(self) -> Path | None:
         if self.report_path is None or self.recorded_to is None:
@@ -121,9 +132,11 @@ class RunOutputs:
 
     def _github_summary(self, report: Path | None, live_link: str | None) -> None:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
-        counts = dict(getattr(session_plugin, "counts", {}) or {})
+        # pytest's summary line's counts, as session_finished has them (one way of counting).
+        final_counts = getattr(session_plugin, "final_counts", None)
+        counts = dict(final_counts() if final_counts is not None else {})
         text = ci.step_summary(
-            counts, self.exit_status, time.monotonic() - self._started,
+            counts, self.exit_status, clock.monotonic() - self._started,
             report=Path(self.settings.jb_live_report or report) if report else None,
             recording=Path(self.settings.jb_live_record) if self.settings.jb_live_record
             else None,

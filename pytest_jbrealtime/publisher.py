@@ -10,9 +10,10 @@ cost 38% on a trivial suite.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
+
+from pytest_jbrealtime.unpatched import clock
 
 FLUSH_EVENTS = 256
 FLUSH_SECONDS = 0.02
@@ -32,7 +33,7 @@ class EventPublisher:
     def __init__(self, sink: EventSink, worker: str = "main") -> None:
         self._sink = sink
         self._buffer: list[dict[str, Any]] = []
-        self._last_flush = time.monotonic()
+        self._last_flush = clock.monotonic()
         self.worker = worker
         # The test running now, so that events from user code (steps, Selenium)
         # are tied to it without the user passing it around.
@@ -48,18 +49,18 @@ class EventPublisher:
         """
         event = cast("dict[str, Any]", fields)
         event["type"] = event_type
-        event["ts"] = time.time()
+        event["ts"] = clock.time()
         event["worker"] = self.worker
         self._buffer.append(event)
         if self.observer is not None:
             self.observer(event)
         if len(self._buffer) >= FLUSH_EVENTS or (
-            time.monotonic() - self._last_flush >= FLUSH_SECONDS
+            clock.monotonic() - self._last_flush >= FLUSH_SECONDS
         ):
             self.flush()
 
     def flush(self) -> None:
-        self._last_flush = time.monotonic()
+        self._last_flush = clock.monotonic()
         if self._buffer:
             batch, self._buffer = self._buffer, []
             self._sink.send_batch(batch)

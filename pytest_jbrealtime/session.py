@@ -6,10 +6,8 @@ work of encoding and sending happens in the server process.
 
 from __future__ import annotations
 
-import os
 import platform
-import socket
-import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +21,7 @@ from pytest_jbrealtime.protocol.events import (
     CollectionError,
     CollectionFinished,
     HistoryInfo,
+    PytestWarning,
     SessionFinished,
     SessionStarted,
     Subtest,
@@ -31,12 +30,15 @@ from pytest_jbrealtime.protocol.events import (
     phase_progress,
 )
 from pytest_jbrealtime.publisher import EventPublisher
+from pytest_jbrealtime.text import as_text, clipped, keep_end
 from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.unpatched import clock, system
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
 
 MAX_SECTION_CHARS = 256 * 1024
+MAX_SUMMARY_CHARS = 1000
 
 
 def report_category(report: pytest.TestReport) -> str:
@@ -67,14 +69,28 @@ def one_line_summary(report: pytest.TestReport) -> str:
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
     message = getattr(crash, "message", None) or str(longrepr)
-    return message.strip().splitlines()[0] if message.strip() else report.outcome
+    first = message.strip().splitlines()[0] if message.strip() else report.outcome
+    return clipped(first, MAX_SUMMARY_CHARS)
 
 
-def _truncate(text: str) -> str:
-    if len(text) <= MAX_SECTION_CHARS:
-        return text
-    cut = len(text) - MAX_SECTION_CHARS
-    return text[:MAX_SECTION_CHARS] + f"\n[… {cut} more characters not streamed]"
+def pytest_warning_fields(
+    warning_message: warnings.WarningMessage, when: str, nodeid: str
+) -> PytestWarning:
+    """A ``pytest_warning`` event's fields (docs/protocol.md)."""
+    category = warning_message.category
+    return {
+        "test_id": nodeid or None,
+        "category": getattr(category, "__name__", str(category)),
+        "message": _truncate(str(warning_message.message)),
+        "filename": str(warning_message.filename),
+        "lineno": warning_message.lineno,
+        "when": when,
+    }
+
+
+def _truncate(text: object) -> str:
+    """Captured output or a traceback, as text, its end kept when too long (text.py)."""
+    return keep_end(as_text(text), MAX_SECTION_CHARS)
 
 
 @dataclass
@@ -107,15 +123,18 @@ class LivePlugin:
         config: pytest.Config,
         publisher: EventPublisher,
         history: RunHistory,
+        editor_url: str | None = None,
     ) -> None:
         self.config = config
+        # The --jb-live-editor link template, for the viewer (editor.py).
+        self.editor_url = editor_url
         self.publisher = publisher
         self.history = history
         self.counts: dict[str, int] = {}
         self.collection_errors: list[CollectionError] = []
         self.collected = 0
         self._records: dict[str, TestRecord] = {}
-        self._started = time.time()
+        self._started = clock.time()
         self._step_counts: dict[str, int] = {}
         # Tests that had an attempt repeated by pytest-rerunfailures in this run.
         self._reran: set[str] = set()
@@ -127,9 +146,12 @@ class LivePlugin:
         started: SessionStarted = {
             "args": list(self.config.invocation_params.args),
             "rootdir": str(self.config.rootpath),
+            # Traceback paths are relative to where pytest was started.
+            "invocation_dir": str(self.config.invocation_params.dir),
+            "editor_url": self.editor_url,
             "start_time": iso_timestamp(self._started),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
+            "host": system.gethostname(),
+            "pid": system.getpid(),
             "versions": {
                 "python": platform.python_version(),
                 "pytest": pytest.__version__,
@@ -141,7 +163,7 @@ class LivePlugin:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             error: CollectionError = {"test_id": report.nodeid, "file": report.fspath,
-                                      "longrepr": str(report.longrepr)}
+                                      "longrepr": _truncate(report.longrepr)}
             self.collection_errors.append(error)
             self.counts["error"] = self.counts.get("error", 0) + 1
 
@@ -187,15 +209,15 @@ class LivePlugin:
         self.publisher.current_test_id = None
         finished: SessionFinished = {
             "exit_status": int(exitstatus),
-            "duration": round(time.time() - self._started, 6),
+            "duration": round(clock.time() - self._started, 6),
             "total": self.collected,
-            "counts": self._final_counts(),
+            "counts": self.final_counts(),
         }
         self.publisher.publish("session_finished", finished)
         self.publisher.flush()
         self.history.save()
 
-    def _final_counts(self) -> dict[str, int]:
+    def final_counts(self) -> dict[str, int]:
         """The terminal summary line's counts, to the letter (it is what users compare).
 
         Our own tally is the fallback when there is no terminal (``-p no:terminal``).
@@ -213,6 +235,17 @@ class LivePlugin:
             if shown:
                 counts[category] = shown
         return counts
+
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: str,
+        nodeid: str,
+        location: tuple[str, int, str] | None,
+    ) -> None:
+        # One event per warning pytest records: the same reports its "N warnings" counts.
+        self.publisher.publish("pytest_warning",
+                               pytest_warning_fields(warning_message, when, nodeid))
 
     # -- one test ----------------------------------------------------------------
 
@@ -265,7 +298,7 @@ class LivePlugin:
                     "description": report._sub_test_description(),
                     "result": category.removeprefix("subtests "),
                     "duration": round(report.duration, 6),
-                    "longrepr": str(report.longrepr) if report.failed else None,
+                    "longrepr": _truncate(report.longrepr) if report.failed else None,
                 }
             )
             record.subtest_categories.append(category)
@@ -286,17 +319,20 @@ class LivePlugin:
         for category in [*categories, "rerun" if rerun else "failed"]:
             if category:
                 self.counts[category] = self.counts.get(category, 0) + 1
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
         longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
         duration = sum(r.duration for r in record.reports.values())
         completed: TestCompleted = {
             "test_id": report.nodeid,
             "result": "rerun" if rerun else "crashed",
             "duration": round(duration, 6),
-            "summary": longrepr.strip().splitlines()[0],
+            "summary": clipped((longrepr.strip() or "worker crashed").splitlines()[0],
+                               MAX_SUMMARY_CHARS),
             "longrepr": _truncate(longrepr),
             "sections": [],
             "phases": {when: r.outcome for when, r in record.reports.items()},
             "subtests": record.subtests,
+            "categories": [*own, "rerun" if rerun else "failed"],
             "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration),
         }
         self.publisher.publish("test_completed", completed)
@@ -324,10 +360,8 @@ class LivePlugin:
             return
         # Categorised now, not per report: the subtests plugin turns a passed call into
         # a failure (when a subtest failed) only while the terminal reports it.
-        categories = record.subtest_categories + [
-            report_category(r) for r in record.reports.values()
-        ]
-        for category in categories:
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
+        for category in [*record.subtest_categories, *own]:
             if category:
                 self.counts[category] = self.counts.get(category, 0) + 1
         result, deciding = record.result()
@@ -335,7 +369,7 @@ class LivePlugin:
         duration = sum(r.duration for r in record.reports.values())
         failed = deciding is not None and deciding.outcome == "failed"
         summary = one_line_summary(deciding or last)
-        longrepr = (_truncate(str(deciding.longrepr))
+        longrepr = (_truncate(deciding.longrepr)
                     if failed and deciding is not None and deciding.longrepr is not None
                     else None)
         failed_subtests = [s for s in record.subtests if s["result"] == "failed"]
@@ -351,10 +385,14 @@ class LivePlugin:
             "summary": summary,
             "longrepr": longrepr,
             "sections": [
-                {"name": name, "content": _truncate(content)} for name, content in last.sections
+                {"name": as_text(name), "content": _truncate(content)}
+                for name, content in last.sections
             ],
             "phases": {when: r.outcome for when, r in record.reports.items()},
             "subtests": record.subtests,
+            # What pytest's summary line counts for this test's own reports (subtests
+            # apart): the viewer tallies these, so its chips are pytest's numbers.
+            "categories": own,
             "history": self._judge(nodeid, result, duration),
         }
         self.publisher.publish("test_completed", completed)

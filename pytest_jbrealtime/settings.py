@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pytest
 
+from pytest_jbrealtime.editor import parse_editor
+
 DEFAULT_PORT = 8765
 
 
@@ -389,6 +391,12 @@ OPTIONS: tuple[Option, ...] = (
         _non_negative_int, metavar="N",
     ),
     Option(
+        "jb_live_editor", "--jb-live-editor", "JB_LIVE_EDITOR",
+        "make each path:line of a traceback a link that opens your editor: vscode, "
+        "pycharm, or a URL template with {{path}} and {{line}} (default off)",
+        parse_editor, metavar="EDITOR",
+    ),
+    Option(
         "jb_live_hub_wait", "--jb-live-hub-wait", "JB_LIVE_HUB_WAIT",
         "at the end, wait up to SECONDS (default {default}) for the hub to take events "
         "still unsent",
@@ -434,6 +442,7 @@ class LiveSettings:
     jb_live_shard: str | None = None
     jb_live_shards: int = 0
     jb_live_hub_wait: float = 10.0
+    jb_live_editor: str | None = None
 
 
 DEFAULT_SETTINGS = LiveSettings()

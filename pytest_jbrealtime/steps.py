@@ -9,7 +9,6 @@ fails the same way whether or not the run is watched.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from contextlib import ContextDecorator
@@ -20,6 +19,7 @@ from typing import Any
 from pytest_jbrealtime.protocol import PHASE_PROGRESS, PHASES, RESERVED_TYPES
 from pytest_jbrealtime.protocol.events import Custom, TestProgress
 from pytest_jbrealtime.publisher import EventPublisher, active_publisher
+from pytest_jbrealtime.unpatched import system
 
 # Each phase's window of the progress bar: from its start to the next phase's (or 100).
 PHASE_WINDOWS = {
@@ -54,7 +54,7 @@ def validate_custom_event(event_type: object, data: object) -> Any:
             "starting with a letter, parts joined by '.', ':' or '-' (e.g. 'cart.item_added')"
         )
     try:
-        text = json.dumps(data, allow_nan=False)
+        text = system.json_dumps(data, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidEventError(
             f"data of custom event {event_type!r} is not JSON: {exc}"
@@ -65,7 +65,7 @@ def validate_custom_event(event_type: object, data: object) -> Any:
             f"the limit is {MAX_CUSTOM_DATA_BYTES}"
         )
     # A copy: the caller may change its object after emitting, the event must not change.
-    return json.loads(text)
+    return system.json_loads(text)
 
 
 def _error_summary(error: BaseException) -> str:

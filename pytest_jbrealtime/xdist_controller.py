@@ -23,7 +23,6 @@ This plugin adds what a parallel run needs on top:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from pytest_jbrealtime.protocol.events import (
     WorkerCrashed,
     phase_progress,
 )
+from pytest_jbrealtime.unpatched import system
 from pytest_jbrealtime.xdist_worker import RELAY_EVENT, WORKERINPUT_KEY
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class XdistController:
 
     def _worker_events(self, node: Any, text: str) -> None:
         try:
-            events = json.loads(text)
+            events = system.json_loads(text)
         except ValueError:
             return
         if isinstance(events, list):

@@ -28,6 +28,7 @@ import pytest
 from pytest_jbrealtime.producer_client import ProducerConnection
 from pytest_jbrealtime.publisher import EventPublisher, active_publisher, set_active_publisher
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.stack_responder import StackResponder
 
 WORKERINPUT_KEY = "jb_live"
 RELAY_EVENT = "jb_live_events"  # xdist_controller's name for these messages
@@ -75,6 +76,13 @@ class WorkerPublishing:
         self._attempts: dict[str, int] = {}
         self._reports = 0
         self._closed = False
+        # Stacks on demand (stack_responder.py), in the controller's run folder.
+        self.stacks: StackResponder | None = None
+        if info.get("run_dir"):
+            publisher = self.publisher
+            self.stacks = StackResponder(info["run_dir"], self.worker,
+                                         lambda: publisher.current_test_id)
+            self.stacks.start()
 
     def _settle(self) -> None:
         """Everything published so far has reached the server (bounded wait)."""
@@ -125,6 +133,8 @@ class WorkerPublishing:
             return
         self._closed = True
         self.publisher.current_test_id = None
+        if self.stacks is not None:
+            self.stacks.stop()
         self.publisher.flush()
         self.connection.close(CLOSE_TIMEOUT)
 

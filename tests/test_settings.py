@@ -112,7 +112,7 @@ def test_defaults_are_declared_once_and_every_process_reads_them() -> None:
     defaults = LiveSettings()
     for option in OPTIONS:
         assert option.default == getattr(defaults, option.field)
-        assert "{" not in option.help_text  # every placeholder filled
+        assert "{default}" not in option.help_text  # every placeholder filled
     by_field = {option.field: option for option in OPTIONS}
     assert "(default 100)" in by_field["jb_live_max_viewers"].help_text
     assert "(default 90,98)" in by_field["jb_live_alert_cpu"].help_text

@@ -10,6 +10,7 @@ export const KEY_HELP = [
   ['Enter', 'open the test, or fold / unfold a header'],
   ['← / →', 'fold / unfold (← on a test folds its group)'],
   ['/', 'search'],
+  ['n / p', 'next / previous failure (triage.js)'],
   ['?', 'show these keys'],
   ['Esc', 'close this, or back to the list on a phone'],
 ];

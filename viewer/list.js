@@ -5,6 +5,7 @@
 
 import { el, setText, formatDuration } from './dom.js';
 import { isFailure } from './store.js';
+import { matchesStatus, groupCountsText, isFlaky } from './counting.js';
 import { parseSearch, matchesSearch, sortTests } from './search.js';
 import { markText } from './highlight.js';
 import { listKey } from './keys.js';
@@ -18,14 +19,9 @@ export const FILTER_ALL = 'all';
 
 /** `query`: the search box's text, or parseSearch's result for it (search.js). */
 export function testMatches(test, statusFilter, query) {
-  if (statusFilter === FILTER_FAILURES) {
-    if (!isFailure(test.status)) return false;
-  } else if (statusFilter === 'failed') {
-    // The `failed` count includes crashed tests (as pytest's does); so does its filter.
-    if (test.status !== 'failed' && test.status !== 'crashed') return false;
-  } else if (statusFilter !== FILTER_ALL && test.status !== statusFilter) {
-    return false;
-  }
+  // A chip's filter shows the tests its count counts (counting.js): `failed` includes
+  // crashed tests, as pytest's does; a test that failed and errored in teardown is in both.
+  if (!matchesStatus(test, statusFilter, isFailure)) return false;
   return matchesSearch(test, typeof query === 'string' ? parseSearch(query) : query);
 }
 
@@ -179,11 +175,12 @@ export class TestList {
       node.dataset.status = test.status;
       node.title = test.id;
       node.setAttribute('aria-selected', String(test.id === this.selectedId));
-      node.removeAttribute('aria-expanded');
       delete node.dataset.group;
       setText(twisty, '');
       markText(label, row.depth === 0 ? test.id : test.name, this.words);
-      setText(meta, test.status === 'running' ? 'running' : formatDuration(test.duration));
+      const flaky = isFlaky(test);
+      node.classList.toggle('flaky', flaky);
+      setText(meta, test.status === 'running' ? 'running' : `${flaky ? 'flaky · ' : ''}${formatDuration(test.duration)}`);
       // The dot is colour only: its status in words, for screen readers.
       setText(spoken, `, ${test.status}`);
       dot.className = `dot status-${test.status}`;
@@ -195,21 +192,20 @@ export class TestList {
     node.dataset.group = row.key;
     node.title = row.key;
     node.setAttribute('aria-selected', 'false');
-    node.setAttribute('aria-expanded', String(!collapsed));
     delete node.dataset.testId;
     delete node.dataset.status;
     setText(twisty, collapsed ? '▸' : '▾');
     setText(label, row.label);
     setText(meta, this.groupMeta(row.tests));
-    setText(spoken, collapsed ? ', folded' : '');
+    // An option cannot be aria-expanded: the words say it.
+    setText(spoken, collapsed ? ', folded' : ', unfolded');
     dot.className = `dot status-${groupStatus(row.tests)}`;
   }
 
   groupMeta(tests) {
-    let failed = 0;
-    for (const test of tests) if (isFailure(test.status)) failed += 1;
+    const problems = groupCountsText(tests); // errors as errors: `1 error`, never `1 failed`
     const count = `${tests.length} test${tests.length === 1 ? '' : 's'}`;
-    return failed > 0 ? `${failed} failed · ${count}` : count;
+    return problems ? `${problems} · ${count}` : count;
   }
 
   handleClick(event) {

@@ -33,6 +33,7 @@ export const EVENT = Object.freeze({
   "LOG_RECORD": "log_record",
   "CUSTOM": "custom",
   "WARNING": "warning",
+  "PYTEST_WARNING": "pytest_warning",
   "SYSTEM_STATUS": "system_status",
   "RESOURCE_ALERT": "resource_alert",
   "WORKER_STARTED": "worker_started",
@@ -42,11 +43,13 @@ export const EVENT = Object.freeze({
   "SHARD_FINISHED": "shard_finished",
   "SHARD_RESUMED": "shard_resumed"
 });
-export const EVENT_TYPES = Object.freeze(["session_started", "collection_finished", "test_started", "test_progress", "test_completed", "session_finished", "browser_action", "page_loaded", "screenshot_captured", "log_record", "custom", "warning", "system_status", "resource_alert", "worker_started", "worker_finished", "worker_crashed", "shard_joined", "shard_finished", "shard_resumed"]);
+export const EVENT_TYPES = Object.freeze(["session_started", "collection_finished", "test_started", "test_progress", "test_completed", "session_finished", "browser_action", "page_loaded", "screenshot_captured", "log_record", "custom", "warning", "pytest_warning", "system_status", "resource_alert", "worker_started", "worker_finished", "worker_crashed", "shard_joined", "shard_finished", "shard_resumed"]);
 export const EVENT_FIELDS = Object.freeze({
   "session_started": [
     "args",
+    "editor_url",
     "host",
+    "invocation_dir",
     "pid",
     "rootdir",
     "start_time",
@@ -76,6 +79,7 @@ export const EVENT_FIELDS = Object.freeze({
     "test_id"
   ],
   "test_completed": [
+    "categories",
     "duration",
     "history",
     "longrepr",
@@ -139,6 +143,14 @@ export const EVENT_FIELDS = Object.freeze({
     "source",
     "test_id"
   ],
+  "pytest_warning": [
+    "category",
+    "filename",
+    "lineno",
+    "message",
+    "test_id",
+    "when"
+  ],
   "system_status": [
     "active_tests",
     "cpu_usage",
@@ -199,8 +211,8 @@ export const SYSTEM_MONITOR_TYPES = new Set(["resource_alert", "system_status"])
 export const WORKER_TYPES = new Set(["worker_crashed", "worker_finished", "worker_started"]);
 
 // Messages that are not events, and every name a custom event may not take.
-export const FRAME_TYPES = new Set(["ack", "batch", "error", "hello", "join", "joined", "ping", "pong", "publish", "reset", "resume", "screenshot", "subscribe", "unsubscribe", "viewers"]);
-export const RESERVED_TYPES = new Set(["ack", "batch", "browser_action", "collection_finished", "custom", "error", "hello", "join", "joined", "log_record", "page_loaded", "ping", "pong", "publish", "reset", "resource_alert", "resume", "screenshot", "screenshot_captured", "session_finished", "session_started", "shard_finished", "shard_joined", "shard_resumed", "subscribe", "system_status", "test_completed", "test_progress", "test_started", "unsubscribe", "viewers", "warning", "worker_crashed", "worker_finished", "worker_started"]);
+export const FRAME_TYPES = new Set(["ack", "batch", "error", "hello", "join", "joined", "ping", "pong", "publish", "reset", "resume", "screenshot", "stack", "stack_request", "subscribe", "unsubscribe", "viewers"]);
+export const RESERVED_TYPES = new Set(["ack", "batch", "browser_action", "collection_finished", "custom", "error", "hello", "join", "joined", "log_record", "page_loaded", "ping", "pong", "publish", "pytest_warning", "reset", "resource_alert", "resume", "screenshot", "screenshot_captured", "session_finished", "session_started", "shard_finished", "shard_joined", "shard_resumed", "stack", "stack_request", "subscribe", "system_status", "test_completed", "test_progress", "test_started", "unsubscribe", "viewers", "warning", "worker_crashed", "worker_finished", "worker_started"]);
 
 // Viewer groups.
 export const GROUP_GENERAL = "general";

@@ -4,9 +4,10 @@
 // (takeChanges), so a frame re-renders only what an event touched.
 
 import { EVENT, WORKER_TYPES, isFailureResult, splitNodeId } from './protocol.js';
+import { Tally, categoriesOf, chipCounts } from './counting.js';
 
 // `crashed`: the test's xdist worker died under it. pytest counts it as failed, and so does the
-// `failed` count shown (displayCounts); `crashed` says how many of those crashed.
+// `failed` count shown (counting.js); `crashed` says how many of those crashed.
 export const STATUS_ORDER = ['passed', 'failed', 'crashed', 'error', 'skipped', 'xfailed', 'xpassed', 'running', 'queued'];
 
 // Types whose events are kept on their test's timeline (docs/protocol.md, other parts' types);
@@ -14,7 +15,7 @@ export const STATUS_ORDER = ['passed', 'failed', 'crashed', 'error', 'skipped', 
 // (WORKER_TYPES) are kept per worker, and on the run's timeline.
 export const TIMELINE_TYPES = new Set([
   EVENT.BROWSER_ACTION, EVENT.PAGE_LOADED, EVENT.SCREENSHOT_CAPTURED, EVENT.LOG_RECORD, EVENT.CUSTOM,
-  EVENT.WARNING, EVENT.WORKER_CRASHED,
+  EVENT.WARNING, EVENT.WORKER_CRASHED, EVENT.PYTEST_WARNING,
 ]);
 
 export function isFailure(status) {
@@ -50,6 +51,8 @@ export class RunStore {
     this.system = null; // latest system_status event
     this.runTimeline = []; // events of the run's own: warnings, workers, custom events outside a test
     this.warningCount = 0; // warning events, of tests and of the run
+    this.pytestWarnings = []; // pytest_warning events: what pytest's "N warnings" counts
+    this.tally = new Tally(); // what completed tests count for (counting.js)
     this.lastTimestamp = null; // of the last event applied: the run's clock in a recording
     this.lastSeq = 0;
     this.eventCount = 0;
@@ -134,6 +137,7 @@ export class RunStore {
       default:
         // A crash seen live is announced (a toast); the lanes (lanes.js) keep each worker's state.
         if (message.type === EVENT.WORKER_CRASHED && message.seq > this.liveAfterSeq) this.liveCrashes.push(message);
+        if (message.type === EVENT.PYTEST_WARNING) this.pytestWarnings.push(message);
         if (message.type === 'warning') {
           this.warningCount += 1;
           if (message.seq > this.liveAfterSeq) this.liveWarnings.push(message);
@@ -177,7 +181,10 @@ export class RunStore {
       test.collectionError = true;
       test.longrepr = error.longrepr;
       test.summary = 'collection error';
-      this.setStatus(test, 'error');
+      this.tally.update(test, () => {
+        test.categories = ['error'];
+        this.setStatus(test, 'error');
+      });
       this.noteFailure(test, event);
     }
   }
@@ -224,13 +231,18 @@ export class RunStore {
       // pytest-rerunfailures runs it again at once; keep it shown as running until the last
       // attempt, with each attempt that failed on its timeline.
       test.reruns += 1;
+      test.attempts.push(event);
+      this.tally.add('rerun', 1);
       test.timeline.push(event);
       this.changedTests.add(test.id);
       return;
     }
     if (test.estimate !== null) this.estimateDone += test.estimate;
     test.progress = 100;
-    this.setStatus(test, event.result in this.counts ? event.result : 'error');
+    this.tally.update(test, () => {
+      test.categories = categoriesOf(event);
+      this.setStatus(test, event.result in this.counts ? event.result : 'error');
+    });
     if (isFailure(test.status)) this.noteFailure(test, event);
   }
 
@@ -268,6 +280,9 @@ export class RunStore {
       subtests: [],
       timeline: [],
       reruns: 0,
+      attempts: [], // the test_completed of each attempt that was run again (rerun)
+      categories: null, // what pytest counts for it once completed (counting.js)
+      counted: null, // what the tally has counted for it
       warnings: 0,
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
@@ -289,21 +304,9 @@ export class RunStore {
     this.changedTests.add(test.id);
   }
 
-  /** Counts to show: pytest's own once the session has finished, live ones until then. */
+  /** Counts to show, as pytest's summary counts them (counting.js). */
   displayCounts() {
-    const counts = { ...this.counts };
-    // As pytest counts them: a crashed test is a failed one.
-    counts.failed += counts.crashed;
-    if (this.finished && this.finished.counts) {
-      for (const status of STATUS_ORDER) {
-        // pytest's summary leaves out what it has none of.
-        if (status !== 'running' && status !== 'queued' && status !== 'crashed') {
-          counts[status] = this.finished.counts[status] ?? 0;
-        }
-      }
-    }
-    counts.total = this.order.length;
-    return counts;
+    return chipCounts(this);
   }
 
   /** Seconds since the session started (its duration once finished), or null before it starts. */

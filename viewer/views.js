@@ -10,6 +10,10 @@ import { DetailPanel } from './detail.js';
 import { mountMonitor } from './monitor.js';
 import { mountLanes } from './lanes.js';
 import { TimelineScrubber } from './scrubber.js';
+import { stripAnsi } from './ansi.js';
+import { countsText } from './counting.js';
+import { setEditorContext } from './failures.js';
+import { mountTriage } from './triage.js';
 import { parseSearch, SORT_ORDERS } from './search.js';
 import { markMatches } from './highlight.js';
 import { mountKeys } from './keys.js';
@@ -20,11 +24,12 @@ import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
 import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
+import { mountStacks } from './stack.js';
 
-export const TOAST_LIMIT = 4;
+// Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
+// toasted at all; the failure counter in the header announces them (triage.js).
+export const TOAST_LIMIT = 2;
 export const TOAST_MS = 8000;
-// A burst of failures (a reconnect, a broken fixture) becomes one toast rather than a wall.
-export const TOAST_BURST = 3;
 
 export const CONNECTION_TEXT = {
   connecting: 'Connecting…',
@@ -71,6 +76,8 @@ export class LiveView {
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    // Messages to the server (stack requests); main.js connects it to the live client.
+    this.send = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
     this.panels = [];
 
@@ -91,7 +98,9 @@ export class LiveView {
     mountSlowest(this, byId('panels'));
     mountTimeline(this, byId('panels'));
     mountPanelFold(byId('panels'));
+    mountStacks(this);
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
+    this.triage = mountTriage(this);
     mountRunTitle(this);
     mountTheme();
     mountKeys(this);
@@ -197,6 +206,7 @@ export class LiveView {
     const selected = this.detail.testId;
     this.showDetail(selected === null ? null : this.store.tests.get(selected) ?? null);
     this.renderRun();
+    this.triage.render();
     document.documentElement.dataset.shownSeq = String(this.store.lastSeq);
   }
 
@@ -243,6 +253,7 @@ export class LiveView {
     if (this.urlState) this.urlState.trySelect();
     if (changes.run || changes.tests.size > 0) this.renderRun();
     this.notifyFailures(changes.liveFailures);
+    this.triage.render(changes);
     this.announcer.failures(changes.liveFailures);
     for (const alert of changes.liveAlerts) this.toast('alert', `${alert.severity}: ${alert.message}`);
     for (const warning of changes.liveWarnings) {
@@ -346,6 +357,7 @@ export class LiveView {
     const test = testId === null ? null : this.store.tests.get(testId) ?? null;
     this.list.select(testId);
     this.showDetail(test);
+    this.triage.markSelected();
     if (announce && test) this.announcer.say(`Selected ${test.name}, ${test.status}`);
     this.stateChanged();
   }
@@ -358,6 +370,8 @@ export class LiveView {
   openTest(testId, { click = false } = {}) {
     this.select(testId);
     document.body.classList.add('detail-open');
+    // A phone's page scrolls as a whole: the test opens at its top, not where the list was.
+    if (window.matchMedia('(max-width: 700px)').matches) window.scrollTo(0, 0);
     if (!click || window.matchMedia('(max-width: 700px)').matches) byId('test-detail').focus({ preventScroll: true });
   }
 
@@ -400,8 +414,11 @@ export class LiveView {
     byId('warnings-fact').hidden = store.warningCount === 0;
     setText(byId('warnings'), store.warningCount);
     const run = store.run;
+    if (run) {
+      setEditorContext(run);
+      setText(byId('start-time'), formatTime(run.start_time ?? run.timestamp));
+    }
     // The title is runtitle.js's (every shard's session_started).
-    if (run) setText(byId('start-time'), formatTime(run.start_time ?? run.timestamp));
     const status = byId('run-status');
     const state = store.finished ? 'finished' : run ? 'running' : 'waiting';
     setText(status, state);
@@ -455,6 +472,8 @@ export class LiveView {
 
   setConnection(connection) {
     this.connection = connection;
+    // A report (a recording) hides what only makes sense live: notifications, connection.
+    document.body.classList.toggle('is-report', connection.state === 'recording');
     this.renderConnection();
     this.renderScrubber();
   }
@@ -481,38 +500,32 @@ export class LiveView {
 
   notifyFailures(failures) {
     if (failures.length === 0) return;
-    if (failures.length > TOAST_BURST) {
-      this.toast('failure', `${failures.length} tests failed`, failures[0].id);
-    } else {
-      for (const test of failures) this.toast('failure', `${FAILURE_WORDS[test.status] ?? 'Failed'}: ${test.name}`, test.id, test.summary);
-    }
     const first = failures[0];
     this.browserNotify(
-      failures.length === 1 ? `Test failed: ${first.name}` : `${failures.length} tests failed`,
-      first.summary ?? first.id,
+      failures.length === 1 ? `${FAILURE_WORDS[first.status] ?? 'Failed'}: ${first.name}` : `${failures.length} tests failed`,
+      stripAnsi(first.summary ?? first.id),
     );
   }
 
   notifyFinished() {
     const counts = this.store.displayCounts();
     const finished = this.store.finished;
-    const failed = counts.failed + counts.error;
     // A hub ends a run whose shards went away without finishing as 'interrupted'.
     const how = finished.status === 'interrupted' ? `Run interrupted (${finished.reason})` : 'Run finished';
-    const text = `${how}: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
-    // It stays until dismissed: someone coming back to the tab should still see how it ended.
-    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text, null, null, { sticky: true });
+    const text = `${how}: ${countsText(counts) || 'no tests'} (exit ${finished.exit_status})`;
+    // It goes away by itself: the header (run status, counts, title) keeps saying how it ended.
+    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text);
     this.announcer.say(text);
     this.browserNotify('pytest run finished', text);
   }
 
-  toast(kind, text, testId = null, detail = null, { sticky = false } = {}) {
+  toast(kind, text, testId = null, detail = null) {
     const container = byId('toasts');
     const close = el('button', { type: 'button', className: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
     const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: kind === 'alert' || kind === 'warning' ? 'status' : null },
       el('div', { className: 'toast-body' },
         el('div', { className: 'toast-text', text }),
-        detail ? el('div', { className: 'toast-detail', text: detail }) : null),
+        detail ? el('div', { className: 'toast-detail', text: stripAnsi(detail) }) : null),
       close);
     if (testId !== null) {
       node.classList.add('clickable');
@@ -524,7 +537,7 @@ export class LiveView {
     close.addEventListener('click', () => node.remove());
     container.append(node);
     while (container.children.length > TOAST_LIMIT) container.firstChild.remove();
-    if (!sticky) setTimeout(() => node.remove(), TOAST_MS);
+    setTimeout(() => node.remove(), TOAST_MS);
   }
 
   revealAndSelect(testId, { announce = true } = {}) {

@@ -39,6 +39,7 @@ from starlette.websockets import WebSocket
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
+from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.screenshots import HubScreenshots
 from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
@@ -46,6 +47,7 @@ from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
 from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
+from pytest_jbrealtime.server.stacks import StackService, stack_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection
 
 # A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
@@ -64,6 +66,17 @@ class Hub:
 
     def __post_init__(self) -> None:
         self.intake = HubIntake(self.backend, self.screenshots)
+
+    def with_stacks(self, run: HubRun) -> HubRun:
+        """The run, able to answer stack requests (asked down its shards' connections)."""
+        if run.registry.stacks is None:
+            run.registry.stacks = StackService(run.log, self.intake.stacks.fetch_for(run.run_id))
+        return run
+
+    async def stacks_of(self, request: Request) -> StackService | None:
+        run_id = request.path_params["run_id"]
+        run = await self.backend.open_run(run_id) if valid_run_id(run_id) else None
+        return None if run is None else self.with_stacks(run).registry.stacks
 
 
 def create_hub_app(hub: Hub) -> ASGIApp:
@@ -85,7 +98,7 @@ def create_hub_app(hub: Hub) -> ASGIApp:
             # Not (yet) here: a viewer opened before the run started tries again.
             await websocket.close(code=CloseCode.UNKNOWN_RUN, reason="no such run (yet)")
             return
-        viewer = ViewerConnection(websocket, client_id, run.registry)
+        viewer = ViewerConnection(websocket, client_id, hub.with_stacks(run).registry)
         run.registry.add(viewer)
         try:
             await viewer.serve()
@@ -138,6 +151,7 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         Route("/api/runs", list_runs),
         Route("/api/{rest:path}", not_found),
         Route("/runs/{run_id}/api/run", run_info),
+        Route("/runs/{run_id}/api/stack", stack_endpoint(hub.stacks_of)),
         Route("/runs/{run_id}/api/{rest:path}", not_found),
         Route("/runs/{run_id}/screenshots/{screenshot_id}.png", screenshot),
         Route("/runs/{run_id}/screenshots/{rest:path}", not_found),

@@ -15,7 +15,9 @@ Frames (JSON text; docs/hub.md):
   last event the hub holds from it, so it sends again from M+1), and after each
   publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored, and
   ``{"type": "viewers", "run_id": R, "count": N}`` whenever the number of viewers
-  watching the run changes (``--jb-live-wait-viewers``).
+  watching the run changes (``--jb-live-wait-viewers``);
+- hub -> producer ``{"type": "stack_request", "id": N, "worker": W}`` and its answer
+  producer -> hub ``{"type": "stack", "id": N, "answer": {...}}`` (``hub/stacks.py``).
 
 A frame sent twice (after a reconnect) is harmless: events the run already holds are
 dropped by the backend. Each event is tagged with ``shard`` and ``shard_seq``; a
@@ -44,6 +46,7 @@ from pytest_jbrealtime.hub.screenshots import (
     ScreenshotFrameError,
     parse_screenshot_frame,
 )
+from pytest_jbrealtime.hub.stacks import Send, ShardStackRequests
 from pytest_jbrealtime.protocol import CloseCode
 
 # Fields the log or the hub assigns; a producer cannot choose them.
@@ -88,6 +91,9 @@ class HubIntake:
         self.joined: Counter[tuple[str, str]] = Counter()
         self._locks: dict[int, asyncio.Lock] = {}
         self._tracked: dict[int, tuple[tuple[str, str], asyncio.Task[None]]] = {}
+        # Stack requests down the producers' connections (hub/stacks.py).
+        self.stacks = ShardStackRequests()
+        self._stack_senders: dict[int, Send] = {}
 
     def connected(self) -> set[tuple[str, str]]:
         return set(self.joined)
@@ -136,6 +142,8 @@ class HubIntake:
                     if joined is None:
                         raise FrameError("join a run before publishing")
                     await self._publish(websocket, message, *joined)
+                elif kind == "stack":
+                    self.stacks.answered(message)
                 else:
                     raise FrameError("expected a join or publish frame")
             except (FrameError, ValueError) as exc:
@@ -153,6 +161,12 @@ class HubIntake:
         pusher = asyncio.create_task(push_viewer_counts(self.backend, joined[0], send))
         self._tracked[id(websocket)] = (joined, pusher)
 
+        async def send_message(message: dict[str, Any]) -> None:
+            await send(json.dumps(message))
+
+        self._stack_senders[id(websocket)] = send_message
+        self.stacks.connected(joined, send_message)
+
     def _untrack(self, websocket: WebSocket) -> None:
         self._locks.pop(id(websocket), None)
         tracked = self._tracked.pop(id(websocket), None)
@@ -160,6 +174,9 @@ class HubIntake:
             return
         joined, pusher = tracked
         pusher.cancel()
+        sender = self._stack_senders.pop(id(websocket), None)
+        if sender is not None:
+            self.stacks.disconnected(joined, sender)
         self.joined[joined] -= 1
         if self.joined[joined] <= 0:
             del self.joined[joined]

@@ -47,6 +47,8 @@ class Versions(TypedDict):
 class SessionStarted(TypedDict):
     args: list[str]
     rootdir: str
+    invocation_dir: str  # where pytest was started: traceback paths are relative to it
+    editor_url: str | None  # the --jb-live-editor link template
     start_time: str
     host: str
     pid: int
@@ -156,6 +158,7 @@ class TestCompleted(_TestCompletedOptional):
     sections: list[Section]
     phases: dict[str, str]
     subtests: list[Subtest]
+    categories: list[str]  # what pytest's summary line counts for the test's own reports
 
 
 class _SessionFinishedOptional(TypedDict, total=False):
@@ -220,6 +223,17 @@ class Custom(_OfTest):
 class PluginWarning(_OfTest):
     source: str
     message: str
+
+
+class PytestWarning(TypedDict):
+    """A warning pytest recorded (``pytest_warning_recorded``)."""
+
+    test_id: str | None
+    category: str
+    message: str
+    filename: str
+    lineno: int
+    when: str  # "config", "collect" or "runtest"
 
 
 # -- the server's monitor (monitor.py) -----------------------------------------------------
@@ -299,6 +313,7 @@ EVENT_TYPES: dict[str, type] = {
     "log_record": LogRecord,
     "custom": Custom,
     "warning": PluginWarning,
+    "pytest_warning": PytestWarning,
     "system_status": SystemStatus,
     "resource_alert": ResourceAlert,
     "worker_started": WorkerStarted,

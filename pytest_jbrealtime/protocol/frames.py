@@ -40,11 +40,30 @@ class Pong(TypedDict):
 
 class _ErrorOptional(TypedDict, total=False):
     received_type: str
+    # The refusal of a stack_request:
+    request: str
+    test_id: str
+    reason: str
 
 
 class Error(_ErrorOptional):
     type: str
     message: str
+
+
+class _StackOptional(TypedDict, total=False):
+    pid: int
+    shard: str  # on a hub
+
+
+class Stack(_StackOptional):
+    """The answer to a ``stack_request`` (docs/protocol.md, "Stacks on demand")."""
+
+    type: str
+    test_id: str
+    worker: str
+    taken_at: str
+    threads: list[dict[str, Any]]
 
 
 class Batch(TypedDict):
@@ -77,13 +96,18 @@ class ViewerAck(TypedDict):
     seq: int
 
 
+class StackRequest(TypedDict):
+    type: str
+    test_id: str
+
+
 SERVER_TO_VIEWER: dict[str, type] = {
     "hello": Hello, "viewers": Viewers, "reset": Reset, "pong": Pong, "error": Error,
-    "batch": Batch,
+    "batch": Batch, "stack": Stack,
 }
 VIEWER_TO_SERVER: dict[str, type] = {
     "subscribe": Subscribe, "unsubscribe": Subscribe, "resume": Resume, "ping": Ping,
-    "ack": ViewerAck,
+    "ack": ViewerAck, "stack_request": StackRequest,
 }
 
 # -- xdist worker <-> run server (server/producers.py, producer_client.py) ----------------
@@ -151,9 +175,22 @@ class ScreenshotHeader(TypedDict):
     screenshot_id: str
 
 
+class HubStackRequest(TypedDict):
+    type: str
+    id: int
+    worker: str
+
+
+class HubStack(TypedDict):
+    type: str
+    id: int
+    answer: dict[str, Any]  # the worker's stacks, or {"error": …}
+
+
 HUB_PRODUCER_FRAMES: dict[str, type] = {
     "join": Join, "joined": Joined, "publish": HubPublish, "ack": HubAck, "error": Error,
-    "viewers": RunViewers, "screenshot": ScreenshotHeader,
+    "viewers": RunViewers, "screenshot": ScreenshotHeader, "stack_request": HubStackRequest,
+    "stack": HubStack,
 }
 
 FRAME_TYPES = frozenset(

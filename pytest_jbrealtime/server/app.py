@@ -28,6 +28,7 @@ from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
 from pytest_jbrealtime.server.metrics import METRICS_PATH, metrics_routes
 from pytest_jbrealtime.server.producers import ProducerIntake
 from pytest_jbrealtime.server.screenshots import screenshot_endpoint
+from pytest_jbrealtime.server.stacks import StackService, local_fetch, stack_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
 
 CONTENT_SECURITY_POLICY = (
@@ -70,6 +71,8 @@ class ServerState:
     def __post_init__(self) -> None:
         self.registry = ViewerRegistry(self.log)
         self.producers = ProducerIntake(self.log)
+        # Stacks of running tests, from their processes' responders in the run folder.
+        self.registry.stacks = StackService(self.log, local_fetch(self.run_dir))
 
 
 def _token_from(scope: Scope) -> tuple[str | None, bool]:
@@ -200,6 +203,7 @@ def create_app(state: ServerState) -> ASGIApp:
         WebSocketRoute("/ws/producer", state.producers.serve),
         WebSocketRoute("/ws/{client_id}", viewer_socket),
         Route("/api/run", run_info),
+        Route("/api/stack", stack_endpoint(lambda request: state.registry.stacks)),
         Route("/screenshots/{screenshot_id}.png", screenshot_endpoint(state.run_dir)),
         *metrics_routes(state),
         Route("/api/{rest:path}", not_found),

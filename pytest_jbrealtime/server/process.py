@@ -24,7 +24,7 @@ import uvicorn
 
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PIPE_SIZE, FrameDecoder
 from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.recording import open_recorder
+from pytest_jbrealtime.recording import open_recorder, recording_outcome
 from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.deadline import deadline_protocol
@@ -180,6 +180,9 @@ class LiveServerProcess:
             monitor.cancel()
         if self.recorder is not None:
             self.recorder.close()  # before "drained": pytest reads it for the report next
+        outcome = recording_outcome(self.config, self.recorder)
+        if outcome is not None:
+            self.control.send({"recording": outcome})
         self.control.send({"drained": True})
         self.log.close()
         with contextlib.suppress(asyncio.TimeoutError, Exception):
