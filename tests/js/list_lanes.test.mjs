@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { FILTER_ALL, FILTER_FAILURES, groupStatus, testMatches } from '../../viewer/list.js';
 import { applyLaneEvent, workerOrder } from '../../viewer/lanes.js';
 
-const t = (id, status) => ({ id, status, searchText: null });
+// A test record as the store makes it (store.js addTest): not completed yet, so no categories.
+const t = (id, status) => ({ id, status, searchText: null, categories: null, reruns: 0 });
 
 test('search is a case-insensitive substring of the node id (the query comes lower-cased)', () => {
   assert.ok(testMatches(t('tests/Test_Login.py::test_OK', 'passed'), FILTER_ALL, 'login.py::test_ok'));
