@@ -5,6 +5,7 @@
 // the request) comes back like any other message, not an event: no seq, not in the log.
 
 import { el, formatDuration, formatTime } from './dom.js';
+import { EVENT } from './protocol.js';
 
 // Frames of the test runner itself, shown dimmed: the test's own frames stand out.
 const RUNNER_FILE = /[\\/](_pytest|pluggy|xdist|execnet|pytest_jbrealtime)[\\/]|[\\/]site-packages[\\/]|[\\/]lib[\\/]python3\.\d+[\\/]/;
@@ -46,7 +47,7 @@ export class StackPanel {
     for (const message of messages) {
       if (message.type === 'reset') {
         this.clear();
-      } else if (message.type === 'test_stalled' && typeof message.test_id === 'string') {
+      } else if (message.type === EVENT.TEST_STALLED && typeof message.test_id === 'string') {
         this.onLiveStall(message); // the store keeps it (test.stalled); the detail follows
       } else if (isStackAnswer(message) && typeof message.test_id === 'string') {
         const state = message.type === 'stack' ? 'answered' : 'refused';

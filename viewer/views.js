@@ -3,7 +3,7 @@
 // finished run can be shown as it was after any of them (the timeline scrubber).
 
 import { el, setText, formatClock, formatTime } from './dom.js';
-import { CLOSE_REPLACED } from './client.js';
+import { CLOSE } from './protocol.js';
 import { RunStore, STATUS_ORDER, isFailure } from './store.js';
 import { TestList, FILTER_ALL, ROW_HEIGHT, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
@@ -24,6 +24,7 @@ import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
 import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
+import { mountHistory } from './history.js';
 import { mountStacks } from './stack.js';
 
 // Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
@@ -91,6 +92,7 @@ export class LiveView {
     new StickyGroup(this.list, ROW_HEIGHT);
     this.detail = new DetailPanel(byId('test-detail'));
     this.countNodes = this.buildCounts();
+    this.historyCounts = mountHistory(this, byId('counts'));
     this.bindControls();
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
@@ -270,6 +272,7 @@ export class LiveView {
 
   rebuildList() {
     this.filterDirty = false;
+    this.list.store = this.store; // the row badges ask it whether the run has history
     this.list.build(this.store.order, this.statusFilter, this.query, this.sortBy);
     setText(byId('visible-count'), this.list.matchCount);
   }
@@ -306,7 +309,7 @@ export class LiveView {
     // the one wanted, so it takes a connection again (resuming where it was).
     document.addEventListener('visibilitychange', () => {
       const { state, closeCode } = this.connection;
-      if (!document.hidden && state === 'disconnected' && closeCode === CLOSE_REPLACED) this.onReconnectNow();
+      if (!document.hidden && state === 'disconnected' && closeCode === CLOSE.REPLACED) this.onReconnectNow();
     });
     this.bindNotifications();
   }
@@ -411,6 +414,7 @@ export class LiveView {
     }
     // Crashes happen only under xdist, and are part of `failed`: their chip only when there are some.
     this.countNodes.crashed.chip.hidden = counts.crashed === 0;
+    this.historyCounts.render(store);
     byId('warnings-fact').hidden = store.warningCount === 0;
     setText(byId('warnings'), store.warningCount);
     const run = store.run;
@@ -485,16 +489,16 @@ export class LiveView {
     let text = CONNECTION_TEXT[state] ?? state;
     if (state === 'reconnecting' && retryAt !== null) {
       text = `Reconnecting in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
-    } else if (state === 'disconnected' && closeCode === 4001) {
+    } else if (state === 'disconnected' && closeCode === CLOSE.BAD_TOKEN) {
       text = 'Disconnected: link expired or invalid';
     } else if (state === 'disconnected' && closeCode === 1000 && this.liveStore.finished) {
       text = 'Run complete';
-    } else if (state === 'disconnected' && closeCode === CLOSE_REPLACED) {
+    } else if (state === 'disconnected' && closeCode === CLOSE.REPLACED) {
       text = 'Paused: this link is open in too many other tabs';
     }
     setText(byId('connection-text'), text);
     const button = byId('reconnect-now');
-    button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE_REPLACED);
+    button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE.REPLACED);
     setText(button, state === 'reconnecting' ? 'Retry now' : 'Reconnect');
   }
 

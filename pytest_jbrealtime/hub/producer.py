@@ -31,6 +31,7 @@ from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_f
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.hub.stacks import PRODUCER_ASK_TIMEOUT, answer_stack_request
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.stack_responder import ask_responder, responder_path
 from pytest_jbrealtime.stalls import StallWatch, stalled_event
 from pytest_jbrealtime.unpatched import clock, system
@@ -250,7 +251,7 @@ class HubProducer:
             reply = system.json_loads(connection.recv(timeout=JOIN_TIMEOUT))
         except ConnectionClosed as exc:
             connection.close()
-            if exc.rcvd is not None and exc.rcvd.code == 4001:
+            if exc.rcvd is not None and exc.rcvd.code == CloseCode.BAD_TOKEN:
                 raise FatalHubError("the hub refused the producer token (4001)") from None
             raise
         except BaseException:
