@@ -64,8 +64,8 @@ def repaired_json(value: Any) -> tuple[Any, str]:
     The one encoding each event gets, on a run's server, on the hub and in a
     recording. orjson does the common case; what it refuses (lone surrogates, integers
     over 64 bits) goes through json, repaired where UTF-8 cannot hold it. Both give
-    the same text for what both accept, but for NaN and infinities (orjson: null,
-    which is valid JSON).
+    the same values for what both accept, but for NaN and infinities (orjson: null,
+    which is valid JSON), and the same text but for a float's exponent (``1e-7``).
     """
     if orjson is not None:
         try:
