@@ -215,10 +215,10 @@ export class RunStore {
       test.collectionError = true;
       test.longrepr = error.longrepr;
       test.summary = 'collection error';
-      this.tally.update(test, () => {
-        test.categories = ['error'];
-        this.setStatus(test, 'error');
-      });
+      this.tally.uncount(test);
+      test.categories = ['error'];
+      this.setStatus(test, 'error');
+      this.tally.count(test);
       this.noteFailure(test, event);
     }
   }
@@ -278,10 +278,10 @@ export class RunStore {
       if (test.history.recent.length > 0) this.anyHistory = true;
     }
     test.progress = 100;
-    this.tally.update(test, () => {
-      test.categories = categoriesOf(event);
-      this.setStatus(test, event.result in this.counts ? event.result : 'error');
-    });
+    this.tally.uncount(test);
+    test.categories = categoriesOf(event);
+    this.setStatus(test, event.result in this.counts ? event.result : 'error');
+    this.tally.count(test);
     if (isFailure(test.status)) this.noteFailure(test, event);
   }
 
