@@ -135,7 +135,9 @@ export function mountHubHistory(parent) {
     if (!chosen) return;
     try {
       const { runs } = await getJson(`./api/trend?project=${encodeURIComponent(chosen.project)}&branch=${encodeURIComponent(chosen.branch)}`);
-      chart.replaceChildren(runs.length ? trendChart(runs) : node('p', { className: 'empty', text: 'No finished run yet.' }));
+      chart.replaceChildren(...(runs.length
+        ? [trendChart(runs), node('p', { className: 'trend-legend', text: `Last ${runs.length} finished runs, oldest left: duration (blue, up to ${Math.max(...runs.map((r) => r.duration ?? 0)).toFixed(1)} s) above, failures (red, up to ${Math.max(...runs.map((r) => r.failed ?? 0))}) below.` })]
+        : [node('p', { className: 'empty', text: 'No finished run yet.' })]));
     } catch (error) {
       chart.replaceChildren(node('p', { className: 'empty', text: `Cannot load the trend (${error.message})` }));
     }
