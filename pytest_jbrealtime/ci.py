@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from pytest_jbrealtime.protocol import COUNT_KEYS
+
 NOTICE_TITLE = "pytest live viewer"
-COUNT_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+# Tests, not subtests: the summary line's order.
+COUNT_ORDER = tuple(k for k in COUNT_KEYS if not k.startswith("subtests "))
 
 # (environment variable, provider) in the order they are checked: a specific CI sets
 # CI=true as well, so the generic one comes last.
@@ -157,7 +160,8 @@ def step_summary(
     verdict = "passed" if exit_status == 0 else "failed" if exit_status is not None else "ended"
     took = f" in {duration:.1f} s" if duration is not None else ""
     lines = [f"### pytest {verdict}: {counts_text(counts)}{took}", ""]
-    shown = [k for k in COUNT_ORDER if k in counts] or ["passed", "failed"]
+    # Columns for what happened (session_finished counts zeros too).
+    shown = [k for k in COUNT_ORDER if counts.get(k)] or ["passed", "failed"]
     lines += ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown),
               "| " + " | ".join(str(counts.get(k, 0)) for k in shown) + " |", ""]
     lines += failures_markdown(failures)

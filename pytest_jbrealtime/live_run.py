@@ -14,9 +14,11 @@ import pytest
 
 from pytest_jbrealtime import __version__
 from pytest_jbrealtime.cancel import CancelGuard
+from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
+from pytest_jbrealtime.protocol import LINK_PREFIX
 from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
 from pytest_jbrealtime.server.limit_config import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
@@ -24,8 +26,6 @@ from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
 from pytest_jbrealtime.stack_responder import StackResponder
 from pytest_jbrealtime.unpatched import system
-
-LINK_PREFIX = "jb-live: watch this run at"
 
 
 def is_loopback(host: str) -> bool:
@@ -106,6 +106,9 @@ class LiveRun:
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history,
                                     editor_url=self.settings.jb_live_editor)
+        self.config.pluginmanager.register(
+            EventHook(self.config, self.publisher, self.warn), EVENT_HOOK_NAME
+        )
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
         # Workers publish to their controller's server; on a hub run, through the
         # controller itself (xdist's own channel, see xdist_controller.py).

@@ -27,12 +27,12 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_jbrealtime.log import LoggedEvent, iso_timestamp
+from pytest_jbrealtime.protocol import PROTOCOL_VERSION
 from pytest_jbrealtime.text import short_error
 from pytest_jbrealtime.unpatched import clock, system
 
 FORMAT_NAME = "pytest-jbrealtime-recording"
 FORMAT_VERSION = 1
-PROTOCOL_VERSION = 1
 # Reading an older format: UPGRADES[v] turns an event of format v into one of v + 1.
 # A format change adds an entry here, so every older file stays readable.
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}

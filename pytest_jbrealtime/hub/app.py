@@ -43,6 +43,7 @@ from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.screenshots import HubScreenshots
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
@@ -53,8 +54,6 @@ from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection
 
 # A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
 RUN_PAGE = re.compile(r"/runs/[A-Za-z0-9_.-]{1,64}/")
-CLOSE_UNKNOWN_RUN = 4004
-CLOSE_TRY_LATER = 1013
 
 
 @dataclass
@@ -91,16 +90,16 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         client_id = websocket.path_params["client_id"]
         await websocket.accept()
         if not CLIENT_ID.match(client_id):
-            await websocket.close(code=1008, reason="client id: 1-64 of [A-Za-z0-9_.-]")
+            await websocket.close(code=CloseCode.POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
             return
         try:
             run = await hub.backend.open_run(run_id) if valid_run_id(run_id) else None
         except StoreUnavailable:
-            await websocket.close(code=CLOSE_TRY_LATER, reason="log store unavailable")
+            await websocket.close(code=CloseCode.TRY_LATER, reason="log store unavailable")
             return
         if run is None:
             # Not (yet) here: a viewer opened before the run started tries again.
-            await websocket.close(code=CLOSE_UNKNOWN_RUN, reason="no such run (yet)")
+            await websocket.close(code=CloseCode.UNKNOWN_RUN, reason="no such run (yet)")
             return
         viewer = ViewerConnection(websocket, client_id, hub.with_stacks(run).registry)
         run.registry.add(viewer)

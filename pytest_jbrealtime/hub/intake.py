@@ -48,13 +48,10 @@ from pytest_jbrealtime.hub.screenshots import (
     parse_screenshot_frame,
 )
 from pytest_jbrealtime.hub.stacks import Send, ShardStackRequests
+from pytest_jbrealtime.protocol import CloseCode
 
 # Fields the log or the hub assigns; a producer cannot choose them.
 ASSIGNED_FIELDS = ("seq", "run_id", "timestamp", "shard", "shard_seq")
-# Close codes that tell the producer to connect again and re-join (it keeps its events).
-CLOSE_STORE_UNAVAILABLE = 1013
-CLOSE_RUN_LOST = 1012
-CLOSE_PROTOCOL = 1008
 logger = logging.getLogger("pytest_jbrealtime.hub")
 
 
@@ -115,11 +112,11 @@ class HubIntake:
             pass  # gone; it sends again what we did not acknowledge
         except StoreUnavailable as exc:
             with contextlib.suppress(Exception):
-                await websocket.close(CLOSE_STORE_UNAVAILABLE,
+                await websocket.close(CloseCode.TRY_LATER,
                                       f"log store unavailable: {exc}"[:120])
         except UnknownRun:
             with contextlib.suppress(Exception):
-                await websocket.close(CLOSE_RUN_LOST, "the run is not in the store; join again")
+                await websocket.close(CloseCode.RUN_LOST, "the run is not in the store; join again")
         finally:
             self.connections -= 1
             self._untrack(websocket)

@@ -30,6 +30,7 @@ from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_f
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.hub.stacks import answer_stack_request
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.unpatched import clock, system
 
 CONNECT_TIMEOUT = 3.0
@@ -223,7 +224,7 @@ class HubProducer:
             reply = system.json_loads(connection.recv(timeout=JOIN_TIMEOUT))
         except ConnectionClosed as exc:
             connection.close()
-            if exc.rcvd is not None and exc.rcvd.code == 4001:
+            if exc.rcvd is not None and exc.rcvd.code == CloseCode.BAD_TOKEN:
                 raise FatalHubError("the hub refused the producer token (4001)") from None
             raise
         except BaseException:

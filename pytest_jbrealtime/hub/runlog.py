@@ -62,7 +62,6 @@ class HubLog(EventLog):
             self.finished = True
         for listener in self.listeners:
             listener(added)
-        self._wake()
         return added
 
     def truncate(self) -> None:

@@ -18,19 +18,20 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from pytest_jbrealtime import settings
+from pytest_jbrealtime.protocol import HUB_LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
 
 SECRET_ENV = "JB_LIVE_SECRET"
 DEFAULT_HUB_PORT = 8770
-VIEWER_TOKEN_TTL = 7 * 24 * 3600.0
 # Producers send a run's collection (every test id) in one event: frames are allowed
 # bigger than a run server's 64 KiB.
 HUB_MAX_FRAME_BYTES = 16 * 1024 * 1024
-LINK_PREFIX = "jb-live hub: open"
 
 
 def hub_secret(environ: dict[str, str] | None = None) -> str:
@@ -67,8 +68,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "for this long; it is read back from the store when opened "
                              "(default %(default)g)")
     parser.add_argument("--public-url", default=None, metavar="URL",
+                        type=_checked(settings.parse_public_url),
                         help="the address others reach the hub by (printed link, allowed Host)")
-    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+    parser.add_argument("--allow-origin", action="extend", default=[], metavar="ORIGIN",
+                        type=_checked(settings.parse_origins),
                         help="a web page origin besides the hub's own that may open its sockets")
     parser.add_argument("--max-viewers", type=int, default=1000, metavar="N",
                         help="viewer connections at once, all runs together (default %(default)s)")
@@ -83,6 +86,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "(default %(default)s)")
     parser.add_argument("--history-keep-days", type=float, default=90.0, metavar="DAYS",
                         help="history forgets runs older than this (default %(default)g)")
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """One of settings.py's parsers as an argparse type: the same rules as the pytest
+    options, and its message when a value is refused."""
+
+    def check(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return check
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,9 +201,9 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         store = args.redis_url.split("@")[-1] if args.redis_url else str(args.data)
         out(f"jb-live hub: serving on http://{host}:{port}/ (runs kept "
             f"{args.retention_days:g} days in {store})")
-        token = authority.mint("viewer", VIEWER_TOKEN_TTL, subject="hub-link")
+        token = authority.mint("viewer", SHARED_VIEWER_TOKEN_SECONDS, subject="hub-link")
         link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
-        out(f"{LINK_PREFIX} {link}")
+        out(f"{HUB_LINK_PREFIX} {link}")
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -165,16 +165,13 @@ class LiveServerProcess:
         server.lifespan = server.config.lifespan_class(server.config)
         await server.startup(sockets=[sock])
         if not server.started:
-            self.control.send({"error": "server did not start"})
             return
-        self.control.send({"ready": True})
         counter = asyncio.create_task(self.report_viewer_count())
         monitor = self.start_monitor()
         await self.finish_requested.wait()
         # pytest died before session_finished: nothing held back for it stays out.
         self.state.producers.merge(force=True)
         if self.linger > 0:
-            self.control.send({"lingering": self.linger})
             await asyncio.sleep(self.linger)
         await self._drain()
         poller.cancel()
