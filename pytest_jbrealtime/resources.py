@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from pytest_jbrealtime.unpatched import system
+
 # Bound at import (unpatched.py's reason): a test's patched os must not change these.
 _pread = getattr(os, "pread", None)
 # On an object, not a module global: freezegun swaps the real clocks it finds in modules.
@@ -80,7 +82,7 @@ class ResourceMeter:
         fd, self._statm = self._statm, -1
         if fd >= 0:
             with contextlib.suppress(OSError):
-                os.close(fd)
+                system.close(fd)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
