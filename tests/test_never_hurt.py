@@ -19,7 +19,7 @@ import websockets
 
 from pytest_jbrealtime.recording import read_recording
 from tests.held_run import HeldRun
-from tests.support import LiveProcess, wait_until, watch_sync
+from tests.support import LiveProcess, unpack, wait_until, watch_sync
 
 MIXED_SUITE = """
 import pytest
@@ -544,3 +544,54 @@ def test_an_unwritable_recording_is_not_called_written(suite_dir: pytest.Pyteste
     assert "cannot write the recording /dev/full" in warnings[0]
     assert "No space left on device" in warnings[0] and "not recorded" in warnings[0]
     assert "recording written" not in output and "incomplete" not in output
+
+
+# -- a long test id can be subscribed to (issue 13, item 3) -----------------------------------
+
+LONG_ID_SUITE = '''
+import pytest
+
+@pytest.mark.parametrize("value", [1, 2], ids=["v" * 20_000, "w" * 70_000])
+def test_long(value):
+    pass
+
+def test_short():
+    pass
+'''
+
+
+def test_a_long_test_id_can_be_subscribed_to(suite_dir: pytest.Pytester, start_live) -> None:
+    from pytest_jbrealtime.server.viewers import MAX_TEST_ID_CHARS
+
+    suite_dir.makepyfile(test_ids=LONG_ID_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-linger", "60")
+    wait_until(lambda: "serving the finished run" in run.output, timeout=60)
+    long_id = f"test_ids.py::test_long[{'v' * 20_000}]"
+    too_long = f"test_ids.py::test_long[{'w' * 70_000}]"
+    assert len(long_id) > 1024 and len(too_long) > MAX_TEST_ID_CHARS
+    watched = watch_sync(
+        run.ws_url(),
+        first_messages=[{"type": "unsubscribe", "group": "general"},
+                        {"type": "subscribe", "group": f"test_{long_id}"}],
+        until_type="test_completed",
+    )
+    assert {e["test_id"] for e in watched.events} == {long_id}
+    assert watched.of_type("test_completed")[0]["result"] == "passed"
+    # Past the limit: refused, with the limit named (the frame itself still fits).
+    error = asyncio.run(first_error(run.ws_url("refused"), {
+        "type": "subscribe", "group": f"test_{too_long[:MAX_TEST_ID_CHARS + 1]}"}))
+    assert error == f"group's test id is longer than {MAX_TEST_ID_CHARS} characters"
+
+
+async def first_error(url: str, message: dict[str, Any]) -> str:
+    """Send one message and return the text of the first ``error`` frame the server sends."""
+    import json
+
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps(message))
+        async with asyncio.timeout(30):
+            async for frame in ws:
+                for received in unpack(json.loads(frame)):
+                    if received.get("type") == "error":
+                        return str(received["message"])
+    raise AssertionError("no error frame")
