@@ -595,3 +595,34 @@ async def first_error(url: str, message: dict[str, Any]) -> str:
                     if received.get("type") == "error":
                         return str(received["message"])
     raise AssertionError("no error frame")
+
+
+# -- pytest dies: its server removes the run's temporary folder (issue 13, item 4) -------------
+
+DYING_SUITES = {
+    "os_exit": "import os\ndef test_a():\n    pass\ndef test_exits():\n    os._exit(3)\n",
+    "sigterm": ("import os, signal\ndef test_a():\n    pass\n"
+                "def test_terminated():\n    os.kill(os.getpid(), signal.SIGTERM)\n"),
+    "timeout_thread": ("import time, pytest\ndef test_a():\n    pass\n"
+                       "@pytest.mark.timeout(2, method='thread')\n"
+                       "def test_hangs():\n    time.sleep(60)\n"),
+}
+
+
+@pytest.mark.parametrize("death", sorted(DYING_SUITES))
+def test_the_run_folder_goes_when_pytest_dies(
+    suite_dir: pytest.Pytester, tmp_path: Path, death: str
+) -> None:
+    suite_dir.makepyfile(test_dies=DYING_SUITES[death])
+    plain = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly"],
+                           cwd=suite_dir.path, capture_output=True, timeout=120)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "JB_LIVE_SERVER_LOG_LEVEL")}
+    live = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live", "--jb-live-port", "0"],
+        cwd=suite_dir.path, capture_output=True, timeout=120, env={**env, "TMPDIR": str(temp)})
+    assert live.returncode == plain.returncode != 0
+    # The server saw pytest's end of the pipe close without "finish", and cleaned up.
+    wait_until(lambda: not list(temp.glob("jb-live-*")), timeout=30)

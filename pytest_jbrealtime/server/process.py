@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.deadline import deadline_protocol
 from pytest_jbrealtime.server.limits import ServerLimits
-from pytest_jbrealtime.server.redact import configure_server_logging
+from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV, configure_server_logging
 
 # Also paces what viewers get: one read, one log append and one send per viewer at
 # most each poll. Under -n 2 on two cores every core is busy and the server's CPU is
@@ -101,6 +102,8 @@ class LiveServerProcess:
         if self.recorder is not None:
             self.log.listeners.append(self.recorder)
         self.finish_requested = asyncio.Event()
+        # pytest says when the run is over; the pipe closing without it means pytest died.
+        self.finish_received = False
         self.linger = 0.0
         # The server's log level (redact.py); WARNING unless JB_LIVE_SERVER_LOG_LEVEL says.
         self.log_level = logging.getLogger("uvicorn.error").getEffectiveLevel()
@@ -111,6 +114,7 @@ class LiveServerProcess:
             # Through the intake: xdist workers' held events go in where they fit.
             self.state.producers.from_pipe(body)
         elif kind == FINISH:
+            self.finish_received = True
             self.linger = float(body.get("linger", 0.0))
             self.drain_timeout = float(body.get("drain_timeout", self.drain_timeout))
             self.finish_requested.set()
@@ -229,13 +233,25 @@ def run_server(sock_fd: int, events_fd: int, control_fd: int) -> None:
     control = ControlPipe(control_fd)
     sock = socket.socket(fileno=sock_fd)
 
-    async def amain() -> None:
+    async def amain() -> LiveServerProcess:
         process = LiveServerProcess(config, control)
         for kind, body in early:
             process.on_frame(kind, body)
         await process.run(sock, events_fd, decoder)
+        return process
 
-    asyncio.run(amain())
+    process = asyncio.run(amain())
+    if not process.finish_received:
+        remove_orphaned_run_dir(config)
+
+
+def remove_orphaned_run_dir(config: dict[str, Any]) -> None:
+    """pytest died (``os._exit``, a signal, pytest-timeout's thread method) and cannot
+    delete the run's temporary folder: the server, its last user, does. Kept, as pytest
+    keeps it, when server logging was asked for (``JB_LIVE_SERVER_LOG_LEVEL``)."""
+    run_dir = config.get("run_dir")
+    if run_dir and not os.environ.get(LOG_LEVEL_ENV):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main(argv: list[str]) -> None:
