@@ -626,3 +626,29 @@ def test_the_run_folder_goes_when_pytest_dies(
     assert live.returncode == plain.returncode != 0
     # The server saw pytest's end of the pipe close without "finish", and cleaned up.
     wait_until(lambda: not list(temp.glob("jb-live-*")), timeout=30)
+
+
+# -- Ctrl-C during --jb-live-linger closes viewers cleanly (issue 13, item 5) ------------------
+
+def test_ctrl_c_while_lingering_closes_viewers_as_the_run_is_over(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    suite_dir.makepyfile(test_linger="def test_a():\n    pass\ndef test_b():\n    assert 0\n")
+    expected = plain_pytest(suite_dir.path)
+    run = start_live(suite_dir.path, "--jb-live-linger", "120", "--jb-live-wait-viewers", "1")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        viewer = pool.submit(watch_sync, run.ws_url(), timeout=180)
+        wait_until(lambda: "serving the finished run" in run.output, timeout=60)
+        interrupted = time.monotonic()
+        run.process.send_signal(signal.SIGINT)
+        assert run.wait(60) == expected[0]
+        watched = viewer.result(timeout=60)
+    # Bounded by the drain, not the linger's 120 s (a generous bound: the machine is busy).
+    assert time.monotonic() - interrupted < 30
+    assert watched.close_code == 1000  # "run finished": the viewer does not reconnect
+    assert len(watched.of_type("session_finished")) == 1
+    assert summary_of(run.output) == expected[1]
+    assert "jb-live: WARNING" not in run.output

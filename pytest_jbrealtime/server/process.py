@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -102,6 +103,8 @@ class LiveServerProcess:
         if self.recorder is not None:
             self.log.listeners.append(self.recorder)
         self.finish_requested = asyncio.Event()
+        # SIGTERM (pytest's Ctrl-C during --jb-live-linger): end now, in order.
+        self.stop_now = asyncio.Event()
         # pytest says when the run is over; the pipe closing without it means pytest died.
         self.finish_received = False
         self.linger = 0.0
@@ -142,7 +145,16 @@ class LiveServerProcess:
             registry.count_changed.clear()
             self.control.send({"viewers": len(registry.viewers)})
 
+    def on_sigterm(self) -> None:
+        """Stop lingering (or serving) at once; viewers are closed as at the run's end:
+        1000, "run finished", once they have the whole run (1001 if it never finished)."""
+        self.stop_now.set()
+        self.finish_requested.set()
+
     async def run(self, sock: socket.socket, events_fd: int, decoder: FrameDecoder) -> None:
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            # Only in the main thread of the server process (not in thread mode).
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_sigterm)
         poller = asyncio.create_task(EventsPipePoller(events_fd, self, decoder).run())
         limits = self.state.limits
         server = uvicorn.Server(
@@ -179,7 +191,8 @@ class LiveServerProcess:
         self.state.producers.merge(force=True)
         if self.linger > 0:
             self.control.send({"lingering": self.linger})
-            await asyncio.sleep(self.linger)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_now.wait(), self.linger)
         await self._drain()
         poller.cancel()
         counter.cancel()
