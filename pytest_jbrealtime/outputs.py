@@ -81,6 +81,13 @@ class RunOutputs:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.exit_status = int(exitstatus)
 
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.provider != "github":
+            return
+        session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
+        for line in ci.github_annotations(getattr(session_plugin, "failures", ())):
+            terminalreporter.write_line(line)
+
     # -- end ---------------------------------------------------------------------------
 
     def finish(self, server: LiveServer) -> None:
@@ -142,6 +149,7 @@ class RunOutputs:
             else None,
             environ=os.environ,
             live_link=live_link,
+            failures=getattr(session_plugin, "failures", ()),
         )
         try:
             ci.append_step_summary(text)

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_jbrealtime import __version__
+from pytest_jbrealtime import __version__, ci
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.text import as_text, clipped, keep_end
 from pytest_jbrealtime.timestamps import iso_timestamp
 from pytest_jbrealtime.unpatched import clock, system
-from pytest_jbrealtime.verdicts import HistoryInfo
+from pytest_jbrealtime.verdicts import FAILING, HistoryInfo
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
@@ -128,6 +128,8 @@ class LivePlugin:
         self._step_counts: dict[str, int] = {}
         # Tests that had an attempt repeated by pytest-rerunfailures in this run.
         self._reran: set[str] = set()
+        # The run's failed tests with their verdicts, for the CI summary (ci.py).
+        self.failures: list[ci.Failure] = []
 
     # -- session ---------------------------------------------------------------
 
@@ -339,11 +341,14 @@ class LivePlugin:
                 "phases": {when: r.outcome for when, r in record.reports.items()},
                 "subtests": record.subtests,
                 "categories": [*own, "rerun" if rerun else "failed"],
-                "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration),
+                "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration,
+                                       longrepr.strip().splitlines()[0]),
             },
         )
 
-    def _judge(self, test_id: str, result: str, duration: float) -> HistoryInfo | None:
+    def _judge(
+        self, test_id: str, result: str, duration: float, summary: str
+    ) -> HistoryInfo | None:
         """The test's ``history`` verdict, and its result kept for the next runs.
 
         None when this run keeps no history (no pytest cache) and for an attempt that
@@ -354,10 +359,13 @@ class LivePlugin:
             return None
         self.history.record(test_id, result, round(duration, 6),
                             self._step_counts.pop(test_id, 0))
-        if not self.history.kept:
-            return None
-        return self.history.judge(test_id, result, duration,
-                                  passed_on_rerun=test_id in self._reran)
+        history = (self.history.judge(test_id, result, duration,
+                                      passed_on_rerun=test_id in self._reran)
+                   if self.history.kept else None)
+        if result in FAILING:
+            self.failures.append(ci.Failure(test_id, result, summary,
+                                            history["verdict"] if history else None))
+        return history
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
@@ -401,6 +409,6 @@ class LivePlugin:
                 # What pytest's summary line counts for this test's own reports (subtests
                 # apart): the viewer tallies these, so its chips are pytest's numbers.
                 "categories": own,
-                "history": self._judge(nodeid, result, duration),
+                "history": self._judge(nodeid, result, duration, summary),
             },
         )

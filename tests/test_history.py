@@ -20,6 +20,7 @@ from pytest_jbrealtime.history import (
     decode_entry,
     encode_entry,
 )
+from tests.history_support import STORY, SUITE
 from tests.support import LiveProcess, watch_sync
 
 
@@ -109,42 +110,6 @@ def test_without_a_cache_nothing_is_kept() -> None:
 
 
 # -- whole runs ----------------------------------------------------------------
-
-# Each run reads its number from run.txt; the tests' results follow the issue's story.
-SUITE = """
-import time
-from pathlib import Path
-
-RUN = int(Path(__file__).with_name("run.txt").read_text())
-
-def test_starts_failing():
-    assert RUN < 3
-
-def test_keeps_failing():
-    assert RUN == 0
-
-def test_fixed():
-    assert RUN == 3
-
-def test_flips():
-    assert RUN != 2
-
-def test_slows_down():
-    time.sleep(0.8 if RUN == 3 else 0.01)
-
-def test_stable():
-    pass
-"""
-
-STORY = {
-    "test_starts_failing": ["new_test", "stable", "new_failure"],
-    "test_keeps_failing": ["new_test", "known_failure", "known_failure"],
-    "test_fixed": ["new_test", "known_failure", "fixed"],
-    "test_flips": ["new_test", "new_failure", "flaky"],
-    "test_slows_down": ["new_test", "stable", "slower"],
-    "test_stable": ["new_test", "stable", "stable"],
-}
-
 
 def verdicts_of_run(
     start_live: Callable[..., LiveProcess], directory: Path, run: int, *args: str

@@ -9,6 +9,7 @@ import { matchesStatus, groupCountsText, isFlaky } from './counting.js';
 import { parseSearch, matchesSearch, sortTests } from './search.js';
 import { markText } from './highlight.js';
 import { listKey } from './keys.js';
+import { matchesHistoryFilter, fillBadge } from './history.js';
 
 export const ROW_HEIGHT = 28;
 export const OVERSCAN_ROWS = 8;
@@ -19,9 +20,11 @@ export const FILTER_ALL = 'all';
 
 /** `query`: the search box's text, or parseSearch's result for it (search.js). */
 export function testMatches(test, statusFilter, query) {
+  const byHistory = matchesHistoryFilter(statusFilter, test); // null: not history's filter
+  if (byHistory === false) return false;
   // A chip's filter shows the tests its count counts (counting.js): `failed` includes
   // crashed tests, as pytest's does; a test that failed and errored in teardown is in both.
-  if (!matchesStatus(test, statusFilter, isFailure)) return false;
+  if (byHistory === null && !matchesStatus(test, statusFilter, isFailure)) return false;
   return matchesSearch(test, typeof query === 'string' ? parseSearch(query) : query);
 }
 
@@ -154,6 +157,7 @@ export class TestList {
       el('span', { className: 'twisty', 'aria-hidden': 'true' }),
       el('span', { className: 'dot', 'aria-hidden': 'true' }),
       el('span', { className: 'row-label' }),
+      el('span', { className: 'row-badge', 'data-testid': 'row-badge', hidden: true }),
       el('span', { className: 'row-meta' }),
       el('span', { className: 'visually-hidden row-status' }),
     );
@@ -165,7 +169,7 @@ export class TestList {
   fillRow(node, row, index) {
     node.hidden = false;
     node.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
-    const [twisty, dot, label, meta, spoken] = node.children;
+    const [twisty, dot, label, badge, meta, spoken] = node.children;
     node.classList.toggle('cursor', row.key === this.cursorKey);
     if (row.kind === 'test') {
       const test = row.test;
@@ -175,13 +179,13 @@ export class TestList {
       node.dataset.status = test.status;
       node.title = test.id;
       node.setAttribute('aria-selected', String(test.id === this.selectedId));
-      node.removeAttribute('aria-expanded');
       delete node.dataset.group;
       setText(twisty, '');
       markText(label, row.depth === 0 ? test.id : test.name, this.words);
       const flaky = isFlaky(test);
       node.classList.toggle('flaky', flaky);
       setText(meta, test.status === 'running' ? 'running' : `${flaky ? 'flaky · ' : ''}${formatDuration(test.duration)}`);
+      fillBadge(badge, test, this.store ?? { anyHistory: true });
       // The dot is colour only: its status in words, for screen readers.
       setText(spoken, `, ${test.status}`);
       dot.className = `dot status-${test.status}`;
@@ -193,13 +197,14 @@ export class TestList {
     node.dataset.group = row.key;
     node.title = row.key;
     node.setAttribute('aria-selected', 'false');
-    node.setAttribute('aria-expanded', String(!collapsed));
     delete node.dataset.testId;
     delete node.dataset.status;
     setText(twisty, collapsed ? '▸' : '▾');
+    badge.hidden = true;
     setText(label, row.label);
     setText(meta, this.groupMeta(row.tests));
-    setText(spoken, collapsed ? ', folded' : '');
+    // An option cannot be aria-expanded: the words say it.
+    setText(spoken, collapsed ? ', folded' : ', unfolded');
     dot.className = `dot status-${groupStatus(row.tests)}`;
   }
 

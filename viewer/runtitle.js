@@ -39,7 +39,8 @@ export function runTitle(sessions) {
   const command = (run) => `pytest ${(run.args ?? []).map((a) => quoteArg(String(a))).join(' ')}`.trim();
   const selection = (run) => `pytest ${selectionArgs(run.args ?? []).map((a) => quoteArg(String(a))).join(' ')}`.trim();
   const facts = (run) => `${run.host ?? ''} pid ${run.pid ?? ''} · ${Object.entries(run.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`;
-  const shards = sessions.filter((run) => typeof run.shard === 'string');
+  const shards = sessions.filter((run) => typeof run.shard === 'string')
+    .sort((a, b) => (a.shard < b.shard ? -1 : a.shard > b.shard ? 1 : 0));
   if (shards.length <= 1) {
     const run = sessions[sessions.length - 1];
     const name = shards.length === 1 ? ` (shard ${shards[0].shard})` : '';

@@ -75,6 +75,10 @@ export class RunStore {
     this.estimateDone = 0;
     this.estimateSum = 0;
     this.estimateCount = 0;
+    // test_completed.history verdicts (history.js): how many of each, and whether any test
+    // had earlier results at all (a first run has none).
+    this.verdicts = {};
+    this.anyHistory = false;
     this.resetChanges();
     this.structureChanged = true;
   }
@@ -268,6 +272,11 @@ export class RunStore {
       return;
     }
     if (test.estimate !== null) this.estimateDone += test.estimate;
+    test.history = event.history ?? null;
+    if (test.history) {
+      this.verdicts[test.history.verdict] = (this.verdicts[test.history.verdict] ?? 0) + 1;
+      if (test.history.recent.length > 0) this.anyHistory = true;
+    }
     test.progress = 100;
     this.tally.update(test, () => {
       test.categories = categoriesOf(event);
@@ -310,6 +319,7 @@ export class RunStore {
       subtests: [],
       timeline: [],
       reruns: 0,
+      history: null, // test_completed.history: verdict and earlier results
       attempts: [], // the test_completed of each attempt that was run again (rerun)
       categories: null, // what pytest counts for it once completed (counting.js)
       counted: null, // what the tally has counted for it

@@ -6,6 +6,7 @@
 import { el, setText } from './dom.js';
 import { isFailure } from './store.js';
 import { groupByCause } from './failures.js';
+import { newFailuresFirst, verdictBadge } from './history.js';
 import { EXTRA_COUNTS, FILTER_FLAKY, countTestId, countsText, titleText, countWord } from './counting.js';
 
 export const TRIAGE_TESTS = 'tests';
@@ -187,7 +188,7 @@ export class Triage {
       this.failuresNode.replaceChildren(el('p', { className: 'triage-empty', text: 'No failures.' }));
       return;
     }
-    const groups = groupByCause(tests);
+    const groups = newFailuresFirst(groupByCause(tests));
     const head = el('p', { className: 'triage-head', text: `${countWord(tests.length, 'failing test')} · ${countWord(groups.length, 'cause')} · n / p: next / previous failure` });
     this.failuresNode.replaceChildren(head, ...groups.map((group) => el('section', {
       className: 'failure-group', 'data-testid': 'failure-group',
@@ -200,7 +201,8 @@ export class Triage {
       ...group.tests.map((test) => el('li', {},
         el('button', { type: 'button', className: 'failure-link', 'data-testid': 'failure-link', dataset: { testId: test.id }, title: test.id },
           el('span', { className: `dot status-${test.status}` }),
-          el('span', { className: 'failure-link-name', text: test.id }))))))));
+          el('span', { className: 'failure-link-name', text: test.id }),
+          verdictBadge(test))))))));
     this.markSelected();
   }
 

@@ -146,7 +146,20 @@ export function copyWithSelection(text) {
   return done;
 }
 
+/** On a hub (the viewer at /runs/RUN_ID/), the way back to its run list. */
+export function hubListAddress(loc) {
+  if (loc.protocol !== 'http:' && loc.protocol !== 'https:') return null;
+  const match = /^(.*\/)runs\/[^/]+\/(?:index\.html)?$/.exec(loc.pathname);
+  return match ? match[1] : null;
+}
+
 export function mountUrlState(view) {
+  const back = document.getElementById('hub-back');
+  const list = hubListAddress(location);
+  if (back && list !== null) {
+    back.href = list;
+    back.hidden = false;
+  }
   const state = new UrlState(view, document.getElementById('copy-link'));
   view.urlState = state;
   return state;

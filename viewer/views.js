@@ -24,6 +24,7 @@ import { mountTheme } from './theme.js';
 import { mountUrlState } from './urlstate.js';
 import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
+import { mountHistory } from './history.js';
 import { mountStacks } from './stack.js';
 
 // Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
@@ -91,6 +92,7 @@ export class LiveView {
     new StickyGroup(this.list, ROW_HEIGHT);
     this.detail = new DetailPanel(byId('test-detail'));
     this.countNodes = this.buildCounts();
+    this.historyCounts = mountHistory(this, byId('counts'));
     this.bindControls();
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
@@ -270,6 +272,7 @@ export class LiveView {
 
   rebuildList() {
     this.filterDirty = false;
+    this.list.store = this.store; // the row badges ask it whether the run has history
     this.list.build(this.store.order, this.statusFilter, this.query, this.sortBy);
     setText(byId('visible-count'), this.list.matchCount);
   }
@@ -411,6 +414,7 @@ export class LiveView {
     }
     // Crashes happen only under xdist, and are part of `failed`: their chip only when there are some.
     this.countNodes.crashed.chip.hidden = counts.crashed === 0;
+    this.historyCounts.render(store);
     byId('warnings-fact').hidden = store.warningCount === 0;
     setText(byId('warnings'), store.warningCount);
     const run = store.run;

@@ -99,7 +99,7 @@ class TokenGate:
     """Lets a request through only with a valid token; adds the security headers.
 
     The page link carries the token once: ``GET /?token=…`` answers with a cookie
-    (HttpOnly, SameSite=Strict) and a redirect to the bare URL, so the token leaves
+    (HttpOnly, SameSite=Lax) and a redirect to the bare URL, so the token leaves
     the address bar and the browser history.
     """
 
@@ -165,7 +165,9 @@ class TokenGate:
         return self.authority.mint("viewer", remaining, subject=f"browser-{secrets.token_hex(8)}")
 
     async def _trade_for_cookie(self, token: str, send: Send, location: str = "/") -> None:
-        cookie = f"{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict"
+        # Lax, not Strict: a hub run's link (no token) clicked on a CI page or in a chat
+        # must find the cookie; other sites' scripts and sockets still never send it.
+        cookie = f"{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax"
         await send({"type": "http.response.start", "status": 303,
                     "headers": [(b"location", location.encode()),
                                 (b"set-cookie", cookie.encode()),

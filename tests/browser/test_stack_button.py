@@ -46,7 +46,10 @@ def test_the_stack_button_shows_where_the_running_test_is(
         open_test(page, driver, SLEEPS)
         assert page.text("stack-status").startswith("Ask")
         click(page, "stack-button")
-        page.wait_for(lambda: page.find("stack-status").get_attribute("data-state") == "answered")
+        # Read in one script: the detail is rebuilt whenever its running test changes.
+        page.wait_for(lambda: page.driver.execute_script(
+            "const n = document.querySelector(`[data-testid='stack-status']`);"
+            "return n ? n.dataset.state : null;") == "answered")
         functions = stack_functions(page, "stack")
         assert SLEEPER in functions, functions
         assert functions[-1] == SLEEPER, "innermost last: blocked in time.sleep in it"

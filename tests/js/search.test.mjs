@@ -98,3 +98,31 @@ test('the haystack follows a test that completes after a search', () => {
   t.longrepr = 'ValueError: kaboom';
   assert.equal(matchesSearch(t, parseSearch('kaboom')), true);
 });
+
+test('the view in the fragment, defaults left out; a shared link never has a token', async () => {
+  const { readFragment, writeFragment, shareLink } = await import('../../viewer/urlstate.js');
+  const state = { test: 'a.py::T::test_x[1-2]', status: 'failures', q: 'status:failed "a b"', sort: 'order' };
+  const fragment = writeFragment(state);
+  assert.equal(fragment.includes('sort='), false);
+  assert.deepEqual(readFragment(fragment), state);
+  assert.equal(writeFragment({ test: null, status: 'all', q: '', sort: 'order' }), '');
+  assert.deepEqual(readFragment(''), { test: null, status: 'all', q: '', sort: 'order' });
+  const link = shareLink('http://h:1/runs/r/?token=SECRET#old', state);
+  assert.equal(link.includes('SECRET'), false);
+  assert.deepEqual(readFragment(new URL(link).hash), state);
+});
+
+test('the run title: the selection without --jb-live options, shards named', async () => {
+  const { runTitle, selectionArgs } = await import('../../viewer/runtitle.js');
+  assert.deepEqual(selectionArgs(['--jb-live', '-k', 'login', '--jb-live-linger', '60', '--jb-live-port=0', '--jb-live-open', 'tests/']), ['-k', 'login', 'tests/']);
+  const one = runTitle([{ rootdir: '/src/shop', args: ['--jb-live', '-k', 'not slow', 'tests/'], host: 'ci', pid: 1, versions: {} }]);
+  assert.equal(one.text, "shop — pytest -k 'not slow' tests/");
+  assert.match(one.full, /^pytest --jb-live -k 'not slow' tests\//);
+  const two = runTitle([
+    { rootdir: '/src/shop', shard: 'b', args: ['--jb-live-hub', 'http://h', 'tests/b'] },
+    { rootdir: '/src/shop', shard: 'a', args: ['--jb-live-hub', 'http://h', 'tests/a'] },
+  ]);
+  assert.equal(two.text, 'shop — 2 shards: a (pytest tests/a), b (pytest tests/b)');
+  assert.match(two.full, /^a: pytest --jb-live-hub http:\/\/h tests\/a/);
+  assert.equal(runTitle([]).text, 'Waiting for the run…');
+});
