@@ -652,3 +652,49 @@ def test_ctrl_c_while_lingering_closes_viewers_as_the_run_is_over(
     assert len(watched.of_type("session_finished")) == 1
     assert summary_of(run.output) == expected[1]
     assert "jb-live: WARNING" not in run.output
+
+
+# -- an inherited JB_LIVE=1 does not switch nested runs on (issue 13, item 7) ------------------
+
+NESTED_SUITE = '''
+pytest_plugins = ["pytester"]
+
+def foreign(result):
+    return [line for line in result.outlines + result.errlines if "jb-live" in line]
+
+def test_inline(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert foreign(result) == []
+
+def test_subprocess(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    assert foreign(result) == []
+
+def test_asked_on_its_command_line(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess("--jb-live", "--jb-live-port", "0")
+    result.assert_outcomes(passed=1)
+    assert any("jb-live: watch this run at" in line for line in result.outlines)
+'''
+
+
+def test_nested_runs_do_not_inherit_jb_live(suite_dir: pytest.Pytester) -> None:
+    from tests.hub_support import free_port
+
+    suite_dir.makepyfile(test_nested=NESTED_SUITE)
+    expected = plain_pytest(suite_dir.path)
+    # The outer run as a user starts it: JB_LIVE=1 and a fixed port in the environment.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST")}
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly"],
+                          cwd=suite_dir.path, capture_output=True, text=True, errors="replace",
+                          timeout=180, env={**env, "JB_LIVE": "1", "JB_LIVE_PORT": str(port)})
+    assert (done.returncode, summary_of(done.stdout)) == expected
+    assert expected[0] == 0 and expected[1].startswith("3 passed")
+    assert f"jb-live: watch this run at http://127.0.0.1:{port}/" in done.stdout
+    assert "jb-live: WARNING" not in done.stdout + done.stderr
