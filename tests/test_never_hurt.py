@@ -19,6 +19,7 @@ import websockets
 
 from pytest_jbrealtime.recording import read_recording
 from tests.held_run import HeldRun
+from tests.redis_support import redis_server_fixture  # noqa: F401
 from tests.support import LiveProcess, unpack, wait_until, watch_sync
 
 MIXED_SUITE = """
@@ -698,3 +699,94 @@ def test_nested_runs_do_not_inherit_jb_live(suite_dir: pytest.Pytester) -> None:
     assert expected[0] == 0 and expected[1].startswith("3 passed")
     assert f"jb-live: watch this run at http://127.0.0.1:{port}/" in done.stdout
     assert "jb-live: WARNING" not in done.stdout + done.stderr
+
+
+# -- unittest subTest: one result, said the same way everywhere (issue 13, item 8) ------------
+
+SUBTEST_SUITE = '''
+import unittest
+
+class T(unittest.TestCase):
+    def test_fails_in_a_subtest(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertNotEqual(i, 1)
+
+    def test_skips_in_a_subtest(self):
+        with self.subTest("ok"):
+            pass
+        with self.subTest("not here"):
+            self.skipTest("skipped inside")
+
+    def test_plain(self):
+        pass
+'''
+
+
+def test_subtest_outcomes_agree_in_stream_recording_and_report(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    suite_dir.makepyfile(test_sub=SUBTEST_SUITE)
+    expected = plain_pytest(suite_dir.path, "-rA")
+    run = start_live(suite_dir.path, "-rA", "--jb-live-wait-viewers", "1", "--junitxml",
+                     "junit.xml", "--jb-live-record", "run.jsonl", "--jb-live-report",
+                     "report.html")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == expected[0] == 1
+    assert summary_of(run.output) == expected[1]
+    # One set of events: what the viewer got is what was recorded and what the report shows.
+    assert read_recording(suite_dir.path / "run.jsonl").events == watched.events
+    assert events_in_report(suite_dir.path / "report.html") == watched.events
+    completed = {e["test_id"].rsplit("::", 1)[1]: e for e in watched.of_type("test_completed")}
+    failing = completed["test_fails_in_a_subtest"]
+    assert failing["result"] == "failed"
+    assert failing["categories"] == ["passed"]  # pytest's -rA: PASSED for its own call
+    assert [s["result"] for s in failing["subtests"]] == ["passed", "failed", "passed"]
+    assert failing["summary"] == "1 subtest failed: (i=1): AssertionError: 1 == 1"
+    assert "AssertionError: 1 == 1" in failing["longrepr"]
+    skipping = completed["test_skips_in_a_subtest"]
+    assert skipping["result"] == "passed" and skipping["categories"] == ["passed"]
+    assert [s["result"] for s in skipping["subtests"]] == ["passed", "skipped"]
+    assert completed["test_plain"]["result"] == "passed"
+    # pytest's own words agree where they speak of the test as a whole: junitxml fails
+    # exactly the tests streamed as failed; the summary line's counts are the stream's.
+    junit = ET.parse(suite_dir.path / "junit.xml").getroot()
+    junit_failed = {case.get("name") for case in junit.iter("testcase")
+                    if case.find("failure") is not None}
+    assert junit_failed == {name for name, e in completed.items() if e["result"] == "failed"}
+    (finished,) = watched.of_type("session_finished")
+    counted = sorted(f"{n} {c}" for c, n in finished["counts"].items())
+    assert counted == sorted(expected[1].split(", "))
+
+
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_unencodable_text_through_the_hub(tmp_path: Path, running: list[Any], backend: str,
+                                          request: pytest.FixtureRequest) -> None:
+    from tests.hub_support import HubProcess, Shard
+
+    redis_url = request.getfixturevalue("redis_server").url if backend == "redis" else None
+    hub = HubProcess(tmp_path / "hub", 0, redis_url)
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_text.py").write_text(UNENCODABLE_SUITE)
+    shard = Shard(suite, hub.url, "--jb-live-record", str(tmp_path / "shard.jsonl"),
+                  run_id="text")
+    running.append(shard)
+    assert shard.wait() == 1
+    assert "jb-live: WARNING" not in shard.text
+    watched = watch_sync(hub.viewer_url("text"))
+    assert watched.close_code == 1000
+    completed = {e["test_id"].split("::")[1]: e for e in watched.of_type("test_completed")}
+    assert len(completed) == 4
+    logged = "".join(s["content"] for s in completed["test_logs_a_file_name"]["sections"])
+    assert f"skipping {REPAIRED_NAME}" in logged and "a pair \U0001f600 joined" in logged
+    assert f"bad name {REPAIRED_NAME}" in completed["test_asserts_with_it"]["summary"]
+    # The shard's own recording (written in the pytest process on a hub run) agrees.
+    recorded = read_recording(tmp_path / "shard.jsonl")
+    assert recorded.problems == [] and recorded.finished
+    shard_completed = [e for e in recorded.events if e["type"] == "test_completed"]
+    assert [e["sections"] for e in shard_completed] == [
+        e["sections"] for e in watched.of_type("test_completed")]
