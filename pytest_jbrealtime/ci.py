@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from pytest_jbrealtime.protocol import COUNT_KEYS
+
 NOTICE_TITLE = "pytest live viewer"
-COUNT_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+# Tests, not subtests: the summary line's order.
+COUNT_ORDER = tuple(k for k in COUNT_KEYS if not k.startswith("subtests "))
 
 # (environment variable, provider) in the order they are checked: a specific CI sets
 # CI=true as well, so the generic one comes last.
@@ -147,6 +150,7 @@ def step_summary(
     environ: Mapping[str, str],
     live_link: str | None = None,
     failures: Sequence[Failure] = (),
+    stalled: Sequence[str] = (),
 ) -> str:
     """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts, failures (new ones first)
     and where the files are.
@@ -157,7 +161,8 @@ def step_summary(
     verdict = "passed" if exit_status == 0 else "failed" if exit_status is not None else "ended"
     took = f" in {duration:.1f} s" if duration is not None else ""
     lines = [f"### pytest {verdict}: {counts_text(counts)}{took}", ""]
-    shown = [k for k in COUNT_ORDER if k in counts] or ["passed", "failed"]
+    # Columns for what happened (session_finished counts zeros too).
+    shown = [k for k in COUNT_ORDER if counts.get(k)] or ["passed", "failed"]
     lines += ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown),
               "| " + " | ".join(str(counts.get(k, 0)) for k in shown) + " |", ""]
     lines += failures_markdown(failures)
@@ -172,6 +177,10 @@ def step_summary(
     if recording is not None:
         lines.append(f"- Recording: `{recording}`; watch it again with "
                      f"`python -m pytest_jbrealtime replay {recording.name}`")
+    if stalled:
+        # Test ids and paths are the run's text: shown as code, never as Markdown.
+        lines += ["", f"#### Stalled tests ({len(stalled)})", ""]
+        lines += [f"- `{line.replace('`', chr(39))}`" for line in stalled]
     return "\n".join(lines) + "\n\n"
 
 

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
+from pytest_jbrealtime.protocol.events import HistoryInfo, PastResult
 from pytest_jbrealtime.unpatched import clock
 from pytest_jbrealtime.verdicts import (
     LETTER_RESULTS,
     RECENT_IN_EVENT,
     RESULT_LETTERS,
-    HistoryInfo,
-    PastResult,
     median,
     verdict,
 )

@@ -7,31 +7,26 @@ log written to disk, and replay serves a log read back from a file.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pytest_jbrealtime.text import is_encodable, repaired_value
+from pytest_jbrealtime.protocol import (
+    GROUP_GENERAL,
+    GROUP_SYSTEM_MONITOR,
+    SYSTEM_MONITOR_TYPES,
+    TEST_GROUP_PREFIX,
+)
+from pytest_jbrealtime.text import repaired_json
 from pytest_jbrealtime.timestamps import iso_timestamp as iso_timestamp
 from pytest_jbrealtime.unpatched import clock
-
-SYSTEM_MONITOR_TYPES = frozenset({"system_status", "resource_alert"})
-
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def event_json(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The event and its JSON text, both valid UTF-8: what every transport can carry.
 
-    Text UTF-8 cannot hold (lone surrogates) is repaired here, once (text.py); the
-    common case pays one check of text that is not ASCII.
+    Text UTF-8 cannot hold (lone surrogates) is repaired here, once (text.py).
     """
-    text = _encoder.encode(event)
-    if is_encodable(text):
-        return event, text
-    event = repaired_value(event)
-    return event, _encoder.encode(event)
+    return repaired_json(event)
 
 
 class LoggedEvent:
@@ -44,24 +39,23 @@ class LoggedEvent:
         self.text = text
 
     def in_groups(self, groups: frozenset[str]) -> bool:
-        if "general" in groups:
+        if GROUP_GENERAL in groups:
             return True
         if self.event["type"] in SYSTEM_MONITOR_TYPES:
-            return "system_monitor" in groups
+            return GROUP_SYSTEM_MONITOR in groups
         test_id = self.event.get("test_id")
-        return test_id is not None and f"test_{test_id}" in groups
+        return test_id is not None and TEST_GROUP_PREFIX + test_id in groups
 
 
 AppendListener = Callable[[list[LoggedEvent]], None]
 
 
 class EventLog:
-    """In-memory log of one run, with a way to wait for what comes next."""
+    """In-memory log of one run; listeners hear of every append (the viewers' registry)."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self._entries: list[LoggedEvent] = []
-        self._grown = asyncio.Event()
         self.finished = False
         self.closed = False
         self.listeners: list[AppendListener] = []
@@ -95,22 +89,11 @@ class EventLog:
         if added:
             for listener in self.listeners:
                 listener(added)
-            self._wake()
         return added
-
-    def _wake(self) -> None:
-        grown, self._grown = self._grown, asyncio.Event()
-        grown.set()
 
     def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:
         return self._entries[seq : seq + limit]
 
-    async def wait_beyond(self, seq: int) -> None:
-        """Return once the log holds more than ``seq`` events, or is closed."""
-        while len(self._entries) <= seq and not self.closed:
-            await self._grown.wait()
-
     def close(self) -> None:
-        """Wake every waiter for good (the server is stopping)."""
+        """The server is stopping (the monitor stops sampling)."""
         self.closed = True
-        self._wake()

@@ -23,6 +23,12 @@ SETTINGS_KEY = pytest.StashKey[LiveSettings]()
 LIVE_RUN_NAME = "jb-live-run"
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_jbrealtime import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from pytest_jbrealtime.protocol.events import PluginWarning, ScreenshotCaptured
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.unpatched import clock
 
@@ -95,7 +96,7 @@ class ScreenshotStore:
         self._last_taken.pop(id(driver), None)
 
     def warn(self, message: str, test_id: str | None) -> None:
-        fields: dict[str, Any] = {"source": "screenshot", "message": message}
+        fields: PluginWarning = {"source": "screenshot", "message": message}
         if test_id is not None:
             fields["test_id"] = test_id
         self.publisher.publish("warning", fields)
@@ -132,7 +133,7 @@ class ScreenshotStore:
         except OSError as exc:
             self.warn(f"screenshot {name!r} could not be written: {exc}", test_id)
             return None
-        fields: dict[str, Any] = {
+        fields: ScreenshotCaptured = {
             "screenshot_id": screenshot_id,
             "screenshot_url": f"/screenshots/{screenshot_id}.png",
             "name": name,

@@ -9,24 +9,35 @@ from __future__ import annotations
 import platform
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_jbrealtime import __version__, ci
 from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.protocol import COUNT_KEYS, split_node_id
+from pytest_jbrealtime.protocol.events import (
+    CollectedTest,
+    CollectionError,
+    CollectionFinished,
+    HistoryInfo,
+    PytestWarning,
+    SessionFinished,
+    SessionStarted,
+    Subtest,
+    TestCompleted,
+    TestStarted,
+    phase_progress,
+)
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.text import as_text, clipped, keep_end
 from pytest_jbrealtime.timestamps import iso_timestamp
 from pytest_jbrealtime.unpatched import clock, system
-from pytest_jbrealtime.verdicts import FAILING, HistoryInfo
+from pytest_jbrealtime.verdicts import FAILING
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
 
-PHASES = ("setup", "call", "teardown")
-# Fraction of a test done when each phase starts; test_completed stands for 100%.
-PHASE_PROGRESS = {"setup": 0.0, "call": 33.3, "teardown": 66.7}
 MAX_SECTION_CHARS = 256 * 1024
 MAX_SUMMARY_CHARS = 1000
 
@@ -65,7 +76,7 @@ def one_line_summary(report: pytest.TestReport) -> str:
 
 def pytest_warning_fields(
     warning_message: warnings.WarningMessage, when: str, nodeid: str
-) -> dict[str, Any]:
+) -> PytestWarning:
     """A ``pytest_warning`` event's fields (docs/protocol.md)."""
     category = warning_message.category
     return {
@@ -89,7 +100,7 @@ class TestRecord:
 
     test_id: str
     reports: dict[str, pytest.TestReport] = field(default_factory=dict)
-    subtests: list[dict[str, Any]] = field(default_factory=list)
+    subtests: list[Subtest] = field(default_factory=list)
     subtest_categories: list[str] = field(default_factory=list)
     # Each failed subtest's one-line message, for the test's summary.
     subtest_failures: list[str] = field(default_factory=list)
@@ -123,7 +134,7 @@ class LivePlugin:
         self.publisher = publisher
         self.history = history
         self.counts: dict[str, int] = {}
-        self.collection_errors: list[dict[str, Any]] = []
+        self.collection_errors: list[CollectionError] = []
         self.collected = 0
         self._records: dict[str, TestRecord] = {}
         self._started = clock.time()
@@ -137,35 +148,32 @@ class LivePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.publisher.publish(
-            "session_started",
-            {
-                "args": list(self.config.invocation_params.args),
-                "rootdir": str(self.config.rootpath),
-                # Traceback paths are relative to where pytest was started.
-                "invocation_dir": str(self.config.invocation_params.dir),
-                "editor_url": self.editor_url,
-                "start_time": iso_timestamp(self._started),
-                "host": system.gethostname(),
-                "pid": system.getpid(),
-                "versions": {
-                    "python": platform.python_version(),
-                    "pytest": pytest.__version__,
-                    "pytest_jbrealtime": __version__,
-                },
+        started: SessionStarted = {
+            "args": list(self.config.invocation_params.args),
+            "rootdir": str(self.config.rootpath),
+            # Traceback paths are relative to where pytest was started.
+            "invocation_dir": str(self.config.invocation_params.dir),
+            "editor_url": self.editor_url,
+            "start_time": iso_timestamp(self._started),
+            "host": system.gethostname(),
+            "pid": system.getpid(),
+            "versions": {
+                "python": platform.python_version(),
+                "pytest": pytest.__version__,
+                "pytest_jbrealtime": __version__,
             },
-        )
+        }
+        self.publisher.publish("session_started", started)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.collection_errors.append(
-                {"test_id": report.nodeid, "file": report.fspath,
-                 "longrepr": _truncate(report.longrepr)}
-            )
+            error: CollectionError = {"test_id": report.nodeid, "file": report.fspath,
+                                      "longrepr": _truncate(report.longrepr)}
+            self.collection_errors.append(error)
             self.counts["error"] = self.counts.get("error", 0) + 1
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        tests = []
+        tests: list[CollectedTest] = []
         # A parent's markers once, not once per test: ``item.iter_markers()`` walks the
         # whole chain for every item (profiled: most of this hook at 5,000 tests).
         chain_markers: dict[int, frozenset[str]] = {}
@@ -180,39 +188,37 @@ class LivePlugin:
             return known
 
         for item in session.items:
-            file, _, rest = item.nodeid.partition("::")
+            node_id = split_node_id(item.nodeid)
             parent = item.parent
             tests.append(
                 {
                     "test_id": item.nodeid,
-                    "file": file,
+                    "file": node_id.file,
                     # The innermost class, as ``item.cls`` says, without its lookup.
                     "cls": parent.name if isinstance(parent, pytest.Class) else None,
-                    "name": rest.rsplit("::", 1)[-1] if rest else item.name,
+                    "name": node_id.name,
                     "markers": sorted(
                         markers_of(parent) | {m.name for m in item.own_markers}
                     ),
                 }
             )
         self.collected = len(tests)
-        self.publisher.publish(
-            "collection_finished",
-            {"total": len(tests), "tests": tests, "errors": self.collection_errors},
-        )
+        collected: CollectionFinished = {
+            "total": len(tests), "tests": tests, "errors": self.collection_errors,
+        }
+        self.publisher.publish("collection_finished", collected)
         self.publisher.flush()
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.publisher.current_test_id = None
-        self.publisher.publish(
-            "session_finished",
-            {
-                "exit_status": int(exitstatus),
-                "duration": round(clock.time() - self._started, 6),
-                "total": self.collected,
-                "counts": self.final_counts(),
-            },
-        )
+        finished: SessionFinished = {
+            "exit_status": int(exitstatus),
+            "duration": round(clock.time() - self._started, 6),
+            "total": self.collected,
+            "counts": self.final_counts(),
+        }
+        self.publisher.publish("session_finished", finished)
         self.publisher.flush()
         self.history.save()
 
@@ -220,11 +226,13 @@ class LivePlugin:
         """The terminal summary line's counts, to the letter (it is what users compare).
 
         Our own tally is the fallback when there is no terminal (``-p no:terminal``).
+        Every ``COUNT_KEYS`` key is there, zeros included (docs/protocol.md).
         """
+        counts = dict.fromkeys(COUNT_KEYS, 0)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is None:
-            return dict(self.counts)
-        counts = {}
+            counts.update(self.counts)
+            return counts
         for category, reports in terminal.stats.items():
             if not category:
                 continue
@@ -256,27 +264,16 @@ class LivePlugin:
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.publisher.current_test_id = nodeid
         self._records[nodeid] = TestRecord(nodeid)
-        self.publisher.publish(
-            "test_started",
-            {
-                "test_id": nodeid,
-                "test_name": location[2],
-                "file": location[0],
-                "estimated_duration": self.history.estimated_duration(nodeid),
-            },
-        )
+        started: TestStarted = {
+            "test_id": nodeid,
+            "test_name": location[2],
+            "file": location[0],
+            "estimated_duration": self.history.estimated_duration(nodeid),
+        }
+        self.publisher.publish("test_started", started)
 
     def _phase_started(self, item: pytest.Item, phase: str) -> None:
-        self.publisher.publish(
-            "test_progress",
-            {
-                "test_id": item.nodeid,
-                "step_index": PHASES.index(phase) + 1,
-                "step_name": phase,
-                "progress_percentage": PHASE_PROGRESS[phase],
-                "status": "running",
-            },
-        )
+        self.publisher.publish("test_progress", phase_progress(item.nodeid, phase))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -334,23 +331,21 @@ class LivePlugin:
         own = [c for c in (report_category(r) for r in record.reports.values()) if c]
         longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
         duration = sum(r.duration for r in record.reports.values())
-        self.publisher.publish(
-            "test_completed",
-            {
-                "test_id": report.nodeid,
-                "result": "rerun" if rerun else "crashed",
-                "duration": round(duration, 6),
-                "summary": clipped((longrepr.strip() or "worker crashed").splitlines()[0],
-                                   MAX_SUMMARY_CHARS),
-                "longrepr": _truncate(longrepr),
-                "sections": [],
-                "phases": {when: r.outcome for when, r in record.reports.items()},
-                "subtests": record.subtests,
-                "categories": [*own, "rerun" if rerun else "failed"],
-                "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration,
-                                       longrepr.strip().splitlines()[0]),
-            },
-        )
+        completed: TestCompleted = {
+            "test_id": report.nodeid,
+            "result": "rerun" if rerun else "crashed",
+            "duration": round(duration, 6),
+            "summary": clipped((longrepr.strip() or "worker crashed").splitlines()[0],
+                               MAX_SUMMARY_CHARS),
+            "longrepr": _truncate(longrepr),
+            "sections": [],
+            "phases": {when: r.outcome for when, r in record.reports.items()},
+            "subtests": record.subtests,
+            "categories": [*own, "rerun" if rerun else "failed"],
+            "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration,
+                                   longrepr.strip().splitlines()[0]),
+        }
+        self.publisher.publish("test_completed", completed)
 
     def _judge(
         self, test_id: str, result: str, duration: float, summary: str
@@ -405,23 +400,21 @@ class LivePlugin:
                 f"{record.subtest_failures[0] if record.subtest_failures else ''}",
                 MAX_SUMMARY_CHARS)
             longrepr = failed_subtests[0]["longrepr"]
-        self.publisher.publish(
-            "test_completed",
-            {
-                "test_id": nodeid,
-                "result": result,
-                "duration": round(duration, 6),
-                "summary": summary,
-                "longrepr": longrepr,
-                "sections": [
-                    {"name": as_text(name), "content": _truncate(content)}
-                    for name, content in last.sections
-                ],
-                "phases": {when: r.outcome for when, r in record.reports.items()},
-                "subtests": record.subtests,
-                # What pytest's summary line counts for this test's own reports (subtests
-                # apart): the viewer tallies these, so its chips are pytest's numbers.
-                "categories": own,
-                "history": self._judge(nodeid, result, duration, summary),
-            },
-        )
+        completed: TestCompleted = {
+            "test_id": nodeid,
+            "result": result,
+            "duration": round(duration, 6),
+            "summary": summary,
+            "longrepr": longrepr,
+            "sections": [
+                {"name": as_text(name), "content": _truncate(content)}
+                for name, content in last.sections
+            ],
+            "phases": {when: r.outcome for when, r in record.reports.items()},
+            "subtests": record.subtests,
+            # What pytest's summary line counts for this test's own reports (subtests
+            # apart): the viewer tallies these, so its chips are pytest's numbers.
+            "categories": own,
+            "history": self._judge(nodeid, result, duration, summary),
+        }
+        self.publisher.publish("test_completed", completed)

@@ -12,14 +12,9 @@ string cost a fraction of a loop over dicts (docs/benchmarks.md, history).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, TypedDict
 
-Verdict = Literal[
-    "new_test", "new_failure", "known_failure", "fixed", "flaky", "slower", "stable"
-]
-VERDICTS: tuple[Verdict, ...] = (
-    "new_test", "new_failure", "known_failure", "fixed", "flaky", "slower", "stable"
-)
+# The wire types (Verdict, PastResult, HistoryInfo) live with the other events.
+from pytest_jbrealtime.protocol.events import HistoryInfo, PastResult, Verdict
 
 # The results a history keeps, one letter each. "rerun" is an attempt, not a result.
 RESULT_LETTERS = {
@@ -44,20 +39,6 @@ FLAKY_FLIPS = 2
 # Earlier results sent with each test_completed (the store keeps more, for flips).
 RECENT_IN_EVENT = 10
 
-
-class PastResult(TypedDict):
-    """One earlier run of a test."""
-
-    result: str
-    duration: float
-
-
-class HistoryInfo(TypedDict):
-    """``test_completed.history`` (docs/protocol.md)."""
-
-    verdict: Verdict
-    recent: list[PastResult]
-    median_duration: float | None
 
 
 def letters(results: Sequence[str]) -> str:

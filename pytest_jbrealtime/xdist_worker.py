@@ -19,6 +19,7 @@ worker's ``logstart`` and reports, so the order needs no waiting at all.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,15 @@ def start_worker(config: pytest.Config, settings: LiveSettings) -> None:
     run_dir = Path(info["run_dir"]) if info.get("run_dir") else None
     config.pluginmanager.register(
         UserEventsPlugin(settings, worker.publisher, None, run_dir), "jb-live-user-events"
+    )
+    from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
+
+    # A worker's stderr reaches the controller's terminal only when it crashes: good enough
+    # for another plugin's broken hook, which must not stop the worker.
+    config.pluginmanager.register(
+        EventHook(config, worker.publisher, lambda m: print(f"jb-live: WARNING: {m}",
+                                                            file=sys.stderr)),
+        EVENT_HOOK_NAME,
     )
 
 

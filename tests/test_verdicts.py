@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_jbrealtime.protocol.events import PastResult
 from pytest_jbrealtime.verdicts import (
     RECENT_IN_EVENT,
-    PastResult,
     flips,
     history_info,
     letters,

@@ -25,18 +25,16 @@ from packaging.utils import canonicalize_name
 INSTALL_ONLY = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 
 
-def requirement_closure(project: str) -> list[metadata.Distribution]:
-    """The installed distributions ``project`` needs (without extras), not itself."""
-    root = canonicalize_name(project)
+def requirement_closure(*projects: str) -> list[metadata.Distribution]:
+    """The installed distributions ``projects`` are and need (without extras)."""
     found: dict[str, metadata.Distribution] = {}
     done: set[tuple[str, str]] = set()
-    todo: list[tuple[str, frozenset[str]]] = [(project, frozenset())]
+    todo: list[tuple[str, frozenset[str]]] = [(project, frozenset()) for project in projects]
     while todo:
         name, extras = todo.pop()
         dist = metadata.distribution(name)
         key = canonicalize_name(dist.metadata["Name"])
-        if key != root:
-            found[key] = dist
+        found[key] = dist
         for extra in extras | {""}:
             if (key, extra) in done:
                 continue
@@ -47,6 +45,16 @@ def requirement_closure(project: str) -> list[metadata.Distribution]:
                 if marker is None or marker.evaluate({"extra": extra}):
                     todo.append((requirement.name, frozenset(requirement.extras)))
     return sorted(found.values(), key=lambda d: canonicalize_name(d.metadata["Name"]))
+
+
+def wheelhouse(target: Path, *projects: str, leave_out: str = "pytest-jbrealtime") -> Path:
+    """A folder of wheels of ``projects`` and what they need, as installed here; without
+    ``leave_out`` (this project: its wheel is the one under test, or it is built)."""
+    target.mkdir()
+    for dist in requirement_closure(*projects):
+        if canonicalize_name(dist.metadata["Name"]) != canonicalize_name(leave_out):
+            repack(dist, target)
+    return target
 
 
 def _record_hash(data: bytes) -> str:
@@ -98,10 +106,7 @@ def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None 
 
 def fresh_venv_with(wheel: Path, project: str, where: Path) -> Path:
     """A new virtual environment at ``where`` with ``wheel`` installed; its python."""
-    house = where.parent / f"{where.name}-wheelhouse"
-    house.mkdir()
-    for dist in requirement_closure(project):
-        repack(dist, house)
+    house = wheelhouse(where.parent / f"{where.name}-wheelhouse", project)
     env = offline_pip_env()
     run([sys.executable, "-m", "venv", str(where)], env=env)
     python = where / "bin" / "python"

@@ -6,7 +6,9 @@
 
 // CSI (`ESC[` or the one-byte U+009B), OSC (`ESC]…BEL` or `ESC]…ESC\`), any other escape,
 // and a lone ESC at the end.
+// eslint-disable-next-line no-control-regex -- escape sequences are control characters
 const ANSI_ESCAPES = /(?:\x1b\[|\x9b)([0-9;:?<=>]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
+// eslint-disable-next-line no-control-regex -- the same
 const ANSI_HAS_ESCAPE = /[\x1b\x9b]/;
 
 export function hasAnsi(text) {

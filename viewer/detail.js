@@ -5,6 +5,7 @@ import { ansiElement } from './ansi.js';
 import { tracebackElement, outputElement, failureTools } from './failures.js';
 import { attemptsSection } from './attempts.js';
 import { isFlaky } from './counting.js';
+import { PHASES } from './protocol.js';
 
 // How each timeline event type reads in one line.
 // A screenshot's address as events carry it (`/screenshots/ID.png`) is the run's own:
@@ -43,8 +44,6 @@ export function describeTimelineEvent(event) {
       return event.type;
   }
 }
-
-export const PHASE_NAMES = ['setup', 'call', 'teardown'];
 
 export const TIMELINE_LABELS = {
   browser_action: 'action',
@@ -147,8 +146,8 @@ export class DetailPanel {
     // that a later phase followed is over.
     if (test.phases && test.phases[step.step_name]) return test.phases[step.step_name];
     if (test.status !== 'running') return 'passed';
-    const phaseIndex = PHASE_NAMES.indexOf(step.step_name);
-    const later = test.steps.some((other) => PHASE_NAMES.indexOf(other.step_name) > phaseIndex);
+    const phaseIndex = PHASES.indexOf(step.step_name);
+    const later = test.steps.some((other) => PHASES.indexOf(other.step_name) > phaseIndex);
     return phaseIndex !== -1 && later ? 'passed' : 'running';
   }
 

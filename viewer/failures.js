@@ -7,7 +7,7 @@ import { el } from './dom.js';
 import { ansiRuns, ansiPlainStyle, ansiRunNode, stripAnsi, appendAnsi } from './ansi.js';
 
 // `path/to/x.py:12` (pytest's long and short styles) and `File "x.py", line 12` (native).
-const TRACEBACK_PATH_LINE = /((?:[A-Za-z]:)?[\w.~\/\\-]*\.py):(\d+)|File "([^"]+)", line (\d+)/g;
+const TRACEBACK_PATH_LINE = /((?:[A-Za-z]:)?[\w.~/\\-]*\.py):(\d+)|File "([^"]+)", line (\d+)/g;
 const EDITOR_SAFE_LINK = /^(?!(?:javascript|data|vbscript|blob):)[a-z][a-z0-9+.-]*:/i;
 const TRACEBACK_WRAP_KEY = 'jb-live-wrap';
 

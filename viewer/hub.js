@@ -5,9 +5,11 @@
 
 import { runFacts, filterRuns, sortRuns } from './hublist.js';
 import { mountTheme } from './theme.js';
+import { COUNT_KEYS } from './protocol.js';
 
 export const REFRESH_MS = 2000;
-const COUNT_ORDER = ['passed', 'failed', 'error', 'skipped', 'xfailed', 'xpassed'];
+// Tests, not subtests: what `done/total` adds up.
+const COUNT_ORDER = COUNT_KEYS.filter((name) => !name.startsWith('subtests '));
 const LABELS = ['Run', 'Status', 'Counts', 'Failures', 'Pass rate', 'Duration', 'Shards', 'Started', 'Last event', 'Watching'];
 
 let lastRuns = [];

@@ -8,6 +8,7 @@
 // textContent.
 
 import { el, setText, formatClock, formatTime } from './dom.js';
+import { isFailureResult } from './protocol.js';
 
 export const MONITOR_CHART_HEIGHT = 120;
 export const MONITOR_ALERT_LIMIT = 20;
@@ -120,7 +121,7 @@ export class MonitorChart {
         this.starts.push(this.at(message));
         break;
       case 'test_completed':
-        if (message.result === 'failed' || message.result === 'error' || message.result === 'crashed') {
+        if (isFailureResult(message.result)) {
           this.failures.push({ t: this.at(message), id: message.test_id });
         }
         break;
@@ -280,6 +281,5 @@ export function mountMonitor(view, parent = null) {
   if (parent) parent.append(chart.root);
   else document.querySelector('.summary').after(chart.root);
   view.addPanel(chart);
-  view.monitor = chart;
   return chart;
 }

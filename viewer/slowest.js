@@ -4,6 +4,7 @@
 // re-fed when the timeline scrubber moves.
 
 import { el, setText, formatDuration } from './dom.js';
+import { splitNodeId } from './protocol.js';
 
 export const SLOWEST_TESTS = 10;
 export const SLOWEST_FILES = 5;
@@ -65,8 +66,9 @@ export class SlowestTests {
         this.tests.clear();
         changed = true;
       } else if (message.type === 'test_completed' && typeof message.duration === 'number' && message.result !== 'rerun') {
-        const file = message.file ?? String(message.test_id).split('::')[0];
-        const name = String(message.test_id).split('::').pop();
+        const parts = splitNodeId(String(message.test_id)); // `::` may be inside a parameter id
+        const file = message.file ?? parts.file;
+        const name = parts.name;
         this.tests.set(message.test_id, { id: message.test_id, name, file, duration: message.duration, result: message.result });
         changed = true;
       }

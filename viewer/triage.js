@@ -55,8 +55,8 @@ export class Triage {
   constructor(view) {
     this.view = view;
     this.current = TRIAGE_TESTS;
-    this.shownFailures = -1; // what the failures view last drew: the failure count and changes
-    this.shownWarnings = -1;
+    this.shownFailures = null; // what the failures / warnings views last drew (render)
+    this.shownWarnings = null;
     this.latest = null; // the last failure announced
     this.list = document.getElementById('test-list');
     this.buildHeader();
@@ -117,7 +117,6 @@ export class Triage {
     this.warningsNode.hidden = name !== TRIAGE_WARNINGS;
     this.list.hidden = name !== TRIAGE_TESTS;
     this.markTabs();
-    this.shownFailures = this.shownWarnings = -1;
     this.render();
     if (name === TRIAGE_TESTS) this.view.list.render();
   }
@@ -170,15 +169,19 @@ export class Triage {
     }
     setText(this.tabButtons[TRIAGE_FAILURES].lastChild, bad > 0 ? String(bad) : '');
     setText(this.tabButtons[TRIAGE_WARNINGS].lastChild, counts.warnings > 0 ? String(counts.warnings) : '');
-    document.title = titleText(counts, store.finished !== null);
-    const failureMark = `${store.failureOrder.length}:${store.eventCount}`;
-    if (this.current === TRIAGE_FAILURES && (changes === null || changes.tests.size > 0 || this.shownFailures === -1)) {
-      if (this.shownFailures !== failureMark) this.renderFailures();
+    const title = titleText(counts, store.finished !== null);
+    if (document.title !== title) document.title = title;
+    // Redrawn when the failures change (not on every frame of a run: a focused link would be
+    // lost), and always after the store was swapped (scrubbing: changes === null).
+    const failureMark = changes === null ? null : `${store.failureOrder.length}:${counts.failed}:${counts.error}`;
+    if (this.current === TRIAGE_FAILURES && (failureMark === null || failureMark !== this.shownFailures)) {
+      this.renderFailures();
       this.shownFailures = failureMark;
     }
-    if (this.current === TRIAGE_WARNINGS && this.shownWarnings !== store.pytestWarnings.length) {
+    const warningMark = changes === null ? null : store.pytestWarnings.length;
+    if (this.current === TRIAGE_WARNINGS && (warningMark === null || warningMark !== this.shownWarnings)) {
       this.renderWarnings();
-      this.shownWarnings = store.pytestWarnings.length;
+      this.shownWarnings = warningMark;
     }
   }
 

@@ -3,7 +3,7 @@
 // finished run can be shown as it was after any of them (the timeline scrubber).
 
 import { el, setText, formatClock, formatTime } from './dom.js';
-import { CLOSE_REPLACED } from './client.js';
+import { CLOSE } from './protocol.js';
 import { RunStore, STATUS_ORDER, isFailure } from './store.js';
 import { TestList, FILTER_ALL, ROW_HEIGHT, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
@@ -309,7 +309,7 @@ export class LiveView {
     // the one wanted, so it takes a connection again (resuming where it was).
     document.addEventListener('visibilitychange', () => {
       const { state, closeCode } = this.connection;
-      if (!document.hidden && state === 'disconnected' && closeCode === CLOSE_REPLACED) this.onReconnectNow();
+      if (!document.hidden && state === 'disconnected' && closeCode === CLOSE.REPLACED) this.onReconnectNow();
     });
     this.bindNotifications();
   }
@@ -489,16 +489,16 @@ export class LiveView {
     let text = CONNECTION_TEXT[state] ?? state;
     if (state === 'reconnecting' && retryAt !== null) {
       text = `Reconnecting in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
-    } else if (state === 'disconnected' && closeCode === 4001) {
+    } else if (state === 'disconnected' && closeCode === CLOSE.BAD_TOKEN) {
       text = 'Disconnected: link expired or invalid';
     } else if (state === 'disconnected' && closeCode === 1000 && this.liveStore.finished) {
       text = 'Run complete';
-    } else if (state === 'disconnected' && closeCode === CLOSE_REPLACED) {
+    } else if (state === 'disconnected' && closeCode === CLOSE.REPLACED) {
       text = 'Paused: this link is open in too many other tabs';
     }
     setText(byId('connection-text'), text);
     const button = byId('reconnect-now');
-    button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE_REPLACED);
+    button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE.REPLACED);
     setText(button, state === 'reconnecting' ? 'Retry now' : 'Reconnect');
   }
 

@@ -37,10 +37,13 @@ from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
+from pytest_jbrealtime.hub.history import HubHistory
+from pytest_jbrealtime.hub.history_routes import history_routes
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.screenshots import HubScreenshots
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
@@ -51,8 +54,6 @@ from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection
 
 # A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
 RUN_PAGE = re.compile(r"/runs/[A-Za-z0-9_.-]{1,64}/")
-CLOSE_UNKNOWN_RUN = 4004
-CLOSE_TRY_LATER = 1013
 
 
 @dataclass
@@ -63,10 +64,11 @@ class Hub:
     authority: TokenAuthority
     limits: ServerLimits = field(default_factory=ServerLimits)
     screenshots: HubScreenshots = field(default_factory=lambda: HubScreenshots(None, 0))
+    history: HubHistory | None = None
     intake: HubIntake = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intake = HubIntake(self.backend, self.screenshots)
+        self.intake = HubIntake(self.backend, self.screenshots, self.history)
 
     def with_stacks(self, run: HubRun) -> HubRun:
         """The run, able to answer stack requests (asked down its shards' connections)."""
@@ -88,16 +90,16 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         client_id = websocket.path_params["client_id"]
         await websocket.accept()
         if not CLIENT_ID.match(client_id):
-            await websocket.close(code=1008, reason="client id: 1-64 of [A-Za-z0-9_.-]")
+            await websocket.close(code=CloseCode.POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
             return
         try:
             run = await hub.backend.open_run(run_id) if valid_run_id(run_id) else None
         except StoreUnavailable:
-            await websocket.close(code=CLOSE_TRY_LATER, reason="log store unavailable")
+            await websocket.close(code=CloseCode.TRY_LATER, reason="log store unavailable")
             return
         if run is None:
             # Not (yet) here: a viewer opened before the run started tries again.
-            await websocket.close(code=CLOSE_UNKNOWN_RUN, reason="no such run (yet)")
+            await websocket.close(code=CloseCode.UNKNOWN_RUN, reason="no such run (yet)")
             return
         viewer = ViewerConnection(websocket, client_id, hub.with_stacks(run).registry)
         run.registry.add(viewer)
@@ -111,6 +113,15 @@ def create_hub_app(hub: Hub) -> ASGIApp:
             runs = await hub.backend.list_runs()
         except StoreUnavailable as exc:
             return JSONResponse({"error": f"log store unavailable: {exc}"}, status_code=503)
+        if hub.history is not None:
+            # Duration, pass rate, new failures, project and branch from the history.
+            try:
+                known = {r["run_id"]: r for r in await hub.history.read(
+                    hub.history.database.runs)}
+            except Exception:  # the run list without them beats no run list
+                known = {}
+            for run in runs:
+                run["history"] = known.get(run.get("run_id"))
         return JSONResponse({"runs": runs})
 
     async def run_info(request: Request) -> JSONResponse:
@@ -150,6 +161,7 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         WebSocketRoute("/runs/{run_id}/ws/{client_id}", viewer_socket),
         Route("/", home),
         Route("/api/runs", list_runs),
+        *history_routes(lambda: hub.history),
         Route("/api/{rest:path}", not_found),
         Route("/runs/{run_id}/api/run", run_info),
         Route("/runs/{run_id}/api/stack", stack_endpoint(hub.stacks_of)),

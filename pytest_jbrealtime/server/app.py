@@ -9,13 +9,11 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -23,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
@@ -77,22 +76,19 @@ class ServerState:
 
 
 def _token_from(scope: Scope) -> tuple[str | None, bool]:
-    """The request's token and whether it came in the query string."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if "token" in query:
-        return query["token"][0], True
-    for name, value in scope.get("headers", []):
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].decode("latin-1").strip(), False  # scrapers (Prometheus)
-        if name == b"cookie":
-            cookie: SimpleCookie = SimpleCookie()
-            try:
-                cookie.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header is no token
-                continue
-            if COOKIE_NAME in cookie:
-                return cookie[COOKIE_NAME].value, False
-    return None, False
+    """The request's token and whether it came in the query string.
+
+    Starlette's ``HTTPConnection`` reads the query, headers and cookies of an HTTP
+    request and of a WebSocket handshake alike.
+    """
+    connection = HTTPConnection(scope)
+    token = connection.query_params.get("token")
+    if token:
+        return token, True
+    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip(), False  # scrapers (Prometheus)
+    return connection.cookies.get(COOKIE_NAME), False
 
 
 class TokenGate:
@@ -145,7 +141,8 @@ class TokenGate:
             # client could not tell a bad token from any other refusal.
             await receive()
             await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 4001, "reason": "invalid token"})
+            await send({"type": "websocket.close", "code": CloseCode.BAD_TOKEN,
+                        "reason": "invalid token"})
             return
         await send({"type": "http.response.start", "status": 401,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),
@@ -180,7 +177,7 @@ def create_app(state: ServerState) -> ASGIApp:
         client_id = websocket.path_params["client_id"]
         await websocket.accept()
         if not CLIENT_ID.match(client_id):
-            await websocket.close(code=1008, reason="client id: 1-64 of [A-Za-z0-9_.-]")
+            await websocket.close(code=CloseCode.POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
             return
         viewer = ViewerConnection(websocket, client_id, state.registry)
         state.registry.add(viewer)

@@ -7,11 +7,12 @@ them in, imports neither asyncio nor starlette for it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.settings import DEFAULT_SETTINGS, LiveSettings
+
+_D = DEFAULT_SETTINGS  # the options' defaults (settings.py), not written twice
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,12 @@ class ServerLimits:
     """The server's limits; travels to the server process inside the config frame."""
 
     max_message_bytes: int = 64 * 1024
-    messages_per_second: float = 20.0
-    max_user_connections: int = 10
-    max_viewers: int = 100
-    write_cap: int = 1024 * 1024
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
+    messages_per_second: float = _D.jb_live_max_message_rate
+    max_user_connections: int = _D.jb_live_max_user_connections
+    max_viewers: int = _D.jb_live_max_viewers
+    write_cap: int = _D.jb_live_write_cap
+    ping_interval: float = _D.jb_live_ping_interval
+    ping_timeout: float = _D.jb_live_ping_timeout
     handshake_timeout: float = 5.0
     allowed_origins: tuple[str, ...] = ()
     # Host names (besides IP literals and this machine's names) a request may be for.
@@ -50,7 +51,7 @@ def limits_from_settings(settings: LiveSettings) -> ServerLimits:
     """The server's limits for a run's settings (options ``--jb-live-max-*`` and co)."""
     origins = list(settings.jb_live_allow_origin)
     hosts = [settings.jb_live_host]
-    public_url = getattr(settings, "jb_live_public_url", None)
+    public_url = settings.jb_live_public_url
     if public_url:
         parts = urlsplit(public_url)
         origins.append(f"{parts.scheme}://{parts.netloc}")

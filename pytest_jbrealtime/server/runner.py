@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
+from pytest_jbrealtime.protocol import RUN_VIEWER_TOKEN_SECONDS
 from pytest_jbrealtime.server.auth import MIN_SECRET_BYTES, TokenAuthority, new_secret
 from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV
 from pytest_jbrealtime.text import clipped, repaired
 from pytest_jbrealtime.unpatched import clock, system
 
-VIEWER_TOKEN_TTL = 24 * 3600.0
 # The token secret, if not a random one per run (never a command-line option: argv is public).
 SECRET_ENV = "JB_LIVE_SECRET"
 # "process" (the default) or "thread": where the server runs. The thread mode exists
@@ -99,7 +99,7 @@ class LiveServer:
         self.record_path: Path | None = None
         self._secret = self._configured_secret() or new_secret()
         self.authority = TokenAuthority(self._secret, run_id=run_id)
-        self.viewer_token = self.authority.mint("viewer", VIEWER_TOKEN_TTL)
+        self.viewer_token = self.authority.mint("viewer", RUN_VIEWER_TOKEN_SECONDS)
         self._process: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._writer: PipeWriter | None = None
@@ -256,11 +256,6 @@ class LiveServer:
                 return condition()
             self._read_control(remaining)
         return True
-
-    @property
-    def control_messages(self) -> list[dict[str, Any]]:
-        """What the server process has said so far (read while waiting on it)."""
-        return list(self._control_messages)
 
     def wait_for_viewers(self, count: int, timeout: float) -> bool:
         return self._wait_control(lambda: self.viewer_count >= count, timeout)

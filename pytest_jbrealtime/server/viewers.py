@@ -17,12 +17,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime import __version__
 from pytest_jbrealtime.log import EventLog, LoggedEvent
+from pytest_jbrealtime.protocol import PROTOCOL_VERSION, CloseCode
 from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.stacks import StackService
 
-PROTOCOL_VERSION = 1
 FIRST_MESSAGE_GRACE = 0.2
 MAX_BATCH = 1000
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -126,9 +126,9 @@ class ViewerConnection:
                 # 1000 tells the viewer it has the whole run; without session_finished
                 # (pytest died) it is 1001, going away, and a viewer may try again.
                 if self.log.finished:
-                    await self.websocket.close(code=1000, reason="run finished")
+                    await self.websocket.close(code=CloseCode.RUN_COMPLETE, reason="run finished")
                 else:
-                    await self.websocket.close(code=1001, reason="server stopping")
+                    await self.websocket.close(code=CloseCode.GOING_AWAY, reason="server stopping")
                 return
             await self._wake.wait()
 
