@@ -268,6 +268,13 @@ def test_with_function_traps(function_traps):
 def test_fails_under_traps(function_traps):
     assert 1 == 2
 
+def test_steps_under_traps(function_traps):
+    # Published from inside the test: under -n 2 by the worker's sender thread.
+    from pytest_jbrealtime import step
+    for n in range(3):
+        with step(f"step {n} while everything is patched"):
+            pass
+
 def test_errors_under_traps(function_traps, not_a_fixture):
     pass
 
@@ -329,8 +336,8 @@ def test_unittest_mock_decorator():
 def test_last():
     pass
 '''
-# test_clocks: 9 pass; test_traps: 3 pass, 1 fail, 1 error, 1 skip, 1 xfail.
-PATCHED_SUMMARY = "1 failed, 12 passed, 1 skipped, 1 xfailed, 1 error"
+# test_clocks: 9 pass; test_traps: 4 pass, 1 fail, 1 error, 1 skip, 1 xfail.
+PATCHED_SUMMARY = "1 failed, 13 passed, 1 skipped, 1 xfailed, 1 error"
 
 
 @pytest.fixture
