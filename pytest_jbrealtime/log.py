@@ -7,7 +7,6 @@ log written to disk, and replay serves a log read back from a file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,24 +16,17 @@ from pytest_jbrealtime.protocol import (
     SYSTEM_MONITOR_TYPES,
     TEST_GROUP_PREFIX,
 )
-from pytest_jbrealtime.text import is_encodable, repaired_value
+from pytest_jbrealtime.text import repaired_json
 from pytest_jbrealtime.timestamps import iso_timestamp as iso_timestamp
 from pytest_jbrealtime.unpatched import clock
-
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def event_json(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The event and its JSON text, both valid UTF-8: what every transport can carry.
 
-    Text UTF-8 cannot hold (lone surrogates) is repaired here, once (text.py); the
-    common case pays one check of text that is not ASCII.
+    Text UTF-8 cannot hold (lone surrogates) is repaired here, once (text.py).
     """
-    text = _encoder.encode(event)
-    if is_encodable(text):
-        return event, text
-    event = repaired_value(event)
-    return event, _encoder.encode(event)
+    return repaired_json(event)
 
 
 class LoggedEvent:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 import os
 import shutil
 import zlib
@@ -28,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from pytest_jbrealtime.log import LoggedEvent, iso_timestamp
 from pytest_jbrealtime.protocol import PROTOCOL_VERSION
-from pytest_jbrealtime.text import short_error
+from pytest_jbrealtime.text import json_text, short_error
 from pytest_jbrealtime.unpatched import clock, system
 
 FORMAT_NAME = "pytest-jbrealtime-recording"
@@ -38,7 +37,6 @@ FORMAT_VERSION = 1
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 MAX_PROBLEMS = 20
 _GZIP_MAGIC = b"\x1f\x8b"
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class RecordingError(Exception):
@@ -114,7 +112,7 @@ class RecordingWriter:
             "run_info": run_info,
             "screenshots": self.screenshots_dir.name,
         }
-        self._write_text(_encoder.encode(header) + "\n")
+        self._write_text(json_text(header) + "\n")
 
     def _write_text(self, text: str) -> None:
         assert self._file is not None and self._raw is not None
@@ -407,7 +405,7 @@ def read_recording(path: Path | str) -> Recording:
         for upgrade in upgrades:
             event = upgrade(event)
         recording.events.append(event)
-        recording.texts.append(_encoder.encode(event) if upgrades else text)
+        recording.texts.append(json_text(event) if upgrades else text)
     for message in stream_problems:
         problem(number + 1, message)
     return recording

@@ -37,6 +37,8 @@ from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
+from pytest_jbrealtime.hub.history import HubHistory
+from pytest_jbrealtime.hub.history_routes import history_routes
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
@@ -62,10 +64,11 @@ class Hub:
     authority: TokenAuthority
     limits: ServerLimits = field(default_factory=ServerLimits)
     screenshots: HubScreenshots = field(default_factory=lambda: HubScreenshots(None, 0))
+    history: HubHistory | None = None
     intake: HubIntake = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intake = HubIntake(self.backend, self.screenshots)
+        self.intake = HubIntake(self.backend, self.screenshots, self.history)
 
     def with_stacks(self, run: HubRun) -> HubRun:
         """The run, able to answer stack requests (asked down its shards' connections)."""
@@ -110,6 +113,15 @@ def create_hub_app(hub: Hub) -> ASGIApp:
             runs = await hub.backend.list_runs()
         except StoreUnavailable as exc:
             return JSONResponse({"error": f"log store unavailable: {exc}"}, status_code=503)
+        if hub.history is not None:
+            # Duration, pass rate, new failures, project and branch from the history.
+            try:
+                known = {r["run_id"]: r for r in await hub.history.read(
+                    hub.history.database.runs)}
+            except Exception:  # the run list without them beats no run list
+                known = {}
+            for run in runs:
+                run["history"] = known.get(run.get("run_id"))
         return JSONResponse({"runs": runs})
 
     async def run_info(request: Request) -> JSONResponse:
@@ -149,6 +161,7 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         WebSocketRoute("/runs/{run_id}/ws/{client_id}", viewer_socket),
         Route("/", home),
         Route("/api/runs", list_runs),
+        *history_routes(lambda: hub.history),
         Route("/api/{rest:path}", not_found),
         Route("/runs/{run_id}/api/run", run_info),
         Route("/runs/{run_id}/api/stack", stack_endpoint(hub.stacks_of)),

@@ -38,6 +38,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
+from pytest_jbrealtime.hub.history import HubHistory
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
 from pytest_jbrealtime.hub.runstate import merged_session_finished
@@ -83,8 +84,11 @@ def producer_events(
 
 
 class HubIntake:
-    def __init__(self, backend: LogBackend, screenshots: HubScreenshots | None = None) -> None:
+    def __init__(self, backend: LogBackend, screenshots: HubScreenshots | None = None,
+                 history: HubHistory | None = None) -> None:
         self.backend = backend
+        # Verdicts from the hub's database (hub/history.py); None: the producers' own.
+        self.history = history
         self.screenshots = screenshots or HubScreenshots(None, 0)
         self.connections = 0
         # (run, shard) of each producer connected now, for the shards' heartbeat.
@@ -204,6 +208,8 @@ class HubIntake:
         assert isinstance(run_id, str) and isinstance(shard, str)
         result = await self.backend.join(run_id, shard, producer,
                                          info if isinstance(info, dict) else {}, expected)
+        if self.history is not None:
+            await self.history.joined(run_id, info if isinstance(info, dict) else {})
         await websocket.send_text(json.dumps(
             {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
@@ -225,7 +231,12 @@ class HubIntake:
         if message.get("run_id") != run_id:
             raise FrameError(f"this connection publishes into run {run_id!r}")
         events = producer_events(message, shard)
+        if self.history is not None:
+            await self.history.judge(run_id, events)
         result = await self.backend.append(run_id, shard, events)
         if result.ended is not None:
-            await self.backend.append(run_id, None, [merged_session_finished(result.ended)])
+            end = merged_session_finished(result.ended)
+            await self.backend.append(run_id, None, [end])
+            if self.history is not None:
+                await self.history.finished(run_id, end)
         await self._send(websocket, {"type": "ack", "run_id": run_id, "last": result.last})

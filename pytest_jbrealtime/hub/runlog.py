@@ -8,7 +8,6 @@ a ``reset``). :class:`HubRun` ties a log to its ``ViewerRegistry`` and ``RunStat
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -16,14 +15,7 @@ from typing import Any
 from pytest_jbrealtime.hub.runstate import RunState
 from pytest_jbrealtime.log import EventLog, LoggedEvent, iso_timestamp
 from pytest_jbrealtime.server.viewers import ViewerRegistry
-from pytest_jbrealtime.text import is_encodable, repaired_value
-
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def event_json_text(value: Any) -> str:
-    text = _encoder.encode(value)
-    return text if is_encodable(text) else _encoder.encode(repaired_value(value))
+from pytest_jbrealtime.text import json_text
 
 
 def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:
@@ -44,8 +36,8 @@ def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:
     rest.setdefault("worker", "main")
     # Text UTF-8 cannot hold is repaired as on a run's server (log.event_json): Redis
     # and the viewers' frames need valid UTF-8.
-    head = '{"type":' + event_json_text(event_type) + ',"seq":'
-    tail = "," + event_json_text(rest)[1:]
+    head = '{"type":' + json_text(event_type) + ',"seq":'
+    tail = "," + json_text(rest)[1:]
     return head, tail
 
 

@@ -77,6 +77,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="viewer connections at once, all runs together (default %(default)s)")
     parser.add_argument("--max-user-connections", type=int, default=100, metavar="N",
                         help="connections of one token holder (default %(default)s)")
+    parser.add_argument("--history-url", default=None, metavar="URL",
+                        help="keep every run's results for history and verdicts in this "
+                             "database: postgresql://user@host/db (psycopg 3), or "
+                             "sqlite:///PATH (default: history.sqlite3 in --data)")
+    parser.add_argument("--history-keep-runs", type=int, default=500, metavar="N",
+                        help="history keeps the newest N runs of each project and branch "
+                             "(default %(default)s)")
+    parser.add_argument("--history-keep-days", type=float, default=90.0, metavar="DAYS",
+                        help="history forgets runs older than this (default %(default)g)")
 
 
 def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -104,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
     if args.retention_days <= 0:
         out("error: --retention-days must be > 0")
         return 2
+    if args.history_keep_runs < 1 or args.history_keep_days <= 0:
+        out("error: --history-keep-runs must be >= 1 and --history-keep-days > 0")
+        return 2
     if args.shard_timeout <= 0 or args.keep_finished < 0:
         out("error: --shard-timeout must be > 0 and --keep-finished >= 0")
         return 2
@@ -121,6 +133,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     from pytest_jbrealtime import ci
     from pytest_jbrealtime.hub.app import Hub, create_hub_app
     from pytest_jbrealtime.hub.backends import backend_for_url
+    from pytest_jbrealtime.hub.history import HistoryDatabase, HubHistory
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
     from pytest_jbrealtime.server.auth import TokenAuthority
@@ -133,6 +146,16 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         await backend.start()
     except Exception as exc:  # a bad URL, an unreachable Redis, an unwritable folder
         out(f"error: cannot open the log store: {exc}")
+        return 2
+    database = (HistoryDatabase(args.history_url) if args.history_url
+                else HistoryDatabase.for_data_dir(args.data))
+    history = HubHistory(database, args.history_keep_runs, args.history_keep_days)
+    try:
+        await history.start()
+    except Exception as exc:  # no driver, an unreachable server, a newer schema
+        await backend.close()
+        where = database.url.split("@")[-1]
+        out(f"error: cannot open the history database {where}: {exc}")
         return 2
     expiry: asyncio.Task[None] | None = None
     try:
@@ -163,7 +186,8 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
             # The memory backend deletes a run's folder, screenshots and all; with
             # Redis the images are this hub's own files.
             expiry = asyncio.create_task(expire_hourly(screenshots))
-        hub = Hub(backend=backend, authority=authority, limits=limits, screenshots=screenshots)
+        hub = Hub(backend=backend, authority=authority, limits=limits, screenshots=screenshots,
+                  history=history)
         lifecycle = RunLifecycle(backend, hub.intake.connected, args.shard_timeout,
                                  args.keep_finished)
         upkeep = asyncio.create_task(lifecycle.run())
@@ -187,6 +211,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     finally:
         if expiry is not None:
             expiry.cancel()
+        await history.close()
         await backend.close()
     return 0
 

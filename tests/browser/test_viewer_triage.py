@@ -268,10 +268,11 @@ def assert_colours(page: ViewerPage) -> None:
     back_to_list(page)
 
 
-def test_triage_live_desktop(
-    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1400x900", "390x844"])
+def test_triage_live(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome, size: tuple[int, int]
 ) -> None:
-    set_size(driver, DESKTOP)
+    set_size(driver, size)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": OVERLAP_WATCH})
     run = run_suite(suite_dir, start_live, "--jb-live-editor", "vscode", "--jb-live-linger", "30")
     page = ViewerPage(driver).open(run.wait_for_link())
@@ -281,8 +282,10 @@ def test_triage_live_desktop(
     page.wait_for(output_done)
     assert_counts_agree(page, run.output)
     # Failures were announced in the header, not over the page.
-    assert "8 failed, 1 error" in page.text("failure-counter")
-    assert page.find("failure-feed").text.startswith("latest: ")
+    counter = page.find("failure-counter")
+    assert counter.is_displayed()
+    assert "8 failed, 1 error" in (counter.get_attribute("textContent") or "")
+    assert (page.find("failure-feed").get_attribute("textContent") or "").startswith("latest: ")
     assert_colours(page)
     assert_triage(page)
     editor_links(page, suite_dir.path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -38,10 +37,10 @@ from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.runstate import RunState
 from pytest_jbrealtime.log import LoggedEvent
 from pytest_jbrealtime.recording import RecordingError, RecordingWriter, read_recording
+from pytest_jbrealtime.text import json_text
 
 LOG_NAME = "log.jsonl"
 logger = logging.getLogger("pytest_jbrealtime.hub")
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def epoch_of(timestamp: str | None) -> float | None:
@@ -159,7 +158,7 @@ class MemoryBackend(LogBackend):
             seq = len(items) + 1
             if event["seq"] != seq:  # a damaged line was skipped: keep the log gap-free
                 event = {**event, "seq": seq}
-                text = _encoder.encode(event)
+                text = json_text(event)
             items.append((event, text))
         run_file = self._files[run.run_id]
         run_file.loading = True
