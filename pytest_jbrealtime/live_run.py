@@ -16,6 +16,7 @@ from pytest_jbrealtime import __version__
 from pytest_jbrealtime.cancel import CancelGuard
 from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
 from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.last_words import LastWords
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
 from pytest_jbrealtime.protocol import LINK_PREFIX
@@ -25,6 +26,7 @@ from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
 from pytest_jbrealtime.stack_responder import StackResponder
+from pytest_jbrealtime.stalls import StallNotices
 from pytest_jbrealtime.unpatched import system
 
 
@@ -47,9 +49,13 @@ class LiveRun:
         self.server: LiveServer | None = None
         self.publisher: EventPublisher | None = None
         self.stacks: StackResponder | None = None
+        self.last_words: LastWords | None = None
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
+        # Stall alerts as the server (or the hub link) reports them (stalls.py).
+        self.stalls = StallNotices(github=self.outputs.provider == "github")
+        self.outputs.stall_notices = self.stalls
         # SIGTERM after the last test (a cancelled CI job) still leaves the outputs.
         self.cancel = CancelGuard()
 
@@ -74,7 +80,9 @@ class LiveRun:
 
             server = HubLink(self.settings.jb_live_hub, run_id, self.settings.jb_live_shard,
                              run_info, warn=self.warn, end_wait=self.settings.jb_live_hub_wait,
-                             expected_shards=self.settings.jb_live_shards)
+                             expected_shards=self.settings.jb_live_shards,
+                             stall_after=self.settings.jb_live_stall_after,
+                             on_stalled=self.stalls.note)
         else:
             server = LiveServer(
                 host=self.settings.jb_live_host,
@@ -86,6 +94,7 @@ class LiveRun:
                     "monitor": monitor_config(self.settings, str(self.config.rootpath)),
                     "metrics_public": self.settings.jb_live_metrics_public,
                     "limits": limits_from_settings(self.settings).to_config(),
+                    "stall_after": self.settings.jb_live_stall_after,
                 },
             )
         self.outputs.prepare(server)
@@ -101,8 +110,14 @@ class LiveRun:
         set_active_publisher(self.publisher)
         # Stacks on demand: a thread blocked on a socket until someone asks.
         publisher = self.publisher
-        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id)
+        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id,
+                                     on_stalled=self.stalls.note)
         self.stacks.start()
+        # SIGTERM mid-test: every thread's stack into the run folder, for the server
+        # (last_words.py). A hub run's pytest has no server left to read it.
+        if not self.settings.jb_live_hub:
+            self.last_words = LastWords(server.run_dir, "main")
+            self.last_words.arm()
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history,
                                     editor_url=self.settings.jb_live_editor)
@@ -169,12 +184,17 @@ class LiveRun:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # The tests are over: SIGTERM is the cancel guard's from here on.
+        if self.last_words is not None:
+            self.last_words.disarm()
         if self.server is not None:
             self.cancel.arm()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.server is not None and self.outputs.link_in_summary:
             terminalreporter.write_line(self.link_line)
+        for line in self.stalls.summary_lines():
+            terminalreporter.write_line(f"jb-live: stalled: {line}", yellow=True)
 
     def _write_line(self, line: str) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -196,6 +216,8 @@ class LiveRun:
         set_active_publisher(None)
         if self.stacks is not None:
             self.stacks.stop()
+        if self.last_words is not None:
+            self.last_words.disarm()
         if server is None or publisher is None:
             return
         publisher.flush()
@@ -214,6 +236,7 @@ class LiveRun:
             self.warn(f"stopping the live server failed: {exc!r}")
         try:
             self.outputs.finish(server)
+            self.stalls.close()
             server.remove_run_dir()
         finally:
             self.cancel.release()

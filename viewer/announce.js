@@ -9,13 +9,20 @@ export class Announcer {
     this.region = region;
     this.announced = new Set(); // failures already said, by test id
     this.timer = null;
+    this.pending = [];
   }
 
+  /** Say `text` soon; what is said in the same moment (a frame's failures and the end) is one message. */
   say(text) {
+    this.pending.push(text);
+    if (this.timer !== null) return;
     // Emptied first, so the same words twice are still read again.
-    clearTimeout(this.timer);
     this.region.textContent = '';
-    this.timer = setTimeout(() => { this.region.textContent = text; }, 50);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.region.textContent = this.pending.join('. ');
+      this.pending = [];
+    }, 50);
   }
 
   /** Tests that failed while the page watched; each is said once, a burst in one sentence. */

@@ -5,6 +5,8 @@
 // the request) comes back like any other message, not an event: no seq, not in the log.
 
 import { el, formatDuration, formatTime } from './dom.js';
+import { EVENT } from './protocol.js';
+import { editorHref } from './failures.js';
 
 // Frames of the test runner itself, shown dimmed: the test's own frames stand out.
 const RUNNER_FILE = /[\\/](_pytest|pluggy|xdist|execnet|pytest_jbrealtime)[\\/]|[\\/]site-packages[\\/]|[\\/]lib[\\/]python3\.\d+[\\/]/;
@@ -18,24 +20,30 @@ export function frameLocation(frame) {
   return `${frame.file ?? '?'}:${frame.line ?? '?'}`;
 }
 
+/** A frame's `path:line`: a link to the user's editor with --jb-live-editor (failures.js). */
+export function frameLocationElement(frame) {
+  const href = frame.file && frame.line ? editorHref(frame.file, frame.line) : null;
+  return href
+    ? el('a', { className: 'stack-location editor-link', href, 'data-testid': 'editor-link', text: frameLocation(frame) })
+    : el('span', { className: 'stack-location', text: frameLocation(frame) });
+}
+
 /** Is this message the answer to a stack request (a stack, or the error refusing one)? */
 export function isStackAnswer(message) {
   return message.type === 'stack' || (message.type === 'error' && message.request === 'stack_request');
 }
 
 export class StackPanel {
-  constructor(send, rerender) {
+  constructor(send, rerender, onLiveStall = () => {}) {
     this.send = send;
     this.rerender = rerender; // (testId) => re-render the detail if it shows that test
+    this.onLiveStall = onLiveStall; // (event) => tell the user (a toast), for live alerts
     // test id -> {state: 'asking'|'answered'|'refused', answer, askedAt}
     this.answers = new Map();
-    // test id -> the latest test_stalled event
-    this.stalled = new Map();
   }
 
   clear() {
     this.answers.clear();
-    this.stalled.clear();
   }
 
   ask(testId) {
@@ -48,9 +56,8 @@ export class StackPanel {
     for (const message of messages) {
       if (message.type === 'reset') {
         this.clear();
-      } else if (message.type === 'test_stalled' && typeof message.test_id === 'string') {
-        this.stalled.set(message.test_id, message);
-        this.rerender(message.test_id);
+      } else if (message.type === EVENT.TEST_STALLED && typeof message.test_id === 'string') {
+        this.onLiveStall(message); // the store keeps it (test.stalled); the detail follows
       } else if (isStackAnswer(message) && typeof message.test_id === 'string') {
         const state = message.type === 'stack' ? 'answered' : 'refused';
         const asked = this.answers.get(message.test_id);
@@ -62,11 +69,21 @@ export class StackPanel {
 
   /** The detail's sections for `test`: the stall alert, the Stack button and its answer. */
   sections(test) {
-    return [this.stalledSection(test), this.stackSection(test)];
+    return [this.interruptedSection(test), this.stalledSection(test), this.stackSection(test)];
+  }
+
+  interruptedSection(test) {
+    const event = test.interrupted;
+    if (!event) return null;
+    return el('section', { className: 'detail-section stalled', 'data-testid': 'interrupted-section' },
+      el('h3', {},
+        el('span', { className: 'badge status-stalled', text: 'interrupted' }),
+        el('span', { text: ` the run ended here: ${event.reason ?? ''}` })),
+      this.threads(event.threads ?? [], 'interrupted-stack'));
   }
 
   stalledSection(test) {
-    const event = this.stalled.get(test.id);
+    const event = test.stalled;
     if (!event) return null;
     const facts = `running for ${formatDuration(event.running_for)}, past ${formatDuration(event.threshold)}`
       + (event.worker && event.worker !== 'main' ? ` on ${event.worker}` : '')
@@ -75,6 +92,7 @@ export class StackPanel {
       el('h3', {},
         el('span', { className: 'badge status-stalled', 'data-testid': 'stalled-mark', text: 'stalled' }),
         el('span', { text: ` ${facts}` })),
+      event.stack_error ? el('div', { className: 'stack-status', text: `No stack: ${event.stack_error}` }) : null,
       this.threads(event.threads ?? [], 'stalled-stack'));
   }
 
@@ -115,7 +133,7 @@ export class StackPanel {
         el('ol', { className: 'stack-frames' },
           ...(thread.frames ?? []).map((frame) => el('li', { className: isRunnerFrame(frame) ? 'stack-frame runner' : 'stack-frame', 'data-testid': 'stack-frame' },
             el('span', { className: 'stack-function', text: frame.function ?? '?' }),
-            el('span', { className: 'stack-location', text: frameLocation(frame) }),
+            frameLocationElement(frame),
             frame.code ? el('code', { className: 'stack-code', text: frame.code }) : null))))));
   }
 }
@@ -129,6 +147,14 @@ export function mountStacks(view) {
     (message) => view.send(message),
     (testId) => {
       if (view.detail.testId === testId) view.showDetail(view.store.tests.get(testId) ?? null);
+    },
+    (event) => {
+      // Only alerts that happen while the page watches: a backlog or a recording is history.
+      if (event.seq > view.liveStore.liveAfterSeq) {
+        const test = view.liveStore.tests.get(event.test_id);
+        view.toast('alert', `Stalled: ${test ? test.name : event.test_id}`, event.test_id,
+          `running for ${formatDuration(event.running_for)} (threshold ${formatDuration(event.threshold)})`);
+      }
     });
   view.addPanel(panel);
   view.detail.extraSections.push((test) => panel.sections(test));

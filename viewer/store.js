@@ -128,6 +128,16 @@ export class RunStore {
       case 'test_completed':
         this.applyCompleted(message);
         break;
+      case 'test_stalled':
+      case 'test_interrupted': {
+        // Its latest alert, or the stack the run ended on (stack.js shows them).
+        const test = this.tests.get(message.test_id);
+        if (test) {
+          test[message.type === 'test_stalled' ? 'stalled' : 'interrupted'] = message;
+          this.changedTests.add(test.id);
+        }
+        break;
+      }
       case 'session_finished':
         this.finished = message;
         for (const test of this.running) this.setStatus(test, 'queued');
@@ -295,6 +305,8 @@ export class RunStore {
       categories: null, // what pytest counts for it once completed (counting.js)
       counted: null, // what the tally has counted for it
       warnings: 0,
+      stalled: null, // the latest test_stalled event
+      interrupted: null, // its test_interrupted event
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
     };

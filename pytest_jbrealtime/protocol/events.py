@@ -286,6 +286,30 @@ class WorkerCrashed(_OfTest):
     error: str
 
 
+# -- stall alerts (stalls.py; the threads as in a ``stack`` frame, frames.py) ---------------
+
+
+class _TestStalledOptional(TypedDict, total=False):
+    taken_at: str | None
+    stack_error: str  # why ``threads`` is empty
+
+
+class TestStalled(_TestStalledOptional):
+    test_id: str
+    worker: str
+    running_for: float
+    threshold: float
+    threads: list[dict[str, Any]]
+
+
+class TestInterrupted(TypedDict):
+    """The run ended mid-test (last_words.py): the stacks when it did."""
+
+    test_id: str
+    reason: str  # "KeyboardInterrupt", "terminated (SIGTERM)", "worker crashed (SIGTERM)"
+    threads: list[dict[str, Any]]
+
+
 # -- a hub's runs (hub/backends, hub/runstate.py) --------------------------------------------
 
 
@@ -330,6 +354,8 @@ EVENT_TYPES: dict[str, type] = {
     "shard_joined": ShardJoined,
     "shard_finished": ShardFinished,
     "shard_resumed": ShardResumed,
+    "test_stalled": TestStalled,
+    "test_interrupted": TestInterrupted,
 }
 
 # Events a viewer in the ``system_monitor`` group receives.

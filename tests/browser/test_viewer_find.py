@@ -200,3 +200,66 @@ def test_keys_sticky_header_and_folding(
     page.wait_for(lambda: len(page.rendered_rows()) == 0)
     page.find("unfold-all").click()
     page.wait_for(lambda: len(page.rendered_rows()) > 0)
+
+
+ANNOUNCED_SUITE = textwrap.dedent(
+    """
+    import pathlib
+    import time
+
+    RELEASE = pathlib.Path(__file__).with_name("release")
+
+    def test_gate():
+        deadline = time.monotonic() + 60
+        while not RELEASE.exists():
+            assert time.monotonic() < deadline, "the test never released the gate"
+            time.sleep(0.01)
+
+    def test_breaks_first():
+        assert False
+
+    def test_fine():
+        pass
+
+    def test_breaks_second():
+        raise ValueError("nope")
+    """
+)
+
+
+def test_failures_are_announced_politely_and_once(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    suite_dir.makepyfile(test_said=ANNOUNCED_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-linger", "60")
+    page = ViewerPage(driver).open(run.wait_for_link())
+    page.wait_for(lambda: page.statuses().get("test_said.py::test_gate") == "running")
+    announcer = page.find("announcer")
+    assert announcer.get_attribute("aria-live") == "polite"
+    assert announcer.get_attribute("role") == "status"
+    # Every text the live region is given, from now on.
+    driver.execute_script("""
+      window.__said = [];
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="announcer"]').textContent;
+        if (text) window.__said.push(text);
+      }).observe(document.querySelector('[data-testid="announcer"]'),
+                 {childList: true, characterData: true, subtree: true});
+    """)
+    (suite_dir.path / "release").touch()
+    page.wait_finished()
+    # A reconnect replays nothing already said.
+    driver.execute_script("window.__jbLive.client.reconnectNow();")
+    page.wait_for(lambda: any(t.get_attribute("data-kind") == "finished"
+                              for t in page.find_all("toast")))
+    said: list[str] = page.wait_for(lambda: driver.execute_script(
+        "return window.__said.some((t) => t.includes('Run finished')) && window.__said"))
+    failures = [text for text in said if "test_breaks" in text]
+    assert sum(text.count("test_breaks_first") for text in failures) == 1, said
+    assert sum(text.count("test_breaks_second") for text in failures) == 1, said
+    # The failure toasts are for the eyes: not live regions of their own.
+    for toast in page.find_all("toast"):
+        if toast.get_attribute("data-kind") == "failure":
+            assert toast.get_attribute("role") is None
+    assert driver.execute_script(
+        "return document.getElementById('toasts').getAttribute('aria-live')") is None
