@@ -117,18 +117,21 @@ export function mountSlowest(view, parent) {
 }
 
 /**
- * On a narrow screen the panels row (monitor, lanes, timeline, slowest) folds to one line
- * with a button to unfold it (style.css: `.panels:not(.unfolded)`).
+ * The panels row (monitor, lanes, timeline, slowest) folds to one line with this button: at
+ * first on a narrow screen (a phone, 200% zoom), where the list needs the room; on a wide one
+ * when the user wants the list taller.
  */
 export function mountPanelFold(parent) {
-  const label = el('span', { text: 'System, workers, timeline, slowest' });
-  const button = el('button', { type: 'button', className: 'panels-fold', 'data-testid': 'panels-fold', 'aria-expanded': 'false' },
-    el('span', { className: 'twisty', 'aria-hidden': 'true', text: '▸' }), label);
-  button.addEventListener('click', () => {
-    const unfolded = parent.classList.toggle('unfolded');
-    button.setAttribute('aria-expanded', String(unfolded));
-    setText(button.firstChild, unfolded ? '▾' : '▸');
-  });
+  const twisty = el('span', { className: 'twisty', 'aria-hidden': 'true' });
+  const button = el('button', { type: 'button', className: 'panels-fold', 'data-testid': 'panels-fold' },
+    twisty, el('span', { text: 'System, workers, timeline, slowest' }));
+  const show = (folded) => {
+    parent.classList.toggle('folded', folded);
+    button.setAttribute('aria-expanded', String(!folded));
+    setText(twisty, folded ? '▸' : '▾');
+  };
+  show(window.matchMedia('(max-width: 700px)').matches);
+  button.addEventListener('click', () => show(!parent.classList.contains('folded')));
   parent.prepend(button);
   return button;
 }
