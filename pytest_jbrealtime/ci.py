@@ -150,6 +150,7 @@ def step_summary(
     environ: Mapping[str, str],
     live_link: str | None = None,
     failures: Sequence[Failure] = (),
+    stalled: Sequence[str] = (),
 ) -> str:
     """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts, failures (new ones first)
     and where the files are.
@@ -176,6 +177,10 @@ def step_summary(
     if recording is not None:
         lines.append(f"- Recording: `{recording}`; watch it again with "
                      f"`python -m pytest_jbrealtime replay {recording.name}`")
+    if stalled:
+        # Test ids and paths are the run's text: shown as code, never as Markdown.
+        lines += ["", f"#### Stalled tests ({len(stalled)})", ""]
+        lines += [f"- `{line.replace('`', chr(39))}`" for line in stalled]
     return "\n".join(lines) + "\n\n"
 
 

@@ -25,6 +25,7 @@ from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
 from pytest_jbrealtime.stack_responder import StackResponder
+from pytest_jbrealtime.stalls import StallNotices
 from pytest_jbrealtime.unpatched import system
 
 
@@ -50,6 +51,9 @@ class LiveRun:
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
+        # Stall alerts as the server (or the hub link) reports them (stalls.py).
+        self.stalls = StallNotices(github=self.outputs.provider == "github")
+        self.outputs.stall_notices = self.stalls
         # SIGTERM after the last test (a cancelled CI job) still leaves the outputs.
         self.cancel = CancelGuard()
 
@@ -74,7 +78,9 @@ class LiveRun:
 
             server = HubLink(self.settings.jb_live_hub, run_id, self.settings.jb_live_shard,
                              run_info, warn=self.warn, end_wait=self.settings.jb_live_hub_wait,
-                             expected_shards=self.settings.jb_live_shards)
+                             expected_shards=self.settings.jb_live_shards,
+                             stall_after=self.settings.jb_live_stall_after,
+                             on_stalled=self.stalls.note)
         else:
             server = LiveServer(
                 host=self.settings.jb_live_host,
@@ -86,6 +92,7 @@ class LiveRun:
                     "monitor": monitor_config(self.settings, str(self.config.rootpath)),
                     "metrics_public": self.settings.jb_live_metrics_public,
                     "limits": limits_from_settings(self.settings).to_config(),
+                    "stall_after": self.settings.jb_live_stall_after,
                 },
             )
         self.outputs.prepare(server)
@@ -101,7 +108,8 @@ class LiveRun:
         set_active_publisher(self.publisher)
         # Stacks on demand: a thread blocked on a socket until someone asks.
         publisher = self.publisher
-        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id)
+        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id,
+                                     on_stalled=self.stalls.note)
         self.stacks.start()
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history,
@@ -175,6 +183,8 @@ class LiveRun:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.server is not None and self.outputs.link_in_summary:
             terminalreporter.write_line(self.link_line)
+        for line in self.stalls.summary_lines():
+            terminalreporter.write_line(f"jb-live: stalled: {line}", yellow=True)
 
     def _write_line(self, line: str) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -214,6 +224,7 @@ class LiveRun:
             self.warn(f"stopping the live server failed: {exc!r}")
         try:
             self.outputs.finish(server)
+            self.stalls.close()
             server.remove_run_dir()
         finally:
             self.cancel.release()

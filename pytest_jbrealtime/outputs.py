@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +21,9 @@ from pytest_jbrealtime import ci
 from pytest_jbrealtime.server.runner import LiveServer
 from pytest_jbrealtime.settings import LiveSettings
 from pytest_jbrealtime.unpatched import clock
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.stalls import StallNotices
 
 
 class RunOutputs:
@@ -36,6 +39,8 @@ class RunOutputs:
         self.warn = warn
         self.write_line = write_line
         self.provider = ci.detect()
+        # The run's stall alerts (stalls.StallNotices, set by LiveRun) for the job summary.
+        self.stall_notices: StallNotices | None = None
         base = Path(config.invocation_params.dir)
         self.record_path = base / settings.jb_live_record if settings.jb_live_record else None
         self.report_path = base / settings.jb_live_report if settings.jb_live_report else None
@@ -150,6 +155,7 @@ class RunOutputs:
             environ=os.environ,
             live_link=live_link,
             failures=getattr(session_plugin, "failures", ()),
+            stalled=self.stall_notices.summary_lines() if self.stall_notices else (),
         )
         try:
             ci.append_step_summary(text)

@@ -177,6 +177,17 @@ def _shard(text: str) -> str:
     return text
 
 
+def _stall_after(text: str) -> float | str:
+    """``auto``, ``off``, or seconds (> 0): when a running test counts as stalled."""
+    lowered = text.strip().lower()
+    if lowered in ("auto", "off"):
+        return lowered
+    try:
+        return _positive_float(lowered)
+    except ValueError:
+        raise ValueError("expected SECONDS (> 0), auto or off") from None
+
+
 def _label(text: str) -> str:
     label = text.strip()
     if not 1 <= len(label) <= 200 or not label.isprintable():
@@ -421,6 +432,13 @@ OPTIONS: tuple[Option, ...] = (
         "still unsent",
         _non_negative_float, metavar="SECONDS",
     ),
+    Option(
+        "jb_live_stall_after", "--jb-live-stall-after", "JB_LIVE_STALL_AFTER",
+        "a test running longer than SECONDS is stalled: a test_stalled event with its "
+        "stack, again each time its time doubles (default {default}: 10 times its last "
+        "duration, at least 10 s; 60 s without history; off: never)",
+        _stall_after, metavar="SECONDS|auto|off",
+    ),
 )
 
 
@@ -461,6 +479,7 @@ class LiveSettings:
     jb_live_shard: str | None = None
     jb_live_shards: int = 0
     jb_live_hub_wait: float = 10.0
+    jb_live_stall_after: float | str = "auto"
     jb_live_project: str | None = None
     jb_live_branch: str | None = None
     jb_live_editor: str | None = None

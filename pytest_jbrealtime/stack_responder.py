@@ -38,8 +38,11 @@ MAX_CODE_CHARS = 300
 REQUEST_TIMEOUT = 2.0
 # pytest's function that runs one test's phases (_pytest/runner.py).
 TEST_FRAME = "runtestprotocol"
-# The one request line; anything else is ignored (answered with nothing).
+# The request line; anything else is ignored (answered with nothing).
 REQUEST = b"stack\n"
+# A note for the run's main process (a stall alert, stalls.py): this line, then JSON.
+STALLED_NOTE = b"stalled\n"
+MAX_NOTE_BYTES = 4 << 20
 
 # Bound at import: a test may patch sys or linecache, the answer must not change.
 _current_frames = sys._current_frames
@@ -106,11 +109,14 @@ def current_stacks(test_thread: int | None, skip: frozenset[int] = frozenset()) 
 class StackResponder:
     """Answers stack requests for this process (one per test process of a run)."""
 
-    def __init__(self, run_dir: Path | str, worker: str, current_test: Any) -> None:
-        """``current_test()`` names the test running now (or None), as the publisher knows it."""
+    def __init__(self, run_dir: Path | str, worker: str, current_test: Any,
+                 on_stalled: Any = None) -> None:
+        """``current_test()`` names the test running now (or None), as the publisher knows
+        it; ``on_stalled(event)``, if given, takes the stall alerts the server sends."""
         self.path = responder_path(run_dir, worker)
         self.worker = worker
         self._current_test = current_test
+        self._on_stalled = on_stalled
         # Tests run on the thread that configures pytest (serially and on xdist workers).
         self.test_thread = _get_ident()
         self._sock: socket.socket | None = None
@@ -160,11 +166,15 @@ class StackResponder:
     def _answer(self, connection: socket.socket) -> None:
         connection.settimeout(REQUEST_TIMEOUT)
         request = b""
-        while not request.endswith(b"\n") and len(request) < 64:
+        while b"\n" not in request and len(request) < 64:
             chunk = connection.recv(64)
             if not chunk:
                 return
             request += chunk
+        line, _, rest = request.partition(b"\n")
+        if line + b"\n" == STALLED_NOTE and self._on_stalled is not None:
+            self._on_stalled(system.json_loads(rest + _read_to_end(connection, MAX_NOTE_BYTES)))
+            return
         if request != REQUEST:
             return
         try:
@@ -187,6 +197,18 @@ class StackResponder:
             self.path.unlink()
 
 
+def _read_to_end(connection: socket.socket, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while size < limit:
+        chunk = connection.recv(1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
     """Blocking client (the hub link's thread): the responder's answer, or an ``error``."""
     try:
@@ -194,12 +216,7 @@ def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
             sock.settimeout(timeout)
             sock.connect(str(path))
             sock.sendall(REQUEST)
-            chunks = []
-            while True:
-                chunk = sock.recv(1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            data = _read_to_end(sock, 64 << 20)
     except (FileNotFoundError, ConnectionRefusedError):
         return {"error": "no stack responder (the process has ended, or never started one)"}
     except TimeoutError:
@@ -207,7 +224,7 @@ def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
     except OSError as exc:
         return {"error": f"cannot reach the process: {exc}"}
     try:
-        answer = system.json_loads(b"".join(chunks))
+        answer = system.json_loads(data)
     except ValueError:
         return {"error": "the process answered nothing readable"}
     return answer if isinstance(answer, dict) else {"error": "unexpected answer"}

@@ -173,7 +173,7 @@ export class TestList {
     node.classList.toggle('cursor', row.key === this.cursorKey);
     if (row.kind === 'test') {
       const test = row.test;
-      node.className = `row row-test depth-${row.depth}${test.id === this.selectedId ? ' selected' : ''}${row.key === this.cursorKey ? ' cursor' : ''}`;
+      node.className = `row row-test depth-${row.depth}${test.id === this.selectedId ? ' selected' : ''}${row.key === this.cursorKey ? ' cursor' : ''}${test.stalled ? ' stalled' : ''}`;
       node.dataset.testid = 'test-row';
       node.dataset.testId = test.id;
       node.dataset.status = test.status;
@@ -184,7 +184,7 @@ export class TestList {
       markText(label, row.depth === 0 ? test.id : test.name, this.words);
       const flaky = isFlaky(test);
       node.classList.toggle('flaky', flaky);
-      setText(meta, test.status === 'running' ? 'running' : `${flaky ? 'flaky · ' : ''}${formatDuration(test.duration)}`);
+      setText(meta, test.status === 'running' ? (test.stalled ? 'stalled' : 'running') : `${flaky ? 'flaky · ' : ''}${formatDuration(test.duration)}`);
       fillBadge(badge, test, this.store ?? { anyHistory: true });
       // The dot is colour only: its status in words, for screen readers.
       setText(spoken, `, ${test.status}`);

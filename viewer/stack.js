@@ -5,6 +5,7 @@
 // the request) comes back like any other message, not an event: no seq, not in the log.
 
 import { el, formatDuration, formatTime } from './dom.js';
+import { EVENT } from './protocol.js';
 
 // Frames of the test runner itself, shown dimmed: the test's own frames stand out.
 const RUNNER_FILE = /[\\/](_pytest|pluggy|xdist|execnet|pytest_jbrealtime)[\\/]|[\\/]site-packages[\\/]|[\\/]lib[\\/]python3\.\d+[\\/]/;
@@ -24,18 +25,16 @@ export function isStackAnswer(message) {
 }
 
 export class StackPanel {
-  constructor(send, rerender) {
+  constructor(send, rerender, onLiveStall = () => {}) {
     this.send = send;
     this.rerender = rerender; // (testId) => re-render the detail if it shows that test
+    this.onLiveStall = onLiveStall; // (event) => tell the user (a toast), for live alerts
     // test id -> {state: 'asking'|'answered'|'refused', answer, askedAt}
     this.answers = new Map();
-    // test id -> the latest test_stalled event
-    this.stalled = new Map();
   }
 
   clear() {
     this.answers.clear();
-    this.stalled.clear();
   }
 
   ask(testId) {
@@ -48,9 +47,8 @@ export class StackPanel {
     for (const message of messages) {
       if (message.type === 'reset') {
         this.clear();
-      } else if (message.type === 'test_stalled' && typeof message.test_id === 'string') {
-        this.stalled.set(message.test_id, message);
-        this.rerender(message.test_id);
+      } else if (message.type === EVENT.TEST_STALLED && typeof message.test_id === 'string') {
+        this.onLiveStall(message); // the store keeps it (test.stalled); the detail follows
       } else if (isStackAnswer(message) && typeof message.test_id === 'string') {
         const state = message.type === 'stack' ? 'answered' : 'refused';
         const asked = this.answers.get(message.test_id);
@@ -66,7 +64,7 @@ export class StackPanel {
   }
 
   stalledSection(test) {
-    const event = this.stalled.get(test.id);
+    const event = test.stalled;
     if (!event) return null;
     const facts = `running for ${formatDuration(event.running_for)}, past ${formatDuration(event.threshold)}`
       + (event.worker && event.worker !== 'main' ? ` on ${event.worker}` : '')
@@ -75,6 +73,7 @@ export class StackPanel {
       el('h3', {},
         el('span', { className: 'badge status-stalled', 'data-testid': 'stalled-mark', text: 'stalled' }),
         el('span', { text: ` ${facts}` })),
+      event.stack_error ? el('div', { className: 'stack-status', text: `No stack: ${event.stack_error}` }) : null,
       this.threads(event.threads ?? [], 'stalled-stack'));
   }
 
@@ -129,6 +128,14 @@ export function mountStacks(view) {
     (message) => view.send(message),
     (testId) => {
       if (view.detail.testId === testId) view.showDetail(view.store.tests.get(testId) ?? null);
+    },
+    (event) => {
+      // Only alerts that happen while the page watches: a backlog or a recording is history.
+      if (event.seq > view.liveStore.liveAfterSeq) {
+        const test = view.liveStore.tests.get(event.test_id);
+        view.toast('alert', `Stalled: ${test ? test.name : event.test_id}`, event.test_id,
+          `running for ${formatDuration(event.running_for)} (threshold ${formatDuration(event.threshold)})`);
+      }
     });
   view.addPanel(panel);
   view.detail.extraSections.push((test) => panel.sections(test));

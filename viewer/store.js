@@ -127,6 +127,15 @@ export class RunStore {
       case 'test_completed':
         this.applyCompleted(message);
         break;
+      case 'test_stalled': {
+        // Its latest alert (stack.js shows it); the mark stays once the test ends.
+        const test = this.tests.get(message.test_id);
+        if (test) {
+          test.stalled = message;
+          this.changedTests.add(test.id);
+        }
+        break;
+      }
       case 'session_finished':
         this.finished = message;
         for (const test of this.running) this.setStatus(test, 'queued');
@@ -294,6 +303,7 @@ export class RunStore {
       categories: null, // what pytest counts for it once completed (counting.js)
       counted: null, // what the tally has counted for it
       warnings: 0,
+      stalled: null, // the latest test_stalled event
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
     };

@@ -50,6 +50,8 @@ class HubLink(LiveServer):
         warn: Callable[[str], None],
         end_wait: float,
         expected_shards: int = 0,
+        stall_after: float | str = "off",
+        on_stalled: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         super().__init__(host="127.0.0.1", port=0, run_id=run_id, run_info=run_info, warn=warn)
         self.hub_url = hub_url
@@ -57,6 +59,9 @@ class HubLink(LiveServer):
         self.end_wait = end_wait
         self.expected_shards = expected_shards
         self.producer: HubProducer | None = None
+        # Stall alerts are this process's to raise: the hub does not know the option.
+        self.stall_after = stall_after
+        self.on_stalled = on_stalled
         self.recorder: RecordingWriter | None = None
 
     def _configured_secret(self) -> str | None:
@@ -90,6 +95,7 @@ class HubLink(LiveServer):
             producer_socket_url(self.hub_url), token, self.run_id, self.shard,
             {**self.run_info, "shard": self.shard}, spool, local_log, self.expected_shards,
             screenshots_dir=self.run_dir / SCREENSHOTS_DIRECTORY, run_dir=self.run_dir,
+            stall_after=self.stall_after, on_stalled=self.on_stalled,
         )
         self.producer.start()
         if token is None:

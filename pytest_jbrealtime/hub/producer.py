@@ -23,14 +23,17 @@ import json
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_frame
 from pytest_jbrealtime.hub.spool import Spool
-from pytest_jbrealtime.hub.stacks import answer_stack_request
+from pytest_jbrealtime.hub.stacks import PRODUCER_ASK_TIMEOUT, answer_stack_request
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.stack_responder import ask_responder, responder_path
+from pytest_jbrealtime.stalls import StallWatch, stalled_event
 from pytest_jbrealtime.unpatched import clock, system
 
 CONNECT_TIMEOUT = 3.0
@@ -69,6 +72,8 @@ class HubProducer:
         expected_shards: int = 0,
         screenshots_dir: Path | None = None,
         run_dir: Path | None = None,
+        stall_after: float | str = "off",
+        on_stalled: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.ws_url = ws_url
         self._token = token
@@ -83,6 +88,9 @@ class HubProducer:
         self.screenshots_dir = screenshots_dir
         # Where this run's stack responders listen (stack_responder.py, hub/stacks.py).
         self.run_dir = run_dir
+        # Stall alerts (stalls.py): this thread sees every event and keeps the clock.
+        self.stalls = StallWatch(stall_after) if stall_after != "off" else None
+        self.on_stalled = on_stalled
         self.screenshots_sent = 0
         # Screenshots whose image could not be sent (gone, too big): their URL is a 404.
         self.screenshots_missing = 0
@@ -142,6 +150,7 @@ class HubProducer:
                     for item in items:
                         if item is not _STOP:
                             self._record(item)
+                    self._check_stalls()
                     if self.fatal is None:
                         self._talk()
                 except Exception as exc:  # a bug here must not leave the queue growing
@@ -165,7 +174,25 @@ class HubProducer:
             pass
         return items
 
+    def _check_stalls(self) -> None:
+        if self.stalls is None:
+            return
+        for stall in self.stalls.due():
+            answer = (ask_responder(responder_path(self.run_dir, stall.test.worker),
+                                    PRODUCER_ASK_TIMEOUT)
+                      if self.run_dir is not None else {"error": "no run folder"})
+            event = stalled_event(stall, answer)
+            event["ts"] = clock.time()
+            self._record([event])
+            if self.on_stalled is not None:
+                self.on_stalled(event)
+
     def _record(self, events: list[dict[str, Any]]) -> None:
+        if self.stalls is not None:
+            for event in events:
+                if event.get("type") in ("test_started", "test_completed",
+                                         "session_finished"):
+                    self.stalls.observe(event)
         if self.local_log is not None:
             self.local_log.extend(events)
         for event in events:

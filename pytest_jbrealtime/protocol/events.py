@@ -279,6 +279,22 @@ class WorkerCrashed(_OfTest):
     error: str
 
 
+# -- stall alerts (stalls.py; the threads as in a ``stack`` frame, frames.py) ---------------
+
+
+class _TestStalledOptional(TypedDict, total=False):
+    taken_at: str | None
+    stack_error: str  # why ``threads`` is empty
+
+
+class TestStalled(_TestStalledOptional):
+    test_id: str
+    worker: str
+    running_for: float
+    threshold: float
+    threads: list[dict[str, Any]]
+
+
 # -- a hub's runs (hub/backends, hub/runstate.py) --------------------------------------------
 
 
@@ -322,6 +338,7 @@ EVENT_TYPES: dict[str, type] = {
     "shard_joined": ShardJoined,
     "shard_finished": ShardFinished,
     "shard_resumed": ShardResumed,
+    "test_stalled": TestStalled,
 }
 
 # Events a viewer in the ``system_monitor`` group receives.

@@ -18,7 +18,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -30,6 +30,9 @@ from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.deadline import deadline_protocol
 from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import configure_server_logging
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts
 
 # Also paces what viewers get: one read, one log append and one send per viewer at
 # most each poll. Under -n 2 on two cores every core is busy and the server's CPU is
@@ -105,6 +108,7 @@ class LiveServerProcess:
         # The server's log level (redact.py); WARNING unless JB_LIVE_SERVER_LOG_LEVEL says.
         self.log_level = logging.getLogger("uvicorn.error").getEffectiveLevel()
         self.drain_timeout = float(config.get("drain_timeout", 1.0))
+        self.alerts = self.stall_alerts()
 
     def on_frame(self, kind: str, body: Any) -> None:
         if kind == EVENTS:
@@ -130,6 +134,18 @@ class LiveServerProcess:
             self.control.send({"warning": f"system monitor off: {exc!r}"})
             return None
         return asyncio.create_task(monitor.run())
+
+    def stall_alerts(self) -> ServerStallAlerts | None:
+        """Stall alerts (server/stall_alerts.py) unless the run turned them off; made
+        before the first frame is read, so that they see every test start."""
+        setting = self.config.get("stall_after", "off")
+        if setting in (None, "off"):
+            return None
+        from pytest_jbrealtime.server.stacks import local_fetch
+        from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts
+
+        return ServerStallAlerts(self.log, setting, local_fetch(self.state.run_dir),
+                                 self.state.run_dir)
 
     async def report_viewer_count(self) -> None:
         registry = self.state.registry
@@ -168,6 +184,7 @@ class LiveServerProcess:
             return
         counter = asyncio.create_task(self.report_viewer_count())
         monitor = self.start_monitor()
+        stalls = asyncio.create_task(self.alerts.run()) if self.alerts is not None else None
         await self.finish_requested.wait()
         # pytest died before session_finished: nothing held back for it stays out.
         self.state.producers.merge(force=True)
@@ -176,8 +193,9 @@ class LiveServerProcess:
         await self._drain()
         poller.cancel()
         counter.cancel()
-        if monitor is not None:
-            monitor.cancel()
+        for task in (monitor, stalls):
+            if task is not None:
+                task.cancel()
         if self.recorder is not None:
             self.recorder.close()  # before "drained": pytest reads it for the report next
         outcome = recording_outcome(self.config, self.recorder)

@@ -22,13 +22,14 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from typing import TYPE_CHECKING, Any
 
 from pytest_jbrealtime.log import EventLog, LoggedEvent
 from pytest_jbrealtime.stack_responder import responder_path
+
+if TYPE_CHECKING:  # the server's; the pytest side (stalls.py, hub/stacks.py) needs none
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 # How long the serving side waits for a process's answer (a live one answers in ms;
 # the 1 s figure is measured in benchmarks/stack_latency.py).
@@ -216,6 +217,8 @@ def stack_endpoint(
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     """``GET …/api/stack?test_id=ID`` (behind the viewer token like every route): the
     ``stack`` frame, or the ``error`` one with 400/404/409/503."""
+
+    from starlette.responses import JSONResponse
 
     async def endpoint(request: Request) -> JSONResponse:
         test_id = request.query_params.get("test_id")

@@ -66,3 +66,30 @@ def test_the_stack_button_shows_where_the_running_test_is(
     assert SLEEPER in stack_functions(page, "stack")
     assert run.wait(60) == 0
     assert not page.csp_violations()
+
+
+def test_a_stalled_test_is_marked_with_its_stack(
+    tmp_path: Path, start_live: Any, driver: Chrome
+) -> None:
+    directory, gates = suite(tmp_path)
+    run = start_live(directory, "--jb-live-stall-after", "2",
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+    page = ViewerPage(driver).open(run.wait_for_link())
+    try:
+        page.wait_for(lambda: page.statuses().get(SLEEPS) == "running")
+        open_test(page, driver, SLEEPS)
+        page.wait_for(lambda: page.find_all("stalled-mark"), timeout=60)
+        row = driver.find_element("css selector", f'[data-test-id="{SLEEPS}"]')
+        assert "stalled" in (row.get_attribute("class") or "")
+        assert row.find_element("css selector", ".row-meta").text == "stalled"
+        assert SLEEPER in stack_functions(page, "stalled-stack")
+        assert "past 2" in page.text("stalled-section").lower()
+        toasts = [t.text for t in page.find_all("toast")]
+        assert any("Stalled: test_sleeps" in t for t in toasts), toasts
+    finally:
+        (gates / "sleeps").touch()
+        (gates / "spins").touch()
+    page.wait_finished(timeout=120)
+    assert page.find_all("stalled-mark"), "the mark stays once the test has ended"
+    assert run.wait(60) == 0
+    assert not page.csp_violations()
