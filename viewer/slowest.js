@@ -94,6 +94,10 @@ export class SlowestTests {
   }
 
   fill(list, entries, describe) {
+    // Unchanged (a batch that did not move the top): keep the nodes, under a pointer too.
+    const signature = entries.map((entry) => `${entry.id ?? entry.file} ${entry.duration} ${entry.tests ?? entry.result}`).join('\n');
+    if (list.dataset.signature === signature) return;
+    list.dataset.signature = signature;
     const rows = entries.map((entry) => {
       const { dataset, label, title } = describe(entry);
       const button = el('button', { type: 'button', className: 'slowest-row', 'data-testid': dataset.testId !== undefined ? 'slowest-row' : 'slowest-file', title, dataset: { ...dataset, duration: String(entry.duration) } },
