@@ -16,6 +16,7 @@ from pytest_jbrealtime import __version__
 from pytest_jbrealtime.cancel import CancelGuard
 from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
 from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.last_words import LastWords
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
 from pytest_jbrealtime.protocol import LINK_PREFIX
@@ -48,6 +49,7 @@ class LiveRun:
         self.server: LiveServer | None = None
         self.publisher: EventPublisher | None = None
         self.stacks: StackResponder | None = None
+        self.last_words: LastWords | None = None
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
@@ -111,6 +113,11 @@ class LiveRun:
         self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id,
                                      on_stalled=self.stalls.note)
         self.stacks.start()
+        # SIGTERM mid-test: every thread's stack into the run folder, for the server
+        # (last_words.py). A hub run's pytest has no server left to read it.
+        if not self.settings.jb_live_hub:
+            self.last_words = LastWords(server.run_dir, "main")
+            self.last_words.arm()
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history,
                                     editor_url=self.settings.jb_live_editor)
@@ -177,6 +184,9 @@ class LiveRun:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # The tests are over: SIGTERM is the cancel guard's from here on.
+        if self.last_words is not None:
+            self.last_words.disarm()
         if self.server is not None:
             self.cancel.arm()
 
@@ -206,6 +216,8 @@ class LiveRun:
         set_active_publisher(None)
         if self.stacks is not None:
             self.stacks.stop()
+        if self.last_words is not None:
+            self.last_words.disarm()
         if server is None or publisher is None:
             return
         publisher.flush()

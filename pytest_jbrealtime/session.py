@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import warnings
 from dataclasses import dataclass, field
+from threading import get_ident as system_thread_id
 from typing import TYPE_CHECKING
 
 import pytest
@@ -206,6 +207,30 @@ class LivePlugin:
         }
         self.publisher.publish("collection_finished", collected)
         self.publisher.flush()
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C mid-test: the test's stack as the interrupt found it (last_words.py).
+
+        Serial runs only: under xdist the tests ran in the workers, gone with the signal.
+        """
+        test_id = self.publisher.current_test_id
+        if test_id is None or self.config.pluginmanager.get_plugin("dsession") is not None:
+            return
+        from pytest_jbrealtime.last_words import frames_of_traceback
+        from pytest_jbrealtime.stack_responder import current_stacks
+
+        try:
+            own = {"name": "MainThread", "current": True,
+                   "frames": frames_of_traceback(excinfo.tb)}
+            others = current_stacks(None, frozenset({system_thread_id()}))
+            for thread in others:
+                thread["current"] = False
+            self.publisher.publish("test_interrupted", {
+                "test_id": test_id, "reason": "KeyboardInterrupt", "threads": [own, *others],
+            })
+            self.publisher.flush()
+        except Exception:  # the run is ending; its last word is not worth a crash
+            pass
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

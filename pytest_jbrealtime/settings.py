@@ -418,13 +418,13 @@ OPTIONS: tuple[Option, ...] = (
         "jb_live_project", "--jb-live-project", "JB_LIVE_PROJECT",
         "the project a hub keeps this run's history under (default: the CI's repository "
         "or project, else the root directory's name)",
-        _label, None, metavar="NAME",
+        _label, metavar="NAME",
     ),
     Option(
         "jb_live_branch", "--jb-live-branch", "JB_LIVE_BRANCH",
         "the branch a hub keeps this run's history under (default: the CI's branch, else "
         "git's current branch, read from .git)",
-        _label, None, metavar="NAME",
+        _label, metavar="NAME",
     ),
     Option(
         "jb_live_hub_wait", "--jb-live-hub-wait", "JB_LIVE_HUB_WAIT",

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from pytest_jbrealtime.last_words import LastWords
 from pytest_jbrealtime.producer_client import ProducerConnection
 from pytest_jbrealtime.publisher import EventPublisher, active_publisher, set_active_publisher
 from pytest_jbrealtime.settings import LiveSettings
@@ -83,6 +84,11 @@ class WorkerPublishing:
             self.stacks = StackResponder(info["run_dir"], self.worker,
                                          lambda: publisher.current_test_id)
             self.stacks.start()
+        # SIGTERM mid-test: the last words for the controller's server (last_words.py).
+        self.last_words: LastWords | None = None
+        if info.get("run_dir") and not info.get("relay"):
+            self.last_words = LastWords(info["run_dir"], self.worker)
+            self.last_words.arm()
 
     def _settle(self) -> None:
         """Everything published so far has reached the server (bounded wait)."""
@@ -135,6 +141,8 @@ class WorkerPublishing:
         self.publisher.current_test_id = None
         if self.stacks is not None:
             self.stacks.stop()
+        if self.last_words is not None:
+            self.last_words.disarm()
         self.publisher.flush()
         self.connection.close(CLOSE_TIMEOUT)
 

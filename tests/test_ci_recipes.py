@@ -84,6 +84,10 @@ def make_suite(directory: Path) -> Path:
     return directory
 
 
+def nonzero(counts: Mapping[str, int]) -> dict[str, int]:
+    return {name: count for name, count in counts.items() if count}
+
+
 def run_in_ci(command: str, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """``command`` as a CI runner's shell runs it: this environment's pytest first on PATH,
     the outer run's CI markers blanked, nothing unbuffered (a CI log is a pipe)."""
@@ -208,7 +212,7 @@ def test_the_github_step_publishes_to_the_hub(tmp_path: Path, running: list[Any]
     assert (suite / "out" / "report.html").is_file()
     assert (suite / "out" / "run.jsonl.gz").is_file()
     listed = hub.runs()["gh-4242-1"]
-    assert (listed["status"], listed["counts"]) == ("finished", {"passed": 1, "failed": 1})
+    assert (listed["status"], nonzero(listed["counts"])) == ("finished", {"passed": 1, "failed": 1})
 
 
 def test_the_github_step_without_secrets_still_reports(tmp_path: Path) -> None:
@@ -261,7 +265,7 @@ def test_the_gitlab_script_publishes_to_the_hub(tmp_path: Path, running: list[An
     assert f"jb-live: watch this run at {hub.url}/runs/gl-77-5/" in done.stdout.splitlines()
     assert (suite / "out" / "report.html").is_file()
     assert (suite / "out" / "junit.xml").is_file()
-    assert hub.runs()["gl-77-5"]["counts"] == {"passed": 1, "failed": 1}
+    assert nonzero(hub.runs()["gl-77-5"]["counts"]) == {"passed": 1, "failed": 1}
 
 
 # -- the systemd unit ------------------------------------------------------------------------

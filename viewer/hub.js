@@ -5,6 +5,7 @@
 
 import { runFacts, filterRuns, sortRuns } from './hublist.js';
 import { mountTheme } from './theme.js';
+import { mountHubHistory, newFailuresCell, compareCell } from './hubhistory.js';
 import { COUNT_KEYS } from './protocol.js';
 
 export const REFRESH_MS = 2000;
@@ -13,6 +14,7 @@ const COUNT_ORDER = COUNT_KEYS.filter((name) => !name.startsWith('subtests '));
 const LABELS = ['Run', 'Status', 'Counts', 'Failures', 'Pass rate', 'Duration', 'Shards', 'Started', 'Last event', 'Watching'];
 
 let lastRuns = [];
+let history = null; // hubhistory.js: trend and comparison, mounted below
 
 function cell(text, className) {
   const td = document.createElement('td');
@@ -70,6 +72,8 @@ export function runRow(run) {
   row.append(cell(when(run.updated)));
   row.append(cell(String(run.viewers ?? 0)));
   [...row.children].forEach((td, index) => { td.dataset.label = LABELS[index]; });
+  // From the hub's history (hubhistory.js): new failures, and Compare with previous run.
+  row.append(newFailuresCell(run), compareCell(run, (runId) => history && history.compare(runId)));
   row.dataset.duration = facts.duration === null ? '' : String(facts.duration);
   row.dataset.failures = String(facts.failures);
   row.dataset.passRate = facts.passRate === null ? '' : String(facts.passRate);
@@ -95,6 +99,7 @@ export async function refresh() {
     const { runs } = await response.json();
     lastRuns = runs;
     draw();
+    if (history) history.update(runs);
     const live = runs.filter((run) => run.status === 'live').length;
     state.textContent = `${runs.length} run(s), ${live} live`;
     state.dataset.state = 'ok';
@@ -106,6 +111,7 @@ export async function refresh() {
 }
 
 mountTheme();
+history = mountHubHistory(document.querySelector('main'));
 for (const id of ['hub-search', 'hub-filter', 'hub-sort']) {
   document.getElementById(id).addEventListener(id === 'hub-search' ? 'input' : 'change', draw);
 }

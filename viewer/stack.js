@@ -60,7 +60,17 @@ export class StackPanel {
 
   /** The detail's sections for `test`: the stall alert, the Stack button and its answer. */
   sections(test) {
-    return [this.stalledSection(test), this.stackSection(test)];
+    return [this.interruptedSection(test), this.stalledSection(test), this.stackSection(test)];
+  }
+
+  interruptedSection(test) {
+    const event = test.interrupted;
+    if (!event) return null;
+    return el('section', { className: 'detail-section stalled', 'data-testid': 'interrupted-section' },
+      el('h3', {},
+        el('span', { className: 'badge status-stalled', text: 'interrupted' }),
+        el('span', { text: ` the run ended here: ${event.reason ?? ''}` })),
+      this.threads(event.threads ?? [], 'interrupted-stack'));
   }
 
   stalledSection(test) {

@@ -127,11 +127,12 @@ export class RunStore {
       case 'test_completed':
         this.applyCompleted(message);
         break;
-      case 'test_stalled': {
-        // Its latest alert (stack.js shows it); the mark stays once the test ends.
+      case 'test_stalled':
+      case 'test_interrupted': {
+        // Its latest alert, or the stack the run ended on (stack.js shows them).
         const test = this.tests.get(message.test_id);
         if (test) {
-          test.stalled = message;
+          test[message.type === 'test_stalled' ? 'stalled' : 'interrupted'] = message;
           this.changedTests.add(test.id);
         }
         break;
@@ -304,6 +305,7 @@ export class RunStore {
       counted: null, // what the tally has counted for it
       warnings: 0,
       stalled: null, // the latest test_stalled event
+      interrupted: null, // its test_interrupted event
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
     };

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_jbrealtime.protocol.events import PastResult
 from pytest_jbrealtime.verdicts import (
     FAILING,
     SLOWER_FACTOR,
     SLOWER_MARGIN,
     WORKING,
-    PastResult,
     history_info,
 )
 

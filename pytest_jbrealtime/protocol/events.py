@@ -295,6 +295,14 @@ class TestStalled(_TestStalledOptional):
     threads: list[dict[str, Any]]
 
 
+class TestInterrupted(TypedDict):
+    """The run ended mid-test (last_words.py): the stacks when it did."""
+
+    test_id: str
+    reason: str  # "KeyboardInterrupt", "terminated (SIGTERM)", "worker crashed (SIGTERM)"
+    threads: list[dict[str, Any]]
+
+
 # -- a hub's runs (hub/backends, hub/runstate.py) --------------------------------------------
 
 
@@ -339,6 +347,7 @@ EVENT_TYPES: dict[str, type] = {
     "shard_finished": ShardFinished,
     "shard_resumed": ShardResumed,
     "test_stalled": TestStalled,
+    "test_interrupted": TestInterrupted,
 }
 
 # Events a viewer in the ``system_monitor`` group receives.

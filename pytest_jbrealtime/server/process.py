@@ -28,6 +28,7 @@ from pytest_jbrealtime.recording import open_recorder, recording_outcome
 from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.deadline import deadline_protocol
+from pytest_jbrealtime.server.interrupted import InterruptedTests
 from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import configure_server_logging
 
@@ -109,6 +110,10 @@ class LiveServerProcess:
         self.log_level = logging.getLogger("uvicorn.error").getEffectiveLevel()
         self.drain_timeout = float(config.get("drain_timeout", 1.0))
         self.alerts = self.stall_alerts()
+        # The last words of test processes killed mid-test (server/interrupted.py).
+        assert self.state.registry.stacks is not None
+        self.interrupted = InterruptedTests(self.log, self.state.run_dir,
+                                            self.state.registry.stacks.whereabouts)
 
     def on_frame(self, kind: str, body: Any) -> None:
         if kind == EVENTS:
@@ -186,8 +191,10 @@ class LiveServerProcess:
         monitor = self.start_monitor()
         stalls = asyncio.create_task(self.alerts.run()) if self.alerts is not None else None
         await self.finish_requested.wait()
-        # pytest died before session_finished: nothing held back for it stays out.
+        # pytest died before session_finished: nothing held back for it stays out,
+        # and what its tests were doing goes in.
         self.state.producers.merge(force=True)
+        self.interrupted.run_killed()
         if self.linger > 0:
             await asyncio.sleep(self.linger)
         await self._drain()
