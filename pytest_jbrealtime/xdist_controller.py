@@ -33,6 +33,8 @@ from pytest_jbrealtime.protocol.events import (
     CollectedTest,
     CollectionFinished,
     WorkerCrashed,
+    WorkerFinished,
+    WorkerStarted,
     phase_progress,
 )
 from pytest_jbrealtime.unpatched import system
@@ -209,10 +211,10 @@ class XdistController:
     def pytest_testnodeready(self, node: Any) -> None:
         info = getattr(node, "workerinfo", {}) or {}
         version = info.get("version_info")
-        self.publisher.publish(
-            "worker_started",
-            {"python": ".".join(str(v) for v in version[:3]) if version else None},
-        )
+        started: WorkerStarted = {
+            "python": ".".join(str(v) for v in version[:3]) if version else None,
+        }
+        self.publisher.publish("worker_started", started)
         self.publisher.flush()
 
     @pytest.hookimpl(optionalhook=True)
@@ -227,7 +229,8 @@ class XdistController:
                     f"worker {worker}: {problem}; its steps, browser actions and other "
                     f"events from inside tests are missing from the stream ({dropped} dropped)"
                 )
-            self.publisher.publish("worker_finished", {"dropped_events": dropped})
+            finished: WorkerFinished = {"dropped_events": dropped}
+            self.publisher.publish("worker_finished", finished)
         else:
             fields: WorkerCrashed = {"error": str(error)}
             test_id = self.running.pop(worker, None)
