@@ -32,6 +32,8 @@ from pytest_jbrealtime.protocol import PRODUCER_TOKEN_SECONDS, split_node_id
 from pytest_jbrealtime.protocol.events import (
     CollectedTest,
     WorkerCrashed,
+    WorkerFinished,
+    WorkerStarted,
     phase_progress,
 )
 from pytest_jbrealtime.unpatched import system
@@ -202,10 +204,10 @@ class XdistController:
     def pytest_testnodeready(self, node: Any) -> None:
         info = getattr(node, "workerinfo", {}) or {}
         version = info.get("version_info")
-        self.publisher.publish(
-            "worker_started",
-            {"python": ".".join(str(v) for v in version[:3]) if version else None},
-        )
+        started: WorkerStarted = {
+            "python": ".".join(str(v) for v in version[:3]) if version else None,
+        }
+        self.publisher.publish("worker_started", started)
         self.publisher.flush()
 
     @pytest.hookimpl(optionalhook=True)
@@ -220,7 +222,8 @@ class XdistController:
                     f"worker {worker}: {problem}; its steps, browser actions and other "
                     f"events from inside tests are missing from the stream ({dropped} dropped)"
                 )
-            self.publisher.publish("worker_finished", {"dropped_events": dropped})
+            finished: WorkerFinished = {"dropped_events": dropped}
+            self.publisher.publish("worker_finished", finished)
         else:
             fields: WorkerCrashed = {"error": str(error)}
             test_id = self.running.pop(worker, None)

@@ -187,13 +187,19 @@ class SessionFinished(_SessionFinishedOptional):
 # -- from inside tests (steps.py, live_driver.py, screenshots.py) ---------------------------
 
 
-class _BrowserActionOptional(_OfTest, total=False):
-    typed_characters: int | None
+class BrowserActionDetails(TypedDict, total=False):
+    """What some actions add (docs/protocol.md, "Browser events")."""
+
+    typed_characters: int | None  # change_value
     cleared: bool
-    text: str
-    script: str
-    error_type: str
+    text: str  # only with --jb-live-show-typed-text
+    script: str  # execute_script
+    error_type: str  # exception
     message: str
+
+
+class _BrowserActionOptional(_OfTest, BrowserActionDetails, total=False):
+    pass
 
 
 class BrowserAction(_BrowserActionOptional):
