@@ -1,5 +1,5 @@
-// Search: the query language of the search box, and sorting. Pure: no DOM, no imports, so
-// `node --test tests/js/` runs it as it is (docs/viewer.md, "Search").
+// Search: the query language of the search box, and sorting. Pure: no DOM (its imports have
+// none either), so `node --test tests/js/` runs it as it is (docs/viewer.md, "Search").
 //
 //   login timeout            plain words: each must be in the node id, failure text or output
 //   "exact phrase"           a quoted phrase is one word
