@@ -17,10 +17,10 @@ import pytest
 from pytest_jbrealtime import __version__, ci
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.protocol import COUNT_KEYS, split_node_id
+from pytest_jbrealtime.protocol.collection import collection_events
 from pytest_jbrealtime.protocol.events import (
     CollectedTest,
     CollectionError,
-    CollectionFinished,
     HistoryInfo,
     PytestWarning,
     SessionFinished,
@@ -203,11 +203,13 @@ class LivePlugin:
                     ),
                 }
             )
+        self.publish_collection(tests)
+
+    def publish_collection(self, tests: list[CollectedTest]) -> None:
+        """The run's collection, in parts no frame is too small for (collection.py)."""
         self.collected = len(tests)
-        collected: CollectionFinished = {
-            "total": len(tests), "tests": tests, "errors": self.collection_errors,
-        }
-        self.publisher.publish("collection_finished", collected)
+        for event_type, payload in collection_events(tests, self.collection_errors):
+            self.publisher.publish(event_type, payload)
         self.publisher.flush()
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:

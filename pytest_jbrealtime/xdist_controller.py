@@ -31,7 +31,6 @@ import pytest
 from pytest_jbrealtime.protocol import PRODUCER_TOKEN_SECONDS, split_node_id
 from pytest_jbrealtime.protocol.events import (
     CollectedTest,
-    CollectionFinished,
     WorkerCrashed,
     WorkerFinished,
     WorkerStarted,
@@ -168,14 +167,8 @@ class XdistController:
         if self._collection_published:
             return
         self._collection_published = True
-        tests = tests_from_ids(list(ids))
-        self.session_plugin.collected = len(tests)
         self.publisher.worker = "main"  # the run's collection, not one worker's
-        collected: CollectionFinished = {
-            "total": len(tests), "tests": tests, "errors": self.session_plugin.collection_errors,
-        }
-        self.publisher.publish("collection_finished", collected)
-        self.publisher.flush()
+        self.session_plugin.publish_collection(tests_from_ids(list(ids)))
 
     # -- one test: phases from the relayed reports ---------------------------------------
 

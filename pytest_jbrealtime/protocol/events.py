@@ -71,8 +71,15 @@ class CollectionError(TypedDict):
 
 class CollectionFinished(TypedDict):
     total: int
-    tests: list[CollectedTest]
+    tests: list[CollectedTest]  # the first part (collection.py): all of them when parts is 1
     errors: list[CollectionError]
+    parts: int  # this event and the collection_part events after it
+
+
+class CollectionPart(TypedDict):
+    part: int  # 2, 3, … of parts
+    parts: int
+    tests: list[CollectedTest]
 
 
 class TestStarted(TypedDict):
@@ -333,6 +340,7 @@ class ShardResumed(TypedDict):
 EVENT_TYPES: dict[str, type] = {
     "session_started": SessionStarted,
     "collection_finished": CollectionFinished,
+    "collection_part": CollectionPart,
     "test_started": TestStarted,
     "test_progress": TestProgress,
     "test_completed": TestCompleted,
