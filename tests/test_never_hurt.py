@@ -797,3 +797,38 @@ def test_unencodable_text_through_the_hub(tmp_path: Path, running: list[Any], ba
     shard_completed = [e for e in recorded.events if e["type"] == "test_completed"]
     assert [e["sections"] for e in shard_completed] == [
         e["sections"] for e in watched.of_type("test_completed")]
+
+
+FROZEN_SUITE = '''
+import datetime, time
+import pytest
+from freezegun import freeze_time
+
+@pytest.fixture(scope="module", autouse=True)
+def frozen():
+    # freezegun swaps the real clock functions wherever a module holds them.
+    with freeze_time("2001-02-03 04:05:06"):
+        yield
+
+def test_frozen():
+    assert datetime.datetime.now().year == 2001 and time.gmtime().tm_year == 2001
+
+@pytest.mark.parametrize("n", range(3))
+def test_more(n):
+    assert time.monotonic() == time.monotonic()
+'''
+
+
+def test_freezegun_does_not_freeze_the_plugin(suite_dir: pytest.Pytester, start_live) -> None:
+    suite_dir.makepyfile(test_frozen=FROZEN_SUITE)
+    expected = plain_pytest(suite_dir.path)
+    assert expected[0] == 0
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == 0 and summary_of(run.output) == expected[1]
+    assert "jb-live: WARNING" not in run.output
+    # The events of the frozen tests carry the real time, not 2001.
+    this_year = time.strftime("%Y", time.gmtime())
+    stamps = [e["timestamp"] for e in watched.events if e.get("test_id")]
+    assert len(watched.of_type("test_completed")) == 4
+    assert stamps and all(s.startswith(this_year) for s in stamps)

@@ -26,6 +26,7 @@ export function countTestId(name) {
 export function categoriesOf(event) {
   if (Array.isArray(event.categories)) return event.categories;
   if (event.result === 'crashed') return ['failed'];
+  if (event.result === 'rerun') return ['rerun'];
   return MAIN_CATEGORIES.includes(event.result) ? [event.result] : ['error'];
 }
 
