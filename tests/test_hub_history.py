@@ -191,3 +191,48 @@ def test_a_hub_refuses_an_unreachable_history_database(tmp_path: Path) -> None:
         check=False)
     assert done.returncode == 2
     assert "error: cannot open the history database 127.0.0.1:1/none" in done.stdout
+
+
+# -- the intake's side, in process -------------------------------------------------------
+
+
+def _completed(test_id: str, result: str, duration: float = 0.1) -> dict[str, Any]:
+    return {"type": "test_completed", "test_id": test_id, "result": result,
+            "duration": duration, "history": {"verdict": "from-the-producer"}}
+
+
+def test_hub_history_judges_keeps_and_survives_a_broken_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from pytest_jbrealtime.hub import history as hub_history
+
+    async def scenario() -> None:
+        history = hub_history.HubHistory(HistoryDatabase(f"sqlite:///{tmp_path / 'h.db'}"))
+        await history.start()
+        info = {"project": "p", "branch": "b"}
+        await history.joined("r1", info)
+        first = [_completed("t::a", "passed"), _completed("t::b", "rerun"),
+                 _completed("t::b", "passed")]
+        await history.judge("r1", first)
+        assert [e["history"] and e["history"]["verdict"] for e in first] == [
+            "new_test", None, "new_test"]
+        await history.finished("r1", {"counts": {"passed": 2}, "duration": 1.0})
+        await history.joined("r2", info)
+        second = [_completed("t::a", "failed"), _completed("t::b", "rerun"),
+                  _completed("t::b", "passed")]
+        await history.judge("r2", second)
+        assert second[0]["history"]["verdict"] == "new_failure"
+        assert second[2]["history"]["verdict"] == "flaky"  # passed on a rerun
+        # A judge whose run ended on another hub leaves memory once idle.
+        monkeypatch.setattr(hub_history, "IDLE_JUDGE_SECONDS", -1.0)
+        await history.joined("r3", info)
+        assert history.judged_runs == 1
+        # The database gone: events keep the producer's verdict, nothing raises.
+        history.database.close()
+        third = [_completed("t::a", "passed")]
+        await history.judge("r3", third)
+        assert third[0]["history"] == {"verdict": "from-the-producer"}
+
+    asyncio.run(scenario())

@@ -20,8 +20,11 @@ pytestmark = pytest.mark.redis
 
 def test_two_hubs_on_one_redis_serve_one_run(tmp_path: Path, redis_server: RedisServer,
                                              running: list[Any]) -> None:
-    hub_a = HubProcess(tmp_path / "a", 0, redis_server.url)
-    hub_b = HubProcess(tmp_path / "b", 0, redis_server.url)
+    # Hubs on one Redis share one history database too (PostgreSQL in production; one
+    # SQLite file serves two processes on one machine): the run lists then agree.
+    history = ("--history-url", f"sqlite:///{tmp_path / 'history.sqlite3'}")
+    hub_a = HubProcess(tmp_path / "a", 0, redis_server.url, *history)
+    hub_b = HubProcess(tmp_path / "b", 0, redis_server.url, *history)
     running += [hub_a, hub_b]
     suite = tmp_path / "suite"
     suite.mkdir()

@@ -6,6 +6,7 @@
 
 import { el, formatDuration, formatTime } from './dom.js';
 import { EVENT } from './protocol.js';
+import { editorHref } from './failures.js';
 
 // Frames of the test runner itself, shown dimmed: the test's own frames stand out.
 const RUNNER_FILE = /[\\/](_pytest|pluggy|xdist|execnet|pytest_jbrealtime)[\\/]|[\\/]site-packages[\\/]|[\\/]lib[\\/]python3\.\d+[\\/]/;
@@ -17,6 +18,14 @@ export function isRunnerFrame(frame) {
 /** `path:line` of a frame, as editors and terminals take it. */
 export function frameLocation(frame) {
   return `${frame.file ?? '?'}:${frame.line ?? '?'}`;
+}
+
+/** A frame's `path:line`: a link to the user's editor with --jb-live-editor (failures.js). */
+export function frameLocationElement(frame) {
+  const href = frame.file && frame.line ? editorHref(frame.file, frame.line) : null;
+  return href
+    ? el('a', { className: 'stack-location editor-link', href, 'data-testid': 'editor-link', text: frameLocation(frame) })
+    : el('span', { className: 'stack-location', text: frameLocation(frame) });
 }
 
 /** Is this message the answer to a stack request (a stack, or the error refusing one)? */
@@ -124,7 +133,7 @@ export class StackPanel {
         el('ol', { className: 'stack-frames' },
           ...(thread.frames ?? []).map((frame) => el('li', { className: isRunnerFrame(frame) ? 'stack-frame runner' : 'stack-frame', 'data-testid': 'stack-frame' },
             el('span', { className: 'stack-function', text: frame.function ?? '?' }),
-            el('span', { className: 'stack-location', text: frameLocation(frame) }),
+            frameLocationElement(frame),
             frame.code ? el('code', { className: 'stack-code', text: frame.code }) : null))))));
   }
 }

@@ -68,10 +68,12 @@ export class Triage {
   buildHeader() {
     this.counter = el('button', { type: 'button', className: 'failure-counter', 'data-testid': 'failure-counter', hidden: true, title: 'Failures, grouped by cause (n / p: next / previous failure)' });
     this.feed = el('span', { className: 'failure-feed', 'data-testid': 'failure-feed' });
-    this.counter.append(el('span', { className: 'failure-counter-count' }), this.feed);
+    // The short form (`✖ 9`) is what a phone's top bar shows (style.css).
+    this.counter.append(el('span', { className: 'failure-counter-count' }),
+      el('span', { className: 'failure-counter-short', 'aria-hidden': 'true' }), this.feed);
     this.counter.addEventListener('click', () => this.show(TRIAGE_FAILURES));
-    const right = document.querySelector('.topbar-right');
-    right.prepend(this.counter);
+    // Beside the run's status: on a phone's first line, not a line of its own.
+    document.getElementById('run-status').after(this.counter);
   }
 
   buildViews() {
@@ -158,6 +160,7 @@ export class Triage {
     const bad = counts.failed + counts.error;
     this.counter.hidden = bad === 0;
     setText(this.counter.firstChild, `✖ ${countsText(counts, ['failed', 'error'])}`);
+    setText(this.counter.children[1], `✖ ${bad}`);
     if (changes && changes.liveFailures.length > 0) {
       this.latest = changes.liveFailures[changes.liveFailures.length - 1];
       setText(this.feed, `latest: ${this.latest.name}`);
@@ -188,12 +191,12 @@ export class Triage {
   renderFailures() {
     const tests = this.view.store.order.filter(isTriaged);
     if (tests.length === 0) {
-      this.failuresNode.replaceChildren(el('p', { className: 'triage-empty', text: 'No failures.' }));
+      this.failuresNode.replaceChildren(this.backButton(), el('p', { className: 'triage-empty', text: 'No failures.' }));
       return;
     }
     const groups = newFailuresFirst(groupByCause(tests));
     const head = el('p', { className: 'triage-head', text: `${countWord(tests.length, 'failing test')} · ${countWord(groups.length, 'cause')} · n / p: next / previous failure` });
-    this.failuresNode.replaceChildren(head, ...groups.map((group) => el('section', {
+    this.failuresNode.replaceChildren(this.backButton(), head, ...groups.map((group) => el('section', {
       className: 'failure-group', 'data-testid': 'failure-group',
       dataset: { count: String(group.tests.length), cause: group.cause },
     },
@@ -212,11 +215,12 @@ export class Triage {
   renderWarnings() {
     const events = this.view.store.pytestWarnings;
     if (events.length === 0) {
-      this.warningsNode.replaceChildren(el('p', { className: 'triage-empty', text: 'pytest recorded no warnings.' }));
+      this.warningsNode.replaceChildren(this.backButton(), el('p', { className: 'triage-empty', text: 'pytest recorded no warnings.' }));
       return;
     }
     const groups = groupWarnings(events);
     this.warningsNode.replaceChildren(
+      this.backButton(),
       el('p', { className: 'triage-head', text: `${countWord(events.length, 'warning')} (pytest's count) · ${countWord(groups.length, 'kind')}` }),
       ...groups.map((group) => el('section', { className: 'warning-group', 'data-testid': 'warning-group', dataset: { count: String(group.count), category: group.category } },
         el('header', { className: 'failure-group-head' },
@@ -228,6 +232,13 @@ export class Triage {
           ? el('ul', { className: 'failure-group-tests' }, ...[...group.tests].map((id) => el('li', {},
             el('button', { type: 'button', className: 'failure-link', dataset: { testId: id }, title: id }, el('span', { className: 'failure-link-name', text: id })))))
           : el('div', { className: 'warning-place', text: 'outside any test' }))));
+  }
+
+  /** Back to the list: a phone has no room for the view tabs (style.css), so each view has this. */
+  backButton() {
+    const button = el('button', { type: 'button', className: 'button triage-back', 'data-testid': 'triage-back', text: '← All tests' });
+    button.addEventListener('click', () => this.show(TRIAGE_TESTS));
+    return button;
   }
 
   markSelected() {

@@ -507,8 +507,11 @@ export class LiveView {
   notifyFailures(failures) {
     if (failures.length === 0) return;
     const first = failures[0];
+    const errors = failures.filter((test) => test.status === 'error').length;
     this.browserNotify(
-      failures.length === 1 ? `${FAILURE_WORDS[first.status] ?? 'Failed'}: ${first.name}` : `${failures.length} tests failed`,
+      failures.length === 1
+        ? `${FAILURE_WORDS[first.status] ?? 'Failed'}: ${first.name}`
+        : countsText({ failed: failures.length - errors, error: errors }, ['failed', 'error']),
       stripAnsi(first.summary ?? first.id),
     );
   }

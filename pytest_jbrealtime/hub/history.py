@@ -45,6 +45,9 @@ RECENT_RUNS = 40
 DEFAULT_KEEP_RUNS = 500
 DEFAULT_KEEP_DAYS = 90.0
 UNLABELLED = ""
+# A run this hub judged but whose end another hub saw (several hubs on one Redis), or
+# that never ended: its judge leaves memory once unused this long.
+IDLE_JUDGE_SECONDS = 3600.0
 
 # Each entry one schema version: statements run in one transaction, in order.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -332,6 +335,9 @@ class RunJudge:
     branch: str
     recent: dict[str, list[PastResult]] | None = None
     reran: set[str] = field(default_factory=set)
+    used: float = field(default_factory=time.monotonic)
+    # The run's row being written: the join is answered without waiting for the database.
+    stored: asyncio.Task[Any] | None = None
 
 
 class HubHistory:
@@ -355,9 +361,15 @@ class HubHistory:
     async def joined(self, run_id: str, run_info: dict[str, Any]) -> None:
         project = _label(run_info.get("project"))
         branch = _label(run_info.get("branch"))
-        if run_id not in self._runs:
-            self._runs[run_id] = RunJudge(project, branch)
-        await self._safely(self.database.start_run, run_id, project, branch, time.time())
+        now = time.monotonic()
+        for idle in [r for r, j in self._runs.items() if now - j.used > IDLE_JUDGE_SECONDS]:
+            self._forget(idle)
+        judge = self._runs.get(run_id)
+        if judge is None:
+            judge = self._runs[run_id] = RunJudge(project, branch)
+        if judge.stored is None:
+            judge.stored = asyncio.create_task(
+                self._safely(self.database.start_run, run_id, project, branch, time.time()))
 
     async def judge(self, run_id: str, events: list[dict[str, Any]]) -> None:
         """Give each ``test_completed`` its verdict from this history, and keep its result."""
@@ -366,6 +378,9 @@ class HubHistory:
         judge = self._runs.get(run_id)
         if not completed or judge is None:
             return
+        judge.used = time.monotonic()
+        if judge.stored is not None:
+            await judge.stored
         recent = await self._recent(run_id, judge)
         rows: list[tuple[str, str, float, str | None]] = []
         for event in completed:
@@ -384,9 +399,19 @@ class HubHistory:
         if rows:
             await self._safely(self.database.add_results, run_id, rows)
 
-    async def finished(self, run_id: str, end: dict[str, Any]) -> None:
+    def _forget(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
         self._loading.pop(run_id, None)
+
+    @property
+    def judged_runs(self) -> int:
+        return len(self._runs)
+
+    async def finished(self, run_id: str, end: dict[str, Any]) -> None:
+        judge = self._runs.get(run_id)
+        if judge is not None and judge.stored is not None:
+            await judge.stored
+        self._forget(run_id)
         await self._safely(self.database.finish_run, run_id, time.time(), end)
         await self._safely(self.database.prune, self.keep_runs, self.keep_days)
 

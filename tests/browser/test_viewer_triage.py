@@ -117,7 +117,7 @@ def assert_triage(page: ViewerPage) -> None:
     assert_no_escapes(page)
 
     # Failures view: grouped by cause, counts right, one click to each test.
-    page.find("view-failures").click()
+    show_view(page, "failures")
     groups = {g.get_attribute("data-cause"): int(g.get_attribute("data-count") or 0)
               for g in page.find_all("failure-group")}
     payload = next(c for c in groups if "payload mismatch" in c)
@@ -149,7 +149,7 @@ def assert_triage(page: ViewerPage) -> None:
 
     # The failures filter shows failed + error.
     back_to_list(page)
-    page.find("view-tests").click()
+    show_view(page, "tests")
     page.set_status_filter("failures")
     page.wait_for(lambda: page.visible_count() == len(FAILURE_IDS))
     shown = set(driver.execute_script(
@@ -163,7 +163,7 @@ def assert_triage(page: ViewerPage) -> None:
     page.set_status_filter("all")
 
     # A newly selected test opens at its top: scrolled down in one, the next shows its name.
-    page.find("view-failures").click()
+    show_view(page, "failures")
     select_failure(page, "test_triage.py::test_colour")
     detail = page.find("test-detail")
     driver.execute_script(
@@ -177,7 +177,7 @@ def assert_triage(page: ViewerPage) -> None:
     back_to_list(page)
 
     # The flaky test: its badge, and one labelled tab per attempt with its own output.
-    page.find("view-tests").click()
+    show_view(page, "tests")
     open_test(page, FLAKY_ID)
     assert page.find("flaky-badge").text.lower() == "flaky"
     tabs = page.find_all("attempt-tab")
@@ -190,18 +190,33 @@ def assert_triage(page: ViewerPage) -> None:
 
     # pytest's warnings: the view lists them with their tests.
     back_to_list(page)
-    page.find("view-warnings").click()
+    show_view(page, "warnings")
     warning_groups = page.find_all("warning-group")
     assert sorted(g.get_attribute("data-category") for g in warning_groups) == [
         "DeprecationWarning", "UserWarning"]
     assert "test_triage.py::test_warns" in page.find("warnings-view").text
-    page.find("view-tests").click()
+    show_view(page, "tests")
     assert_no_escapes(page)
 
 
 def detail_name(page: ViewerPage) -> str:
     # textContent: on a phone the detail may sit below the fold.
     return page.find("detail-name").get_attribute("textContent") or ""
+
+
+def show_view(page: ViewerPage, name: str) -> None:
+    """The tests, failures or warnings view: by its tab, or on a phone (no tabs) by the
+    failure counter, the warnings chip and each view's way back."""
+    tab = page.find(f"view-{name}")
+    if tab.is_displayed():
+        tab.click()
+    elif name == "failures":
+        page.find("failure-counter").click()
+    elif name == "warnings":
+        page.find("count-warnings").find_element(By.XPATH, "..").click()
+    else:
+        next(b for b in page.find_all("triage-back") if b.is_displayed()).click()
+    page.wait_for(lambda: tab.get_attribute("aria-pressed") == "true")
 
 
 def open_test(page: ViewerPage, test_id: str) -> None:
