@@ -577,18 +577,37 @@ def test_a_long_test_id_can_be_subscribed_to(suite_dir: pytest.Pytester, start_l
     long_id = f"test_ids.py::test_long[{'v' * 20_000}]"
     too_long = f"test_ids.py::test_long[{'w' * 70_000}]"
     assert len(long_id) > 1024 and len(too_long) > MAX_TEST_ID_CHARS
-    watched = watch_sync(
-        run.ws_url(),
-        first_messages=[{"type": "unsubscribe", "group": "general"},
-                        {"type": "subscribe", "group": f"test_{long_id}"}],
-        until_type="test_completed",
-    )
-    assert {e["test_id"] for e in watched.events} == {long_id}
-    assert watched.of_type("test_completed")[0]["result"] == "passed"
+    events = asyncio.run(subscribe_when_paused(run.ws_url(), f"test_{long_id}"))
+    assert {e["test_id"] for e in events} == {long_id}
+    assert events[-1]["type"] == "test_completed" and events[-1]["result"] == "passed"
     # Past the limit: refused, with the limit named (the frame itself still fits).
     error = asyncio.run(first_error(run.ws_url("refused"), {
         "type": "subscribe", "group": f"test_{too_long[:MAX_TEST_ID_CHARS + 1]}"}))
     assert error == f"group's test id is longer than {MAX_TEST_ID_CHARS} characters"
+
+
+async def subscribe_when_paused(url: str, group: str) -> list[dict[str, Any]]:
+    """Leave ``general``, make sure the server's sender is idle (a ping's pong), then
+    join ``group``: its events up to its ``test_completed`` (the run is over: only the
+    subscription itself can set the sender going again)."""
+    import json
+
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "unsubscribe", "group": "general"}))
+        await ws.send(json.dumps({"type": "ping", "id": "paused"}))
+        subscribed = False
+        async with asyncio.timeout(30):
+            async for frame in ws:
+                for received in unpack(json.loads(frame)):
+                    if received.get("type") == "pong" and not subscribed:
+                        subscribed = True
+                        await ws.send(json.dumps({"type": "subscribe", "group": group}))
+                    elif "seq" in received and subscribed:  # (general's, if any, came first)
+                        events.append(received)
+                        if received["type"] == "test_completed":
+                            return events
+    raise AssertionError("the connection closed")
 
 
 async def first_error(url: str, message: dict[str, Any]) -> str:

@@ -217,6 +217,9 @@ class ViewerConnection:
         if group not in self.groups and len(self.groups) >= MAX_GROUPS:
             raise ProtocolError(f"a viewer may be in at most {MAX_GROUPS} groups")
         self.groups = self.groups | {group}
+        # A paused viewer (no group) waits for the log to grow; a finished run's never
+        # does, so the sender is told: its new group's events are already there.
+        self.wake()
 
     def _on_unsubscribe(self, message: dict[str, Any]) -> None:
         self.groups = self.groups - {self._group(message)}
