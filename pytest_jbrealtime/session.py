@@ -444,4 +444,9 @@ class LivePlugin:
             "categories": own,
             "history": self._judge(nodeid, result, duration, summary),
         }
+        # Measured in the process that ran it (resources.py), carried on the report.
+        resources = getattr(record.reports.get("teardown"), "jb_resources", None)
+        if isinstance(resources, dict):
+            completed["cpu_seconds"] = resources.get("cpu_seconds")
+            completed["rss_growth"] = resources.get("rss_growth")
         self.publisher.publish("test_completed", completed)

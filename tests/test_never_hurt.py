@@ -336,14 +336,28 @@ def test_unittest_mock_decorator():
 def test_last():
     pass
 '''
-# test_clocks: 9 pass; test_traps: 4 pass, 1 fail, 1 error, 1 skip, 1 xfail.
-PATCHED_SUMMARY = "1 failed, 13 passed, 1 skipped, 1 xfailed, 1 error"
+PACKAGE_TRAPS = '''
+import pytest
+from conftest import WIDE_TARGETS, trap
+
+@pytest.fixture(scope="package", autouse=True)
+def package_traps(package_mocker):
+    for target in WIDE_TARGETS:
+        trap(package_mocker, target)
+'''
+# test_clocks: 9 pass; test_traps: 4 pass, 1 fail, 1 error, 1 skip, 1 xfail; the
+# package: 1 pass, 1 fail.
+PATCHED_SUMMARY = "2 failed, 14 passed, 1 skipped, 1 xfailed, 1 error"
 
 
 @pytest.fixture
 def patched_suite(pytester: pytest.Pytester) -> Path:
     pytester.makeconftest(PATCHED_CONFTEST)
     pytester.makepyfile(test_traps=PATCHED_MODULE, test_clocks=PATCHED_CLOCKS)
+    package = pytester.mkpydir("trapped")
+    (package / "conftest.py").write_text(PACKAGE_TRAPS)
+    (package / "test_in_package.py").write_text(
+        "def test_in_package():\n    pass\n\ndef test_fails_in_package():\n    assert 0\n")
     return pytester.path
 
 
@@ -577,18 +591,37 @@ def test_a_long_test_id_can_be_subscribed_to(suite_dir: pytest.Pytester, start_l
     long_id = f"test_ids.py::test_long[{'v' * 20_000}]"
     too_long = f"test_ids.py::test_long[{'w' * 70_000}]"
     assert len(long_id) > 1024 and len(too_long) > MAX_TEST_ID_CHARS
-    watched = watch_sync(
-        run.ws_url(),
-        first_messages=[{"type": "unsubscribe", "group": "general"},
-                        {"type": "subscribe", "group": f"test_{long_id}"}],
-        until_type="test_completed",
-    )
-    assert {e["test_id"] for e in watched.events} == {long_id}
-    assert watched.of_type("test_completed")[0]["result"] == "passed"
+    events = asyncio.run(subscribe_when_paused(run.ws_url(), f"test_{long_id}"))
+    assert {e["test_id"] for e in events} == {long_id}
+    assert events[-1]["type"] == "test_completed" and events[-1]["result"] == "passed"
     # Past the limit: refused, with the limit named (the frame itself still fits).
     error = asyncio.run(first_error(run.ws_url("refused"), {
         "type": "subscribe", "group": f"test_{too_long[:MAX_TEST_ID_CHARS + 1]}"}))
     assert error == f"group's test id is longer than {MAX_TEST_ID_CHARS} characters"
+
+
+async def subscribe_when_paused(url: str, group: str) -> list[dict[str, Any]]:
+    """Leave ``general``, make sure the server's sender is idle (a ping's pong), then
+    join ``group``: its events up to its ``test_completed`` (the run is over: only the
+    subscription itself can set the sender going again)."""
+    import json
+
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "unsubscribe", "group": "general"}))
+        await ws.send(json.dumps({"type": "ping", "id": "paused"}))
+        subscribed = False
+        async with asyncio.timeout(30):
+            async for frame in ws:
+                for received in unpack(json.loads(frame)):
+                    if received.get("type") == "pong" and not subscribed:
+                        subscribed = True
+                        await ws.send(json.dumps({"type": "subscribe", "group": group}))
+                    elif "seq" in received and subscribed:  # (general's, if any, came first)
+                        events.append(received)
+                        if received["type"] == "test_completed":
+                            return events
+    raise AssertionError("the connection closed")
 
 
 async def first_error(url: str, message: dict[str, Any]) -> str:
@@ -797,3 +830,38 @@ def test_unencodable_text_through_the_hub(tmp_path: Path, running: list[Any], ba
     shard_completed = [e for e in recorded.events if e["type"] == "test_completed"]
     assert [e["sections"] for e in shard_completed] == [
         e["sections"] for e in watched.of_type("test_completed")]
+
+
+FROZEN_SUITE = '''
+import datetime, time
+import pytest
+from freezegun import freeze_time
+
+@pytest.fixture(scope="module", autouse=True)
+def frozen():
+    # freezegun swaps the real clock functions wherever a module holds them.
+    with freeze_time("2001-02-03 04:05:06"):
+        yield
+
+def test_frozen():
+    assert datetime.datetime.now().year == 2001 and time.gmtime().tm_year == 2001
+
+@pytest.mark.parametrize("n", range(3))
+def test_more(n):
+    assert time.monotonic() == time.monotonic()
+'''
+
+
+def test_freezegun_does_not_freeze_the_plugin(suite_dir: pytest.Pytester, start_live) -> None:
+    suite_dir.makepyfile(test_frozen=FROZEN_SUITE)
+    expected = plain_pytest(suite_dir.path)
+    assert expected[0] == 0
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == 0 and summary_of(run.output) == expected[1]
+    assert "jb-live: WARNING" not in run.output
+    # The events of the frozen tests carry the real time, not 2001.
+    this_year = time.strftime("%Y", time.gmtime())
+    stamps = [e["timestamp"] for e in watched.events if e.get("test_id")]
+    assert len(watched.of_type("test_completed")) == 4
+    assert stamps and all(s.startswith(this_year) for s in stamps)

@@ -89,11 +89,13 @@ export const EVENT_FIELDS = Object.freeze({
   ],
   "test_completed": [
     "categories",
+    "cpu_seconds",
     "duration",
     "history",
     "longrepr",
     "phases",
     "result",
+    "rss_growth",
     "sections",
     "subtests",
     "summary",

@@ -154,6 +154,10 @@ class HistoryInfo(TypedDict):
 
 class _TestCompletedOptional(TypedDict, total=False):
     history: HistoryInfo | None  # None: no history kept (no cache), or a rerun attempt
+    # What the test cost the process that ran it (resources.py): CPU seconds (user +
+    # system) and resident memory growth in bytes (may be negative).
+    cpu_seconds: float | None
+    rss_growth: int | None
 
 
 class TestCompleted(_TestCompletedOptional):
