@@ -125,6 +125,14 @@ export class StackPanel {
       body);
   }
 
+  /** `path:line`, a link to the user's editor when the run has one (--jb-live-editor). */
+  location(frame) {
+    const href = typeof frame.line === 'number' && frame.file ? editorHref(frame.file, frame.line) : null;
+    return href
+      ? el('a', { className: 'stack-location editor-link', href, 'data-testid': 'editor-link', title: `Open ${frameLocation(frame)} in your editor`, text: frameLocation(frame) })
+      : el('span', { className: 'stack-location', text: frameLocation(frame) });
+  }
+
   threads(threads, testid) {
     return el('div', { className: 'stack-threads', 'data-testid': testid },
       ...threads.map((thread) => el('details', { className: 'stack-thread', open: Boolean(thread.current), dataset: { current: String(Boolean(thread.current)) } },
