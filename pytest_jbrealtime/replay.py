@@ -28,18 +28,6 @@ VIEWER_TOKEN_TTL = 7 * 24 * 3600.0
 DEFAULT_REPLAY_PORT = 8766
 
 
-class ReplayLog(EventLog):
-    """An event log whose events are already stamped: kept as recorded.
-
-    Only ``seq`` is renumbered, and only where a skipped broken line left a gap,
-    so that viewers' cursors stay gap-free.
-    """
-
-    def stamp(self, raw: dict[str, Any]) -> dict[str, Any]:
-        seq = len(self) + 1
-        return raw if raw.get("seq") == seq else {**raw, "seq": seq}
-
-
 def _epoch(event: dict[str, Any]) -> float | None:
     stamp = event.get("timestamp")
     if not isinstance(stamp, str):
@@ -66,14 +54,14 @@ def replay_schedule(events: list[dict[str, Any]], speed: float) -> list[float]:
 
 
 async def feed(
-    log: ReplayLog,
+    log: EventLog,
     events: list[dict[str, Any]],
     speed: float | None,
     on_done: Callable[[], None],
 ) -> None:
     """Append the events to the log: all at once (speed None) or on their schedule."""
     if speed is None:
-        log.extend(events)
+        log.add_recorded(events)
     else:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -87,7 +75,7 @@ async def feed(
             end = index + 1
             while end < len(events) and offsets[end] <= now:
                 end += 1
-            log.extend(events[index:end])
+            log.add_recorded(events[index:end])
             index = end
     on_done()
 
@@ -109,6 +97,7 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
     from pytest_jbrealtime import ci
     from pytest_jbrealtime.server.app import ServerState, create_app
     from pytest_jbrealtime.server.auth import TokenAuthority, new_secret
+    from pytest_jbrealtime.server.core import uvicorn_config
     from pytest_jbrealtime.server.runner import ServerStartError, bind_listening_socket
 
     try:
@@ -116,7 +105,7 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
     except ServerStartError as exc:
         out(f"error: {exc}")
         return
-    log = ReplayLog(recording.run_id)
+    log = EventLog(recording.run_id)
     authority = TokenAuthority(new_secret(), run_id=recording.run_id)
     state = ServerState(
         log=log,
@@ -148,10 +137,7 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
         # Viewers that have everything are closed with 1000 ("run finished"), as live.
         state.registry.close_when_caught_up()
 
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(state), log_config=None, access_log=False, lifespan="off",
-        ws_ping_interval=None, timeout_graceful_shutdown=1,
-    ))
+    server = uvicorn.Server(uvicorn_config(create_app(state), state.limits))
     feeder = asyncio.create_task(
         feed(log, recording.events, None if args.final else args.speed, done))
     try:

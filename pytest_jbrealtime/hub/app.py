@@ -11,15 +11,18 @@ Routes (all behind the token gate; a hub token has no ``run`` claim):
   the run's page as the viewer does;
 - ``/ws/producer`` for pytest processes (producer role), see ``hub/intake.py``.
 
-The viewer socket is the run server's own ``ViewerConnection``: a cursor into the
-run's log, with the same protocol, resume and limits.
+The run's routes (socket, summary, screenshots) are the run server's own
+(``server/routes.py``), mounted under ``/runs/{run_id}``: a cursor into the run's log,
+with the same protocol, resume and limits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,28 +32,25 @@ from starlette.responses import (
     JSONResponse,
     PlainTextResponse,
     RedirectResponse,
-    Response,
 )
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
-from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
+from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.screenshots import HubScreenshots
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
+from pytest_jbrealtime.server.limit_config import PRODUCER_PATH
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
-from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
-from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection
+from pytest_jbrealtime.server.routes import RunUnavailable, run_routes
 
 # A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
 RUN_PAGE = re.compile(r"/runs/[A-Za-z0-9_.-]{1,64}/")
-CLOSE_UNKNOWN_RUN = 4004
-CLOSE_TRY_LATER = 1013
 
 
 @dataclass
@@ -67,31 +67,42 @@ class Hub:
         self.intake = HubIntake(self.backend, self.screenshots)
 
 
+class HubServedRun:
+    """A run on the hub, as the shared routes (server/routes.py) see it."""
+
+    def __init__(self, hub: Hub, run: HubRun) -> None:
+        self.log = run.log
+        self.registry = run.registry
+        self._hub = hub
+        self._run = run
+
+    def summary(self) -> dict[str, Any]:
+        return self._run.state.listing()
+
+    async def screenshot(self, screenshot_id: str) -> Path | bytes | None:
+        run_id = self._run.run_id
+        found = self._hub.screenshots.find(run_id, screenshot_id)
+        if found is not None:
+            return found
+        # Received by another hub on the same Redis: from the store, kept here after.
+        png = await self._hub.backend.shared_screenshot(run_id, screenshot_id)
+        if png is not None:
+            await asyncio.to_thread(self._hub.screenshots.put, run_id, screenshot_id, png)
+        return png
+
+
 def create_hub_app(hub: Hub) -> ASGIApp:
     viewer_files = viewer_directory()
 
-    async def viewer_socket(websocket: WebSocket) -> None:
-        run_id = websocket.path_params["run_id"]
-        client_id = websocket.path_params["client_id"]
-        await websocket.accept()
-        if not CLIENT_ID.match(client_id):
-            await websocket.close(code=1008, reason="client id: 1-64 of [A-Za-z0-9_.-]")
-            return
+    async def find_run(path_params: Mapping[str, Any]) -> HubServedRun | None:
+        run_id = path_params["run_id"]
+        if not valid_run_id(run_id):
+            return None
         try:
-            run = await hub.backend.open_run(run_id) if valid_run_id(run_id) else None
-        except StoreUnavailable:
-            await websocket.close(code=CLOSE_TRY_LATER, reason="log store unavailable")
-            return
-        if run is None:
-            # Not (yet) here: a viewer opened before the run started tries again.
-            await websocket.close(code=CLOSE_UNKNOWN_RUN, reason="no such run (yet)")
-            return
-        viewer = ViewerConnection(websocket, client_id, run.registry)
-        run.registry.add(viewer)
-        try:
-            await viewer.serve()
-        finally:
-            run.registry.remove(viewer)
+            run = await hub.backend.open_run(run_id)
+        except StoreUnavailable as exc:
+            raise RunUnavailable(str(exc)) from None
+        return HubServedRun(hub, run) if run is not None else None
 
     async def list_runs(request: Request) -> JSONResponse:
         try:
@@ -99,28 +110,6 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         except StoreUnavailable as exc:
             return JSONResponse({"error": f"log store unavailable: {exc}"}, status_code=503)
         return JSONResponse({"runs": runs})
-
-    async def run_info(request: Request) -> JSONResponse:
-        run_id = request.path_params["run_id"]
-        run = await hub.backend.open_run(run_id) if valid_run_id(run_id) else None
-        if run is None:
-            return JSONResponse({"error": "no such run"}, status_code=404)
-        info: dict[str, Any] = {**run.listing(), "finished": run.log.finished}
-        return JSONResponse(info)
-
-    async def screenshot(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        screenshot_id = request.path_params["screenshot_id"]
-        found = hub.screenshots.find(run_id, screenshot_id)
-        if found is not None:
-            return FileResponse(found, media_type="image/png")
-        # Received by another hub on the same Redis: from the store, kept here after.
-        png = (await hub.backend.shared_screenshot(run_id, screenshot_id)
-               if valid_run_id(run_id) and SCREENSHOT_ID.match(screenshot_id) else None)
-        if png is None:
-            return PlainTextResponse("not found", status_code=404)
-        await asyncio.to_thread(hub.screenshots.put, run_id, screenshot_id, png)
-        return Response(png, media_type="image/png")
 
     async def home(request: Request) -> FileResponse:
         return FileResponse(viewer_files / "hub.html", media_type="text/html")
@@ -133,14 +122,12 @@ def create_hub_app(hub: Hub) -> ASGIApp:
 
     viewer_static = StaticFiles(directory=viewer_files, html=True, check_dir=False)
     routes = [
-        WebSocketRoute("/ws/producer", hub.intake.serve),
-        WebSocketRoute("/runs/{run_id}/ws/{client_id}", viewer_socket),
+        WebSocketRoute(PRODUCER_PATH, hub.intake.serve),
+        *run_routes("/runs/{run_id}", find_run),
         Route("/", home),
         Route("/api/runs", list_runs),
         Route("/api/{rest:path}", not_found),
-        Route("/runs/{run_id}/api/run", run_info),
         Route("/runs/{run_id}/api/{rest:path}", not_found),
-        Route("/runs/{run_id}/screenshots/{screenshot_id}.png", screenshot),
         Route("/runs/{run_id}/screenshots/{rest:path}", not_found),
         Route("/runs/{run_id}", run_page_without_slash),
         Mount("/runs/{run_id}", viewer_static),

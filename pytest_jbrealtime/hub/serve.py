@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 SECRET_ENV = "JB_LIVE_SECRET"
 DEFAULT_HUB_PORT = 8770
 VIEWER_TOKEN_TTL = 7 * 24 * 3600.0
-# Producers send a run's collection (every test id) in one event: frames are allowed
-# bigger than a run server's 64 KiB.
-HUB_MAX_FRAME_BYTES = 16 * 1024 * 1024
 LINK_PREFIX = "jb-live hub: open"
 
 
@@ -108,7 +105,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
     from pytest_jbrealtime.server.auth import TokenAuthority
-    from pytest_jbrealtime.server.deadline import deadline_protocol
+    from pytest_jbrealtime.server.core import uvicorn_config
     from pytest_jbrealtime.server.limits import ServerLimits
     from pytest_jbrealtime.server.runner import ServerStartError, bind_listening_socket
 
@@ -137,7 +134,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
             hosts.append(parts.hostname or "")
             origins.append(f"{parts.scheme}://{parts.netloc}")
         limits = ServerLimits(
-            max_message_bytes=HUB_MAX_FRAME_BYTES, max_viewers=args.max_viewers,
+            max_viewers=args.max_viewers,
             max_user_connections=args.max_user_connections,
             allowed_hosts=tuple(h for h in hosts if h), allowed_origins=tuple(origins),
         )
@@ -151,12 +148,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         lifecycle = RunLifecycle(backend, hub.intake.connected, args.shard_timeout,
                                  args.keep_finished)
         upkeep = asyncio.create_task(lifecycle.run())
-        server = uvicorn.Server(uvicorn.Config(
-            create_hub_app(hub), log_config=None, access_log=False, lifespan="off",
-            ws_max_size=limits.max_message_bytes, ws_ping_interval=limits.ping_interval,
-            ws_ping_timeout=limits.ping_timeout,
-            http=deadline_protocol(limits.handshake_timeout), timeout_graceful_shutdown=1,
-        ))
+        server = uvicorn.Server(uvicorn_config(create_hub_app(hub), limits))
         host = f"[{args.host}]" if ":" in args.host else args.host
         store = args.redis_url.split("@")[-1] if args.redis_url else str(args.data)
         out(f"jb-live hub: serving on http://{host}:{port}/ (runs kept "

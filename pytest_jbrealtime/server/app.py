@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -16,20 +17,21 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
+from pytest_jbrealtime.server.limit_config import PRODUCER_PATH, socket_role
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
 from pytest_jbrealtime.server.metrics import METRICS_PATH, metrics_routes
 from pytest_jbrealtime.server.producers import ProducerIntake
-from pytest_jbrealtime.server.screenshots import screenshot_endpoint
-from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
+from pytest_jbrealtime.server.routes import run_routes
+from pytest_jbrealtime.server.screenshots import find_screenshot
+from pytest_jbrealtime.server.viewers import ViewerRegistry
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -115,7 +117,7 @@ class TokenGate:
             await self.app(scope, receive, send)
             return
         token, from_query = _token_from(scope)
-        role = "producer" if scope["path"] == "/ws/producer" else "viewer"
+        role = socket_role(scope["path"]).name
         try:
             scope.setdefault("state", {})["claims"] = self.authority.verify(token, role)
         except InvalidToken:
@@ -170,40 +172,34 @@ class TokenGate:
         await send({"type": "http.response.body", "body": b""})
 
 
-def create_app(state: ServerState) -> ASGIApp:
-    async def viewer_socket(websocket: WebSocket) -> None:
-        client_id = websocket.path_params["client_id"]
-        await websocket.accept()
-        if not CLIENT_ID.match(client_id):
-            await websocket.close(code=1008, reason="client id: 1-64 of [A-Za-z0-9_.-]")
-            return
-        viewer = ViewerConnection(websocket, client_id, state.registry)
-        state.registry.add(viewer)
-        try:
-            await viewer.serve()
-        finally:
-            state.registry.remove(viewer)
+class ServerRun:
+    """The run server's one run, as the shared routes (server/routes.py) see it."""
 
-    async def run_info(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                **state.run_info,
-                "run_id": state.log.run_id,
-                "events": len(state.log),
-                "finished": state.log.finished,
-                "viewers": len(state.registry.viewers),
-            }
-        )
+    def __init__(self, state: ServerState) -> None:
+        self.log = state.log
+        self.registry = state.registry
+        self._state = state
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self._state.run_info)
+
+    async def screenshot(self, screenshot_id: str) -> Path | None:
+        return find_screenshot(self._state.run_dir, screenshot_id)
+
+
+def create_app(state: ServerState) -> ASGIApp:
+    run = ServerRun(state)
+
+    async def the_run(path_params: Mapping[str, Any]) -> ServerRun:
+        return run
 
     async def not_found(request: Request) -> PlainTextResponse:
         return PlainTextResponse("not found", status_code=404)
 
     routes = [
         # Before /ws/{client_id}: the gate asks this path for the producer role.
-        WebSocketRoute("/ws/producer", state.producers.serve),
-        WebSocketRoute("/ws/{client_id}", viewer_socket),
-        Route("/api/run", run_info),
-        Route("/screenshots/{screenshot_id}.png", screenshot_endpoint(state.run_dir)),
+        WebSocketRoute(PRODUCER_PATH, state.producers.serve),
+        *run_routes("", the_run),
         *metrics_routes(state),
         Route("/api/{rest:path}", not_found),
         Mount("/", StaticFiles(directory=viewer_directory(), html=True, check_dir=False)),

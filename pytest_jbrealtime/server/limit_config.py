@@ -1,7 +1,11 @@
-"""The server's limits as numbers: chosen in pytest, enforced in the server process.
+"""The servers' limits as numbers: chosen in pytest, enforced in the server process.
 
-Apart from ``limits.py`` (the enforcing middleware) so that pytest, which only fills
-them in, imports neither asyncio nor starlette for it.
+Every limit of the three servers (a run's, ``replay``'s and the hub's) is set here and
+nowhere else: the tunable ones in :class:`ServerLimits` (options ``--jb-live-max-*``,
+the hub's flags), the fixed ones per socket role in :data:`VIEWER_SOCKET` and
+:data:`PRODUCER_SOCKET`. ``server/core.py`` hands them to uvicorn, ``server/limits.py``
+enforces the rest. Apart from both so that pytest, which only fills them in, imports
+neither asyncio nor starlette for it.
 """
 
 from __future__ import annotations
@@ -15,17 +19,42 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class SocketRole:
+    """What one kind of WebSocket may send the server (the same on every server)."""
+
+    name: str
+    # Largest message taken, in bytes; a bigger one closes the socket with 1009. Checked
+    # on the frame header, before the payload is read (websockets' max_size).
+    max_frame_bytes: int
+    # Longest string the server echoes back (a ``ping``'s ``id``).
+    max_echo_chars: int = 64
+
+
+# Viewers send subscribe/resume/ping/ack: a few hundred bytes; 64 KiB is generous.
+VIEWER_SOCKET = SocketRole("viewer", 64 * 1024)
+# Producers send a run's collection (every test id) in one event, and screenshots.
+PRODUCER_SOCKET = SocketRole("producer", 16 * 1024 * 1024)
+PRODUCER_PATH = "/ws/producer"
+# A connection that has not completed a request (a WebSocket: its authenticated
+# handshake) this long after connecting is aborted (server/deadline.py).
+HANDSHAKE_TIMEOUT = 5.0
+
+
+def socket_role(path: str) -> SocketRole:
+    """The role a WebSocket's path serves; the token must grant the same role."""
+    return PRODUCER_SOCKET if path == PRODUCER_PATH else VIEWER_SOCKET
+
+
+@dataclass(frozen=True)
 class ServerLimits:
     """The server's limits; travels to the server process inside the config frame."""
 
-    max_message_bytes: int = 64 * 1024
     messages_per_second: float = 20.0
     max_user_connections: int = 10
     max_viewers: int = 100
     write_cap: int = 1024 * 1024
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
-    handshake_timeout: float = 5.0
     allowed_origins: tuple[str, ...] = ()
     # Host names (besides IP literals and this machine's names) a request may be for.
     allowed_hosts: tuple[str, ...] = ()

@@ -12,7 +12,7 @@ viewer socket's ``receive``/``send``:
 - a sweep that ends viewers whose transport uvicorn is closing (keepalive timeout)
   without waiting for a buffer that a frozen peer will never drain.
 
-Frame size (1009) and ping/pong are uvicorn's (``ws_max_size``, ``ws_ping_*``); the
+Frame size (1009) and ping/pong are uvicorn's, configured in ``server/core.py``; the
 handshake deadline is in ``server/deadline.py``; the numbers themselves in
 ``server/limit_config.py``.
 """
@@ -93,9 +93,12 @@ class GuardedSocket:
         self.rate = MessageRate(limits.messages_per_second)
         self.accepted = False
         self.close_code: int | None = None
+        self.close_reason = ""
         self._closed = asyncio.Event()
 
     async def receive(self) -> Message:
+        if not self.accepted:
+            return await self._receive()  # the handshake's websocket.connect
         if self.close_code is not None:
             return {"type": "websocket.disconnect", "code": self.close_code}
         incoming = asyncio.ensure_future(self._receive())
@@ -116,6 +119,14 @@ class GuardedSocket:
 
     async def send(self, message: Message) -> None:
         if self.close_code is not None:
+            if message["type"] == "websocket.accept" and not self.accepted:
+                # Closed by its pool while its handshake was under way (another socket
+                # of the user came in): finish the handshake to say why, cleanly.
+                self.accepted = True
+                with contextlib.suppress(Exception):
+                    await self._send(message)
+                    await self._send({"type": "websocket.close", "code": self.close_code,
+                                      "reason": self.close_reason})
             raise ViewerClosed(f"closed by the server ({self.close_code})")
         transport = self.transport
         if message["type"] == "websocket.send" and transport is not None:
@@ -139,6 +150,7 @@ class GuardedSocket:
         if self.close_code is not None:
             return
         self.close_code = code
+        self.close_reason = reason
         self._closed.set()
         if self.accepted:
             with contextlib.suppress(Exception):  # the peer may already be gone

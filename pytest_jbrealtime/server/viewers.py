@@ -16,9 +16,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime.log import EventLog, LoggedEvent
+from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
 from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
 
 PROTOCOL_VERSION = 1
+MAX_SAFE_INTEGER = 2**53 - 1
 FIRST_MESSAGE_GRACE = 0.2
 MAX_BATCH = 1000
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -218,6 +220,12 @@ class ViewerConnection:
         ping_id = message.get("id")
         if ping_id is not None and not isinstance(ping_id, (str, int)):
             raise ProtocolError("'ping' field 'id' must be a string or an integer")
+        # Echoed back: bounded, so a ping cannot make the server send what it likes.
+        if isinstance(ping_id, str) and len(ping_id) > VIEWER_SOCKET.max_echo_chars:
+            raise ProtocolError(f"'ping' field 'id': at most {VIEWER_SOCKET.max_echo_chars} "
+                                "characters")
+        if isinstance(ping_id, int) and not -MAX_SAFE_INTEGER <= ping_id <= MAX_SAFE_INTEGER:
+            raise ProtocolError("'ping' field 'id': an integer JavaScript can hold")
         self.post({"type": "pong", "id": ping_id, "log_length": len(self.log)})
 
     def _on_ack(self, message: dict[str, Any]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -41,7 +40,6 @@ from pytest_jbrealtime.recording import RecordingError, RecordingWriter, read_re
 
 LOG_NAME = "log.jsonl"
 logger = logging.getLogger("pytest_jbrealtime.hub")
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def epoch_of(timestamp: str | None) -> float | None:
@@ -154,17 +152,10 @@ class MemoryBackend(LogBackend):
         for problem in recording.problems:
             logger.warning("run %s: %s", folder.name, problem)
         run = self._new_run(folder.name)
-        items: list[tuple[dict[str, Any], str]] = []
-        for event, text in zip(recording.events, recording.texts, strict=True):
-            seq = len(items) + 1
-            if event["seq"] != seq:  # a damaged line was skipped: keep the log gap-free
-                event = {**event, "seq": seq}
-                text = _encoder.encode(event)
-            items.append((event, text))
         run_file = self._files[run.run_id]
         run_file.loading = True
         try:
-            run.log.add_stamped(items)
+            run.log.add_recorded(recording.events, recording.texts)
         finally:
             run_file.loading = False
         if run.state.all_shards_finished or run.state.ended:
