@@ -5,13 +5,25 @@ with psutil where the attack was about them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.held_run import HeldRun, mint
+from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
+from tests.held_run import HELD_SUITE, HeldRun, mint
+from tests.support import server_process_of, unpack
+
+MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +68,158 @@ def test_same_user_handshakes_at_once_get_4009_never_500(held: HeldRun) -> None:
     assert results.count("close 4009") >= 30, results
     log = held.server_log()
     assert "Exception in ASGI application" not in log and "Traceback" not in log, log[-3000:]
+
+
+# 60 tests printing 250 KB each before the run stops at test_hold: a 15 MB log.
+VERBOSE_TESTS = 60
+VERBOSE_SUITE = f"""
+import pytest
+
+@pytest.mark.parametrize("n", range({VERBOSE_TESTS}))
+def test_verbose(n):
+    print(("line %d of a verbose test " % n).ljust(249, ".") * 1000)
+""" + HELD_SUITE
+
+
+class ServerSampler:
+    """The server process's RSS, sampled every 50 ms in a thread: its peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak
+
+
+async def never_reading_viewer(url: str, port: int) -> websockets.ClientConnection:
+    """A viewer that stops reading at once: a 4 KiB receive buffer, one frame queued."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    return await websockets.connect(url, sock=raw, max_queue=1, max_size=None,
+                                    compression=None)
+
+
+async def close_code_unparsed(ws: websockets.ClientConnection) -> int | None:
+    """Read (without parsing: quickly) until closed; the close code received."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), 60)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None
+
+
+class FastReader:
+    """Reads every frame at once; notes the largest frame of several events."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self.largest_batch = 0
+        self.close_code: int | None = None
+
+    async def run(self) -> None:
+        try:
+            async for frame in self.ws:
+                messages = unpack(json.loads(frame))
+                if len(messages) > 1:
+                    self.largest_batch = max(self.largest_batch, len(frame.encode()))
+                self.events.extend(m for m in messages if "seq" in m)
+        finally:
+            self.close_code = self.ws.close_code
+
+    def saw(self, test_id_end: str) -> bool:
+        return any(e["type"] == "test_started" and e["test_id"].endswith(test_id_end)
+                   for e in self.events)
+
+
+def test_a_never_reading_viewer_costs_at_most_2_mib_and_a_fast_one_is_served(
+    tmp_path: Path,
+) -> None:
+    """Finding 2: a frame was up to 1,000 events with no byte bound, so 20 never-reading
+    sockets on a verbose run took the server from 166 to 1,114 MiB, and a fast reader of
+    the same batches was closed as slow (4008)."""
+    run = HeldRun(tmp_path, suite=VERBOSE_SUITE)
+    server = psutil.Process(server_process_of(run.live.process.pid))
+
+    async def check() -> None:
+        first = FastReader(await websockets.connect(run.ws_url(client_id="first"),
+                                                    max_size=None))
+        reading = [asyncio.create_task(first.run())]
+        while not first.saw("::test_hold"):  # the whole verbose log is in
+            await asyncio.sleep(0.05)
+        baseline, fds_before = server.memory_info().rss, server.num_fds()
+        sampler = ServerSampler(server.pid)
+        stuck = [await never_reading_viewer(run.ws_url(mint(run.run_id, sub=f"n{i}"),
+                                                       client_id=f"n{i}"), run.port)
+                 for i in range(20)]
+        stuck_since = time.monotonic()
+        fast = FastReader(await websockets.connect(run.ws_url(client_id="fast"),
+                                                   max_size=None))
+        reading.append(asyncio.create_task(fast.run()))
+        while not fast.saw("::test_hold"):  # read the 15 MB beside 20 stuck sockets
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3)  # every stuck socket has had its share written
+        peak, fds_during = sampler.stop(), server.num_fds()
+        growth = (peak - baseline) / MIB
+        print(f"15 MB verbose log, 20 never-reading viewers and a fast one: server RSS "
+              f"{baseline / MIB:.0f} MiB, peak +{growth:.1f} MiB; descriptors "
+              f"{fds_before} -> {fds_during}")
+        assert growth < 20 * 2 + 8, growth
+        # Behind for longer than slow_seconds: closed. Read now (within the close grace):
+        # what they were sent, then the close frame.
+        await asyncio.sleep(max(0.0, stuck_since + 11 - time.monotonic()))
+        codes = await asyncio.gather(*(close_code_unparsed(ws) for ws in stuck))
+        assert set(codes) == {4008}, codes
+        run.gate.touch()
+        await asyncio.wait_for(asyncio.gather(*reading), 120)
+        for reader in (first, fast):
+            assert reader.close_code == 1000, reader.close_code
+            assert [e["seq"] for e in reader.events] == list(range(1, len(reader.events) + 1))
+            assert reader.events[-1]["type"] == "session_finished"
+            assert reader.largest_batch <= VIEWER_SOCKET.max_send_bytes
+
+    try:
+        asyncio.run(check())
+        assert run.live.wait() == 1
+    finally:
+        run.kill()
+
+
+def test_large_output_reaches_the_server_while_the_next_test_runs(tmp_path: Path) -> None:
+    """Finding 9: what the 1 MiB pipe could not take waited for the next publish, so a
+    long test after verbose ones kept their results (and its own start) from viewers."""
+    suite = VERBOSE_SUITE.replace(f"range({VERBOSE_TESTS})", "range(12)")  # 3 MB of output
+    run = HeldRun(tmp_path, suite=suite)
+
+    async def check() -> float:
+        reader = FastReader(await websockets.connect(run.ws_url(), max_size=None))
+        reading = asyncio.create_task(reader.run())
+        start = time.monotonic()
+        while not reader.saw("::test_hold"):  # nothing is published while it holds
+            assert time.monotonic() - start < 30, "test_hold's start never arrived"
+            await asyncio.sleep(0.02)
+        seen = time.monotonic() - start
+        completed = [e for e in reader.events if e["type"] == "test_completed"]
+        assert len(completed) == 13  # the 12 verbose ones and test_before
+        run.gate.touch()
+        await asyncio.wait_for(reading, 60)
+        return seen
+
+    try:
+        seconds = asyncio.run(check())
+        assert run.live.wait() == 1
+    finally:
+        run.kill()
+    print(f"3 MB of output, then a held test: its start seen {seconds:.2f} s after connecting")

@@ -27,7 +27,7 @@ from pytest_jbrealtime.recording import FORMAT_NAME
 from pytest_jbrealtime.server.limit_config import PRODUCER_SOCKET, VIEWER_SOCKET
 from tests.held_run import HeldRun, Viewer, raw_connection, seconds_until_closed
 from tests.hub_support import HubProcess, mint
-from tests.support import LinkedProcess
+from tests.support import LinkedProcess, server_process_of
 
 MIB = 1024 * 1024
 
@@ -41,14 +41,6 @@ class Served:
     host: str
     port: int
     pid: int
-
-
-def server_process_of(pytest_pid: int) -> int:
-    """The run server: the child of pytest started as ``pytest_jbrealtime.server.process``."""
-    for child in psutil.Process(pytest_pid).children(recursive=True):
-        if "pytest_jbrealtime.server.process" in " ".join(child.cmdline()):
-            return child.pid
-    raise AssertionError("no server process under the pytest run")
 
 
 def live_recording(path: Path) -> None:

@@ -28,6 +28,10 @@ class SocketRole:
     max_frame_bytes: int
     # Longest string the server echoes back (a ``ping``'s ``id``).
     max_echo_chars: int = 64
+    # Largest frame the server sends it: a batch stops before passing it (an event
+    # bigger than that alone goes in a frame of its own). Small frames keep what one
+    # socket holds unsent near the write cap whatever the events' size.
+    max_send_bytes: int = 256 * 1024
 
 
 # Viewers send subscribe/resume/ping/ack: a few hundred bytes; 64 KiB is generous.
@@ -53,6 +57,9 @@ class ServerLimits:
     max_user_connections: int = 10
     max_viewers: int = 100
     write_cap: int = 1024 * 1024
+    # "Slow" is behind in time: a viewer whose unsent bytes stay over the write cap this
+    # long is closed (4008); until then the server waits for it to read.
+    slow_seconds: float = 10.0
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     allowed_origins: tuple[str, ...] = ()

@@ -7,8 +7,9 @@ viewer socket's ``receive``/``send``:
   oldest one (4009); a cap on viewers overall: past it, the newcomer gets 1013;
 - a message rate per viewer (token bucket): past it, 1008;
 - a write cap: bytes handed to the socket's transport that the kernel has not taken
-  yet. Past it the viewer is closed with 4008 and its transport aborted shortly
-  after, so a viewer that never reads costs at most the cap plus one frame;
+  yet. A frame that would pass it waits until the peer reads; a viewer that has not
+  read for ``slow_seconds`` is closed with 4008 and its transport aborted shortly
+  after, so a viewer that never reads costs at most the cap (or one frame);
 - a sweep that ends viewers whose transport uvicorn is closing (keepalive timeout)
   without waiting for a buffer that a frozen peer will never drain.
 
@@ -26,6 +27,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_jbrealtime.server.limit_config import ServerLimits as ServerLimits
+from pytest_jbrealtime.server.metrics import text_size
 
 CLOSE_POLICY = 1008  # more messages a second than allowed
 CLOSE_TOO_BIG = 1009  # a frame over the size cap (uvicorn / websockets send it)
@@ -38,8 +40,18 @@ CLOSE_REPLACED = 4009  # the user opened more connections than the pool allows
 # is aborted (a peer that stopped reading never lets a graceful close finish).
 CLOSE_GRACE = 5.0
 SWEEP_INTERVAL = 0.5
+# How often a viewer held back by the write cap looks whether its peer has read.
+DRAIN_POLL = 0.02
 # The scope["state"] key under which the outer guard leaves the connection's transport.
 TRANSPORT_KEY = "jb_live_transport"
+
+
+def frame_size(message: Message) -> int:
+    """Bytes of a ``websocket.send`` message's payload."""
+    text = message.get("text")
+    if text is not None:
+        return text_size(text)
+    return len(message.get("bytes") or b"")
 
 
 def transport_of(send: Send) -> asyncio.WriteTransport | None:
@@ -130,13 +142,7 @@ class GuardedSocket:
             raise ViewerClosed(f"closed by the server ({self.close_code})")
         transport = self.transport
         if message["type"] == "websocket.send" and transport is not None:
-            if transport.is_closing():
-                self.gone()
-                raise ViewerClosed("connection closing")
-            if transport.get_write_buffer_size() > self.limits.write_cap:
-                await self.close(CLOSE_TOO_SLOW, "too slow: more than "
-                                 f"{self.limits.write_cap} bytes unsent; reconnect and resume")
-                raise ViewerClosed("write cap passed")
+            await self._wait_for_room(transport, frame_size(message))
         await self._send(message)
         if message["type"] == "websocket.accept":
             self.accepted = True
@@ -144,6 +150,31 @@ class GuardedSocket:
                 # Never let uvicorn pause our sends below the cap: past it we close
                 # instead, so the close frame is never stuck behind a paused writer.
                 transport.set_write_buffer_limits(high=2**62)
+
+    async def _wait_for_room(self, transport: asyncio.WriteTransport, size: int) -> None:
+        """Hold the frame back while it would take the unsent bytes past the write cap.
+
+        A frame always goes out onto an empty buffer, so a viewer that never reads holds
+        at most the cap, or one frame if that is bigger. Slow is behind in *time*: one
+        that has not made room within ``slow_seconds`` is closed (4008); a fast reader
+        of big frames only waits a moment, whatever one snapshot of its buffer says.
+        """
+        cap = self.limits.write_cap
+        deadline = time.monotonic() + self.limits.slow_seconds
+        while True:
+            if transport.is_closing():
+                self.gone()
+                raise ViewerClosed("connection closing")
+            if self.close_code is not None:
+                raise ViewerClosed(f"closed by the server ({self.close_code})")
+            buffered = transport.get_write_buffer_size()
+            if not buffered or buffered + size <= cap:
+                return
+            if time.monotonic() > deadline:
+                await self.close(CLOSE_TOO_SLOW, f"too slow: {buffered} bytes unread for "
+                                 f"{self.limits.slow_seconds:g} s; reconnect and resume")
+                raise ViewerClosed("write cap passed")
+            await asyncio.sleep(DRAIN_POLL)
 
     async def close(self, code: int, reason: str) -> None:
         """Close with ``code`` (once) and end the app's receive; abort a stuck transport."""

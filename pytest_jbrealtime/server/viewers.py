@@ -104,7 +104,8 @@ class ViewerConnection:
             # to next is delivered from where its cursor stands.
             entries = self.log.read_after(self.cursor, MAX_BATCH) if self.groups else []
             if entries:
-                await self._send_events(entries)
+                entries, wanted = self._next_frame(entries)
+                await self._send_events(wanted)
                 if moves == self._cursor_moves:
                     self.cursor = entries[-1].event["seq"]
                 continue
@@ -118,8 +119,22 @@ class ViewerConnection:
                 return
             await self._wake.wait()
 
-    async def _send_events(self, entries: list[LoggedEvent]) -> None:
-        wanted = [e.text for e in entries if e.in_groups(self.groups)]
+    def _next_frame(self, entries: list[LoggedEvent]) -> tuple[list[LoggedEvent], list[str]]:
+        """The entries the next frame covers and the texts it sends: this viewer's
+        events, up to ``max_send_bytes`` (at least one)."""
+        wanted: list[str] = []
+        size = 0
+        for index, entry in enumerate(entries):
+            if not entry.in_groups(self.groups):
+                continue
+            entry_size = text_size(entry.text) + 1
+            if wanted and size + entry_size > VIEWER_SOCKET.max_send_bytes:
+                return entries[:index], wanted
+            wanted.append(entry.text)
+            size += entry_size
+        return entries, wanted
+
+    async def _send_events(self, wanted: list[str]) -> None:
         if not wanted:
             return
         if len(wanted) == 1:
