@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -80,17 +79,6 @@ async def feed(
     on_done()
 
 
-def screenshot_run_dir(recording: Recording) -> Path | None:
-    """A run folder for the server's screenshot route: ``screenshots/`` is the recording's
-    screenshot folder (the route serves ``RUN_DIR/screenshots/ID.png``)."""
-    folder = recording.screenshots_dir
-    if not folder.is_dir():
-        return None
-    run_dir = Path(tempfile.mkdtemp(prefix="jb-live-replay-"))
-    (run_dir / "screenshots").symlink_to(folder.resolve(), target_is_directory=True)
-    return run_dir
-
-
 async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[str], None]) -> None:
     import uvicorn
 
@@ -113,7 +101,8 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
         run_info={**dict(recording.header.get("run_info") or {}), "replay": True,
                   "recording": recording.path.name,
                   "problems": [str(p) for p in recording.problems]},
-        run_dir=screenshot_run_dir(recording),
+        # Served from where the recording keeps them: nothing to copy, nothing left behind.
+        screenshots=recording.screenshots_dir if recording.screenshots_dir.is_dir() else None,
     )
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host

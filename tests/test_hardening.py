@@ -7,21 +7,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from pytest_jbrealtime.recording import FORMAT_NAME
 from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
 from tests.held_run import HELD_SUITE, HeldRun, mint
-from tests.support import server_process_of, unpack
+from tests.support import LinkedProcess, server_process_of, unpack
 
 MIB = 1024 * 1024
 
@@ -82,11 +86,12 @@ def test_verbose(n):
 
 
 class ServerSampler:
-    """The server process's RSS, sampled every 50 ms in a thread: its peak."""
+    """The server process's RSS and descriptors, sampled every 50 ms in a thread: peaks."""
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self.peak = self.process.memory_info().rss
+        self.peak_fds = self.process.num_fds()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -95,6 +100,7 @@ class ServerSampler:
         while not self._stop.wait(0.05):
             with contextlib.suppress(psutil.Error):
                 self.peak = max(self.peak, self.process.memory_info().rss)
+                self.peak_fds = max(self.peak_fds, self.process.num_fds())
 
     def stop(self) -> int:
         self._stop.set()
@@ -223,3 +229,73 @@ def test_large_output_reaches_the_server_while_the_next_test_runs(tmp_path: Path
     finally:
         run.kill()
     print(f"3 MB of output, then a held test: its start seen {seconds:.2f} s after connecting")
+
+
+def test_replay_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    """Finding 9: ``replay`` made a ``jb-live-replay-*`` folder for the screenshot route
+    and left it behind. It now serves the recording's own screenshot folder."""
+    path = tmp_path / "shots.jsonl"
+    header = {"format": FORMAT_NAME, "version": 1, "run_id": "d" * 32,
+              "screenshots": "shots.screenshots"}
+    events = [{"type": "screenshot_captured", "seq": 1, "run_id": "d" * 32,
+               "timestamp": "2026-01-01T00:00:00.000Z", "worker": "main",
+               "screenshot_id": "000001-ab", "screenshot_url": "/screenshots/000001-ab.png"},
+              {"type": "session_finished", "seq": 2, "run_id": "d" * 32,
+               "timestamp": "2026-01-01T00:00:01.000Z", "worker": "main"}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *events]))
+    (tmp_path / "shots.screenshots").mkdir()
+    image = b"\x89PNG\r\n\x1a\n not really a png"
+    (tmp_path / "shots.screenshots" / "000001-ab.png").write_bytes(image)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    replay = LinkedProcess([sys.executable, "-m", "pytest_jbrealtime", "replay", "--port", "0",
+                            "--final", str(path)], env={"TMPDIR": str(temporary)})
+    try:
+        replay.wait_for_link()
+        url = f"http://{replay.host}/screenshots/000001-ab.png"
+        assert httpx.get(url, params={"token": replay.token}).content == image
+    finally:
+        replay.process.send_signal(signal.SIGINT)
+        replay.wait(30)
+        replay.kill()
+    assert list(temporary.iterdir()) == []
+
+
+def test_a_flood_of_silent_sockets_leaves_descriptors_and_the_log_alone(tmp_path: Path) -> None:
+    """Finding 5: at a 1,024-descriptor limit, a flood of unauthenticated sockets pinned
+    every descriptor, real requests timed out and server.log grew 133 MB in 30 s of "Too
+    many open files". Now those waiting for a request are capped (the oldest aborted)
+    and a rate limits new ones, well below the limit."""
+    run = HeldRun(tmp_path)
+    server = psutil.Process(server_process_of(run.live.process.pid))
+    server.rlimit(psutil.RLIMIT_NOFILE, (1024, 1024))  # a common limit, not to be raised
+    sampler = ServerSampler(server.pid)
+    flood: list[socket.socket] = []
+    answered = 0
+    try:
+        for _wave in range(6):  # 6 x 400 silent sockets, a real request after each wave
+            for _ in range(400):
+                with contextlib.suppress(OSError):
+                    flood.append(socket.create_connection(("127.0.0.1", run.port), timeout=5))
+            for _attempt in range(3):
+                with contextlib.suppress(httpx.HTTPError):
+                    response = httpx.get(run.http_url("/api/run"), timeout=5)
+                    if response.status_code == 200:
+                        answered += 1
+                        break
+        peak_fds, peak = sampler.peak_fds, sampler.peak
+    finally:
+        sampler.stop()
+        for sock in flood:
+            sock.close()
+    log_bytes = sum(p.stat().st_size for p in tmp_path.glob("jb-live-*/server.log"))
+    print(f"{len(flood)} silent sockets at a 1,024-descriptor limit: server descriptors "
+          f"peak {peak_fds}, RSS peak {peak / MIB:.0f} MiB, {answered}/6 real requests "
+          f"answered, server.log {log_bytes} bytes")
+    try:
+        assert peak_fds < 768, peak_fds
+        assert answered == 6
+        assert log_bytes < 64 * 1024
+        assert run.release() == 1
+    finally:
+        run.kill()

@@ -292,11 +292,14 @@ def test_serve_refuses_a_short_secret_and_token_mints_hub_tokens(tmp_path: Path)
     assert "JB_LIVE_SECRET is shorter than 32 bytes" in refused.stdout
     assert run_command("token", "--role", "viewer", secret="").returncode == 2
 
-    minted = run_command("token", "--role", "producer", "--ttl", "60", secret=HUB_SECRET)
+    unscoped = run_command("token", "--role", "producer", secret=HUB_SECRET)
+    assert unscoped.returncode == 2 and "--run RUN_ID or --project PREFIX" in unscoped.stdout
+    minted = run_command("token", "--role", "producer", "--ttl", "60", "--project", "ci-",
+                         secret=HUB_SECRET)
     assert minted.returncode == 0
     token = minted.stdout.strip()
     claims = TokenAuthority(HUB_SECRET, run_id=None).verify(token, "producer")
-    assert "run" not in claims
+    assert "run" not in claims and claims["project"] == "ci-"
     assert 55 <= claims["exp"] - claims["iat"] <= 60
     with pytest.raises(InvalidToken):
         TokenAuthority(HUB_SECRET, run_id=None).verify(token, "viewer")

@@ -98,9 +98,10 @@ def test_route_serves_only_well_formed_existing_ids(tmp_path: Path) -> None:
     (tmp_path / "screenshots").mkdir()
     (tmp_path / "screenshots" / "000001-abcd.png").write_bytes(b"png")
     (tmp_path / "secret.png").write_bytes(b"not a screenshot")
-    assert find_screenshot(tmp_path, "000001-abcd") == tmp_path / "screenshots" / "000001-abcd.png"
+    folder = tmp_path / "screenshots"
+    assert find_screenshot(folder, "000001-abcd") == folder / "000001-abcd.png"
     for bad in ("000002-none", "..", "../secret", "a.b", "x" * 65):
-        assert find_screenshot(tmp_path, bad) is None, bad
+        assert find_screenshot(folder, bad) is None, bad
     assert find_screenshot(None, "000001-abcd") is None
 
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import (
     FileResponse,
     JSONResponse,
@@ -41,6 +40,7 @@ from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
+from pytest_jbrealtime.hub.scopes import TokenScope
 from pytest_jbrealtime.hub.screenshots import HubScreenshots
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
 from pytest_jbrealtime.server.auth import TokenAuthority
@@ -64,7 +64,7 @@ class Hub:
     intake: HubIntake = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intake = HubIntake(self.backend, self.screenshots)
+        self.intake = HubIntake(self.backend, self.screenshots, self.limits)
 
 
 class HubServedRun:
@@ -91,13 +91,18 @@ class HubServedRun:
         return png
 
 
+def scope_of(connection: HTTPConnection) -> TokenScope:
+    """Which runs the request's token reaches (a viewer token naming none: every run)."""
+    return TokenScope.of(connection.scope.get("state", {}).get("claims") or {})
+
+
 def create_hub_app(hub: Hub) -> ASGIApp:
     viewer_files = viewer_directory()
 
-    async def find_run(path_params: Mapping[str, Any]) -> HubServedRun | None:
-        run_id = path_params["run_id"]
-        if not valid_run_id(run_id):
-            return None
+    async def find_run(connection: HTTPConnection) -> HubServedRun | None:
+        run_id = connection.path_params["run_id"]
+        if not valid_run_id(run_id) or not scope_of(connection).allows(run_id):
+            return None  # a run this token may not see is one that is not there
         try:
             run = await hub.backend.open_run(run_id)
         except StoreUnavailable as exc:
@@ -109,7 +114,8 @@ def create_hub_app(hub: Hub) -> ASGIApp:
             runs = await hub.backend.list_runs()
         except StoreUnavailable as exc:
             return JSONResponse({"error": f"log store unavailable: {exc}"}, status_code=503)
-        return JSONResponse({"runs": runs})
+        scope = scope_of(request)
+        return JSONResponse({"runs": [run for run in runs if scope.allows(run["run_id"])]})
 
     async def home(request: Request) -> FileResponse:
         return FileResponse(viewer_files / "hub.html", media_type="text/html")

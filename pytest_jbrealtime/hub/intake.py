@@ -39,23 +39,39 @@ from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, Un
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
 from pytest_jbrealtime.hub.runstate import merged_session_finished
+from pytest_jbrealtime.hub.scopes import TokenScope, token_key
 from pytest_jbrealtime.hub.screenshots import (
     HubScreenshots,
     ScreenshotFrameError,
     parse_screenshot_frame,
 )
+from pytest_jbrealtime.server.limit_config import ServerLimits
 
 # Fields the log or the hub assigns; a producer cannot choose them.
 ASSIGNED_FIELDS = ("seq", "run_id", "timestamp", "shard", "shard_seq")
+# Event types only the hub writes: a shard's joining, end and return (a published
+# shard_joined could set the run's expected shards to 10^9 and keep it open for ever).
+HUB_ONLY_PREFIX = "shard_"
 # Close codes that tell the producer to connect again and re-join (it keeps its events).
 CLOSE_STORE_UNAVAILABLE = 1013
 CLOSE_RUN_LOST = 1012
 CLOSE_PROTOCOL = 1008
+CLOSE_TRY_LATER = 1013
+# The token does not reach this run (hub/scopes.py); another run will not help either.
+CLOSE_NOT_YOURS = 4003
 logger = logging.getLogger("pytest_jbrealtime.hub")
 
 
 class FrameError(Exception):
     """A producer frame the hub cannot take (answered with an ``error``)."""
+
+
+class JoinRefused(Exception):
+    """A join the hub will not take: the connection is closed with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 def producer_events(
@@ -70,6 +86,9 @@ def producer_events(
     for offset, event in enumerate(events):
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise FrameError("every event needs a type")
+        if event["type"].startswith(HUB_ONLY_PREFIX):
+            raise FrameError(f"{event['type'][:64]!r} events are the hub's own; "
+                             "a producer may not publish them")
         for name in ASSIGNED_FIELDS:
             event.pop(name, None)
         if not isinstance(event.get("ts"), float):
@@ -83,9 +102,14 @@ def producer_events(
 
 
 class HubIntake:
-    def __init__(self, backend: LogBackend, screenshots: HubScreenshots | None = None) -> None:
+    def __init__(self, backend: LogBackend, screenshots: HubScreenshots | None = None,
+                 limits: ServerLimits | None = None) -> None:
         self.backend = backend
         self.screenshots = screenshots or HubScreenshots(None, 0)
+        self.limits = limits or ServerLimits()
+        # Live runs joined through this hub, all and per token (hub/scopes.py token_key).
+        self.live_runs: set[str] = set()
+        self.live_runs_of: dict[str, set[str]] = {}
         self.connections = 0
         # (run, shard) of each producer connected now, for the shards' heartbeat.
         self.joined: Counter[tuple[str, str]] = Counter()
@@ -101,6 +125,11 @@ class HubIntake:
         self.connections += 1
         try:
             await self._serve(websocket)
+        except JoinRefused as refused:
+            with contextlib.suppress(Exception):
+                await websocket.send_text(json.dumps({"type": "error",
+                                                      "message": str(refused)}))
+                await websocket.close(refused.code, str(refused)[:120])
         except (WebSocketDisconnect, RuntimeError):
             pass  # gone; it sends again what we did not acknowledge
         except StoreUnavailable as exc:
@@ -188,11 +217,49 @@ class HubIntake:
         if isinstance(expected, bool) or not isinstance(expected, int) or not 0 <= expected <= 1e4:
             raise FrameError("'shards' (the shards the run waits for) must be 0-10000")
         assert isinstance(run_id, str) and isinstance(shard, str)
+        claims = websocket.scope.get("state", {}).get("claims") or {}
+        scope = TokenScope.of(claims)
+        if not scope.named:
+            raise JoinRefused(CLOSE_NOT_YOURS, "this producer token names no run or project "
+                              "(mint one with --run or --project)")
+        if not scope.allows(run_id):
+            raise JoinRefused(CLOSE_NOT_YOURS, f"this token publishes into {scope.describe()}")
+        await self._make_room(run_id, token_key(claims))
         result = await self.backend.join(run_id, shard, producer,
                                          info if isinstance(info, dict) else {}, expected)
         await websocket.send_text(json.dumps(
             {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
+
+    async def _make_room(self, run_id: str, token: str) -> None:
+        """Count the run as live (for the token and in all), within the caps."""
+        mine = self.live_runs_of.setdefault(token, set())
+        if run_id in mine:
+            return
+        if (len(mine) >= self.limits.max_live_runs_per_token
+                or len(self.live_runs) >= self.limits.max_live_runs):
+            await self._forget_ended()
+            mine = self.live_runs_of.setdefault(token, set())
+        if len(mine) >= self.limits.max_live_runs_per_token:
+            raise JoinRefused(CLOSE_TRY_LATER, f"this token has {len(mine)} live runs, the "
+                              "most it may have; try again when one has finished")
+        if run_id not in self.live_runs and len(self.live_runs) >= self.limits.max_live_runs:
+            raise JoinRefused(CLOSE_TRY_LATER, f"the hub has {len(self.live_runs)} live "
+                              "runs, the most it takes; try again later")
+        mine.add(run_id)
+        self.live_runs.add(run_id)
+
+    async def _forget_ended(self) -> None:
+        ended = set()
+        for run_id in list(self.live_runs):
+            run = await self.backend.open_run(run_id)
+            if run is None or run.state.ended:
+                ended.add(run_id)
+        self.live_runs -= ended
+        for token, runs in list(self.live_runs_of.items()):
+            runs -= ended
+            if not runs:
+                del self.live_runs_of[token]
 
     async def _screenshot(self, data: bytes, joined: tuple[str, str] | None) -> None:
         if joined is None:

@@ -71,6 +71,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="viewer connections at once, all runs together (default %(default)s)")
     parser.add_argument("--max-user-connections", type=int, default=100, metavar="N",
                         help="connections of one token holder (default %(default)s)")
+    parser.add_argument("--max-live-runs", type=int, default=200, metavar="N",
+                        help="runs not yet ended, all tokens together (default %(default)s)")
+    parser.add_argument("--max-live-runs-per-token", type=int, default=20, metavar="N",
+                        help="runs not yet ended joined by one producer token "
+                             "(default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +141,8 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         limits = ServerLimits(
             max_viewers=args.max_viewers,
             max_user_connections=args.max_user_connections,
+            max_live_runs=args.max_live_runs,
+            max_live_runs_per_token=args.max_live_runs_per_token,
             allowed_hosts=tuple(h for h in hosts if h), allowed_origins=tuple(origins),
         )
         authority = TokenAuthority(secret, run_id=None)

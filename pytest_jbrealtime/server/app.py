@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -16,13 +15,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
 from pytest_jbrealtime.server.limit_config import PRODUCER_PATH, socket_role
@@ -67,12 +67,20 @@ class ServerState:
     metrics_public: bool = False
     # Where the run's files (screenshots) are; None when the server has no run folder.
     run_dir: Path | None = None
+    # Where the screenshots are, if not in the run folder (replay: the recording's).
+    screenshots: Path | None = None
     # Connection, rate and size limits, allowed hosts and origins (server/limits.py).
     limits: ServerLimits = field(default_factory=ServerLimits)
 
     def __post_init__(self) -> None:
         self.registry = ViewerRegistry(self.log)
         self.producers = ProducerIntake(self.log)
+
+    @property
+    def screenshots_dir(self) -> Path | None:
+        if self.screenshots is not None:
+            return self.screenshots
+        return self.run_dir / SCREENSHOTS_DIRECTORY if self.run_dir is not None else None
 
 
 def _token_from(scope: Scope) -> tuple[str | None, bool]:
@@ -184,13 +192,13 @@ class ServerRun:
         return dict(self._state.run_info)
 
     async def screenshot(self, screenshot_id: str) -> Path | None:
-        return find_screenshot(self._state.run_dir, screenshot_id)
+        return find_screenshot(self._state.screenshots_dir, screenshot_id)
 
 
 def create_app(state: ServerState) -> ASGIApp:
     run = ServerRun(state)
 
-    async def the_run(path_params: Mapping[str, Any]) -> ServerRun:
+    async def the_run(connection: HTTPConnection) -> ServerRun:
         return run
 
     async def not_found(request: Request) -> PlainTextResponse:

@@ -7,12 +7,16 @@ One :func:`uvicorn_config` for the three, so that none of them can forget a limi
   15 KB compressed frame inflating to 16 MB cost a hub 1.4 GiB (issue 15);
 - a frame size per socket role (``limit_config.socket_role``), decided from the
   handshake's path before any frame is read: a viewer's 64 KiB, a producer's 16 MiB;
-- the handshake deadline (``server/deadline.py``) and the keep-alive pings.
+- the handshake deadline, and a cap (count and rate) on connections waiting for it
+  (``server/deadline.py``), under a soft descriptor limit raised where allowed;
+- the keep-alive pings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import resource
 from typing import Any
 
 import uvicorn
@@ -24,6 +28,7 @@ from pytest_jbrealtime.server.deadline import deadline_protocol
 from pytest_jbrealtime.server.limit_config import (
     HANDSHAKE_TIMEOUT,
     VIEWER_SOCKET,
+    WANTED_DESCRIPTORS,
     ServerLimits,
     socket_role,
 )
@@ -56,11 +61,25 @@ def uvicorn_config(app: ASGIApp, limits: ServerLimits, *, access_log: bool = Fal
         ws_per_message_deflate=False,
         ws_ping_interval=limits.ping_interval,
         ws_ping_timeout=limits.ping_timeout,
-        # Sockets that send no complete request in time are aborted (deadline.py).
-        http=deadline_protocol(HANDSHAKE_TIMEOUT),
+        # Sockets that send no complete request in time are aborted, and a flood of them
+        # held below the descriptor limit (deadline.py).
+        http=deadline_protocol(HANDSHAKE_TIMEOUT, raise_descriptor_limit()),
         timeout_graceful_shutdown=1,
         **extra,
     )
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft descriptor limit towards the hard one (a common soft limit is 1,024,
+    which a viewer crowd and a connection flood share); the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = WANTED_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard,
+                                                                           WANTED_DESCRIPTORS)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(OSError, ValueError):  # not allowed here: keep what we have
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    return WANTED_DESCRIPTORS if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def access_log_wanted() -> bool:

@@ -42,6 +42,13 @@ PRODUCER_PATH = "/ws/producer"
 # A connection that has not completed a request (a WebSocket: its authenticated
 # handshake) this long after connecting is aborted (server/deadline.py).
 HANDSHAKE_TIMEOUT = 5.0
+# Connections waiting for a complete request at once (past it the oldest is aborted),
+# and at most this share of the descriptor limit; new connections a second.
+PENDING_CONNECTIONS = 256
+PENDING_SHARE_OF_DESCRIPTORS = 0.25
+NEW_CONNECTIONS_PER_SECOND = 500.0
+# The soft descriptor limit a server raises itself to, when the hard limit allows.
+WANTED_DESCRIPTORS = 65536
 
 
 def socket_role(path: str) -> SocketRole:
@@ -62,6 +69,10 @@ class ServerLimits:
     slow_seconds: float = 10.0
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    # A hub's runs not yet ended, joined by one producer token, and in all (each keeps
+    # its log and state in memory; issue 15: one token joined 1,500 runs in 3 s).
+    max_live_runs_per_token: int = 20
+    max_live_runs: int = 200
     allowed_origins: tuple[str, ...] = ()
     # Host names (besides IP literals and this machine's names) a request may be for.
     allowed_hosts: tuple[str, ...] = ()

@@ -10,11 +10,11 @@ these, once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -49,8 +49,9 @@ class ServedRun(Protocol):
         ...
 
 
-# The run a request is for, from its path parameters; None: no such run (yet).
-RunLookup = Callable[[Mapping[str, Any]], Awaitable[ServedRun | None]]
+# The run a request is for (its path, its token's claims); None: no such run (yet), or
+# not one this token may see.
+RunLookup = Callable[[HTTPConnection], Awaitable[ServedRun | None]]
 
 
 def run_routes(prefix: str, lookup: RunLookup) -> list[BaseRoute]:
@@ -63,7 +64,7 @@ def run_routes(prefix: str, lookup: RunLookup) -> list[BaseRoute]:
 
     async def run_info(request: Request) -> Response:
         try:
-            run = await lookup(request.path_params)
+            run = await lookup(request)
         except RunUnavailable as exc:
             return JSONResponse({"error": f"log store unavailable: {exc}"}, status_code=503)
         if run is None:
@@ -79,7 +80,7 @@ def run_routes(prefix: str, lookup: RunLookup) -> list[BaseRoute]:
     async def screenshot(request: Request) -> Response:
         screenshot_id = request.path_params["screenshot_id"]
         try:
-            run = await lookup(request.path_params)
+            run = await lookup(request)
         except RunUnavailable:
             run = None
         found = (await run.screenshot(screenshot_id)
@@ -104,7 +105,7 @@ async def serve_viewer(websocket: WebSocket, lookup: RunLookup) -> None:
         await websocket.close(code=CLOSE_POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
         return
     try:
-        run = await lookup(websocket.path_params)
+        run = await lookup(websocket)
     except RunUnavailable:
         await websocket.close(code=CLOSE_TRY_LATER, reason="log store unavailable")
         return

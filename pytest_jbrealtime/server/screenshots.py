@@ -1,4 +1,5 @@
-"""Where a run's browser screenshots are: ``RUN_DIR/screenshots/ID.png``.
+"""Where a run's browser screenshots are: ``RUN_DIR/screenshots/ID.png`` live, the
+recording's screenshot folder in ``replay``.
 
 The images are files under the run's folder (written by the pytest process, see
 ``pytest_jbrealtime/screenshots.py``), never held in memory: a run may take
@@ -10,19 +11,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
-
 # What ScreenshotStore mints; anything else never reaches the file system.
 SCREENSHOT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def screenshot_path(run_dir: Path, screenshot_id: str) -> Path:
-    return run_dir / SCREENSHOTS_DIRECTORY / f"{screenshot_id}.png"
-
-
-def find_screenshot(run_dir: Path | None, screenshot_id: str) -> Path | None:
-    """The screenshot's file in the run's folder, if the id is well formed and it exists."""
-    if run_dir is None or not SCREENSHOT_ID.match(screenshot_id):
+def find_screenshot(folder: Path | None, screenshot_id: str) -> Path | None:
+    """The screenshot's file in ``folder``, if the id is well formed and it exists."""
+    if folder is None or not SCREENSHOT_ID.match(screenshot_id):
         return None
-    path = screenshot_path(run_dir, screenshot_id)
+    path = folder / f"{screenshot_id}.png"
     return path if path.is_file() else None
