@@ -1,6 +1,6 @@
 """The plugin's share of the pytest process's time, from a profile: steady across machines.
 
-    python benchmarks/profile_share.py [--tests 5000]
+    python benchmarks/profile_share.py [--tests 5000] [--suite mixed|trivial]
 
 Wall-clock ratios on a shared 2-core VM drift by 10-20% between runs, more than the
 few percent the plugin costs. This runs the benchmark suite once under cProfile with
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import LINK, _viewer
-from suite import write_suite
+from suite import SUITES
 
 PACKAGE = f"{os.sep}pytest_jbrealtime{os.sep}"
 
@@ -45,9 +45,10 @@ def plugin_share(profile: Path) -> tuple[float, float, list[tuple[float, str]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=5000)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="mixed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        suite = write_suite(Path(tmp) / "suite", args.tests)
+        suite = SUITES[args.suite](Path(tmp) / "suite", args.tests)
         profile = Path(tmp) / "live.prof"
         command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "pytest", "-q",
                    "-p", "no:randomly", str(suite), "--jb-live", "--jb-live-port", "0"]

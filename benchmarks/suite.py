@@ -57,6 +57,25 @@ def write_suite(directory: Path, tests: int = 5000) -> Path:
     return directory
 
 
+def write_trivial_suite(directory: Path, tests: int = 20000) -> Path:
+    """The hardest case for a per-test cost: ``tests`` tests that do nothing, 100 a file.
+
+    A trivial test costs pytest about 0.6 ms, so whatever the plugin does per test is
+    a larger share here than in any real suite.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    per_file = 100
+    for index in range((tests + per_file - 1) // per_file):
+        count = min(per_file, tests - index * per_file)
+        body = "\n".join(f"def test_{n}():\n    pass\n" for n in range(count))
+        (directory / f"test_trivial_{index:03d}.py").write_text(body)
+    return directory
+
+
+SUITES = {"mixed": write_suite, "trivial": write_trivial_suite}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from pytest_jbrealtime import __version__
+
 
 class Command(NamedTuple):
     name: str
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pytest_jbrealtime",
         description="pytest-jbrealtime commands (the live viewer itself: pytest --jb-live)",
     )
+    parser.add_argument("--version", action="version", version=f"pytest-jbrealtime {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         module = importlib.import_module(command.module)

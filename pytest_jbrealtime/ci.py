@@ -3,7 +3,8 @@
 GitHub Actions turns a ``::notice`` workflow command into an annotation on the run's
 page, and ``$GITHUB_STEP_SUMMARY`` into the job summary; Buildkite renders its
 ``ESC ]1339`` sequence as a link; GitLab, Jenkins and the rest link a plain URL.
-The token is in the one link line and nowhere else (not in the summary).
+The token is in the one link line and nowhere else (not in the summary); a hub run's
+link carries none (viewers bring their own), so that one goes in the summary too.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+from pytest_jbrealtime.protocol import COUNT_KEYS
 
 NOTICE_TITLE = "pytest live viewer"
-COUNT_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+# Tests, not subtests: the summary line's order.
+COUNT_ORDER = tuple(k for k in COUNT_KEYS if not k.startswith("subtests "))
 
 # (environment variable, provider) in the order they are checked: a specific CI sets
 # CI=true as well, so the generic one comes last.
@@ -68,6 +73,59 @@ def link_line(prefix: str, link: str, provider: str | None) -> str:
     return f"{prefix} {link}"
 
 
+def tokenless(link: str) -> str | None:
+    """The link if it can be shown anywhere (no token in it, as a hub run's page), else None."""
+    return None if "token" in parse_qs(urlsplit(link).query) else link
+
+
+class Failure(NamedTuple):
+    """A test that failed, with what its history says (verdicts.py; None: no history)."""
+
+    test_id: str
+    result: str
+    summary: str
+    verdict: str | None
+
+
+# New failures first: "did I break this?" is the first question of a red run. A new
+# test's failure is new too; then flaky tests, then the ones that failed before.
+FAILURE_RANK = {"new_failure": 0, "new_test": 0, None: 0, "flaky": 1, "known_failure": 2}
+FAILURE_WORDS = {"new_failure": "new failure", "new_test": "new test", "flaky": "flaky",
+                 "known_failure": "known failure"}
+FAILURES_LISTED = 30
+ANNOTATIONS = 10  # GitHub shows 10 error annotations per step
+
+
+def ordered_failures(failures: Sequence[Failure]) -> list[Failure]:
+    """New failures first, then flaky, then known; the run's order within each."""
+    return sorted(failures, key=lambda f: FAILURE_RANK.get(f.verdict, 2))
+
+
+def failures_markdown(failures: Sequence[Failure]) -> list[str]:
+    if not failures:
+        return []
+    new = sum(1 for f in failures if f.verdict == "new_failure")
+    lines = [f"#### Failures: {len(failures)}" + (f", {new} new" if new else ""), ""]
+    ordered = ordered_failures(failures)
+    for failure in ordered[:FAILURES_LISTED]:
+        word = FAILURE_WORDS.get(failure.verdict or "", failure.result)
+        summary = failure.summary.replace("`", "'")
+        lines.append(f"- **{word}** `{failure.test_id}`: {summary}")
+    if len(ordered) > FAILURES_LISTED:
+        lines.append(f"- … and {len(ordered) - FAILURES_LISTED} more")
+    return [*lines, ""]
+
+
+def github_annotations(failures: Sequence[Failure]) -> list[str]:
+    """``::error`` workflow commands for the failures, new ones first (GitHub shows ten)."""
+    lines = []
+    for failure in ordered_failures(failures)[:ANNOTATIONS]:
+        title = FAILURE_WORDS.get(failure.verdict or "", failure.result).capitalize()
+        lines.append(f"::error title={_escape_property(title)}::"
+                     f"{_escape_data(f'{failure.test_id}: {failure.summary}')}")
+    return lines
+
+
 def counts_text(counts: Mapping[str, int]) -> str:
     parts = [f"{counts[k]} {k}" for k in COUNT_ORDER if counts.get(k)]
     parts += [f"{v} {k}" for k, v in counts.items() if k not in COUNT_ORDER and v]
@@ -90,22 +148,39 @@ def step_summary(
     report: Path | None,
     recording: Path | None,
     environ: Mapping[str, str],
+    live_link: str | None = None,
+    failures: Sequence[Failure] = (),
+    stalled: Sequence[str] = (),
 ) -> str:
-    """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts and where the files are."""
+    """The Markdown entry for ``$GITHUB_STEP_SUMMARY``: counts, failures (new ones first)
+    and where the files are.
+
+    ``live_link`` must carry no token (``tokenless``): the summary is readable by anyone
+    who can read the job.
+    """
     verdict = "passed" if exit_status == 0 else "failed" if exit_status is not None else "ended"
     took = f" in {duration:.1f} s" if duration is not None else ""
     lines = [f"### pytest {verdict}: {counts_text(counts)}{took}", ""]
-    shown = [k for k in COUNT_ORDER if k in counts] or ["passed", "failed"]
+    # Columns for what happened (session_finished counts zeros too).
+    shown = [k for k in COUNT_ORDER if counts.get(k)] or ["passed", "failed"]
     lines += ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown),
               "| " + " | ".join(str(counts.get(k, 0)) for k in shown) + " |", ""]
+    lines += failures_markdown(failures)
     run_url = github_run_url(environ)
     where = f" (upload it as an artifact; artifacts are listed on [this run]({run_url}))" \
         if run_url else " (upload it as an artifact to open it after the job)"
+    if live_link is not None:
+        lines.append(f"- Live viewer on the hub: [{live_link}]({live_link}) "
+                     "(open the hub with your viewer link first)")
     if report is not None:
         lines.append(f"- HTML report: `{report}`{where}; it opens from disk, no server needed")
     if recording is not None:
         lines.append(f"- Recording: `{recording}`; watch it again with "
                      f"`python -m pytest_jbrealtime replay {recording.name}`")
+    if stalled:
+        # Test ids and paths are the run's text: shown as code, never as Markdown.
+        lines += ["", f"#### Stalled tests ({len(stalled)})", ""]
+        lines += [f"- `{line.replace('`', chr(39))}`" for line in stalled]
     return "\n".join(lines) + "\n\n"
 
 

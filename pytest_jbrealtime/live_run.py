@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import ipaddress
 import platform
-import socket
 from collections.abc import Callable
 
 import pytest
 
 from pytest_jbrealtime import __version__
+from pytest_jbrealtime.cancel import CancelGuard
+from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
 from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.last_words import LastWords
 from pytest_jbrealtime.monitor_config import monitor_config
 from pytest_jbrealtime.outputs import RunOutputs
+from pytest_jbrealtime.protocol import LINK_PREFIX
 from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
 from pytest_jbrealtime.server.limit_config import limits_from_settings
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
 from pytest_jbrealtime.session import LivePlugin
 from pytest_jbrealtime.settings import LiveSettings
-
-LINK_PREFIX = "jb-live: watch this run at"
+from pytest_jbrealtime.stack_responder import StackResponder
+from pytest_jbrealtime.stalls import StallNotices
+from pytest_jbrealtime.unpatched import system
 
 
 def is_loopback(host: str) -> bool:
@@ -44,16 +48,30 @@ class LiveRun:
         self.warn = warn
         self.server: LiveServer | None = None
         self.publisher: EventPublisher | None = None
+        self.stacks: StackResponder | None = None
+        self.last_words: LastWords | None = None
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
+        # Stall alerts as the server (or the hub link) reports them (stalls.py).
+        self.stalls = StallNotices(github=self.outputs.provider == "github")
+        self.outputs.stall_notices = self.stalls
+        # SIGTERM after the last test (a cancelled CI job) still leaves the outputs.
+        self.cancel = CancelGuard()
 
     def start(self, run_id: str) -> bool:
         """Start the server and the session plugin; False (and a warning) if it cannot."""
+        from pytest_jbrealtime.labels import run_labels
+
+        project, branch = run_labels(self.settings.jb_live_project,
+                                     self.settings.jb_live_branch, self.config.rootpath)
         run_info = {
-            "host": socket.gethostname(),
+            "host": system.gethostname(),
             "python": platform.python_version(),
             "pytest_jbrealtime": __version__,
+            # What a hub keeps the run's history under (hub/history.py).
+            "project": project,
+            "branch": branch,
         }
         server: LiveServer
         if self.settings.jb_live_hub:
@@ -62,7 +80,9 @@ class LiveRun:
 
             server = HubLink(self.settings.jb_live_hub, run_id, self.settings.jb_live_shard,
                              run_info, warn=self.warn, end_wait=self.settings.jb_live_hub_wait,
-                             expected_shards=self.settings.jb_live_shards)
+                             expected_shards=self.settings.jb_live_shards,
+                             stall_after=self.settings.jb_live_stall_after,
+                             on_stalled=self.stalls.note)
         else:
             server = LiveServer(
                 host=self.settings.jb_live_host,
@@ -74,6 +94,7 @@ class LiveRun:
                     "monitor": monitor_config(self.settings, str(self.config.rootpath)),
                     "metrics_public": self.settings.jb_live_metrics_public,
                     "limits": limits_from_settings(self.settings).to_config(),
+                    "stall_after": self.settings.jb_live_stall_after,
                 },
             )
         self.outputs.prepare(server)
@@ -87,8 +108,22 @@ class LiveRun:
         self.outputs.started(server.viewer_link)
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
+        # Stacks on demand: a thread blocked on a socket until someone asks.
+        publisher = self.publisher
+        self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id,
+                                     on_stalled=self.stalls.note)
+        self.stacks.start()
+        # SIGTERM mid-test: every thread's stack into the run folder, for the server
+        # (last_words.py). A hub run's pytest has no server left to read it.
+        if not self.settings.jb_live_hub:
+            self.last_words = LastWords(server.run_dir, "main")
+            self.last_words.arm()
         history = RunHistory(getattr(self.config, "cache", None))
-        session_plugin = LivePlugin(self.config, self.publisher, history)
+        session_plugin = LivePlugin(self.config, self.publisher, history,
+                                    editor_url=self.settings.jb_live_editor)
+        self.config.pluginmanager.register(
+            EventHook(self.config, self.publisher, self.warn), EVENT_HOOK_NAME
+        )
         self.config.pluginmanager.register(session_plugin, "jb-live-session")
         # Workers publish to their controller's server; on a hub run, through the
         # controller itself (xdist's own channel, see xdist_controller.py).
@@ -127,9 +162,12 @@ class LiveRun:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # `-q` and `--no-header` hide the header, but the user still needs the link.
-        if self.server is not None and not self._link_shown:
+        if self.server is None:
+            return
+        if not self._link_shown:
             self._link_shown = True
             self._write_line(self.link_line)
+        self._flush_terminal()  # the header's link, before any test can take its time
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -144,31 +182,61 @@ class LiveRun:
                 f"{self.settings.jb_live_wait_timeout:g} s; running anyway"
             )
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # The tests are over: SIGTERM is the cancel guard's from here on.
+        if self.last_words is not None:
+            self.last_words.disarm()
+        if self.server is not None:
+            self.cancel.arm()
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.server is not None and self.outputs.link_in_summary:
             terminalreporter.write_line(self.link_line)
+        for line in self.stalls.summary_lines():
+            terminalreporter.write_line(f"jb-live: stalled: {line}", yellow=True)
 
     def _write_line(self, line: str) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None:
             terminal.write_line(line)
+        self._flush_terminal()
+
+    def _flush_terminal(self) -> None:
+        # A CI log is a pipe, where stdout is block-buffered: unflushed, the link would
+        # show up only once the run has printed a few KiB more, or at its end.
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.flush()
 
     def stop(self) -> None:
         """End the run's stream: bounded, and never raising into pytest."""
         server, publisher = self.server, self.publisher
         self.server = self.publisher = None
         set_active_publisher(None)
+        if self.stacks is not None:
+            self.stacks.stop()
+        if self.last_words is not None:
+            self.last_words.disarm()
         if server is None or publisher is None:
             return
         publisher.flush()
-        linger = self.settings.jb_live_linger
+        # Cancelled already (SIGTERM since the last test): no linger, the outputs at once.
+        linger = self.settings.jb_live_linger if self.cancel.received is None else 0.0
         if linger > 0:
             self._write_line(
                 f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
             )
         try:
-            server.stop(linger=linger)
+            with self.cancel.lingering():
+                server.stop(linger=linger)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM during the linger: its end, early
+            pass
         except Exception as exc:  # the run is over; a stop error must not change its status
             self.warn(f"stopping the live server failed: {exc!r}")
-        self.outputs.finish(server)
-        server.remove_run_dir()
+        try:
+            self.outputs.finish(server)
+            self.stalls.close()
+            server.remove_run_dir()
+        finally:
+            self.cancel.release()

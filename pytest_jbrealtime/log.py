@@ -7,17 +7,26 @@ log written to disk, and replay serves a log read back from a file.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pytest_jbrealtime.protocol import (
+    GROUP_GENERAL,
+    GROUP_SYSTEM_MONITOR,
+    SYSTEM_MONITOR_TYPES,
+    TEST_GROUP_PREFIX,
+)
+from pytest_jbrealtime.text import repaired_json
 from pytest_jbrealtime.timestamps import iso_timestamp as iso_timestamp
+from pytest_jbrealtime.unpatched import clock
 
-SYSTEM_MONITOR_TYPES = frozenset({"system_status", "resource_alert"})
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+def event_json(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The event and its JSON text, both valid UTF-8: what every transport can carry.
+
+    Text UTF-8 cannot hold (lone surrogates) is repaired here, once (text.py).
+    """
+    return repaired_json(event)
 
 
 class LoggedEvent:
@@ -30,12 +39,12 @@ class LoggedEvent:
         self.text = text
 
     def in_groups(self, groups: frozenset[str]) -> bool:
-        if "general" in groups:
+        if GROUP_GENERAL in groups:
             return True
         if self.event["type"] in SYSTEM_MONITOR_TYPES:
-            return "system_monitor" in groups
+            return GROUP_SYSTEM_MONITOR in groups
         test_id = self.event.get("test_id")
-        return test_id is not None and f"test_{test_id}" in groups
+        return test_id is not None and TEST_GROUP_PREFIX + test_id in groups
 
 
 def stamped_fields(run_id: str, raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -50,28 +59,22 @@ def stamped_fields(run_id: str, raw: dict[str, Any]) -> tuple[str, dict[str, Any
     fields.pop("seq", None)
     rest: dict[str, Any] = {
         "run_id": run_id,
-        "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else time.time()),
+        "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else clock.time()),
     }
     rest.update(fields)
     rest.setdefault("worker", "main")
     return event_type, rest
 
 
-def encode_event(value: Any) -> str:
-    """An event's (or a part's) JSON text, as the log stores and sends it."""
-    return _encoder.encode(value)
-
-
 AppendListener = Callable[[list[LoggedEvent]], None]
 
 
 class EventLog:
-    """In-memory log of one run, with a way to wait for what comes next."""
+    """In-memory log of one run; listeners hear of every append (the viewers' registry)."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self._entries: list[LoggedEvent] = []
-        self._grown = asyncio.Event()
         self.finished = False
         self.closed = False
         self.listeners: list[AppendListener] = []
@@ -88,8 +91,7 @@ class EventLog:
         """Stamp and append events as they are published."""
         added: list[LoggedEvent] = []
         for raw in raw_events:
-            stamped = self.stamp(raw)
-            entry = LoggedEvent(stamped, _encoder.encode(stamped))
+            entry = LoggedEvent(*event_json(self.stamp(raw)))
             self._entries.append(entry)
             added.append(entry)
         return self._appended(added)
@@ -110,11 +112,10 @@ class EventLog:
         items: list[tuple[dict[str, Any], str]] = []
         for index, event in enumerate(events):
             seq = len(self._entries) + index + 1
-            if event.get("seq") != seq:
-                items.append((renumbered := {**event, "seq": seq}, _encoder.encode(renumbered)))
+            if event.get("seq") != seq or texts is None:
+                items.append(event_json({**event, "seq": seq}))
             else:
-                items.append((event, texts[index] if texts is not None
-                              else _encoder.encode(event)))
+                items.append((event, texts[index]))
         return self.add_stamped(items)
 
     def truncate(self) -> None:
@@ -129,22 +130,11 @@ class EventLog:
             self.finished = True
         for listener in self.listeners:
             listener(added)
-        self._wake()
         return added
-
-    def _wake(self) -> None:
-        grown, self._grown = self._grown, asyncio.Event()
-        grown.set()
 
     def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:
         return self._entries[seq : seq + limit]
 
-    async def wait_beyond(self, seq: int) -> None:
-        """Return once the log holds more than ``seq`` events, or is closed."""
-        while len(self._entries) <= seq and not self.closed:
-            await self._grown.wait()
-
     def close(self) -> None:
-        """Wake every waiter for good (the server is stopping)."""
+        """The server is stopping (the monitor stops sampling)."""
         self.closed = True
-        self._wake()

@@ -11,10 +11,11 @@ import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.settings import DEFAULT_SETTINGS, LiveSettings
+
+_D = DEFAULT_SETTINGS  # the options' defaults (settings.py), not written twice
 
 # CPU is expected to be busy while tests run: only a sustained high load is news.
 CPU_SUSTAIN_SECONDS = 5.0
@@ -28,10 +29,10 @@ class MonitorConfig:
     interval: float
     pytest_pid: int
     disk_paths: tuple[str, ...]
-    cpu_alert: tuple[float, float] = (90.0, 98.0)
-    memory_alert: tuple[float, float] = (85.0, 95.0)
-    disk_alert: tuple[float, float] = (90.0, 97.0)
-    hysteresis: float = 5.0
+    cpu_alert: tuple[float, float] = _D.jb_live_alert_cpu
+    memory_alert: tuple[float, float] = _D.jb_live_alert_memory
+    disk_alert: tuple[float, float] = _D.jb_live_alert_disk
+    hysteresis: float = _D.jb_live_alert_hysteresis
     cpu_sustain_seconds: float = CPU_SUSTAIN_SECONDS
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,7 +57,7 @@ class MonitorConfig:
             cpu_alert=line("cpu_alert"),
             memory_alert=line("memory_alert"),
             disk_alert=line("disk_alert"),
-            hysteresis=float(plain.get("hysteresis", 5.0)),
+            hysteresis=float(plain.get("hysteresis", _D.jb_live_alert_hysteresis)),
             cpu_sustain_seconds=float(plain.get("cpu_sustain_seconds", CPU_SUSTAIN_SECONDS)),
         )
 

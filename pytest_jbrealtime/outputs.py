@@ -11,15 +11,19 @@ the run's result never depends on it.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_jbrealtime import ci
 from pytest_jbrealtime.server.runner import LiveServer
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.unpatched import clock
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.stalls import StallNotices
 
 
 class RunOutputs:
@@ -35,12 +39,14 @@ class RunOutputs:
         self.warn = warn
         self.write_line = write_line
         self.provider = ci.detect()
+        # The run's stall alerts (stalls.StallNotices, set by LiveRun) for the job summary.
+        self.stall_notices: StallNotices | None = None
         base = Path(config.invocation_params.dir)
         self.record_path = base / settings.jb_live_record if settings.jb_live_record else None
         self.report_path = base / settings.jb_live_report if settings.jb_live_report else None
         self.recorded_to: Path | None = None
         self.exit_status: int | None = None
-        self._started = time.monotonic()
+        self._started = clock.monotonic()
 
     # -- start ------------------------------------------------------------------------
 
@@ -80,6 +86,13 @@ class RunOutputs:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.exit_status = int(exitstatus)
 
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.provider != "github":
+            return
+        session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
+        for line in ci.github_annotations(getattr(session_plugin, "failures", ())):
+            terminalreporter.write_line(line)
+
     # -- end ---------------------------------------------------------------------------
 
     def finish(self, server: LiveServer) -> None:
@@ -88,14 +101,25 @@ class RunOutputs:
             # (The server's warnings reached the terminal as they came: LiveServer.)
             report = self._write_report()
             if self.record_path is not None and self.recorded_to is not None:
-                self.write_line(
-                    f"jb-live: recording written to {self.record_path}; replay with: "
-                    f"python -m pytest_jbrealtime replay {self.record_path}"
-                )
+                self._say_recorded(server.recording)
             if self.provider == "github":
-                self._github_summary(report)
+                self._github_summary(report, ci.tokenless(
+                    ci.public_link(server.viewer_link, self.settings.jb_live_public_url)))
         except Exception as exc:  # the run is over; its result must not change
             self.warn(f"finishing the run's outputs failed: {exc!r}")
+
+    def _say_recorded(self, outcome: dict[str, Any] | None) -> None:
+        """"recording written" only when the server process says it wrote it all."""
+        replay = f"replay with: python -m pytest_jbrealtime replay {self.record_path}"
+        if outcome is None:
+            self.write_line(f"jb-live: the recording {self.record_path} may be incomplete "
+                            f"(the live server did not confirm it); {replay}")
+        elif outcome.get("complete"):
+            self.write_line(f"jb-live: recording written to {self.record_path}; {replay}")
+        elif outcome.get("events"):
+            self.write_line(f"jb-live: the recording {self.record_path} is incomplete: it "
+                            f"holds the first {outcome['events']} events; {replay}")
+        # else: not recorded at all, which its warning said.
 
     def _write_report(self) -> Path | None:
         if self.report_path is None or self.recorded_to is None:
@@ -118,15 +142,20 @@ class RunOutputs:
         self.write_line(f"jb-live: {describe(summary)}")
         return self.report_path
 
-    def _github_summary(self, report: Path | None) -> None:
+    def _github_summary(self, report: Path | None, live_link: str | None) -> None:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
-        counts = dict(getattr(session_plugin, "counts", {}) or {})
+        # pytest's summary line's counts, as session_finished has them (one way of counting).
+        final_counts = getattr(session_plugin, "final_counts", None)
+        counts = dict(final_counts() if final_counts is not None else {})
         text = ci.step_summary(
-            counts, self.exit_status, time.monotonic() - self._started,
+            counts, self.exit_status, clock.monotonic() - self._started,
             report=Path(self.settings.jb_live_report or report) if report else None,
             recording=Path(self.settings.jb_live_record) if self.settings.jb_live_record
             else None,
             environ=os.environ,
+            live_link=live_link,
+            failures=getattr(session_plugin, "failures", ()),
+            stalled=self.stall_notices.summary_lines() if self.stall_notices else (),
         )
         try:
             ci.append_step_summary(text)

@@ -11,12 +11,21 @@ import uuid
 
 import pytest
 
+# First: what the hooks call is bound now, before any test can patch it (unpatched.py).
+from pytest_jbrealtime import unpatched  # noqa: F401
+
 # The `jb_live` fixture, always there so that a test using it also runs unwatched.
 from pytest_jbrealtime.fixtures import jb_live  # noqa: F401
 from pytest_jbrealtime.settings import LiveSettings, add_options, load_settings
 
 SETTINGS_KEY = pytest.StashKey[LiveSettings]()
 LIVE_RUN_NAME = "jb-live-run"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_jbrealtime import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 from typing import Any
+
+from pytest_jbrealtime.unpatched import clock, system
 
 CONNECT_TIMEOUT = 3.0
 SYNC_TIMEOUT = 5.0
@@ -151,8 +152,8 @@ class ProducerConnection:
             nonlocal acked
             try:
                 while acked < until:
-                    remaining = deadline - time.monotonic()
-                    reply = json.loads(connection.recv(timeout=max(remaining, 0)))
+                    remaining = deadline - clock.monotonic()
+                    reply = system.json_loads(connection.recv(timeout=max(remaining, 0)))
                     if reply.get("type") == "ack":
                         acked = max(acked, int(reply["id"]))
             except TimeoutError:
@@ -161,10 +162,10 @@ class ProducerConnection:
         while True:
             item = self._queue.get()
             if item is _STOP:
-                read_acks(next_id - 1, time.monotonic() + SYNC_TIMEOUT)
+                read_acks(next_id - 1, clock.monotonic() + SYNC_TIMEOUT)
                 return
             if isinstance(item, _Barrier):
-                read_acks(next_id - 1, time.monotonic() + SYNC_TIMEOUT)
+                read_acks(next_id - 1, clock.monotonic() + SYNC_TIMEOUT)
                 item.done.set()
                 continue
             after, events = item
@@ -173,4 +174,4 @@ class ProducerConnection:
             for text in frames:
                 connection.send(text)
             next_id += len(frames)
-            read_acks(next_id - 1, time.monotonic())  # the acks already in: never pile up
+            read_acks(next_id - 1, clock.monotonic())  # the acks already in: never pile up

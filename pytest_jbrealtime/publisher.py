@@ -10,8 +10,10 @@ cost 38% on a trivial suite.
 
 from __future__ import annotations
 
-import time
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, cast
+
+from pytest_jbrealtime.unpatched import clock
 
 FLUSH_EVENTS = 256
 FLUSH_SECONDS = 0.02
@@ -31,24 +33,34 @@ class EventPublisher:
     def __init__(self, sink: EventSink, worker: str = "main") -> None:
         self._sink = sink
         self._buffer: list[dict[str, Any]] = []
-        self._last_flush = time.monotonic()
+        self._last_flush = clock.monotonic()
         self.worker = worker
         # The test running now, so that events from user code (steps, Selenium)
         # are tied to it without the user passing it around.
         self.current_test_id: str | None = None
+        # Sees each published event (event_hook.py); None while no plugin wants them.
+        self.observer: Callable[[dict[str, Any]], None] | None = None
 
-    def publish(self, event_type: str, fields: dict[str, Any]) -> None:
-        fields["type"] = event_type
-        fields["ts"] = time.time()
-        fields["worker"] = self.worker
-        self._buffer.append(fields)
+    def publish(self, event_type: str, fields: Mapping[str, Any]) -> None:
+        """Publish ``fields`` (a payload of protocol/events.py) as an ``event_type``.
+
+        The payload dict itself becomes the event (no copy on the hot path): the
+        caller hands it over.
+        """
+        event = cast("dict[str, Any]", fields)
+        event["type"] = event_type
+        event["ts"] = clock.time()
+        event["worker"] = self.worker
+        self._buffer.append(event)
+        if self.observer is not None:
+            self.observer(event)
         if len(self._buffer) >= FLUSH_EVENTS or (
-            time.monotonic() - self._last_flush >= FLUSH_SECONDS
+            clock.monotonic() - self._last_flush >= FLUSH_SECONDS
         ):
             self.flush()
 
     def flush(self) -> None:
-        self._last_flush = time.monotonic()
+        self._last_flush = clock.monotonic()
         if self._buffer:
             batch, self._buffer = self._buffer, []
             self._sink.send_batch(batch)

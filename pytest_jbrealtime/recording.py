@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 import os
 import shutil
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,16 +26,17 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_jbrealtime.log import LoggedEvent, iso_timestamp
+from pytest_jbrealtime.protocol import PROTOCOL_VERSION
+from pytest_jbrealtime.text import json_text, short_error
+from pytest_jbrealtime.unpatched import clock, system
 
 FORMAT_NAME = "pytest-jbrealtime-recording"
 FORMAT_VERSION = 1
-PROTOCOL_VERSION = 1
 # Reading an older format: UPGRADES[v] turns an event of format v into one of v + 1.
 # A format change adds an entry here, so every older file stays readable.
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 MAX_PROBLEMS = 20
 _GZIP_MAGIC = b"\x1f\x8b"
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class RecordingError(Exception):
@@ -91,8 +90,11 @@ class RecordingWriter:
         self._warn = warn
         self._pending_screenshots: list[PurePosixPath] = []
         self.events_written = 0
+        # Why the recording stopped before the run's end, if it did.
+        self.failure: str | None = None
         self._screenshot_warned = False
         self._raw: IO[bytes] | None = None
+        self._whole_bytes = 0  # the file's size after the last whole batch
         self._file: IO[bytes] | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._raw = open(path, "wb")  # noqa: SIM115 - open for the whole run
@@ -106,11 +108,11 @@ class RecordingWriter:
             "version": FORMAT_VERSION,
             "protocol": PROTOCOL_VERSION,
             "run_id": run_id,
-            "created": iso_timestamp(time.time()),
+            "created": iso_timestamp(clock.time()),
             "run_info": run_info,
             "screenshots": self.screenshots_dir.name,
         }
-        self._write_text(_encoder.encode(header) + "\n")
+        self._write_text(json_text(header) + "\n")
 
     def _write_text(self, text: str) -> None:
         assert self._file is not None and self._raw is not None
@@ -119,6 +121,7 @@ class RecordingWriter:
         self._file.flush()
         if self._file is not self._raw:
             self._raw.flush()
+        self._whole_bytes = self._raw.tell()
 
     def __call__(self, entries: list[LoggedEvent]) -> None:
         if self._file is None:
@@ -127,7 +130,13 @@ class RecordingWriter:
             self._write_text("".join(entry.text + "\n" for entry in entries))
             self.events_written += len(entries)
         except Exception as exc:  # the recording is lost, the run is not
-            self._fail(f"writing the recording {self.path} failed: {exc!r}; recording stopped")
+            self._fail(f"writing the recording {self.path} failed ({short_error(exc)}); "
+                       f"it holds the first {self.events_written} events")
+            if self._file is None and not self.path.name.endswith(".gz"):
+                # Without the part of the batch that did fit: the file ends on a whole
+                # event, as the warning says (a gzip stream cut short reads to its cut).
+                with contextlib.suppress(OSError):
+                    os.truncate(self.path, self._whole_bytes)
             return
         for entry in entries:
             if entry.event["type"] != "screenshot_captured":
@@ -159,6 +168,7 @@ class RecordingWriter:
             shutil.copyfile(source, target)
 
     def _fail(self, message: str) -> None:
+        self.failure = message
         self.close()
         self._warn(message)
 
@@ -173,6 +183,18 @@ class RecordingWriter:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+def recording_outcome(
+    config: dict[str, Any], recorder: RecordingWriter | None
+) -> dict[str, Any] | None:
+    """What became of the recording the config asked for, for pytest to say (outputs.py):
+    ``{"events": n, "complete": bool}``; None when no recording was asked for."""
+    if not config.get("record_path"):
+        return None
+    if recorder is None:
+        return {"events": 0, "complete": False}
+    return {"events": recorder.events_written, "complete": recorder.failure is None}
 
 
 def open_recorder(
@@ -191,8 +213,9 @@ def open_recorder(
             run_dir=Path(run_dir) if run_dir else None,
             warn=warn,
         )
-    except OSError as exc:
-        warn(f"cannot write the recording {record_path}: {exc}")
+    except Exception as exc:  # the run is not recorded; it goes on
+        warn(f"cannot write the recording {record_path} ({short_error(exc)}); "
+             "the run is not recorded")
         return None
 
 
@@ -315,7 +338,7 @@ def _parse_header(path: Path, text: str) -> dict[str, Any]:
         f"(expected a header line with \"format\": \"{FORMAT_NAME}\")"
     )
     try:
-        header = json.loads(text)
+        header = system.json_loads(text)
     except ValueError:
         raise RecordingError(not_recording) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
@@ -359,7 +382,7 @@ def read_recording(path: Path | str) -> Recording:
         if not text.strip():
             continue
         try:
-            event = json.loads(text)
+            event = system.json_loads(text)
         except ValueError as exc:
             if had_newline:
                 problem(number, f"not valid JSON ({exc}); line skipped")
@@ -382,7 +405,7 @@ def read_recording(path: Path | str) -> Recording:
         for upgrade in upgrades:
             event = upgrade(event)
         recording.events.append(event)
-        recording.texts.append(_encoder.encode(event) if upgrades else text)
+        recording.texts.append(json_text(event) if upgrades else text)
     for message in stream_problems:
         problem(number + 1, message)
     return recording

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
 from pytest_jbrealtime.recording import Recording, RecordingError, read_recording
 
-LINK_PREFIX = "jb-live: watch this run at"
-VIEWER_TOKEN_TTL = 7 * 24 * 3600.0
 DEFAULT_REPLAY_PORT = 8766
 
 
@@ -106,7 +105,7 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
     )
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    token = authority.mint("viewer", VIEWER_TOKEN_TTL)
+    token = authority.mint("viewer", SHARED_VIEWER_TOKEN_SECONDS)
     link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
     mode = "final state" if args.final else f"at {args.speed:g}x speed"
     out(f"jb-live: replaying {recording.path} ({len(recording.events)} events, {mode})")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
+from pytest_jbrealtime.protocol.events import PluginWarning, ScreenshotCaptured
 from pytest_jbrealtime.publisher import EventPublisher
+from pytest_jbrealtime.unpatched import clock
 
 # Under the run's folder; the server reads the same place.
 SCREENSHOTS_DIRECTORY = "screenshots"
@@ -89,13 +90,13 @@ class ScreenshotStore:
         if self.mode != "actions":
             return False
         last = self._last_taken.get(id(driver))
-        return last is None or time.monotonic() - last >= self.interval
+        return last is None or clock.monotonic() - last >= self.interval
 
     def forget(self, driver: Any) -> None:
         self._last_taken.pop(id(driver), None)
 
     def warn(self, message: str, test_id: str | None) -> None:
-        fields: dict[str, Any] = {"source": "screenshot", "message": message}
+        fields: PluginWarning = {"source": "screenshot", "message": message}
         if test_id is not None:
             fields["test_id"] = test_id
         self.publisher.publish("warning", fields)
@@ -109,8 +110,8 @@ class ScreenshotStore:
         if self.directory is None:
             self.warn(f"screenshot {name!r} not taken: this process has no run folder", test_id)
             return None
-        self._last_taken[id(driver)] = time.monotonic()
-        started = time.perf_counter()
+        self._last_taken[id(driver)] = clock.monotonic()
+        started = clock.perf_counter()
         try:
             with _CommandTimeout(driver, SCREENSHOT_TIMEOUT):
                 alert = _alert_text(driver)
@@ -132,13 +133,13 @@ class ScreenshotStore:
         except OSError as exc:
             self.warn(f"screenshot {name!r} could not be written: {exc}", test_id)
             return None
-        fields: dict[str, Any] = {
+        fields: ScreenshotCaptured = {
             "screenshot_id": screenshot_id,
             "screenshot_url": f"/screenshots/{screenshot_id}.png",
             "name": name,
             "reason": reason,
             "bytes": len(png),
-            "capture_ms": round((time.perf_counter() - started) * 1000, 1),
+            "capture_ms": round((clock.perf_counter() - started) * 1000, 1),
         }
         if test_id is not None:
             fields["test_id"] = test_id

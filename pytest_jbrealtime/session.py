@@ -6,27 +6,41 @@ work of encoding and sending happens in the server process.
 
 from __future__ import annotations
 
-import os
 import platform
-import socket
-import time
+import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from threading import get_ident as system_thread_id
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_jbrealtime import __version__
+from pytest_jbrealtime import __version__, ci
 from pytest_jbrealtime.history import RunHistory
+from pytest_jbrealtime.protocol import COUNT_KEYS, split_node_id
+from pytest_jbrealtime.protocol.events import (
+    CollectedTest,
+    CollectionError,
+    CollectionFinished,
+    HistoryInfo,
+    PytestWarning,
+    SessionFinished,
+    SessionStarted,
+    Subtest,
+    TestCompleted,
+    TestStarted,
+    phase_progress,
+)
 from pytest_jbrealtime.publisher import EventPublisher
+from pytest_jbrealtime.text import as_text, clipped, keep_end
 from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.unpatched import clock, system
+from pytest_jbrealtime.verdicts import FAILING
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
 
-PHASES = ("setup", "call", "teardown")
-# Fraction of a test done when each phase starts; test_completed stands for 100%.
-PHASE_PROGRESS = {"setup": 0.0, "call": 33.3, "teardown": 66.7}
 MAX_SECTION_CHARS = 256 * 1024
+MAX_SUMMARY_CHARS = 1000
 
 
 def report_category(report: pytest.TestReport) -> str:
@@ -57,14 +71,28 @@ def one_line_summary(report: pytest.TestReport) -> str:
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
     message = getattr(crash, "message", None) or str(longrepr)
-    return message.strip().splitlines()[0] if message.strip() else report.outcome
+    first = message.strip().splitlines()[0] if message.strip() else report.outcome
+    return clipped(first, MAX_SUMMARY_CHARS)
 
 
-def _truncate(text: str) -> str:
-    if len(text) <= MAX_SECTION_CHARS:
-        return text
-    cut = len(text) - MAX_SECTION_CHARS
-    return text[:MAX_SECTION_CHARS] + f"\n[… {cut} more characters not streamed]"
+def pytest_warning_fields(
+    warning_message: warnings.WarningMessage, when: str, nodeid: str
+) -> PytestWarning:
+    """A ``pytest_warning`` event's fields (docs/protocol.md)."""
+    category = warning_message.category
+    return {
+        "test_id": nodeid or None,
+        "category": getattr(category, "__name__", str(category)),
+        "message": _truncate(str(warning_message.message)),
+        "filename": str(warning_message.filename),
+        "lineno": warning_message.lineno,
+        "when": when,
+    }
+
+
+def _truncate(text: object) -> str:
+    """Captured output or a traceback, as text, its end kept when too long (text.py)."""
+    return keep_end(as_text(text), MAX_SECTION_CHARS)
 
 
 @dataclass
@@ -73,7 +101,7 @@ class TestRecord:
 
     test_id: str
     reports: dict[str, pytest.TestReport] = field(default_factory=dict)
-    subtests: list[dict[str, Any]] = field(default_factory=list)
+    subtests: list[Subtest] = field(default_factory=list)
     subtest_categories: list[str] = field(default_factory=list)
 
     def result(self) -> tuple[str, pytest.TestReport | None]:
@@ -97,47 +125,54 @@ class LivePlugin:
         config: pytest.Config,
         publisher: EventPublisher,
         history: RunHistory,
+        editor_url: str | None = None,
     ) -> None:
         self.config = config
+        # The --jb-live-editor link template, for the viewer (editor.py).
+        self.editor_url = editor_url
         self.publisher = publisher
         self.history = history
         self.counts: dict[str, int] = {}
-        self.collection_errors: list[dict[str, Any]] = []
+        self.collection_errors: list[CollectionError] = []
         self.collected = 0
         self._records: dict[str, TestRecord] = {}
-        self._started = time.time()
+        self._started = clock.time()
         self._step_counts: dict[str, int] = {}
+        # Tests that had an attempt repeated by pytest-rerunfailures in this run.
+        self._reran: set[str] = set()
+        # The run's failed tests with their verdicts, for the CI summary (ci.py).
+        self.failures: list[ci.Failure] = []
 
     # -- session ---------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.publisher.publish(
-            "session_started",
-            {
-                "args": list(self.config.invocation_params.args),
-                "rootdir": str(self.config.rootpath),
-                "start_time": iso_timestamp(self._started),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "versions": {
-                    "python": platform.python_version(),
-                    "pytest": pytest.__version__,
-                    "pytest_jbrealtime": __version__,
-                },
+        started: SessionStarted = {
+            "args": list(self.config.invocation_params.args),
+            "rootdir": str(self.config.rootpath),
+            # Traceback paths are relative to where pytest was started.
+            "invocation_dir": str(self.config.invocation_params.dir),
+            "editor_url": self.editor_url,
+            "start_time": iso_timestamp(self._started),
+            "host": system.gethostname(),
+            "pid": system.getpid(),
+            "versions": {
+                "python": platform.python_version(),
+                "pytest": pytest.__version__,
+                "pytest_jbrealtime": __version__,
             },
-        )
+        }
+        self.publisher.publish("session_started", started)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.collection_errors.append(
-                {"test_id": report.nodeid, "file": report.fspath,
-                 "longrepr": str(report.longrepr)}
-            )
+            error: CollectionError = {"test_id": report.nodeid, "file": report.fspath,
+                                      "longrepr": _truncate(report.longrepr)}
+            self.collection_errors.append(error)
             self.counts["error"] = self.counts.get("error", 0) + 1
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        tests = []
+        tests: list[CollectedTest] = []
         # A parent's markers once, not once per test: ``item.iter_markers()`` walks the
         # whole chain for every item (profiled: most of this hook at 5,000 tests).
         chain_markers: dict[int, frozenset[str]] = {}
@@ -152,51 +187,75 @@ class LivePlugin:
             return known
 
         for item in session.items:
-            file, _, rest = item.nodeid.partition("::")
+            node_id = split_node_id(item.nodeid)
             parent = item.parent
             tests.append(
                 {
                     "test_id": item.nodeid,
-                    "file": file,
+                    "file": node_id.file,
                     # The innermost class, as ``item.cls`` says, without its lookup.
                     "cls": parent.name if isinstance(parent, pytest.Class) else None,
-                    "name": rest.rsplit("::", 1)[-1] if rest else item.name,
+                    "name": node_id.name,
                     "markers": sorted(
                         markers_of(parent) | {m.name for m in item.own_markers}
                     ),
                 }
             )
         self.collected = len(tests)
-        self.publisher.publish(
-            "collection_finished",
-            {"total": len(tests), "tests": tests, "errors": self.collection_errors},
-        )
+        collected: CollectionFinished = {
+            "total": len(tests), "tests": tests, "errors": self.collection_errors,
+        }
+        self.publisher.publish("collection_finished", collected)
         self.publisher.flush()
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C mid-test: the test's stack as the interrupt found it (last_words.py).
+
+        Serial runs only: under xdist the tests ran in the workers, gone with the signal.
+        """
+        test_id = self.publisher.current_test_id
+        if test_id is None or self.config.pluginmanager.get_plugin("dsession") is not None:
+            return
+        from pytest_jbrealtime.last_words import frames_of_traceback
+        from pytest_jbrealtime.stack_responder import current_stacks
+
+        try:
+            own = {"name": "MainThread", "current": True,
+                   "frames": frames_of_traceback(excinfo.tb)}
+            others = current_stacks(None, frozenset({system_thread_id()}))
+            for thread in others:
+                thread["current"] = False
+            self.publisher.publish("test_interrupted", {
+                "test_id": test_id, "reason": "KeyboardInterrupt", "threads": [own, *others],
+            })
+            self.publisher.flush()
+        except Exception:  # the run is ending; its last word is not worth a crash
+            pass
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.publisher.current_test_id = None
-        self.publisher.publish(
-            "session_finished",
-            {
-                "exit_status": int(exitstatus),
-                "duration": round(time.time() - self._started, 6),
-                "total": self.collected,
-                "counts": self._final_counts(),
-            },
-        )
+        finished: SessionFinished = {
+            "exit_status": int(exitstatus),
+            "duration": round(clock.time() - self._started, 6),
+            "total": self.collected,
+            "counts": self.final_counts(),
+        }
+        self.publisher.publish("session_finished", finished)
         self.publisher.flush()
         self.history.save()
 
-    def _final_counts(self) -> dict[str, int]:
+    def final_counts(self) -> dict[str, int]:
         """The terminal summary line's counts, to the letter (it is what users compare).
 
         Our own tally is the fallback when there is no terminal (``-p no:terminal``).
+        Every ``COUNT_KEYS`` key is there, zeros included (docs/protocol.md).
         """
+        counts = dict.fromkeys(COUNT_KEYS, 0)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is None:
-            return dict(self.counts)
-        counts = {}
+            counts.update(self.counts)
+            return counts
         for category, reports in terminal.stats.items():
             if not category:
                 continue
@@ -204,6 +263,17 @@ class LivePlugin:
             if shown:
                 counts[category] = shown
         return counts
+
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: str,
+        nodeid: str,
+        location: tuple[str, int, str] | None,
+    ) -> None:
+        # One event per warning pytest records: the same reports its "N warnings" counts.
+        self.publisher.publish("pytest_warning",
+                               pytest_warning_fields(warning_message, when, nodeid))
 
     # -- one test ----------------------------------------------------------------
 
@@ -217,27 +287,16 @@ class LivePlugin:
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.publisher.current_test_id = nodeid
         self._records[nodeid] = TestRecord(nodeid)
-        self.publisher.publish(
-            "test_started",
-            {
-                "test_id": nodeid,
-                "test_name": location[2],
-                "file": location[0],
-                "estimated_duration": self.history.estimated_duration(nodeid),
-            },
-        )
+        started: TestStarted = {
+            "test_id": nodeid,
+            "test_name": location[2],
+            "file": location[0],
+            "estimated_duration": self.history.estimated_duration(nodeid),
+        }
+        self.publisher.publish("test_started", started)
 
     def _phase_started(self, item: pytest.Item, phase: str) -> None:
-        self.publisher.publish(
-            "test_progress",
-            {
-                "test_id": item.nodeid,
-                "step_index": PHASES.index(phase) + 1,
-                "step_name": phase,
-                "progress_percentage": PHASE_PROGRESS[phase],
-                "status": "running",
-            },
-        )
+        self.publisher.publish("test_progress", phase_progress(item.nodeid, phase))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -267,7 +326,7 @@ class LivePlugin:
                     "description": report._sub_test_description(),
                     "result": category.removeprefix("subtests "),
                     "duration": round(report.duration, 6),
-                    "longrepr": str(report.longrepr) if report.failed else None,
+                    "longrepr": _truncate(report.longrepr) if report.failed else None,
                 }
             )
             record.subtest_categories.append(category)
@@ -288,20 +347,45 @@ class LivePlugin:
         for category in [*categories, "rerun" if rerun else "failed"]:
             if category:
                 self.counts[category] = self.counts.get(category, 0) + 1
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
         longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
-        self.publisher.publish(
-            "test_completed",
-            {
-                "test_id": report.nodeid,
-                "result": "rerun" if rerun else "crashed",
-                "duration": round(sum(r.duration for r in record.reports.values()), 6),
-                "summary": longrepr.strip().splitlines()[0],
-                "longrepr": _truncate(longrepr),
-                "sections": [],
-                "phases": {when: r.outcome for when, r in record.reports.items()},
-                "subtests": record.subtests,
-            },
-        )
+        duration = sum(r.duration for r in record.reports.values())
+        completed: TestCompleted = {
+            "test_id": report.nodeid,
+            "result": "rerun" if rerun else "crashed",
+            "duration": round(duration, 6),
+            "summary": clipped((longrepr.strip() or "worker crashed").splitlines()[0],
+                               MAX_SUMMARY_CHARS),
+            "longrepr": _truncate(longrepr),
+            "sections": [],
+            "phases": {when: r.outcome for when, r in record.reports.items()},
+            "subtests": record.subtests,
+            "categories": [*own, "rerun" if rerun else "failed"],
+            "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration,
+                                   longrepr.strip().splitlines()[0]),
+        }
+        self.publisher.publish("test_completed", completed)
+
+    def _judge(
+        self, test_id: str, result: str, duration: float, summary: str
+    ) -> HistoryInfo | None:
+        """The test's ``history`` verdict, and its result kept for the next runs.
+
+        None when this run keeps no history (no pytest cache) and for an attempt that
+        pytest-rerunfailures repeats: only the test's last attempt is its result.
+        """
+        if result == "rerun":
+            self._reran.add(test_id)
+            return None
+        self.history.record(test_id, result, round(duration, 6),
+                            self._step_counts.pop(test_id, 0))
+        history = (self.history.judge(test_id, result, duration,
+                                      passed_on_rerun=test_id in self._reran)
+                   if self.history.kept else None)
+        if result in FAILING:
+            self.failures.append(ci.Failure(test_id, result, summary,
+                                            history["verdict"] if history else None))
+        return history
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
@@ -310,10 +394,8 @@ class LivePlugin:
             return
         # Categorised now, not per report: the subtests plugin turns a passed call into
         # a failure (when a subtest failed) only while the terminal reports it.
-        categories = record.subtest_categories + [
-            report_category(r) for r in record.reports.values()
-        ]
-        for category in categories:
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
+        for category in [*record.subtest_categories, *own]:
             if category:
                 self.counts[category] = self.counts.get(category, 0) + 1
         result, deciding = record.result()
@@ -321,7 +403,7 @@ class LivePlugin:
         duration = sum(r.duration for r in record.reports.values())
         failed = deciding is not None and deciding.outcome == "failed"
         summary = one_line_summary(deciding or last)
-        longrepr = (_truncate(str(deciding.longrepr))
+        longrepr = (_truncate(deciding.longrepr)
                     if failed and deciding is not None and deciding.longrepr is not None
                     else None)
         failed_subtests = [s for s in record.subtests if s["result"] == "failed"]
@@ -330,20 +412,21 @@ class LivePlugin:
             result = "failed"
             summary = f"{len(failed_subtests)} failed subtest(s)"
             longrepr = failed_subtests[0]["longrepr"]
-        self.publisher.publish(
-            "test_completed",
-            {
-                "test_id": nodeid,
-                "result": result,
-                "duration": round(duration, 6),
-                "summary": summary,
-                "longrepr": longrepr,
-                "sections": [
-                    {"name": name, "content": _truncate(content)}
-                    for name, content in last.sections
-                ],
-                "phases": {when: r.outcome for when, r in record.reports.items()},
-                "subtests": record.subtests,
-            },
-        )
-        self.history.record(nodeid, duration, self._step_counts.pop(nodeid, 0))
+        completed: TestCompleted = {
+            "test_id": nodeid,
+            "result": result,
+            "duration": round(duration, 6),
+            "summary": summary,
+            "longrepr": longrepr,
+            "sections": [
+                {"name": as_text(name), "content": _truncate(content)}
+                for name, content in last.sections
+            ],
+            "phases": {when: r.outcome for when, r in record.reports.items()},
+            "subtests": record.subtests,
+            # What pytest's summary line counts for this test's own reports (subtests
+            # apart): the viewer tallies these, so its chips are pytest's numbers.
+            "categories": own,
+            "history": self._judge(nodeid, result, duration, summary),
+        }
+        self.publisher.publish("test_completed", completed)

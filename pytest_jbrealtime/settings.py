@@ -2,7 +2,9 @@
 
 Every option is declared once in ``OPTIONS``; ``addoption``/``addini`` and the
 resolution in :func:`load_settings` are derived from it, so adding an option is one
-entry here and one field on :class:`LiveSettings`.
+entry here and one field on :class:`LiveSettings`, which holds its default (the help
+text's ``{default}`` shows it). pytest is imported only where a value is refused, so
+the server process can read the defaults without it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
+if TYPE_CHECKING:
+    import pytest
+
+from pytest_jbrealtime.editor import parse_editor
 
 DEFAULT_PORT = 8765
 
@@ -67,7 +72,7 @@ def _path(text: str) -> str:
     return text
 
 
-def _public_url(text: str) -> str:
+def parse_public_url(text: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(text.strip())
@@ -124,7 +129,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _origins(text: str) -> tuple[str, ...]:
+def parse_origins(text: str) -> tuple[str, ...]:
     """Comma- or space-separated origins (scheme://host[:port]), kept exactly as given."""
     from urllib.parse import urlsplit
 
@@ -172,6 +177,24 @@ def _shard(text: str) -> str:
     return text
 
 
+def _stall_after(text: str) -> float | str:
+    """``auto``, ``off``, or seconds (> 0): when a running test counts as stalled."""
+    lowered = text.strip().lower()
+    if lowered in ("auto", "off"):
+        return lowered
+    try:
+        return _positive_float(lowered)
+    except ValueError:
+        raise ValueError("expected SECONDS (> 0), auto or off") from None
+
+
+def _label(text: str) -> str:
+    label = text.strip()
+    if not 1 <= len(label) <= 200 or not label.isprintable():
+        raise ValueError("expected 1-200 printable characters")
+    return label
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One setting, as a command-line flag, an environment variable and an ini key."""
@@ -181,7 +204,6 @@ class Option:
     env: str
     help: str
     parse: Callable[[str], Any]
-    default: Any
     is_flag: bool = False
     metavar: str | None = None
 
@@ -189,195 +211,241 @@ class Option:
     def ini(self) -> str:
         return self.field
 
+    @property
+    def default(self) -> Any:
+        """The default is the ``LiveSettings`` field's: declared there, once."""
+        return getattr(DEFAULT_SETTINGS, self.field)
+
+    @property
+    def help_text(self) -> str:
+        """The help, its ``{default}`` filled in from the default."""
+        return self.help.format(default=_shown(self.default))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
 
 OPTIONS: tuple[Option, ...] = (
     Option(
         "jb_live", "--jb-live", "JB_LIVE",
         "stream the run live to a browser viewer (prints the link)",
-        _parse_bool, False, is_flag=True,
+        _parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_host", "--jb-live-host", "JB_LIVE_HOST",
-        "address the live server binds (default 127.0.0.1; anything else is reachable "
+        "address the live server binds (default {default}; anything else is reachable "
         "from other machines)",
-        _text, "127.0.0.1", metavar="HOST",
+        _text, metavar="HOST",
     ),
     Option(
         "jb_live_port", "--jb-live-port", "JB_LIVE_PORT",
-        f"port of the live server (default {DEFAULT_PORT}, or a free one if taken; "
+        "port of the live server (default {default}, or a free one if taken; "
         "0: any free port)",
-        _port, DEFAULT_PORT, metavar="PORT",
+        _port, metavar="PORT",
     ),
     Option(
         "jb_live_linger", "--jb-live-linger", "JB_LIVE_LINGER",
         "keep serving the finished run for SECONDS so late viewers can still watch",
-        _non_negative_float, 0.0, metavar="SECONDS",
+        _non_negative_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_wait_viewers", "--jb-live-wait-viewers", "JB_LIVE_WAIT_VIEWERS",
         "before the first test, wait until N viewers are connected (with --jb-live-hub: "
         "watching the run on the hub)",
-        _non_negative_int, 0, metavar="N",
+        _non_negative_int, metavar="N",
     ),
     Option(
         "jb_live_wait_timeout", "--jb-live-wait-timeout", "JB_LIVE_WAIT_TIMEOUT",
-        "give up waiting for viewers after SECONDS (default 30) and run anyway",
-        _positive_float, 30.0, metavar="SECONDS",
+        "give up waiting for viewers after SECONDS (default {default}) and run anyway",
+        _positive_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_record", "--jb-live-record", "JB_LIVE_RECORD",
         "write the run's events to PATH as JSON lines as they happen (.gz: compressed); "
         "replay with `python -m pytest_jbrealtime replay PATH`",
-        _path, None, metavar="PATH",
+        _path, metavar="PATH",
     ),
     Option(
         "jb_live_report", "--jb-live-report", "JB_LIVE_REPORT",
         "at the end, write one self-contained HTML file of the run (opens from disk)",
-        _path, None, metavar="PATH",
+        _path, metavar="PATH",
     ),
     Option(
         "jb_live_report_budget", "--jb-live-report-budget", "JB_LIVE_REPORT_BUDGET",
-        "screenshots embedded in the report up to MIB mebibytes (default 20); the rest "
+        "screenshots embedded in the report up to MIB mebibytes (default {default}); the rest "
         "are files beside it",
-        _non_negative_float, 20.0, metavar="MIB",
+        _non_negative_float, metavar="MIB",
     ),
     Option(
         "jb_live_public_url", "--jb-live-public-url", "JB_LIVE_PUBLIC_URL",
         "the address others reach this server by (port forward, proxy): the printed "
         "link uses it instead of http://HOST:PORT",
-        _public_url, None, metavar="URL",
+        parse_public_url, metavar="URL",
     ),
     Option(
         "jb_live_open", "--jb-live-open", "JB_LIVE_OPEN",
         "open the viewer in the local browser when the run starts",
-        _parse_bool, False, is_flag=True,
+        _parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_screenshots", "--jb-live-screenshots", "JB_LIVE_SCREENSHOTS",
-        "browser screenshots of watched Selenium drivers: off, failure (default: when a "
-        "test that used one fails) or actions (also after each navigation and click)",
-        _choice("off", "failure", "actions"), "failure", metavar="WHEN",
+        "browser screenshots of watched Selenium drivers: off, failure (when a test that used "
+        "one fails) or actions (also after each navigation and click); default {default}",
+        _choice("off", "failure", "actions"), metavar="WHEN",
     ),
     Option(
         "jb_live_screenshot_interval", "--jb-live-screenshot-interval",
         "JB_LIVE_SCREENSHOT_INTERVAL",
         "with --jb-live-screenshots=actions, at most one screenshot per driver every MS "
-        "milliseconds (default 500)",
-        _non_negative_int, 500, metavar="MS",
+        "milliseconds (default {default})",
+        _non_negative_int, metavar="MS",
     ),
     Option(
         "jb_live_show_typed_text", "--jb-live-show-typed-text", "JB_LIVE_SHOW_TYPED_TEXT",
         "put the text typed into browser fields in the events (hidden by default: it is "
         "often a password; the events say how many characters were typed)",
-        _parse_bool, False, is_flag=True,
+        _parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_monitor_interval", "--jb-live-monitor-interval", "JB_LIVE_MONITOR_INTERVAL",
-        "sample CPU, memory, disk and the run's processes every SECONDS (default 1; 0: off)",
-        _monitor_interval, 1.0, metavar="SECONDS",
+        "sample CPU, memory, disk and the run's processes every SECONDS "
+        "(default {default}; 0: off)",
+        _monitor_interval, metavar="SECONDS",
     ),
     Option(
         "jb_live_alert_cpu", "--jb-live-alert-cpu", "JB_LIVE_ALERT_CPU",
         "machine CPU use (%) held for 5 s that raises a high_cpu alert: WARNING[,CRITICAL] "
-        "(default 90,98)",
-        _alert_line, (90.0, 98.0), metavar="PCT[,PCT]",
+        "(default {default})",
+        _alert_line, metavar="PCT[,PCT]",
     ),
     Option(
         "jb_live_alert_memory", "--jb-live-alert-memory", "JB_LIVE_ALERT_MEMORY",
         "machine memory use (%) that raises a high_memory alert: WARNING[,CRITICAL] "
-        "(default 85,95)",
-        _alert_line, (85.0, 95.0), metavar="PCT[,PCT]",
+        "(default {default})",
+        _alert_line, metavar="PCT[,PCT]",
     ),
     Option(
         "jb_live_alert_disk", "--jb-live-alert-disk", "JB_LIVE_ALERT_DISK",
         "use (%) of the disk the run writes to that raises a disk_space alert: "
-        "WARNING[,CRITICAL] (default 90,97)",
-        _alert_line, (90.0, 97.0), metavar="PCT[,PCT]",
+        "WARNING[,CRITICAL] (default {default})",
+        _alert_line, metavar="PCT[,PCT]",
     ),
     Option(
         "jb_live_alert_hysteresis", "--jb-live-alert-hysteresis", "JB_LIVE_ALERT_HYSTERESIS",
         "an alert is resolved once its value is this many points below the warning line "
-        "(default 5)",
-        _non_negative_float, 5.0, metavar="POINTS",
+        "(default {default})",
+        _non_negative_float, metavar="POINTS",
     ),
     Option(
         "jb_live_metrics_public", "--jb-live-metrics-public", "JB_LIVE_METRICS_PUBLIC",
         "serve /metrics (Prometheus) without a token (the other routes still need one)",
-        _parse_bool, False, is_flag=True,
+        _parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_allow_origin", "--jb-live-allow-origin", "JB_LIVE_ALLOW_ORIGIN",
         "web pages (origins, exact match, comma-separated) besides the server's own that "
         "may open the live WebSocket, e.g. https://dashboard.example.com",
-        _origins, (), metavar="ORIGINS",
+        parse_origins, metavar="ORIGINS",
     ),
     Option(
         "jb_live_max_viewers", "--jb-live-max-viewers", "JB_LIVE_MAX_VIEWERS",
-        "viewers the server takes at once (default 100); more are refused with 1013",
-        _positive_int, 100, metavar="N",
+        "viewers the server takes at once (default {default}); more are refused with 1013",
+        _positive_int, metavar="N",
     ),
     Option(
         "jb_live_max_user_connections", "--jb-live-max-user-connections",
         "JB_LIVE_MAX_USER_CONNECTIONS",
-        "connections one token holder may have open (default 10); a new one past that "
+        "connections one token holder may have open (default {default}); a new one past that "
         "closes the oldest",
-        _positive_int, 10, metavar="N",
+        _positive_int, metavar="N",
     ),
     Option(
         "jb_live_max_message_rate", "--jb-live-max-message-rate", "JB_LIVE_MAX_MESSAGE_RATE",
-        "messages a second a viewer may send (default 20); more close it with 1008",
-        _positive_float, 20.0, metavar="PER_SECOND",
+        "messages a second a viewer may send (default {default}); more close it with 1008",
+        _positive_float, metavar="PER_SECOND",
     ),
     Option(
         "jb_live_write_cap", "--jb-live-write-cap", "JB_LIVE_WRITE_CAP",
-        "bytes a viewer may leave unread beyond what the kernel buffers (default 1048576); "
+        "bytes a viewer may leave unread beyond what the kernel buffers (default {default}); "
         "past that it is closed (4008) and reconnects",
-        _positive_int, 1024 * 1024, metavar="BYTES",
+        _positive_int, metavar="BYTES",
     ),
     Option(
         "jb_live_ping_interval", "--jb-live-ping-interval", "JB_LIVE_PING_INTERVAL",
-        "ping each viewer every SECONDS (default 20)",
-        _positive_float, 20.0, metavar="SECONDS",
+        "ping each viewer every SECONDS (default {default})",
+        _positive_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_ping_timeout", "--jb-live-ping-timeout", "JB_LIVE_PING_TIMEOUT",
-        "drop a viewer that has not answered a ping within SECONDS (default 20)",
-        _positive_float, 20.0, metavar="SECONDS",
+        "drop a viewer that has not answered a ping within SECONDS (default {default})",
+        _positive_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_hub", "--jb-live-hub", "JB_LIVE_HUB",
         "publish the run to the hub at URL (python -m pytest_jbrealtime serve) instead of "
         "serving it here; the producer token comes from JB_LIVE_TOKEN",
-        _hub_url, None, metavar="URL",
+        _hub_url, metavar="URL",
     ),
     Option(
         "jb_live_run_id", "--jb-live-run-id", "JB_LIVE_RUN_ID",
         "the run's id (default: a random one); shards publishing with one id to a hub "
         "make one run",
-        _run_id, None, metavar="ID",
+        _run_id, metavar="ID",
     ),
     Option(
         "jb_live_shard", "--jb-live-shard", "JB_LIVE_SHARD",
         "this process's name within a run on a hub (default: HOSTNAME-PID)",
-        _shard, None, metavar="NAME",
+        _shard, metavar="NAME",
     ),
     Option(
         "jb_live_shards", "--jb-live-shards", "JB_LIVE_SHARDS",
         "with --jb-live-run-id: the run on the hub ends once N shards have finished "
-        "(default 0: once every shard that joined has)",
-        _non_negative_int, 0, metavar="N",
+        "(default {default}: once every shard that joined has)",
+        _non_negative_int, metavar="N",
+    ),
+    Option(
+        "jb_live_editor", "--jb-live-editor", "JB_LIVE_EDITOR",
+        "make each path:line of a traceback a link that opens your editor: vscode, "
+        "pycharm, or a URL template with {{path}} and {{line}} (default off)",
+        parse_editor, metavar="EDITOR",
+    ),
+    Option(
+        "jb_live_project", "--jb-live-project", "JB_LIVE_PROJECT",
+        "the project a hub keeps this run's history under (default: the CI's repository "
+        "or project, else the root directory's name)",
+        _label, metavar="NAME",
+    ),
+    Option(
+        "jb_live_branch", "--jb-live-branch", "JB_LIVE_BRANCH",
+        "the branch a hub keeps this run's history under (default: the CI's branch, else "
+        "git's current branch, read from .git)",
+        _label, metavar="NAME",
     ),
     Option(
         "jb_live_hub_wait", "--jb-live-hub-wait", "JB_LIVE_HUB_WAIT",
-        "at the end, wait up to SECONDS (default 10) for the hub to take events still unsent",
-        _non_negative_float, 10.0, metavar="SECONDS",
+        "at the end, wait up to SECONDS (default {default}) for the hub to take events "
+        "still unsent",
+        _non_negative_float, metavar="SECONDS",
+    ),
+    Option(
+        "jb_live_stall_after", "--jb-live-stall-after", "JB_LIVE_STALL_AFTER",
+        "a test running longer than SECONDS is stalled: a test_stalled event with its "
+        "stack, again each time its time doubles (default {default}: 10 times its last "
+        "duration, at least 10 s; 60 s without history; off: never)",
+        _stall_after, metavar="SECONDS|auto|off",
     ),
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class LiveSettings:
-    """The resolved, validated settings of one run."""
+    """The resolved, validated settings of one run; the defaults are the options' own
+    (``OPTIONS`` and the server's ``ServerLimits`` / ``MonitorConfig`` read them here)."""
 
     jb_live: bool = False
     jb_live_host: str = "127.0.0.1"
@@ -411,20 +479,27 @@ class LiveSettings:
     jb_live_shard: str | None = None
     jb_live_shards: int = 0
     jb_live_hub_wait: float = 10.0
+    jb_live_stall_after: float | str = "auto"
+    jb_live_project: str | None = None
+    jb_live_branch: str | None = None
+    jb_live_editor: str | None = None
+
+
+DEFAULT_SETTINGS = LiveSettings()
 
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("jb-live", "live run viewer (pytest-jbrealtime)")
     for option in OPTIONS:
         # argparse expands %-formats in help texts; ours are plain text.
-        text = f"{option.help} [env {option.env}]".replace("%", "%%")
+        text = f"{option.help_text} [env {option.env}]".replace("%", "%%")
         if option.is_flag:
             group.addoption(option.flag, action="store_true", default=None,
                             dest=option.field, help=text)
         else:
             group.addoption(option.flag, action="store", default=None, dest=option.field,
                             metavar=option.metavar, help=text)
-        parser.addini(option.ini, help=option.help, default=None)
+        parser.addini(option.ini, help=option.help_text, default=None)
 
 
 def _resolve(config: pytest.Config, option: Option) -> Any:
@@ -445,6 +520,8 @@ def _resolve(config: pytest.Config, option: Option) -> Any:
     try:
         return option.parse(str(raw))
     except ValueError as exc:
+        import pytest
+
         raise pytest.UsageError(f"{source}: invalid value {raw!r}: {exc}") from None
 
 

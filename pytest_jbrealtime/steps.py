@@ -9,7 +9,6 @@ fails the same way whether or not the run is watched.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from contextlib import ContextDecorator
@@ -17,22 +16,20 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from pytest_jbrealtime.protocol import PHASE_PROGRESS, PHASES, RESERVED_TYPES
+from pytest_jbrealtime.protocol.events import Custom, TestProgress
 from pytest_jbrealtime.publisher import EventPublisher, active_publisher
+from pytest_jbrealtime.unpatched import system
 
-# Where each phase's window of the progress bar starts; it ends where the next starts.
-PHASE_WINDOWS = {"setup": (0.0, 33.3), "call": (33.3, 66.7), "teardown": (66.7, 100.0)}
+# Each phase's window of the progress bar: from its start to the next phase's (or 100).
+PHASE_WINDOWS = {
+    phase: (PHASE_PROGRESS[phase], PHASE_PROGRESS[PHASES[i + 1]] if i + 1 < len(PHASES) else 100.0)
+    for i, phase in enumerate(PHASES)
+}
 
 CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]*([.:-][a-z0-9_]+)*$")
 MAX_CUSTOM_TYPE_CHARS = 64
 MAX_CUSTOM_DATA_BYTES = 64 * 1024
-# The protocol's own message types (docs/protocol.md): a custom event may not pose as one.
-RESERVED_TYPES = frozenset({
-    "session_started", "collection_finished", "test_started", "test_progress",
-    "test_completed", "session_finished", "browser_action", "page_loaded",
-    "screenshot_captured", "log_record", "system_status", "resource_alert", "custom",
-    "warning", "batch", "error", "reset", "pong", "ping", "hello", "viewers",
-    "subscribe", "unsubscribe", "resume", "ack",
-})
 
 
 class InvalidEventError(ValueError):
@@ -57,7 +54,7 @@ def validate_custom_event(event_type: object, data: object) -> Any:
             "starting with a letter, parts joined by '.', ':' or '-' (e.g. 'cart.item_added')"
         )
     try:
-        text = json.dumps(data, allow_nan=False)
+        text = system.json_dumps(data, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidEventError(
             f"data of custom event {event_type!r} is not JSON: {exc}"
@@ -68,7 +65,7 @@ def validate_custom_event(event_type: object, data: object) -> Any:
             f"the limit is {MAX_CUSTOM_DATA_BYTES}"
         )
     # A copy: the caller may change its object after emitting, the event must not change.
-    return json.loads(text)
+    return system.json_loads(text)
 
 
 def _error_summary(error: BaseException) -> str:
@@ -129,20 +126,18 @@ class StepTracker:
         expected = self._expected_counts.get(test_id)
         parent = steps.open[-1] if steps.open else None
         steps.open.append(index)
-        self.publisher.publish(
-            "test_progress",
-            {
-                "test_id": test_id,
-                "step_index": index,
-                "step_name": name,
-                "progress_percentage": self._percentage(steps.finished, expected),
-                "status": "running",
-                "kind": "user",
-                "depth": len(steps.open) - 1,
-                "parent_index": parent,
-                "expected_steps": expected,
-            },
-        )
+        begun: TestProgress = {
+            "test_id": test_id,
+            "step_index": index,
+            "step_name": name,
+            "progress_percentage": self._percentage(steps.finished, expected),
+            "status": "running",
+            "kind": "user",
+            "depth": len(steps.open) - 1,
+            "parent_index": parent,
+            "expected_steps": expected,
+        }
+        self.publisher.publish("test_progress", begun)
         self.publisher.flush()
         return test_id, index
 
@@ -154,7 +149,7 @@ class StepTracker:
             if index in steps.open:
                 steps.open.remove(index)
         expected = self._expected_counts.get(test_id)
-        fields: dict[str, Any] = {
+        fields: TestProgress = {
             "test_id": test_id,
             "step_index": index,
             "step_name": name,
@@ -175,17 +170,15 @@ class StepTracker:
         if test_id is None:
             return
         steps = self._tests.get(test_id)
-        self.publisher.publish(
-            "test_progress",
-            {
-                "test_id": test_id,
-                "step_index": steps.started if steps is not None else 0,
-                "step_name": name,
-                "progress_percentage": percentage,
-                "status": "running",
-                "kind": "progress",
-            },
-        )
+        progress: TestProgress = {
+            "test_id": test_id,
+            "step_index": steps.started if steps is not None else 0,
+            "step_name": name,
+            "progress_percentage": percentage,
+            "status": "running",
+            "kind": "progress",
+        }
+        self.publisher.publish("test_progress", progress)
         self.publisher.flush()
 
 
@@ -258,9 +251,15 @@ def emit(event_type: str, data: Any = None) -> None:
     """
     clean = validate_custom_event(event_type, data)
     publisher = active_publisher()
-    if publisher is None:
-        return
-    fields: dict[str, Any] = {"name": event_type, "data": clean}
-    if publisher.current_test_id is not None:
-        fields["test_id"] = publisher.current_test_id
+    if publisher is not None:
+        publish_custom(publisher, event_type, clean, publisher.current_test_id)
+
+
+def publish_custom(
+    publisher: EventPublisher, event_type: str, clean: Any, test_id: str | None
+) -> None:
+    """A validated custom event (``validate_custom_event``), tied to ``test_id``."""
+    fields: Custom = {"name": event_type, "data": clean}
+    if test_id is not None:
+        fields["test_id"] = test_id
     publisher.publish("custom", fields)

@@ -9,7 +9,8 @@ the second is kept for the second it was made for (events come in bursts): about
 from __future__ import annotations
 
 import math
-import time
+
+from pytest_jbrealtime.unpatched import clock
 
 # (second, its text): one tuple, replaced whole, so a reader in another thread never
 # pairs one second with another's text.
@@ -29,6 +30,6 @@ def iso_timestamp(epoch_seconds: float) -> str:
     millis = micros // 1000
     cached_second, prefix = _cached
     if second != cached_second:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        prefix = clock.strftime("%Y-%m-%dT%H:%M:%S", clock.gmtime(second))
         _cached = (second, prefix)
     return f"{prefix}.{millis:03d}Z"

@@ -23,46 +23,39 @@ This plugin adds what a parallel run needs on top:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_jbrealtime.session import PHASE_PROGRESS, PHASES
+from pytest_jbrealtime.protocol import PRODUCER_TOKEN_SECONDS, split_node_id
+from pytest_jbrealtime.protocol.events import (
+    CollectedTest,
+    CollectionFinished,
+    WorkerCrashed,
+    phase_progress,
+)
+from pytest_jbrealtime.unpatched import system
 from pytest_jbrealtime.xdist_worker import RELAY_EVENT, WORKERINPUT_KEY
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.live_run import LiveRun
     from pytest_jbrealtime.session import LivePlugin
 
-PRODUCER_TOKEN_TTL = 24 * 3600.0
 ANY_ADDRESS = {"0.0.0.0", "::", ""}
 
 
-def phase_fields(test_id: str, phase: str) -> dict[str, Any]:
-    """The ``test_progress`` of a phase beginning, as ``LivePlugin`` publishes it serially."""
-    return {
-        "test_id": test_id,
-        "step_index": PHASES.index(phase) + 1,
-        "step_name": phase,
-        "progress_percentage": PHASE_PROGRESS[phase],
-        "status": "running",
-    }
-
-
-def tests_from_ids(ids: list[str]) -> list[dict[str, Any]]:
+def tests_from_ids(ids: list[str]) -> list[CollectedTest]:
     """``collection_finished`` entries from node ids alone (the controller has no items)."""
-    tests: list[dict[str, Any]] = []
+    tests: list[CollectedTest] = []
     for test_id in ids:
-        file, _, rest = test_id.partition("::")
-        parts = rest.split("::") if rest else [test_id]
+        node_id = split_node_id(test_id)
         tests.append(
             {
                 "test_id": test_id,
-                "file": file,
-                "cls": parts[-2] if len(parts) > 1 else None,
-                "name": parts[-1],
+                "file": node_id.file,
+                "cls": node_id.cls,
+                "name": node_id.name,
                 "markers": [],
             }
         )
@@ -109,7 +102,7 @@ class XdistController:
             return
         node.workerinput[WORKERINPUT_KEY] = {
             "url": self.producer_url,
-            "token": self.server.authority.mint("producer", PRODUCER_TOKEN_TTL, subject=worker),
+            "token": self.server.authority.mint("producer", PRODUCER_TOKEN_SECONDS, subject=worker),
             "run_dir": str(self.server.run_dir),
         }
 
@@ -147,7 +140,7 @@ class XdistController:
 
     def _worker_events(self, node: Any, text: str) -> None:
         try:
-            events = json.loads(text)
+            events = system.json_loads(text)
         except ValueError:
             return
         if isinstance(events, list):
@@ -176,10 +169,10 @@ class XdistController:
         tests = tests_from_ids(list(ids))
         self.session_plugin.collected = len(tests)
         self.publisher.worker = "main"  # the run's collection, not one worker's
-        self.publisher.publish(
-            "collection_finished",
-            {"total": len(tests), "tests": tests, "errors": self.session_plugin.collection_errors},
-        )
+        collected: CollectionFinished = {
+            "total": len(tests), "tests": tests, "errors": self.session_plugin.collection_errors,
+        }
+        self.publisher.publish("collection_finished", collected)
         self.publisher.flush()
 
     # -- one test: phases from the relayed reports ---------------------------------------
@@ -189,7 +182,7 @@ class XdistController:
         if not self.active:
             return
         self.running[self.publisher.worker] = nodeid
-        self.publisher.publish("test_progress", phase_fields(nodeid, "setup"))
+        self.publisher.publish("test_progress", phase_progress(nodeid, "setup"))
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -197,12 +190,12 @@ class XdistController:
             return
         if report.when == "setup":
             next_phase = "call" if report.passed else "teardown"
-            self.publisher.publish("test_progress", phase_fields(report.nodeid, next_phase))
+            self.publisher.publish("test_progress", phase_progress(report.nodeid, next_phase))
             # As serially when a call begins: nothing waits behind a long test (the
             # worker's own events of this test are held until its start is logged).
             self.publisher.flush()
         elif report.when == "call":
-            self.publisher.publish("test_progress", phase_fields(report.nodeid, "teardown"))
+            self.publisher.publish("test_progress", phase_progress(report.nodeid, "teardown"))
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
@@ -236,7 +229,7 @@ class XdistController:
                 )
             self.publisher.publish("worker_finished", {"dropped_events": dropped})
         else:
-            fields: dict[str, Any] = {"error": str(error)}
+            fields: WorkerCrashed = {"error": str(error)}
             test_id = self.running.pop(worker, None)
             if test_id is not None:
                 fields["test_id"] = test_id

@@ -19,14 +19,17 @@ worker's ``logstart`` and reports, so the order needs no waiting at all.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_jbrealtime.last_words import LastWords
 from pytest_jbrealtime.producer_client import ProducerConnection
 from pytest_jbrealtime.publisher import EventPublisher, active_publisher, set_active_publisher
 from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.stack_responder import StackResponder
 
 WORKERINPUT_KEY = "jb_live"
 RELAY_EVENT = "jb_live_events"  # xdist_controller's name for these messages
@@ -49,6 +52,15 @@ def start_worker(config: pytest.Config, settings: LiveSettings) -> None:
     config.pluginmanager.register(
         UserEventsPlugin(settings, worker.publisher, None, run_dir), "jb-live-user-events"
     )
+    from pytest_jbrealtime.event_hook import EVENT_HOOK_NAME, EventHook
+
+    # A worker's stderr reaches the controller's terminal only when it crashes: good enough
+    # for another plugin's broken hook, which must not stop the worker.
+    config.pluginmanager.register(
+        EventHook(config, worker.publisher, lambda m: print(f"jb-live: WARNING: {m}",
+                                                            file=sys.stderr)),
+        EVENT_HOOK_NAME,
+    )
 
 
 class WorkerPublishing:
@@ -65,6 +77,18 @@ class WorkerPublishing:
         self._attempts: dict[str, int] = {}
         self._reports = 0
         self._closed = False
+        # Stacks on demand (stack_responder.py), in the controller's run folder.
+        self.stacks: StackResponder | None = None
+        if info.get("run_dir"):
+            publisher = self.publisher
+            self.stacks = StackResponder(info["run_dir"], self.worker,
+                                         lambda: publisher.current_test_id)
+            self.stacks.start()
+        # SIGTERM mid-test: the last words for the controller's server (last_words.py).
+        self.last_words: LastWords | None = None
+        if info.get("run_dir") and not info.get("relay"):
+            self.last_words = LastWords(info["run_dir"], self.worker)
+            self.last_words.arm()
 
     def _settle(self) -> None:
         """Everything published so far has reached the server (bounded wait)."""
@@ -115,6 +139,10 @@ class WorkerPublishing:
             return
         self._closed = True
         self.publisher.current_test_id = None
+        if self.stacks is not None:
+            self.stacks.stop()
+        if self.last_words is not None:
+            self.last_words.disarm()
         self.publisher.flush()
         self.connection.close(CLOSE_TIMEOUT)
 

@@ -120,14 +120,10 @@ def main() -> None:
                    return t && t.status === 'running'
                      && t.timeline.some((e) => e.type === 'screenshot_captured')
                      && t.timeline.length >= 4;""", FOCUS_TEST))
-            driver.execute_script("window.__jbLive.view.revealAndSelect(arguments[0]);", FOCUS_TEST)
+            driver.execute_script("window.__jbLive.view.revealAndSelect(arguments[0]);",
+                                  FOCUS_TEST)
             wait.until(lambda d: d.execute_script(
-                "return [...document.images].every((img) => img.complete && img.naturalWidth > 0);"))
-            # One failure toast shows the feature; a stack of them would hide the page.
-            driver.execute_script("""
-                const toasts = [...document.querySelectorAll('[data-testid=toast]')];
-                const keep = toasts.filter((t) => t.dataset.kind === 'failure').pop();
-                for (const toast of toasts) if (toast !== keep) toast.remove();""")
+                "return [...document.images].every((i) => i.complete && i.naturalWidth > 0);"))
             args.out.parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(args.out))
             print(f"wrote {args.out}")

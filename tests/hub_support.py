@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pytest_jbrealtime.protocol import COUNT_KEYS
 from pytest_jbrealtime.server.auth import TokenAuthority
 
 HUB_SECRET = "hub-tests-secret-" + "y" * 40
@@ -195,10 +196,11 @@ class Shard:
         return self.output.text
 
     def counts(self) -> dict[str, int]:
-        """pytest's own final counts, from its summary line."""
+        """pytest's own final counts, from its summary line, keyed as session_finished keys
+        them (every COUNT_KEYS key, zeros included)."""
         lines = [line for line in self.output.lines if re.search(r" in [\d.]+s", line)]
         assert lines, f"no summary line:\n{self.text}"
-        counts: dict[str, int] = {}
+        counts = dict.fromkeys(COUNT_KEYS, 0)
         for number, name in COUNT.findall(lines[-1]):
             name = {"errors": "error", "warning": "warnings"}.get(name, name)
             counts[name] = int(number)

@@ -54,7 +54,8 @@ class LinkedProcess:
         full_env.pop("PYTEST_ADDOPTS", None)
         self.process = subprocess.Popen(
             command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env=full_env,
+            # pytest prints what a test's output holds, not always UTF-8.
+            text=True, errors="replace", env=full_env,
         )
         self.lines: list[str] = []
         self._link_found = threading.Event()

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from pytest_jbrealtime import ci
-from tests.support import LINK
+from tests.history_support import SUITE as STORY_SUITE
+from tests.hub_support import HubProcess, Shard
+from tests.support import LINK, watch_sync
 
 SUITE = """
 import pytest
@@ -168,3 +170,91 @@ def test_append_step_summary_needs_the_variable(tmp_path: Path) -> None:
     assert ci.append_step_summary("one\n", environ={"GITHUB_STEP_SUMMARY": str(target)}) == target
     assert ci.append_step_summary("two\n", environ={"GITHUB_STEP_SUMMARY": str(target)}) == target
     assert target.read_text() == "one\ntwo\n"
+
+
+def test_failures_new_first_in_the_summary_and_annotations() -> None:
+    failures = [
+        ci.Failure("t.py::known", "failed", "assert `x`", "known_failure"),
+        ci.Failure("t.py::flaky", "error", "boom", "flaky"),
+        ci.Failure("t.py::new", "failed", "assert 1 == 2", "new_failure"),
+        ci.Failure("t.py::unjudged", "crashed", "worker died", None),
+    ]
+    text = ci.step_summary({"failed": 4}, 1, 1.0, report=None, recording=None, environ={},
+                           failures=failures)
+    listed = [line for line in text.splitlines() if line.startswith("- **")]
+    assert listed == [
+        "- **new failure** `t.py::new`: assert 1 == 2",
+        "- **crashed** `t.py::unjudged`: worker died",
+        "- **flaky** `t.py::flaky`: boom",
+        "- **known failure** `t.py::known`: assert 'x'",
+    ]
+    assert "#### Failures: 4, 1 new" in text
+    first = ci.github_annotations(failures)[0]
+    assert first == "::error title=New failure::t.py::new: assert 1 == 2"
+    many = [ci.Failure(f"t.py::k{i}", "failed", "x", "known_failure") for i in range(40)]
+    assert len(ci.github_annotations(many)) == ci.ANNOTATIONS
+    assert "- … and 10 more" in ci.step_summary({}, 1, None, None, None, {}, failures=many)
+
+
+def test_github_lists_new_failures_first_after_earlier_runs(
+    pytester: pytest.Pytester, start_live: Any, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_story=STORY_SUITE)
+    for run in (1, 2):
+        (pytester.path / "run.txt").write_text(str(run))
+        start_live(pytester.path).wait()
+    (pytester.path / "run.txt").write_text("3")
+    run = start_live(pytester.path, env=github_env(tmp_path))
+    assert run.wait() == 1
+    errors = [line for line in run.output.splitlines() if line.startswith("::error")]
+    assert errors == [
+        "::error title=New failure::test_story.py::test_starts_failing: assert 3 < 3",
+        "::error title=Known failure::test_story.py::test_keeps_failing: assert 3 == 0",
+    ]
+    summary = (tmp_path / "step_summary.md").read_text()
+    assert "#### Failures: 2, 1 new" in summary
+    assert summary.index("test_starts_failing") < summary.index("test_keeps_failing")
+
+
+def test_the_link_reaches_a_piped_log_while_the_run_waits(
+    suite_dir: pytest.Pytester, start_live: Any
+) -> None:
+    """A CI log is a pipe: block-buffered unless flushed. The link must be there while
+    the run waits for its viewer, not once it gives up waiting."""
+    suite_dir.makepyfile(test_suite="def test_ok(): pass\n")
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1",
+                     "--jb-live-wait-timeout", "120",
+                     env={**NO_CI, "GITHUB_ACTIONS": "true", "PYTHONUNBUFFERED": ""})
+    run.wait_for_link(60)
+    assert run.process.poll() is None, run.output
+    watch_sync(run.ws_url(), timeout=120)
+    assert run.wait(120) == 0
+
+
+def test_a_hub_runs_link_goes_in_the_job_summary_too(
+    suite_dir: pytest.Pytester, tmp_path: Path, running: list[Any]
+) -> None:
+    """On a hub the run's page carries no token (viewers bring their own): the link is
+    the annotation and is in the job summary, where a run's own tokened link is not."""
+    hub = HubProcess(tmp_path / "hub")
+    running.append(hub)
+    suite_dir.makepyfile(test_suite=SUITE)
+    shard = Shard(suite_dir.path, hub.url, "--jb-live-report", "out/report.html",
+                  run_id="ci-42", env=github_env(tmp_path))
+    running.append(shard)
+    assert shard.wait() == 1, shard.text
+    page = f"{hub.url}/runs/ci-42/"
+    notice = [line for line in shard.text.splitlines() if line.startswith("::notice")]
+    assert notice == [f"::notice title=pytest live viewer::jb-live: watch this run at {page}"]
+    summary = (tmp_path / "step_summary.md").read_text()
+    assert f"- Live viewer on the hub: [{page}]({page})" in summary
+    assert "HTML report: `out/report.html`" in summary
+    assert "token" not in summary.replace("viewer link", "")
+
+
+def test_step_summary_shows_only_a_tokenless_link() -> None:
+    assert ci.tokenless("http://127.0.0.1:8765/?token=abc") is None
+    assert ci.tokenless("https://hub.example/runs/r1/") == "https://hub.example/runs/r1/"
+    text = ci.step_summary({"passed": 1}, 0, 1.0, report=None, recording=None, environ={},
+                           live_link="https://hub.example/runs/r1/")
+    assert "- Live viewer on the hub: [https://hub.example/runs/r1/]" in text

@@ -116,6 +116,7 @@ async def test_backend_contract(new_backend: StoreFactory) -> None:
         assert listing["counts"] == {"passed": 3, "failed": 1, "skipped": 1}
         assert (listing["shards"], listing["shards_finished"], listing["total"]) == (2, 2, 5)
         assert listing["events"] == total
+        assert listing["duration"] == 1.5  # the longest shard's
 
         # Another producer under a name already taken gets a name of its own.
         assert (await backend.join("r2", "ci", "one", {}, 0)).shard == "ci"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import websockets
 
+from pytest_jbrealtime.protocol import COUNT_KEYS
 from tests.support import Watched, unpack, wait_until, watch, watch_sync
 
 MIXED_SUITE = '''
@@ -60,6 +62,9 @@ class UnitCase(unittest.TestCase):
             with self.subTest(i=i):
                 self.assertEqual(i, 0)
 '''
+
+# "3 passed", "2 subtests failed" in pytest's last line (each ends at ", " or " in 0.1s").
+SUMMARY_COUNT = re.compile(r"(\d+) ([a-z][a-z ]*?)(?=, | in [\d.]+s)")
 
 JUNIT_CATEGORY = {
     "passed": "passed", "xpassed": "passed", "failed": "failure", "error": "error",
@@ -124,8 +129,13 @@ def test_viewer_from_the_start_sees_every_result_as_junitxml_does(
     # The counts are the terminal's, to the letter.
     finished = watched.of_type("session_finished")[0]
     summary_line = run.output.strip().splitlines()[-1]
-    for category, count in finished["counts"].items():
-        assert f"{count} {category}" in summary_line
+    terminal = {
+        {"errors": "error", "warning": "warnings"}.get(name, name): int(number)
+        for number, name in SUMMARY_COUNT.findall(summary_line)
+    }
+    assert terminal.get("failed") and terminal.get("passed"), summary_line  # it was read
+    assert {name: n for name, n in finished["counts"].items() if n} == terminal
+    assert set(COUNT_KEYS) <= finished["counts"].keys()  # zeros too (docs/protocol.md)
     assert finished["exit_status"] == 1
     assert finished["total"] == len(watched.of_type("collection_finished")[0]["tests"])
 

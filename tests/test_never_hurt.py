@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 import websockets
 
+from pytest_jbrealtime.recording import read_recording
 from tests.held_run import HeldRun
-from tests.support import LiveProcess, wait_until
+from tests.support import LiveProcess, wait_until, watch_sync
 
 MIXED_SUITE = """
 import pytest
@@ -51,7 +53,8 @@ def plain_pytest(directory: Path, *args: str, **extra_env: str) -> tuple[int, st
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     env.update(extra_env)
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *args],
-                          cwd=directory, capture_output=True, text=True, env=env, timeout=120)
+                          cwd=directory, capture_output=True, text=True, errors="replace",
+                          env=env, timeout=120)
     return done.returncode, summary_of(done.stdout)
 
 
@@ -66,7 +69,7 @@ def live_pytest(directory: Path, *args: str) -> tuple[int, str, list[str], str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live", *args],
-        cwd=directory, capture_output=True, text=True, env=env, timeout=120)
+        cwd=directory, capture_output=True, text=True, errors="replace", env=env, timeout=120)
     output = done.stdout + done.stderr
     warnings = [line for line in output.splitlines() if "jb-live: WARNING" in line]
     return done.returncode, summary_of(done.stdout), warnings, output
@@ -200,3 +203,344 @@ def test_shutdown_is_bounded_with_a_viewer_that_stopped_reading(
     finally:
         loop.close()
     assert "jb-live: WARNING" not in run.output
+
+
+# -- a test's patches never reach the plugin (issue 13, item 1) -----------------------------
+
+# Every target a suite may patch, with a trap that fails whoever calls it. The plugin's
+# hooks run while these traps are set (in the test, and around it in fixtures of every
+# scope): had it looked any of them up at the moment of use, the run would change.
+PATCHED_CONFTEST = '''
+import datetime, json, logging, os, socket, time
+import pytest
+
+TARGETS = ["time.time", "time.monotonic", "time.perf_counter", "time.gmtime",
+           "time.strftime", "os.getpid", "json.dumps", "json.loads", "socket.socket",
+           "socket.gethostname", "datetime.datetime", "logging.Logger.handle",
+           "logging.Logger.makeRecord"]
+# xdist's worker loop itself reads time.perf_counter around each test (xdist/remote.py):
+# a trap wider than one test breaks xdist, with or without the plugin.
+WIDE_TARGETS = [t for t in TARGETS
+                if not (t == "time.perf_counter" and os.environ.get("PYTEST_XDIST_WORKER"))]
+
+def trap(mocker, target):
+    """A mock of target that fails its caller: raises, or hands out a MagicMock."""
+    boom = RuntimeError(f"{target} is patched by the test")
+    mock = mocker.patch(target, side_effect=boom)
+    for name in ("now", "utcnow", "fromtimestamp", "today"):
+        getattr(mock, name).side_effect = boom
+    return mock
+
+@pytest.fixture(scope="session", autouse=True)
+def session_clock(session_mocker):
+    # The whole session under a wall clock that answers nonsense (a MagicMock).
+    session_mocker.patch("time.time")
+    session_mocker.patch("datetime.datetime")
+'''
+
+PATCHED_MODULE = '''
+import time
+import pytest
+from conftest import TARGETS, WIDE_TARGETS, trap
+
+@pytest.fixture(scope="module", autouse=True)
+def module_traps(module_mocker):
+    for target in WIDE_TARGETS:
+        trap(module_mocker, target)
+
+@pytest.fixture(scope="class")
+def class_traps(class_mocker):
+    for target in WIDE_TARGETS:
+        trap(class_mocker, target)
+
+@pytest.fixture
+def function_traps(mocker):
+    for target in TARGETS:
+        trap(mocker, target)
+
+def test_in_module_traps():
+    pass
+
+def test_with_function_traps(function_traps):
+    pass
+
+def test_fails_under_traps(function_traps):
+    assert 1 == 2
+
+def test_errors_under_traps(function_traps, not_a_fixture):
+    pass
+
+@pytest.mark.usefixtures("class_traps")
+class TestUnderClassTraps:
+    def test_one(self):
+        pass
+
+    @pytest.mark.skip(reason="skipped under traps")
+    def test_skipped(self):
+        pass
+
+    @pytest.mark.xfail(reason="xfail under traps")
+    def test_xfail(self):
+        assert 0
+'''
+
+PATCHED_CLOCKS = '''
+import datetime, json, os, time
+import pytest
+
+# The issue's examples: mocked values the test counts on, consumed by nobody else.
+def test_elapsed(mocker):
+    mocker.patch("time.time", side_effect=[100.0, 102.5])
+    start = time.time(); assert time.time() - start == 2.5
+
+def test_after():
+    pass
+
+@pytest.mark.parametrize("name", ["monotonic", "perf_counter"])
+def test_clock_magicmock(mocker, name):
+    mocker.patch(f"time.{name}")
+    getattr(time, name)()
+
+@pytest.fixture
+def ticking(mocker):
+    return mocker.patch("time.monotonic", side_effect=[1.0, 2.0, 3.0])
+
+def test_fixture_values_are_the_tests(ticking):
+    assert [time.monotonic() for _ in range(3)] == [1.0, 2.0, 3.0]
+
+def test_pid_and_json(mocker):
+    mocker.patch("os.getpid", side_effect=[4242])
+    mocker.patch("json.dumps", side_effect=["{}"])
+    assert os.getpid() == 4242 and json.dumps({"a": 1}) == "{}"
+
+def test_monkeypatched_clock(monkeypatch):
+    def broken():
+        raise RuntimeError("time.time is broken in this test")
+    monkeypatch.setattr(time, "time", broken)
+    monkeypatch.setattr(time, "monotonic", broken)
+
+def test_unittest_mock_decorator():
+    from unittest import mock
+    with mock.patch("time.perf_counter", side_effect=[5.0]), \\
+         mock.patch("time.time", side_effect=[7.0]):
+        assert time.perf_counter() == 5.0 and time.time() == 7.0
+
+def test_last():
+    pass
+'''
+# test_clocks: 9 pass; test_traps: 3 pass, 1 fail, 1 error, 1 skip, 1 xfail.
+PATCHED_SUMMARY = "1 failed, 12 passed, 1 skipped, 1 xfailed, 1 error"
+
+
+@pytest.fixture
+def patched_suite(pytester: pytest.Pytester) -> Path:
+    pytester.makeconftest(PATCHED_CONFTEST)
+    pytester.makepyfile(test_traps=PATCHED_MODULE, test_clocks=PATCHED_CLOCKS)
+    return pytester.path
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_patched_stdlib_never_reaches_the_plugin(patched_suite: Path, xdist: list[str]) -> None:
+    expected = plain_pytest(patched_suite, "-p", "no:cacheprovider", *xdist)
+    assert expected == (1, PATCHED_SUMMARY)
+    status, summary, warnings, output = live_pytest(patched_suite, "-p", "no:cacheprovider",
+                                                    "--jb-live-port", "0", *xdist)
+    assert (status, summary) == expected, output
+    assert warnings == [], output
+    assert "INTERNALERROR" not in output
+
+
+# Modules whose code runs in the pytest process (or its xdist workers) while tests run;
+# the rest runs in the server or hub process, or before / after a run (CLI, report).
+PYTEST_SIDE_EXCLUDED = {"__main__.py", "replay.py", "report.py", "monitor.py", "ci.py",
+                        "settings.py", "monitor_config.py", "unpatched.py"}
+PATCHABLE = {
+    "time": {"time", "monotonic", "perf_counter", "sleep", "gmtime", "localtime", "strftime",
+             "time_ns", "monotonic_ns"},
+    "os": {"getpid", "read", "write", "close"},
+    "json": {"dumps", "loads"},
+    "socket": {"socket", "gethostname", "getaddrinfo", "create_connection"},
+    "select": {"select"},
+    "marshal": {"dumps"},
+    "datetime": {"datetime", "date"},
+}
+
+
+def pytest_side_modules() -> list[Path]:
+    package = Path(__file__).resolve().parent.parent / "pytest_jbrealtime"
+    files = [p for p in package.glob("*.py") if p.name not in PYTEST_SIDE_EXCLUDED]
+    files += [package / "server" / "runner.py", package / "hub" / "link.py",
+              package / "hub" / "producer.py", package / "hub" / "spool.py"]
+    return files
+
+
+def test_the_pytest_side_calls_nothing_a_test_can_patch() -> None:
+    """Each call goes through unpatched.py; a new ``time.time()`` in a hook fails here."""
+    import ast
+
+    found = []
+    for path in pytest_side_modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.attr in PATCHABLE.get(node.func.value.id, ())):
+                found.append(f"{path.name}:{node.lineno}: {node.func.value.id}.{node.func.attr}")
+    assert found == []
+
+
+# -- text UTF-8 cannot hold is repaired, never fatal (issue 13, item 2) -----------------------
+
+UNENCODABLE_SUITE = r'''
+import logging, os
+
+NAME = os.fsdecode(b"caf\xe9.txt")  # a lone surrogate: "caf\udce9.txt"
+
+def test_logs_a_file_name():
+    logging.warning("skipping %s", NAME)
+    logging.warning("a pair %s joined", "\ud83d\ude00")
+
+def test_asserts_with_it():
+    assert NAME == "cafe.txt", f"bad name {NAME}"
+
+def test_prints_invalid_utf8_and_nul():
+    os.write(1, b"raw \xff\xfe bytes\n")
+    print("nul\x00here")
+    assert 0
+
+def test_after():
+    pass
+'''
+REPAIRED_NAME = "caf\ufffd.txt"
+
+
+def test_unencodable_text_reaches_viewer_recording_and_report(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    suite_dir.makepyfile(test_text=UNENCODABLE_SUITE)
+    expected = plain_pytest(suite_dir.path)
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1", "--jb-live-record",
+                     "run.jsonl", "--jb-live-report", "report.html")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == expected[0] == 1
+    assert summary_of(run.output) == expected[1]
+    assert "jb-live: WARNING" not in run.output
+    assert "jb-live: recording written to" in run.output
+    # The stream went to its end and closed cleanly.
+    assert watched.close_code == 1000
+    assert len(watched.of_type("session_finished")) == 1
+    completed = {e["test_id"].split("::")[1]: e for e in watched.of_type("test_completed")}
+    assert len(completed) == 4
+    logged = "".join(s["content"] for s in completed["test_logs_a_file_name"]["sections"])
+    assert f"skipping {REPAIRED_NAME}" in logged
+    assert "a pair \U0001f600 joined" in logged  # a surrogate pair survives, joined
+    asserted = completed["test_asserts_with_it"]
+    assert f"bad name {REPAIRED_NAME}" in asserted["summary"]
+    assert f"bad name {REPAIRED_NAME}" in asserted["longrepr"]
+    printed = "".join(s["content"] for s in completed["test_prints_invalid_utf8_and_nul"]
+                      ["sections"])
+    assert "raw \ufffd\ufffd bytes" in printed and "nul\x00here" in printed
+    # The recording holds the same events, whole; the report was made from it.
+    recording = read_recording(suite_dir.path / "run.jsonl")
+    assert recording.problems == [] and recording.finished
+    assert recording.events == watched.events
+    assert events_in_report(suite_dir.path / "report.html") == watched.events
+
+
+def events_in_report(path: Path) -> list[dict[str, Any]]:
+    """The events an HTML report carries (report.py: gzip + base64 JSON in the page)."""
+    import base64
+    import gzip
+    import json
+
+    from pytest_jbrealtime.report import RECORDING_ELEMENT_ID
+
+    page = path.read_text(encoding="utf-8")
+    # The last such element: the viewer's inlined script may name it before.
+    found = re.findall(f'<script type="application/json" id="{RECORDING_ELEMENT_ID}">'
+                       r"(\{.*?)</script>", page, re.S)
+    assert found, "no recording in the report"
+    payload = json.loads(found[-1])
+    events: list[dict[str, Any]] = json.loads(gzip.decompress(base64.b64decode(payload["data"])))
+    return events
+
+
+# -- over-long output keeps its end (issue 13, item 6) -----------------------------------------
+
+LONG_OUTPUT_SUITE = '''
+def test_loud_then_fails():
+    for n in range(40_000):
+        print(f"line {n:06d} of the early output")
+    print("the last words before the failure")
+    assert 0, "failed after a lot of output"
+'''
+
+
+def test_over_long_output_keeps_its_end(suite_dir: pytest.Pytester, start_live) -> None:
+    from pytest_jbrealtime.session import MAX_SECTION_CHARS
+
+    suite_dir.makepyfile(test_long=LONG_OUTPUT_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == 1
+    (completed,) = watched.of_type("test_completed")
+    (section,) = [s for s in completed["sections"] if s["name"] == "Captured stdout call"]
+    content = section["content"]
+    printed = 40_000 * len("line 000000 of the early output\n") + len(
+        "the last words before the failure\n")
+    assert printed > MAX_SECTION_CHARS
+    # The end is there, whole; the start is cut at a line, and the first line says how much.
+    assert content.endswith("line 039999 of the early output\nthe last words before the failure\n")
+    marker, first_kept, *_ = content.split("\n", 2)
+    assert first_kept.startswith("line ") and first_kept.endswith(" of the early output")
+    cut = int(re.search(r"(\d+) characters cut from the start", marker).group(1))
+    assert cut == printed - len(content) + len(marker) + 1
+    assert len(content) - len(marker) - 1 <= MAX_SECTION_CHARS
+    assert "failed after a lot of output" in completed["longrepr"]
+
+
+# -- a recording that fails says so, in one line (issue 13, item 2) ---------------------------
+
+FILE_SIZE_LIMIT_CONFTEST = '''
+import resource
+# Every file this run (and its server process) writes stops at 32 KB: the recording
+# fails part of the way, as on a full disk.
+resource.setrlimit(resource.RLIMIT_FSIZE, (32_000, 32_000))
+'''
+MANY_TESTS = '''
+import pytest
+
+@pytest.mark.parametrize("n", range(150))
+def test_prints(n):
+    print("output of a test " * 12)
+'''
+
+
+def test_a_failed_recording_is_not_called_written(suite_dir: pytest.Pytester) -> None:
+    suite_dir.makeconftest(FILE_SIZE_LIMIT_CONFTEST)
+    suite_dir.makepyfile(test_many=MANY_TESTS)
+    expected = plain_pytest(suite_dir.path)
+    status, summary, warnings, output = live_pytest(suite_dir.path, "--jb-live-port", "0",
+                                                    "--jb-live-record", "run.jsonl")
+    assert (status, summary) == expected
+    assert len(warnings) == 1, output
+    assert "writing the recording" in warnings[0] and "File too large" in warnings[0]
+    assert len(warnings[0]) < 400
+    assert "recording written" not in output
+    said = re.search(r"the recording \S+ is incomplete: it holds the first (\d+) events",
+                     output)
+    assert said, output
+    # It holds what it says, each event whole: the part of a batch that fit was cut off.
+    recording = read_recording(suite_dir.path / "run.jsonl")
+    assert len(recording.events) == int(said.group(1)) > 0
+    assert recording.problems == [] and not recording.finished
+
+
+def test_an_unwritable_recording_is_not_called_written(suite_dir: pytest.Pytester) -> None:
+    suite_dir.makepyfile(test_many="def test_a():\n    pass\n")
+    status, summary, warnings, output = live_pytest(suite_dir.path, "--jb-live-port", "0",
+                                                    "--jb-live-record", "/dev/full")
+    assert (status, summary) == plain_pytest(suite_dir.path)
+    assert len(warnings) == 1, output
+    assert "cannot write the recording /dev/full" in warnings[0]
+    assert "No space left on device" in warnings[0] and "not recorded" in warnings[0]
+    assert "recording written" not in output and "incomplete" not in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -9,8 +10,11 @@ import sys
 import pytest
 
 from pytest_jbrealtime import ci
+from pytest_jbrealtime.hub.serve import configure_parser
+from pytest_jbrealtime.monitor_config import MonitorConfig, monitor_config
 from pytest_jbrealtime.plugin import SETTINGS_KEY
-from pytest_jbrealtime.settings import OPTIONS
+from pytest_jbrealtime.server.limit_config import ServerLimits, limits_from_settings
+from pytest_jbrealtime.settings import OPTIONS, LiveSettings
 
 
 @pytest.mark.parametrize(
@@ -102,3 +106,40 @@ def test_plugin_does_nothing_on_an_xdist_worker(pytester: pytest.Pytester) -> No
     # Header + summary; under CI the token is printed once only (docs/recording.md).
     expected = 1 if ci.detect() else 2
     assert result.stdout.str().count("jb-live: watch this run at") == expected
+
+
+def test_defaults_are_declared_once_and_every_process_reads_them() -> None:
+    defaults = LiveSettings()
+    for option in OPTIONS:
+        assert option.default == getattr(defaults, option.field)
+        assert "{default}" not in option.help_text  # every placeholder filled
+    by_field = {option.field: option for option in OPTIONS}
+    assert "(default 100)" in by_field["jb_live_max_viewers"].help_text
+    assert "(default 90,98)" in by_field["jb_live_alert_cpu"].help_text
+    # The server's side takes the same defaults: a run without options and a bare
+    # ServerLimits / MonitorConfig agree.
+    from_settings = limits_from_settings(defaults)
+    bare = ServerLimits()
+    for name in ("messages_per_second", "max_user_connections", "max_viewers", "write_cap",
+                 "ping_interval", "ping_timeout"):
+        assert getattr(from_settings, name) == getattr(bare, name), name
+    monitor = MonitorConfig.from_dict(monitor_config(defaults, "/") or {})
+    bare_monitor = MonitorConfig(interval=1.0, pytest_pid=0, disk_paths=())
+    for name in ("cpu_alert", "memory_alert", "disk_alert", "hysteresis"):
+        assert getattr(monitor, name) == getattr(bare_monitor, name), name
+
+
+def test_the_hub_checks_addresses_with_the_same_rules_as_the_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    args = parser.parse_args(["--public-url", "https://hub.example.com/",
+                              "--allow-origin", "https://a.example.com,http://b:8080",
+                              "--allow-origin", "https://c.example.com"])
+    assert args.public_url == "https://hub.example.com"
+    assert args.allow_origin == ["https://a.example.com", "http://b:8080", "https://c.example.com"]
+    for bad in (["--public-url", "ftp://hub"], ["--allow-origin", "https://a.example.com/page"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+        assert "expected" in capsys.readouterr().err

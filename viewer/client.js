@@ -1,18 +1,18 @@
 // LiveClient: the WebSocket client for the pytest-jbrealtime live protocol (docs/protocol.md).
 //
-// It is self-contained and has no DOM dependency, so it can be reused in other dashboards.
+// It needs only protocol.js (the generated constants) and no DOM, so it can be reused in other
+// dashboards.
 // It unpacks `batch` frames, drops events it has already delivered, and reconnects with
 // exponential backoff, sending `resume` as its first message so that nothing is lost or
 // delivered twice. See docs/viewer.md for the API.
 
+import { CLOSE } from './protocol.js';
+
 // Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
-export const CLOSE_RUN_COMPLETE = 1000;
-export const CLOSE_BAD_TOKEN = 4001;
-// The same user opened more connections than the server allows and this, the oldest, was
-// closed: reconnecting on our own would close the next oldest, and so on around the tabs.
+// REPLACED: the same user opened more connections than the server allows and this, the oldest,
+// was closed: reconnecting on our own would close the next oldest, and so on around the tabs.
 // The app decides (LiveView: a button, or the tab becoming visible again).
-export const CLOSE_REPLACED = 4009;
-export const CLIENT_FINAL_CLOSE_CODES = new Set([CLOSE_RUN_COMPLETE, CLOSE_BAD_TOKEN, CLOSE_REPLACED]);
+export const CLIENT_FINAL_CLOSE_CODES = new Set([CLOSE.RUN_COMPLETE, CLOSE.BAD_TOKEN, CLOSE.REPLACED]);
 
 export const CLIENT_DEFAULT_RECONNECT = Object.freeze({ initialDelayMs: 500, maxDelayMs: 10000, factor: 2 });
 

@@ -1,6 +1,11 @@
 // DetailPanel: everything known about the selected test.
 
 import { el, formatDuration, formatTime } from './dom.js';
+import { ansiElement } from './ansi.js';
+import { tracebackElement, outputElement, failureTools } from './failures.js';
+import { attemptsSection } from './attempts.js';
+import { isFlaky } from './counting.js';
+import { PHASES } from './protocol.js';
 
 // How each timeline event type reads in one line.
 // A screenshot's address as events carry it (`/screenshots/ID.png`) is the run's own:
@@ -33,12 +38,12 @@ export function describeTimelineEvent(event) {
       return `${event.worker} crashed${event.test_id ? ` in ${event.test_id}` : ''}: ${event.error ?? ''}`;
     case 'test_completed':
       return `attempt failed, run again: ${event.summary || event.result}`;
+    case 'pytest_warning':
+      return `${event.category ?? 'Warning'}: ${event.message ?? ''} (${event.filename ?? '?'}:${event.lineno ?? '?'})`;
     default:
       return event.type;
   }
 }
-
-export const PHASE_NAMES = ['setup', 'call', 'teardown'];
 
 export const TIMELINE_LABELS = {
   browser_action: 'action',
@@ -51,6 +56,7 @@ export const TIMELINE_LABELS = {
   worker_finished: 'worker',
   worker_crashed: 'crash',
   test_completed: 'rerun',
+  pytest_warning: 'pytest warning',
 };
 
 export class DetailPanel {
@@ -58,6 +64,8 @@ export class DetailPanel {
     this.root = root;
     this.testId = null;
     this.runEvents = 0; // how many run events the empty panel shows
+    // (test) => [sections] that other modules add after the header (stack.js).
+    this.extraSections = [];
     this.showEmpty([]);
   }
 
@@ -76,20 +84,22 @@ export class DetailPanel {
   show(test, runTimeline = []) {
     this.testId = test ? test.id : null;
     if (!test) {
+      this.shownId = null;
       this.showEmpty(runTimeline);
       return;
     }
-    const scrollTop = this.root.scrollTop;
+    // Re-rendering a running test must not jump the reader back to the top; another test
+    // opens at its top (its name and failure in view).
+    const scrollTop = this.shownId === test.id ? this.root.scrollTop : 0;
+    this.shownId = test.id;
     const parts = [
       this.header(test),
+      ...this.extraSections.flatMap((sections) => sections(test)),
       this.steps(test),
-      this.failure(test),
-      this.subtests(test),
-      this.sections(test),
+      ...attemptsSection(test, (attempt) => [this.failure(attempt), this.subtests(attempt), this.sections(attempt)]),
       this.timeline(test),
     ];
     this.root.replaceChildren(...parts.filter((part) => part !== null));
-    // Re-rendering a running test must not jump the reader back to the top.
     this.root.scrollTop = scrollTop;
   }
 
@@ -104,6 +114,7 @@ export class DetailPanel {
     return el('header', { className: 'detail-header' },
       el('div', { className: 'detail-title' },
         el('span', { className: `badge status-${test.status}`, 'data-testid': 'detail-status', text: test.status }),
+        isFlaky(test) ? el('span', { className: 'badge status-flaky', 'data-testid': 'flaky-badge', text: 'flaky' }) : null,
         el('h2', { 'data-testid': 'detail-name', text: test.name })),
       el('div', { className: 'detail-id', text: test.id }),
       el('div', { className: 'detail-facts', text: facts.join(' · ') }),
@@ -111,7 +122,7 @@ export class DetailPanel {
         ? el('div', { className: 'markers' }, ...test.markers.map((m) => el('span', { className: 'marker', text: m })))
         : null,
       test.summary && test.status !== 'passed'
-        ? el('div', { className: 'detail-summary', text: test.summary })
+        ? ansiElement('div', 'detail-summary', test.summary)
         : null);
   }
 
@@ -135,16 +146,18 @@ export class DetailPanel {
     // that a later phase followed is over.
     if (test.phases && test.phases[step.step_name]) return test.phases[step.step_name];
     if (test.status !== 'running') return 'passed';
-    const phaseIndex = PHASE_NAMES.indexOf(step.step_name);
-    const later = test.steps.some((other) => PHASE_NAMES.indexOf(other.step_name) > phaseIndex);
+    const phaseIndex = PHASES.indexOf(step.step_name);
+    const later = test.steps.some((other) => PHASES.indexOf(other.step_name) > phaseIndex);
     return phaseIndex !== -1 && later ? 'passed' : 'running';
   }
 
   failure(test) {
     if (!test.longrepr) return null;
     return el('section', { className: 'detail-section' },
-      el('h3', { text: test.collectionError ? 'Collection error' : 'Failure' }),
-      el('pre', { className: 'traceback', 'data-testid': 'traceback', text: test.longrepr }));
+      el('div', { className: 'section-head' },
+        el('h3', { text: test.collectionError ? 'Collection error' : 'Failure' }),
+        failureTools(this.root, test, test.longrepr)),
+      tracebackElement(test.longrepr));
   }
 
   subtests(test) {
@@ -156,7 +169,7 @@ export class DetailPanel {
           el('span', { className: `badge status-${sub.result}`, text: sub.result }),
           el('span', { text: sub.description }),
           el('span', { className: 'step-time', text: formatDuration(sub.duration) }),
-          sub.longrepr ? el('pre', { className: 'traceback', text: sub.longrepr }) : null))));
+          sub.longrepr ? tracebackElement(sub.longrepr, null) : null))));
   }
 
   sections(test) {
@@ -165,7 +178,7 @@ export class DetailPanel {
       el('h3', { text: 'Captured output' }),
       ...test.sections.map((section) => el('details', { className: 'output', open: true },
         el('summary', { text: section.name }),
-        el('pre', { text: section.content }))));
+        outputElement(section.content))));
   }
 
   timeline(test) {
@@ -180,13 +193,13 @@ export class DetailPanel {
         ...events.map((event) => el('li', { className: `timeline-item type-${event.type}`, dataset: { type: event.type } },
           el('span', { className: 'step-time', text: formatTime(event.timestamp) }),
           el('span', { className: 'timeline-kind', text: TIMELINE_LABELS[event.type] ?? event.type }),
-          el('span', { className: 'timeline-text', text: describeTimelineEvent(event) }),
+          ansiElement('span', 'timeline-text', describeTimelineEvent(event)),
           event.type === 'screenshot_captured' && event.screenshot_url
             ? el('img', { className: 'screenshot', src: screenshotSource(event.screenshot_url), alt: `screenshot ${event.screenshot_id ?? ''}`, loading: 'lazy' })
             : null,
           // A failed attempt that was run again: its traceback, folded.
           event.type === 'test_completed' && event.longrepr
-            ? el('details', { className: 'output attempt' }, el('summary', { text: 'traceback' }), el('pre', { className: 'traceback', text: event.longrepr }))
+            ? el('details', { className: 'output attempt' }, el('summary', { text: 'traceback' }), tracebackElement(event.longrepr, null))
             : null))));
   }
 }

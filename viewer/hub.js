@@ -1,9 +1,20 @@
-// The hub's run list: every run it keeps, newest first, refreshed every few seconds.
-// Each run opens in the live viewer at /runs/<run_id>/. Text only (textContent), no HTML
-// from the server, no inline script (the page's Content-Security-Policy forbids it).
+// The hub's run list: every run it keeps, refreshed every few seconds, searchable by id,
+// filtered by outcome and sorted (hublist.js), with each run's failures, pass rate and
+// duration. Each run opens in the live viewer at /runs/<run_id>/. Text only (textContent),
+// no HTML from the server, no inline script (the page's Content-Security-Policy forbids it).
+
+import { runFacts, filterRuns, sortRuns } from './hublist.js';
+import { mountTheme } from './theme.js';
+import { mountHubHistory, newFailuresCell, compareCell } from './hubhistory.js';
+import { COUNT_KEYS } from './protocol.js';
 
 export const REFRESH_MS = 2000;
-const COUNT_ORDER = ['passed', 'failed', 'error', 'skipped', 'xfailed', 'xpassed'];
+// Tests, not subtests: what `done/total` adds up.
+const COUNT_ORDER = COUNT_KEYS.filter((name) => !name.startsWith('subtests '));
+const LABELS = ['Run', 'Status', 'Counts', 'Failures', 'Pass rate', 'Duration', 'Shards', 'Started', 'Last event', 'Watching'];
+
+let lastRuns = [];
+let history = null; // hubhistory.js: trend and comparison, mounted below
 
 function cell(text, className) {
   const td = document.createElement('td');
@@ -18,6 +29,14 @@ function when(timestamp) {
   return Number.isNaN(date.getTime()) ? timestamp : date.toLocaleString();
 }
 
+export function formatSeconds(seconds) {
+  if (seconds === null || !Number.isFinite(seconds)) return '–';
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
+}
+
 export function countsText(run) {
   const parts = [];
   for (const name of COUNT_ORDER) {
@@ -29,9 +48,11 @@ export function countsText(run) {
 }
 
 export function runRow(run) {
+  const facts = runFacts(run);
   const row = document.createElement('tr');
   row.dataset.runId = run.run_id;
   row.dataset.status = run.status;
+  row.dataset.outcome = facts.outcome;
   const name = document.createElement('td');
   const link = document.createElement('a');
   link.href = `./runs/${encodeURIComponent(run.run_id)}/`;
@@ -39,17 +60,35 @@ export function runRow(run) {
   link.dataset.testid = 'run-link';
   name.append(link);
   row.append(name);
-  const failed = run.counts && ((run.counts.failed || 0) + (run.counts.error || 0)) > 0;
-  // 'interrupted': shards went away without finishing (the hub's --shard-timeout).
-  const status = run.status === 'live' ? 'live' : (failed || run.exit_status ? 'failed' : 'passed');
+  const status = facts.outcome === 'live' ? 'live' : facts.outcome === 'interrupted' ? 'failed' : facts.outcome;
   const label = run.status === 'live' ? 'live' : `${run.status} (${status})`;
   row.append(cell(label, `status status-${status}`));
   row.append(cell(countsText(run), 'counts'));
+  row.append(cell(String(facts.failures), facts.failures > 0 ? 'failures status-failed' : 'failures'));
+  row.append(cell(facts.passRate === null ? '–' : `${Math.floor(facts.passRate * 1000) / 10}%`, 'pass-rate'));
+  row.append(cell(formatSeconds(facts.duration), 'duration'));
   row.append(cell(`${run.shards_finished}/${run.shards}`, 'shards'));
   row.append(cell(when(run.created)));
   row.append(cell(when(run.updated)));
   row.append(cell(String(run.viewers ?? 0)));
+  [...row.children].forEach((td, index) => { td.dataset.label = LABELS[index]; });
+  // From the hub's history (hubhistory.js): new failures, and Compare with previous run.
+  row.append(newFailuresCell(run), compareCell(run, (runId) => history && history.compare(runId)));
+  row.dataset.duration = facts.duration === null ? '' : String(facts.duration);
+  row.dataset.failures = String(facts.failures);
+  row.dataset.passRate = facts.passRate === null ? '' : String(facts.passRate);
   return row;
+}
+
+export function draw() {
+  const query = document.getElementById('hub-search').value;
+  const outcome = document.getElementById('hub-filter').value;
+  const sort = document.getElementById('hub-sort').value;
+  const shown = sortRuns(filterRuns(lastRuns, { query, outcome }), sort);
+  document.getElementById('run-rows').replaceChildren(...shown.map(runRow));
+  document.getElementById('no-runs').hidden = lastRuns.length > 0;
+  document.getElementById('no-match').hidden = lastRuns.length === 0 || shown.length > 0;
+  document.getElementById('hub-shown').textContent = shown.length === lastRuns.length ? '' : `${shown.length} of ${lastRuns.length} shown`;
 }
 
 export async function refresh() {
@@ -58,9 +97,9 @@ export async function refresh() {
     const response = await fetch('./api/runs', { cache: 'no-store', credentials: 'same-origin' });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const { runs } = await response.json();
-    const rows = document.getElementById('run-rows');
-    rows.replaceChildren(...runs.map(runRow));
-    document.getElementById('no-runs').hidden = runs.length > 0;
+    lastRuns = runs;
+    draw();
+    if (history) history.update(runs);
     const live = runs.filter((run) => run.status === 'live').length;
     state.textContent = `${runs.length} run(s), ${live} live`;
     state.dataset.state = 'ok';
@@ -71,5 +110,10 @@ export async function refresh() {
   document.documentElement.dataset.ready = 'true';
 }
 
+mountTheme();
+history = mountHubHistory(document.querySelector('main'));
+for (const id of ['hub-search', 'hub-filter', 'hub-sort']) {
+  document.getElementById(id).addEventListener(id === 'hub-search' ? 'input' : 'change', draw);
+}
 refresh();
 setInterval(refresh, REFRESH_MS);

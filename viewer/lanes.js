@@ -8,10 +8,10 @@
 // Everything shown that comes from events goes through textContent.
 
 import { el, setText } from './dom.js';
+import { isFailureResult } from './protocol.js';
 
 // Redraw at most this often; a replay arrives as one batch and draws once.
 export const LANES_DRAW_MS = 200;
-export const LANE_FAILED_RESULTS = ['failed', 'error', 'crashed'];
 
 export function newWorkerLane(worker) {
   return { worker, state: 'running', current: null, currentName: '', done: 0, failed: 0, crashes: [] };
@@ -54,7 +54,7 @@ export function applyLaneEvent(lanes, event) {
       break;
     case 'test_completed':
       lane.done += 1;
-      if (LANE_FAILED_RESULTS.includes(event.result)) lane.failed += 1;
+      if (isFailureResult(event.result)) lane.failed += 1;
       if (lane.current === event.test_id) lane.current = null;
       break;
     default:
@@ -146,6 +146,5 @@ export function mountLanes(view, parent = null) {
   if (parent) parent.append(lanes.root);
   else document.querySelector('.summary').after(lanes.root);
   view.addPanel(lanes);
-  view.lanes = lanes;
   return lanes;
 }

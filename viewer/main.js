@@ -65,6 +65,7 @@ export async function startViewer() {
       onState: (state) => view.setConnection(state),
     });
     view.onReconnectNow = () => client.reconnectNow();
+    view.send = (message) => client.send(message);
     handle.client = client;
     client.connect();
     // Acks say what has been applied (not just received); twice a second is enough for lag.

@@ -8,6 +8,7 @@
 // textContent.
 
 import { el, setText, formatClock, formatTime } from './dom.js';
+import { isFailureResult } from './protocol.js';
 
 export const MONITOR_CHART_HEIGHT = 120;
 export const MONITOR_ALERT_LIMIT = 20;
@@ -65,10 +66,8 @@ export class MonitorChart {
     this.alertList = el('ul', { className: 'monitor-alerts', 'data-testid': 'monitor-alerts' });
     this.colours = null;
     const key = (series, text) => {
-      const node = el('span', { 'data-series': series, text });
-      node.style.color = this.colour(series);
-      node.style.marginRight = '12px';
-      return node;
+      // Coloured by style.css from the theme's variables (theme.js switches them).
+      return el('span', { 'data-series': series, text });
     };
     const legend = el('span', { className: 'monitor-legend fact-label' },
       key('cpu', '— CPU %'), key('memory', '— memory %'), key('started', '| test start'), key('failed', '| failure'));
@@ -80,6 +79,10 @@ export class MonitorChart {
     this.drawTimer = null;
     this.clear();
     if (typeof ResizeObserver === 'function') new ResizeObserver(() => this.requestDraw()).observe(this.canvas);
+    window.addEventListener('jb-live-theme', () => {
+      this.colours = null;
+      this.requestDraw();
+    });
   }
 
   /** Forget the run (a `reset`: a full replay follows). */
@@ -118,7 +121,7 @@ export class MonitorChart {
         this.starts.push(this.at(message));
         break;
       case 'test_completed':
-        if (message.result === 'failed' || message.result === 'error' || message.result === 'crashed') {
+        if (isFailureResult(message.result)) {
           this.failures.push({ t: this.at(message), id: message.test_id });
         }
         break;
@@ -159,7 +162,7 @@ export class MonitorChart {
       className: `monitor-alert monitor-alert-${state}`, 'data-testid': 'monitor-alert',
       dataset: { alertType: alert.alert_type, severity: alert.severity, state },
     }, `${formatTime(alert.timestamp)} ${alert.severity}${state === 'resolved' ? ' resolved' : ''}: ${alert.message}`);
-    item.style.color = state === 'resolved' ? this.colour('resolved') : this.colour(alert.severity === 'critical' ? 'critical' : 'warning');
+    // Coloured by style.css (data-severity, data-state) from the theme's variables.
     this.alertList.prepend(item);
     while (this.alertList.children.length > MONITOR_ALERT_LIMIT) this.alertList.lastChild.remove();
   }
@@ -278,6 +281,5 @@ export function mountMonitor(view, parent = null) {
   if (parent) parent.append(chart.root);
   else document.querySelector('.summary').after(chart.root);
   view.addPanel(chart);
-  view.monitor = chart;
   return chart;
 }

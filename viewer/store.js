@@ -3,38 +3,29 @@
 // Events are applied in batches; the store records what changed since the views last looked
 // (takeChanges), so a frame re-renders only what an event touched.
 
+import { EVENT, WORKER_TYPES, isFailureResult, splitNodeId } from './protocol.js';
+import { Tally, categoriesOf, chipCounts } from './counting.js';
+
 // `crashed`: the test's xdist worker died under it. pytest counts it as failed, and so does the
-// `failed` count shown (displayCounts); `crashed` says how many of those crashed.
+// `failed` count shown (counting.js); `crashed` says how many of those crashed.
 export const STATUS_ORDER = ['passed', 'failed', 'crashed', 'error', 'skipped', 'xfailed', 'xpassed', 'running', 'queued'];
-export const FAILURE_STATUSES = new Set(['failed', 'crashed', 'error']);
 
 // Types whose events are kept on their test's timeline (docs/protocol.md, other parts' types);
-// the same types without a test_id go on the run's timeline.
+// the same types without a test_id go on the run's timeline. Worker life events
+// (WORKER_TYPES) are kept per worker, and on the run's timeline.
 export const TIMELINE_TYPES = new Set([
-  'browser_action', 'page_loaded', 'screenshot_captured', 'log_record', 'custom', 'warning', 'worker_crashed',
+  EVENT.BROWSER_ACTION, EVENT.PAGE_LOADED, EVENT.SCREENSHOT_CAPTURED, EVENT.LOG_RECORD, EVENT.CUSTOM,
+  EVENT.WARNING, EVENT.WORKER_CRASHED, EVENT.PYTEST_WARNING,
 ]);
-// Worker life events: kept per worker, and on the run's timeline.
-export const WORKER_TYPES = new Set(['worker_started', 'worker_finished', 'worker_crashed']);
 
 export function isFailure(status) {
-  return FAILURE_STATUSES.has(status);
+  return isFailureResult(status);
 }
 
 export function emptyCounts() {
   const counts = {};
   for (const status of STATUS_ORDER) counts[status] = 0;
   return counts;
-}
-
-// Node ids look like `path/to/test_x.py::TestClass::test_name[param]`; parameters may hold `::`.
-export function splitNodeId(testId) {
-  const bracket = testId.indexOf('[');
-  const head = bracket === -1 ? testId : testId.slice(0, bracket);
-  const parts = head.split('::');
-  const file = parts[0];
-  const name = parts[parts.length - 1] + (bracket === -1 ? '' : testId.slice(bracket));
-  const cls = parts.length > 2 ? parts.slice(1, -1).join('::') : null;
-  return { file, cls, name: parts.length > 1 ? name : testId };
 }
 
 export class RunStore {
@@ -60,7 +51,8 @@ export class RunStore {
     this.system = null; // latest system_status event
     this.runTimeline = []; // events of the run's own: warnings, workers, custom events outside a test
     this.warningCount = 0; // warning events, of tests and of the run
-    this.workers = new Map(); // xdist worker -> {worker, state, python, crashes}
+    this.pytestWarnings = []; // pytest_warning events: what pytest's "N warnings" counts
+    this.tally = new Tally(); // what completed tests count for (counting.js)
     this.lastTimestamp = null; // of the last event applied: the run's clock in a recording
     this.lastSeq = 0;
     this.eventCount = 0;
@@ -70,6 +62,10 @@ export class RunStore {
     this.estimateDone = 0;
     this.estimateSum = 0;
     this.estimateCount = 0;
+    // test_completed.history verdicts (history.js): how many of each, and whether any test
+    // had earlier results at all (a first run has none).
+    this.verdicts = {};
+    this.anyHistory = false;
     this.resetChanges();
     this.structureChanged = true;
   }
@@ -131,6 +127,16 @@ export class RunStore {
       case 'test_completed':
         this.applyCompleted(message);
         break;
+      case 'test_stalled':
+      case 'test_interrupted': {
+        // Its latest alert, or the stack the run ended on (stack.js shows them).
+        const test = this.tests.get(message.test_id);
+        if (test) {
+          test[message.type === 'test_stalled' ? 'stalled' : 'interrupted'] = message;
+          this.changedTests.add(test.id);
+        }
+        break;
+      }
       case 'session_finished':
         this.finished = message;
         for (const test of this.running) this.setStatus(test, 'queued');
@@ -143,7 +149,9 @@ export class RunStore {
         if (message.seq > this.liveAfterSeq) this.liveAlerts.push(message);
         break;
       default:
-        if (WORKER_TYPES.has(message.type)) this.applyWorker(message);
+        // A crash seen live is announced (a toast); the lanes (lanes.js) keep each worker's state.
+        if (message.type === EVENT.WORKER_CRASHED && message.seq > this.liveAfterSeq) this.liveCrashes.push(message);
+        if (message.type === EVENT.PYTEST_WARNING) this.pytestWarnings.push(message);
         if (message.type === 'warning') {
           this.warningCount += 1;
           if (message.seq > this.liveAfterSeq) this.liveWarnings.push(message);
@@ -156,24 +164,6 @@ export class RunStore {
         } else if (TIMELINE_TYPES.has(message.type) || WORKER_TYPES.has(message.type)) {
           this.runTimeline.push(message);
         }
-    }
-  }
-
-  applyWorker(event) {
-    let worker = this.workers.get(event.worker);
-    if (!worker) {
-      worker = { worker: event.worker, state: 'running', python: null, crashes: 0 };
-      this.workers.set(event.worker, worker);
-    }
-    if (event.type === 'worker_started') {
-      worker.state = 'running';
-      worker.python = event.python ?? null;
-    } else if (event.type === 'worker_finished') {
-      worker.state = 'finished';
-    } else {
-      worker.state = 'crashed';
-      worker.crashes += 1;
-      if (event.seq > this.liveAfterSeq) this.liveCrashes.push(event);
     }
   }
 
@@ -205,7 +195,10 @@ export class RunStore {
       test.collectionError = true;
       test.longrepr = error.longrepr;
       test.summary = 'collection error';
+      this.tally.uncount(test);
+      test.categories = ['error'];
       this.setStatus(test, 'error');
+      this.tally.count(test);
       this.noteFailure(test, event);
     }
   }
@@ -252,13 +245,23 @@ export class RunStore {
       // pytest-rerunfailures runs it again at once; keep it shown as running until the last
       // attempt, with each attempt that failed on its timeline.
       test.reruns += 1;
+      test.attempts.push(event);
+      this.tally.add('rerun', 1);
       test.timeline.push(event);
       this.changedTests.add(test.id);
       return;
     }
     if (test.estimate !== null) this.estimateDone += test.estimate;
+    test.history = event.history ?? null;
+    if (test.history) {
+      this.verdicts[test.history.verdict] = (this.verdicts[test.history.verdict] ?? 0) + 1;
+      if (test.history.recent.length > 0) this.anyHistory = true;
+    }
     test.progress = 100;
+    this.tally.uncount(test);
+    test.categories = categoriesOf(event);
     this.setStatus(test, event.result in this.counts ? event.result : 'error');
+    this.tally.count(test);
     if (isFailure(test.status)) this.noteFailure(test, event);
   }
 
@@ -296,7 +299,13 @@ export class RunStore {
       subtests: [],
       timeline: [],
       reruns: 0,
+      history: null, // test_completed.history: verdict and earlier results
+      attempts: [], // the test_completed of each attempt that was run again (rerun)
+      categories: null, // what pytest counts for it once completed (counting.js)
+      counted: null, // what the tally has counted for it
       warnings: 0,
+      stalled: null, // the latest test_stalled event
+      interrupted: null, // its test_interrupted event
       collectionError: false,
       searchText: null, // the lower-cased id, made on the first search
     };
@@ -317,21 +326,9 @@ export class RunStore {
     this.changedTests.add(test.id);
   }
 
-  /** Counts to show: pytest's own once the session has finished, live ones until then. */
+  /** Counts to show, as pytest's summary counts them (counting.js). */
   displayCounts() {
-    const counts = { ...this.counts };
-    // As pytest counts them: a crashed test is a failed one.
-    counts.failed += counts.crashed;
-    if (this.finished && this.finished.counts) {
-      for (const status of STATUS_ORDER) {
-        // pytest's summary leaves out what it has none of.
-        if (status !== 'running' && status !== 'queued' && status !== 'crashed') {
-          counts[status] = this.finished.counts[status] ?? 0;
-        }
-      }
-    }
-    counts.total = this.order.length;
-    return counts;
+    return chipCounts(this);
   }
 
   /** Seconds since the session started (its duration once finished), or null before it starts. */

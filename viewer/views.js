@@ -3,18 +3,34 @@
 // finished run can be shown as it was after any of them (the timeline scrubber).
 
 import { el, setText, formatClock, formatTime } from './dom.js';
-import { CLOSE_REPLACED } from './client.js';
+import { CLOSE } from './protocol.js';
 import { RunStore, STATUS_ORDER, isFailure } from './store.js';
-import { TestList, FILTER_ALL, testMatches } from './list.js';
+import { TestList, FILTER_ALL, ROW_HEIGHT, testMatches } from './list.js';
 import { DetailPanel } from './detail.js';
 import { mountMonitor } from './monitor.js';
 import { mountLanes } from './lanes.js';
 import { TimelineScrubber } from './scrubber.js';
+import { stripAnsi } from './ansi.js';
+import { countsText } from './counting.js';
+import { setEditorContext } from './failures.js';
+import { mountTriage } from './triage.js';
+import { parseSearch, SORT_ORDERS } from './search.js';
+import { markMatches } from './highlight.js';
+import { mountKeys } from './keys.js';
+import { StickyGroup } from './sticky.js';
+import { Announcer } from './announce.js';
+import { mountRunTitle } from './runtitle.js';
+import { mountTheme } from './theme.js';
+import { mountUrlState } from './urlstate.js';
+import { mountTimeline } from './timeline.js';
+import { mountSlowest, mountPanelFold } from './slowest.js';
+import { mountHistory } from './history.js';
+import { mountStacks } from './stack.js';
 
-export const TOAST_LIMIT = 4;
+// Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
+// toasted at all; the failure counter in the header announces them (triage.js).
+export const TOAST_LIMIT = 2;
 export const TOAST_MS = 8000;
-// A burst of failures (a reconnect, a broken fixture) becomes one toast rather than a wall.
-export const TOAST_BURST = 3;
 
 export const CONNECTION_TEXT = {
   connecting: 'Connecting…',
@@ -55,24 +71,42 @@ export class LiveView {
     this.pending = [];
     this.scheduled = false;
     this.statusFilter = FILTER_ALL;
-    this.query = '';
+    this.queryText = ''; // the search box's text; `query` is what search.js made of it
+    this.query = parseSearch('');
+    this.sortBy = 'order';
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    // Messages to the server (stack requests); main.js connects it to the live client.
+    this.send = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
     this.panels = [];
 
+    this.announcer = new Announcer(byId('announcer'));
     this.list = new TestList(byId('test-list'), {
       onSelect: (id) => this.select(id),
-      onToggleGroup: () => this.rebuildList(),
+      onToggleGroup: (key, folded) => this.groupToggled(key, folded),
+      onOpen: (id) => this.openTest(id),
+      onCursor: (row) => this.announcer.say(`${row.label}, ${row.tests.length} tests, ${this.list.collapsed.has(row.key) ? 'folded' : 'unfolded'}`),
     });
+    new StickyGroup(this.list, ROW_HEIGHT);
     this.detail = new DetailPanel(byId('test-detail'));
     this.countNodes = this.buildCounts();
+    this.historyCounts = mountHistory(this, byId('counts'));
     this.bindControls();
     // Each hides itself until its events come: system_status samples, events from xdist workers.
     mountMonitor(this, byId('panels'));
     mountLanes(this, byId('panels'));
+    mountSlowest(this, byId('panels'));
+    mountTimeline(this, byId('panels'));
+    mountPanelFold(byId('panels'));
+    mountStacks(this);
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
+    this.triage = mountTriage(this);
+    mountRunTitle(this);
+    mountTheme();
+    mountKeys(this);
+    mountUrlState(this);
     setInterval(() => this.tick(), 1000);
   }
 
@@ -172,8 +206,9 @@ export class LiveView {
     this.filterDirty = true;
     this.rebuildList();
     const selected = this.detail.testId;
-    this.detail.show(selected === null ? null : this.store.tests.get(selected) ?? null, this.store.runTimeline);
+    this.showDetail(selected === null ? null : this.store.tests.get(selected) ?? null);
     this.renderRun();
+    this.triage.render();
     document.documentElement.dataset.shownSeq = String(this.store.lastSeq);
   }
 
@@ -205,18 +240,23 @@ export class LiveView {
 
   render() {
     const changes = this.store.takeChanges();
-    if (changes.structure || this.filterDirty || (this.statusFilter !== FILTER_ALL && changes.tests.size > 0)) {
+    // A filter, a search or a sort by duration may take a changed test in or out, or move it.
+    const narrowed = this.statusFilter !== FILTER_ALL || !this.query.empty || this.sortBy === 'duration';
+    if (changes.structure || this.filterDirty || (narrowed && changes.tests.size > 0)) {
       this.rebuildList();
     } else if (changes.tests.size > 0) {
       this.list.render();
     }
     if (this.detail.testId !== null && changes.tests.has(this.detail.testId)) {
-      this.detail.show(this.store.tests.get(this.detail.testId));
+      this.showDetail(this.store.tests.get(this.detail.testId));
     } else if (this.detail.testId === null && this.detail.runEvents !== this.store.runTimeline.length) {
-      this.detail.show(null, this.store.runTimeline);
+      this.showDetail(null);
     }
+    if (this.urlState) this.urlState.trySelect();
     if (changes.run || changes.tests.size > 0) this.renderRun();
     this.notifyFailures(changes.liveFailures);
+    this.triage.render(changes);
+    this.announcer.failures(changes.liveFailures);
     for (const alert of changes.liveAlerts) this.toast('alert', `${alert.severity}: ${alert.message}`);
     for (const warning of changes.liveWarnings) {
       this.toast('warning', `Warning${warning.source ? ` (${warning.source})` : ''}`, warning.test_id ?? null, warning.message);
@@ -232,7 +272,8 @@ export class LiveView {
 
   rebuildList() {
     this.filterDirty = false;
-    this.list.build(this.store.order, this.statusFilter, this.query);
+    this.list.store = this.store; // the row badges ask it whether the run has history
+    this.list.build(this.store.order, this.statusFilter, this.query, this.sortBy);
     setText(byId('visible-count'), this.list.matchCount);
   }
 
@@ -254,11 +295,12 @@ export class LiveView {
     const select = byId('filter-status');
     select.addEventListener('change', () => this.setFilter(select.value));
     const search = byId('search');
-    search.addEventListener('input', () => {
-      this.query = search.value.trim().toLowerCase();
-      this.filterDirty = true;
-      this.schedule();
-    });
+    search.addEventListener('input', () => this.setQuery(search.value, { fromBox: true }));
+    const sort = byId('sort-by');
+    sort.addEventListener('change', () => this.setSort(sort.value));
+    byId('detail-back').addEventListener('click', () => this.closeDetailScreen());
+    byId('fold-all').addEventListener('click', () => this.list.foldAll(true));
+    byId('unfold-all').addEventListener('click', () => this.list.foldAll(false));
     byId('jump-first-failure').addEventListener('click', () => this.jumpToFirstFailure());
     // The warnings that belong to no test are on the run's timeline, shown with no test selected.
     byId('warnings-fact').addEventListener('click', () => this.select(null));
@@ -267,7 +309,7 @@ export class LiveView {
     // the one wanted, so it takes a connection again (resuming where it was).
     document.addEventListener('visibilitychange', () => {
       const { state, closeCode } = this.connection;
-      if (!document.hidden && state === 'disconnected' && closeCode === CLOSE_REPLACED) this.onReconnectNow();
+      if (!document.hidden && state === 'disconnected' && closeCode === CLOSE.REPLACED) this.onReconnectNow();
     });
     this.bindNotifications();
   }
@@ -277,12 +319,76 @@ export class LiveView {
     byId('filter-status').value = status;
     this.filterDirty = true;
     this.schedule();
+    this.stateChanged();
   }
 
-  select(testId) {
+  /** The search box's text (search.js parses it); matches are highlighted. */
+  setQuery(text, { fromBox = false } = {}) {
+    this.queryText = String(text ?? '').trim();
+    this.query = parseSearch(this.queryText);
+    const box = byId('search');
+    if (!fromBox && box.value.trim() !== this.queryText) box.value = this.queryText;
+    box.classList.toggle('has-errors', this.query.errors.length > 0);
+    box.title = this.query.errors.length > 0 ? `Not understood: ${this.query.errors.join(' ')}` : '';
+    this.filterDirty = true;
+    this.schedule();
+    if (this.detail.testId !== null) this.showDetail(this.store.tests.get(this.detail.testId) ?? null);
+    this.stateChanged();
+  }
+
+  /** `order` (grouped by file and class), `name` or `duration` (one flat list). */
+  setSort(by) {
+    this.sortBy = SORT_ORDERS.includes(by) ? by : 'order';
+    byId('sort-by').value = this.sortBy;
+    document.documentElement.dataset.sort = this.sortBy;
+    this.filterDirty = true;
+    this.schedule();
+    this.stateChanged();
+  }
+
+  /** Something the address keeps changed (urlstate.js). */
+  stateChanged() {
+    if (this.urlState) this.urlState.changed();
+  }
+
+  showDetail(test) {
+    this.detail.show(test, this.store.runTimeline);
+    markMatches(this.detail.root, '[data-testid="detail-name"], [data-testid="traceback"], .detail-summary, .output pre', this.query.words);
+  }
+
+  select(testId, { announce = true } = {}) {
     const test = testId === null ? null : this.store.tests.get(testId) ?? null;
     this.list.select(testId);
-    this.detail.show(test, this.store.runTimeline);
+    this.showDetail(test);
+    this.triage.markSelected();
+    if (announce && test) this.announcer.say(`Selected ${test.name}, ${test.status}`);
+    this.stateChanged();
+  }
+
+  /**
+   * A click or Enter on a test: its detail, in its own screen on a phone (style.css,
+   * `detail-open`). The keyboard's Enter moves the focus there; a click on a wide screen
+   * leaves it in the list for ↑ / ↓.
+   */
+  openTest(testId, { click = false } = {}) {
+    this.select(testId);
+    document.body.classList.add('detail-open');
+    // A phone's page scrolls as a whole: the test opens at its top, not where the list was.
+    if (window.matchMedia('(max-width: 700px)').matches) window.scrollTo(0, 0);
+    if (!click || window.matchMedia('(max-width: 700px)').matches) byId('test-detail').focus({ preventScroll: true });
+  }
+
+  /** Back from the detail to the list (a phone's back button, Esc). */
+  closeDetailScreen() {
+    if (!document.body.classList.contains('detail-open')) return;
+    document.body.classList.remove('detail-open');
+    byId('test-list').focus({ preventScroll: true });
+  }
+
+  groupToggled(key, folded) {
+    this.rebuildList();
+    const what = key === null ? 'All groups' : key;
+    this.announcer.say(`${what} ${folded ? 'folded' : 'unfolded'}`);
   }
 
   /** Select the first failed or errored test in list order, clearing a filter that hides it. */
@@ -290,10 +396,8 @@ export class LiveView {
     const first = this.store.order.find((test) => isFailure(test.status));
     if (!first) return;
     if (!testMatches(first, this.statusFilter, this.query)) {
-      this.statusFilter = FILTER_ALL;
-      this.query = '';
-      byId('filter-status').value = FILTER_ALL;
-      byId('search').value = '';
+      this.setFilter(FILTER_ALL);
+      this.setQuery('');
     }
     this.list.reveal(first);
     this.rebuildList();
@@ -310,16 +414,15 @@ export class LiveView {
     }
     // Crashes happen only under xdist, and are part of `failed`: their chip only when there are some.
     this.countNodes.crashed.chip.hidden = counts.crashed === 0;
+    this.historyCounts.render(store);
     byId('warnings-fact').hidden = store.warningCount === 0;
     setText(byId('warnings'), store.warningCount);
     const run = store.run;
     if (run) {
-      const project = (run.rootdir ?? '').split(/[\\/]/).filter(Boolean).pop() ?? '';
-      const args = (run.args ?? []).join(' ');
-      setText(byId('run-title'), `${project}${project ? ' — ' : ''}pytest ${args}`.trim());
-      byId('run-title').title = `${run.host ?? ''} pid ${run.pid ?? ''} · ${Object.entries(run.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`;
+      setEditorContext(run);
       setText(byId('start-time'), formatTime(run.start_time ?? run.timestamp));
     }
+    // The title is runtitle.js's (every shard's session_started).
     const status = byId('run-status');
     const state = store.finished ? 'finished' : run ? 'running' : 'waiting';
     setText(status, state);
@@ -373,6 +476,8 @@ export class LiveView {
 
   setConnection(connection) {
     this.connection = connection;
+    // A report (a recording) hides what only makes sense live: notifications, connection.
+    document.body.classList.toggle('is-report', connection.state === 'recording');
     this.renderConnection();
     this.renderScrubber();
   }
@@ -384,52 +489,47 @@ export class LiveView {
     let text = CONNECTION_TEXT[state] ?? state;
     if (state === 'reconnecting' && retryAt !== null) {
       text = `Reconnecting in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
-    } else if (state === 'disconnected' && closeCode === 4001) {
+    } else if (state === 'disconnected' && closeCode === CLOSE.BAD_TOKEN) {
       text = 'Disconnected: link expired or invalid';
     } else if (state === 'disconnected' && closeCode === 1000 && this.liveStore.finished) {
       text = 'Run complete';
-    } else if (state === 'disconnected' && closeCode === CLOSE_REPLACED) {
+    } else if (state === 'disconnected' && closeCode === CLOSE.REPLACED) {
       text = 'Paused: this link is open in too many other tabs';
     }
     setText(byId('connection-text'), text);
     const button = byId('reconnect-now');
-    button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE_REPLACED);
+    button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE.REPLACED);
     setText(button, state === 'reconnecting' ? 'Retry now' : 'Reconnect');
   }
 
   notifyFailures(failures) {
     if (failures.length === 0) return;
-    if (failures.length > TOAST_BURST) {
-      this.toast('failure', `${failures.length} tests failed`, failures[0].id);
-    } else {
-      for (const test of failures) this.toast('failure', `${FAILURE_WORDS[test.status] ?? 'Failed'}: ${test.name}`, test.id, test.summary);
-    }
     const first = failures[0];
     this.browserNotify(
-      failures.length === 1 ? `Test failed: ${first.name}` : `${failures.length} tests failed`,
-      first.summary ?? first.id,
+      failures.length === 1 ? `${FAILURE_WORDS[first.status] ?? 'Failed'}: ${first.name}` : `${failures.length} tests failed`,
+      stripAnsi(first.summary ?? first.id),
     );
   }
 
   notifyFinished() {
     const counts = this.store.displayCounts();
     const finished = this.store.finished;
-    const failed = counts.failed + counts.error;
     // A hub ends a run whose shards went away without finishing as 'interrupted'.
     const how = finished.status === 'interrupted' ? `Run interrupted (${finished.reason})` : 'Run finished';
-    const text = `${how}: ${counts.passed} passed, ${failed} failed or errors (exit ${finished.exit_status})`;
-    // It stays until dismissed: someone coming back to the tab should still see how it ended.
-    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text, null, null, { sticky: true });
+    const text = `${how}: ${countsText(counts) || 'no tests'} (exit ${finished.exit_status})`;
+    // It goes away by itself: the header (run status, counts, title) keeps saying how it ended.
+    this.toast(finished.exit_status === 0 ? 'success' : 'finished', text);
+    this.announcer.say(text);
     this.browserNotify('pytest run finished', text);
   }
 
-  toast(kind, text, testId = null, detail = null, { sticky = false } = {}) {
+  toast(kind, text, testId = null, detail = null) {
     const container = byId('toasts');
     const close = el('button', { type: 'button', className: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
-    const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: 'status' },
+    const node = el('div', { className: `toast toast-${kind}`, 'data-testid': 'toast', dataset: { kind }, role: kind === 'alert' || kind === 'warning' ? 'status' : null },
       el('div', { className: 'toast-body' },
         el('div', { className: 'toast-text', text }),
-        detail ? el('div', { className: 'toast-detail', text: detail }) : null),
+        detail ? el('div', { className: 'toast-detail', text: stripAnsi(detail) }) : null),
       close);
     if (testId !== null) {
       node.classList.add('clickable');
@@ -441,16 +541,19 @@ export class LiveView {
     close.addEventListener('click', () => node.remove());
     container.append(node);
     while (container.children.length > TOAST_LIMIT) container.firstChild.remove();
-    if (!sticky) setTimeout(() => node.remove(), TOAST_MS);
+    setTimeout(() => node.remove(), TOAST_MS);
   }
 
-  revealAndSelect(testId) {
+  revealAndSelect(testId, { announce = true } = {}) {
     const test = this.store.tests.get(testId);
     if (!test) return;
-    if (!testMatches(test, this.statusFilter, this.query)) this.setFilter(FILTER_ALL);
+    if (!testMatches(test, this.statusFilter, this.query)) {
+      this.setFilter(FILTER_ALL);
+      if (!testMatches(test, FILTER_ALL, this.query)) this.setQuery('');
+    }
     this.list.reveal(test);
     this.rebuildList();
-    this.select(testId);
+    this.select(testId, { announce });
   }
 
   bindNotifications() {

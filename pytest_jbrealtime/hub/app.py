@@ -1,6 +1,7 @@
 """The hub's Starlette application: the run list, each run's viewer, and the producers.
 
-Routes (all behind the token gate; a hub token has no ``run`` claim):
+Routes (all behind the token gate; a token's ``run``/``project`` claims scope what it
+reaches, hub/scopes.py):
 
 - ``/`` the run list (viewer/hub.html, hub.js), ``/api/runs`` its data;
 - ``/runs/{run_id}/`` the viewer for one run (the run server's viewer files: it finds
@@ -11,7 +12,7 @@ Routes (all behind the token gate; a hub token has no ``run`` claim):
   the run's page as the viewer does;
 - ``/ws/producer`` for pytest processes (producer role), see ``hub/intake.py``.
 
-The run's routes (socket, summary, screenshots) are the run server's own
+The run's routes (socket, summary, stacks, screenshots) are the run server's own
 (``server/routes.py``), mounted under ``/runs/{run_id}``: a cursor into the run's log,
 with the same protocol, resume and limits.
 """
@@ -37,6 +38,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
+from pytest_jbrealtime.hub.history import HubHistory
+from pytest_jbrealtime.hub.history_routes import history_routes
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
@@ -48,6 +51,7 @@ from pytest_jbrealtime.server.guard import HostOriginGuard
 from pytest_jbrealtime.server.limit_config import PRODUCER_PATH
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
 from pytest_jbrealtime.server.routes import RunUnavailable, run_routes
+from pytest_jbrealtime.server.stacks import StackService
 
 # A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
 RUN_PAGE = re.compile(r"/runs/[A-Za-z0-9_.-]{1,64}/")
@@ -61,10 +65,17 @@ class Hub:
     authority: TokenAuthority
     limits: ServerLimits = field(default_factory=ServerLimits)
     screenshots: HubScreenshots = field(default_factory=lambda: HubScreenshots(None, 0))
+    history: HubHistory | None = None
     intake: HubIntake = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intake = HubIntake(self.backend, self.screenshots, self.limits)
+        self.intake = HubIntake(self.backend, self.screenshots, self.history, self.limits)
+
+    def with_stacks(self, run: HubRun) -> HubRun:
+        """The run, able to answer stack requests (asked down its shards' connections)."""
+        if run.registry.stacks is None:
+            run.registry.stacks = StackService(run.log, self.intake.stacks.fetch_for(run.run_id))
+        return run
 
 
 class HubServedRun:
@@ -72,7 +83,7 @@ class HubServedRun:
 
     def __init__(self, hub: Hub, run: HubRun) -> None:
         self.log = run.log
-        self.registry = run.registry
+        self.registry = hub.with_stacks(run).registry
         self._hub = hub
         self._run = run
 
@@ -114,6 +125,15 @@ def create_hub_app(hub: Hub) -> ASGIApp:
             runs = await hub.backend.list_runs()
         except StoreUnavailable as exc:
             return JSONResponse({"error": f"log store unavailable: {exc}"}, status_code=503)
+        if hub.history is not None:
+            # Duration, pass rate, new failures, project and branch from the history.
+            try:
+                known = {r["run_id"]: r for r in await hub.history.read(
+                    hub.history.database.runs)}
+            except Exception:  # the run list without them beats no run list
+                known = {}
+            for run in runs:
+                run["history"] = known.get(run.get("run_id"))
         scope = scope_of(request)
         return JSONResponse({"runs": [run for run in runs if scope.allows(run["run_id"])]})
 
@@ -132,6 +152,7 @@ def create_hub_app(hub: Hub) -> ASGIApp:
         *run_routes("/runs/{run_id}", find_run),
         Route("/", home),
         Route("/api/runs", list_runs),
+        *history_routes(lambda: hub.history),
         Route("/api/{rest:path}", not_found),
         Route("/runs/{run_id}/api/{rest:path}", not_found),
         Route("/runs/{run_id}/screenshots/{rest:path}", not_found),

@@ -15,7 +15,9 @@ Frames (JSON text; docs/hub.md):
   last event the hub holds from it, so it sends again from M+1), and after each
   publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored, and
   ``{"type": "viewers", "run_id": R, "count": N}`` whenever the number of viewers
-  watching the run changes (``--jb-live-wait-viewers``).
+  watching the run changes (``--jb-live-wait-viewers``);
+- hub -> producer ``{"type": "stack_request", "id": N, "worker": W}`` and its answer
+  producer -> hub ``{"type": "stack", "id": N, "answer": {...}}`` (``hub/stacks.py``).
 
 A frame sent twice (after a reconnect) is harmless: events the run already holds are
 dropped by the backend. Each event is tagged with ``shard`` and ``shard_seq``; a
@@ -36,6 +38,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
+from pytest_jbrealtime.hub.history import HubHistory
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
 from pytest_jbrealtime.hub.runstate import merged_session_finished
@@ -45,6 +48,8 @@ from pytest_jbrealtime.hub.screenshots import (
     ScreenshotFrameError,
     parse_screenshot_frame,
 )
+from pytest_jbrealtime.hub.stacks import Send, ShardStackRequests
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.limit_config import ServerLimits
 
 # Fields the log or the hub assigns; a producer cannot choose them.
@@ -52,13 +57,6 @@ ASSIGNED_FIELDS = ("seq", "run_id", "timestamp", "shard", "shard_seq")
 # Event types only the hub writes: a shard's joining, end and return (a published
 # shard_joined could set the run's expected shards to 10^9 and keep it open for ever).
 HUB_ONLY_PREFIX = "shard_"
-# Close codes that tell the producer to connect again and re-join (it keeps its events).
-CLOSE_STORE_UNAVAILABLE = 1013
-CLOSE_RUN_LOST = 1012
-CLOSE_PROTOCOL = 1008
-CLOSE_TRY_LATER = 1013
-# The token does not reach this run (hub/scopes.py); another run will not help either.
-CLOSE_NOT_YOURS = 4003
 logger = logging.getLogger("pytest_jbrealtime.hub")
 
 
@@ -103,8 +101,11 @@ def producer_events(
 
 class HubIntake:
     def __init__(self, backend: LogBackend, screenshots: HubScreenshots | None = None,
+                 history: HubHistory | None = None,
                  limits: ServerLimits | None = None) -> None:
         self.backend = backend
+        # Verdicts from the hub's database (hub/history.py); None: the producers' own.
+        self.history = history
         self.screenshots = screenshots or HubScreenshots(None, 0)
         self.limits = limits or ServerLimits()
         # Live runs joined through this hub, all and per token (hub/scopes.py token_key).
@@ -115,6 +116,9 @@ class HubIntake:
         self.joined: Counter[tuple[str, str]] = Counter()
         self._locks: dict[int, asyncio.Lock] = {}
         self._tracked: dict[int, tuple[tuple[str, str], asyncio.Task[None]]] = {}
+        # Stack requests down the producers' connections (hub/stacks.py).
+        self.stacks = ShardStackRequests()
+        self._stack_senders: dict[int, Send] = {}
 
     def connected(self) -> set[tuple[str, str]]:
         return set(self.joined)
@@ -134,11 +138,11 @@ class HubIntake:
             pass  # gone; it sends again what we did not acknowledge
         except StoreUnavailable as exc:
             with contextlib.suppress(Exception):
-                await websocket.close(CLOSE_STORE_UNAVAILABLE,
+                await websocket.close(CloseCode.TRY_LATER,
                                       f"log store unavailable: {exc}"[:120])
         except UnknownRun:
             with contextlib.suppress(Exception):
-                await websocket.close(CLOSE_RUN_LOST, "the run is not in the store; join again")
+                await websocket.close(CloseCode.RUN_LOST, "the run is not in the store; join again")
         finally:
             self.connections -= 1
             self._untrack(websocket)
@@ -168,6 +172,8 @@ class HubIntake:
                     if joined is None:
                         raise FrameError("join a run before publishing")
                     await self._publish(websocket, message, *joined)
+                elif kind == "stack":
+                    self.stacks.answered(message)
                 else:
                     raise FrameError("expected a join or publish frame")
             except (FrameError, ValueError) as exc:
@@ -185,6 +191,12 @@ class HubIntake:
         pusher = asyncio.create_task(push_viewer_counts(self.backend, joined[0], send))
         self._tracked[id(websocket)] = (joined, pusher)
 
+        async def send_message(message: dict[str, Any]) -> None:
+            await send(json.dumps(message))
+
+        self._stack_senders[id(websocket)] = send_message
+        self.stacks.connected(joined, send_message)
+
     def _untrack(self, websocket: WebSocket) -> None:
         self._locks.pop(id(websocket), None)
         tracked = self._tracked.pop(id(websocket), None)
@@ -192,6 +204,9 @@ class HubIntake:
             return
         joined, pusher = tracked
         pusher.cancel()
+        sender = self._stack_senders.pop(id(websocket), None)
+        if sender is not None:
+            self.stacks.disconnected(joined, sender)
         self.joined[joined] -= 1
         if self.joined[joined] <= 0:
             del self.joined[joined]
@@ -220,13 +235,15 @@ class HubIntake:
         claims = websocket.scope.get("state", {}).get("claims") or {}
         scope = TokenScope.of(claims)
         if not scope.named:
-            raise JoinRefused(CLOSE_NOT_YOURS, "this producer token names no run or project "
+            raise JoinRefused(CloseCode.NOT_YOURS, "this producer token names no run or project "
                               "(mint one with --run or --project)")
         if not scope.allows(run_id):
-            raise JoinRefused(CLOSE_NOT_YOURS, f"this token publishes into {scope.describe()}")
+            raise JoinRefused(CloseCode.NOT_YOURS, f"this token publishes into {scope.describe()}")
         await self._make_room(run_id, token_key(claims))
         result = await self.backend.join(run_id, shard, producer,
                                          info if isinstance(info, dict) else {}, expected)
+        if self.history is not None:
+            await self.history.joined(run_id, info if isinstance(info, dict) else {})
         await websocket.send_text(json.dumps(
             {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
@@ -241,10 +258,10 @@ class HubIntake:
             await self._forget_ended()
             mine = self.live_runs_of.setdefault(token, set())
         if len(mine) >= self.limits.max_live_runs_per_token:
-            raise JoinRefused(CLOSE_TRY_LATER, f"this token has {len(mine)} live runs, the "
+            raise JoinRefused(CloseCode.TRY_LATER, f"this token has {len(mine)} live runs, the "
                               "most it may have; try again when one has finished")
         if run_id not in self.live_runs and len(self.live_runs) >= self.limits.max_live_runs:
-            raise JoinRefused(CLOSE_TRY_LATER, f"the hub has {len(self.live_runs)} live "
+            raise JoinRefused(CloseCode.TRY_LATER, f"the hub has {len(self.live_runs)} live "
                               "runs, the most it takes; try again later")
         mine.add(run_id)
         self.live_runs.add(run_id)
@@ -278,7 +295,12 @@ class HubIntake:
         if message.get("run_id") != run_id:
             raise FrameError(f"this connection publishes into run {run_id!r}")
         events = producer_events(message, shard)
+        if self.history is not None:
+            await self.history.judge(run_id, events)
         result = await self.backend.append(run_id, shard, events)
         if result.ended is not None:
-            await self.backend.append(run_id, None, [merged_session_finished(result.ended)])
+            end = merged_session_finished(result.ended)
+            await self.backend.append(run_id, None, [end])
+            if self.history is not None:
+                await self.history.finished(run_id, end)
         await self._send(websocket, {"type": "ack", "run_id": run_id, "last": result.last})

@@ -11,8 +11,6 @@ process does. The connection is ``producer.HubProducer``'s thread.
 from __future__ import annotations
 
 import os
-import socket
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,9 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 from pytest_jbrealtime.hub.producer import NO_TOKEN, SPOOL_BYTES, TOKEN_ENV, HubProducer
 from pytest_jbrealtime.hub.spool import Spool
 from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.recording import RecordingWriter, open_recorder
+from pytest_jbrealtime.recording import RecordingWriter, open_recorder, recording_outcome
 from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.server.runner import LiveServer, ServerStartError
+from pytest_jbrealtime.unpatched import clock, system
 
 
 def producer_socket_url(hub_url: str) -> str:
@@ -38,7 +37,7 @@ def page_url(hub_url: str, path: str) -> str:
 
 
 def default_shard() -> str:
-    return f"{socket.gethostname()[:40]}-{os.getpid()}".replace("/", "-")
+    return f"{system.gethostname()[:40]}-{system.getpid()}".replace("/", "-")
 
 
 class HubLink(LiveServer):
@@ -51,6 +50,8 @@ class HubLink(LiveServer):
         warn: Callable[[str], None],
         end_wait: float,
         expected_shards: int = 0,
+        stall_after: float | str = "off",
+        on_stalled: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         super().__init__(host="127.0.0.1", port=0, run_id=run_id, run_info=run_info, warn=warn)
         self.hub_url = hub_url
@@ -58,6 +59,9 @@ class HubLink(LiveServer):
         self.end_wait = end_wait
         self.expected_shards = expected_shards
         self.producer: HubProducer | None = None
+        # Stall alerts are this process's to raise: the hub does not know the option.
+        self.stall_after = stall_after
+        self.on_stalled = on_stalled
         self.recorder: RecordingWriter | None = None
 
     def _configured_secret(self) -> str | None:
@@ -90,7 +94,8 @@ class HubLink(LiveServer):
         self.producer = HubProducer(
             producer_socket_url(self.hub_url), token, self.run_id, self.shard,
             {**self.run_info, "shard": self.shard}, spool, local_log, self.expected_shards,
-            screenshots_dir=self.run_dir / SCREENSHOTS_DIRECTORY,
+            screenshots_dir=self.run_dir / SCREENSHOTS_DIRECTORY, run_dir=self.run_dir,
+            stall_after=self.stall_after, on_stalled=self.on_stalled,
         )
         self.producer.start()
         if token is None:
@@ -104,7 +109,7 @@ class HubLink(LiveServer):
 
     def wait_for_viewers(self, count: int, timeout: float) -> bool:
         """Wait until the hub says ``count`` viewers watch the run (on any of its hubs)."""
-        deadline = time.monotonic() + timeout
+        deadline = clock.monotonic() + timeout
         while True:
             producer = self.producer
             if producer is None:
@@ -112,9 +117,9 @@ class HubLink(LiveServer):
             self.viewer_count = producer.viewer_count
             if self.viewer_count >= count:
                 return True
-            if producer.fatal is not None or time.monotonic() >= deadline:
+            if producer.fatal is not None or clock.monotonic() >= deadline:
                 return False
-            time.sleep(0.05)
+            clock.sleep(0.05)
 
     def close(self, timeout: float) -> None:
         self.stop(linger=0.0)
@@ -126,6 +131,8 @@ class HubLink(LiveServer):
         delivered = producer.stop(self.end_wait)
         if self.recorder is not None:
             self.recorder.close()
+        self.recording = recording_outcome(
+            {"record_path": str(self.record_path) if self.record_path else None}, self.recorder)
         spool = producer.spool
         if not delivered and producer.fatal != NO_TOKEN:
             reason = producer.fatal or producer.first_problem or "no answer"

@@ -6,7 +6,8 @@ recording, and sends what the hub does not have yet. The hub may be down when th
 starts, or go away and come back: the thread reconnects with backoff, re-joins, learns
 the last event the hub holds, and sends from the next one — in order, nothing lost,
 nothing twice (the hub drops numbers it already has). The tests never wait for it;
-at the end it gets a bounded time to deliver the rest.
+at the end it gets a bounded time to deliver the rest. The hub's stack requests come
+down the same connection and are answered from this thread (``hub/stacks.py``).
 
 Screenshots ride the same connection: the spool holds only their events (the image is
 already a file in the run folder), and before a publish frame with a
@@ -21,14 +22,19 @@ import contextlib
 import json
 import queue
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_frame
 from pytest_jbrealtime.hub.spool import Spool
+from pytest_jbrealtime.hub.stacks import PRODUCER_ASK_TIMEOUT, answer_stack_request
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.stack_responder import ask_responder, responder_path
+from pytest_jbrealtime.stalls import StallWatch, stalled_event
+from pytest_jbrealtime.unpatched import clock, system
 
 CONNECT_TIMEOUT = 3.0
 JOIN_TIMEOUT = 5.0
@@ -65,6 +71,9 @@ class HubProducer:
         local_log: EventLog | None = None,
         expected_shards: int = 0,
         screenshots_dir: Path | None = None,
+        run_dir: Path | None = None,
+        stall_after: float | str = "off",
+        on_stalled: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.ws_url = ws_url
         self._token = token
@@ -77,6 +86,11 @@ class HubProducer:
         self.expected_shards = expected_shards
         # Where ScreenshotStore writes this run's images (the run folder's screenshots/).
         self.screenshots_dir = screenshots_dir
+        # Where this run's stack responders listen (stack_responder.py, hub/stacks.py).
+        self.run_dir = run_dir
+        # Stall alerts (stalls.py): this thread sees every event and keeps the clock.
+        self.stalls = StallWatch(stall_after) if stall_after != "off" else None
+        self.on_stalled = on_stalled
         self.screenshots_sent = 0
         # Screenshots whose image could not be sent (gone, too big): their URL is a 404.
         self.screenshots_missing = 0
@@ -122,7 +136,7 @@ class HubProducer:
         stop_at: float | None = None
         try:
             while True:
-                now = time.monotonic()
+                now = clock.monotonic()
                 if self._connection is not None:
                     timeout = 0.02
                 else:
@@ -131,11 +145,12 @@ class HubProducer:
                     timeout = min(timeout, 0.02)
                 items = self._take(timeout)
                 if any(item is _STOP for item in items):
-                    stop_at = time.monotonic() + self._end_wait
+                    stop_at = clock.monotonic() + self._end_wait
                 try:
                     for item in items:
                         if item is not _STOP:
                             self._record(item)
+                    self._check_stalls()
                     if self.fatal is None:
                         self._talk()
                 except Exception as exc:  # a bug here must not leave the queue growing
@@ -143,7 +158,7 @@ class HubProducer:
                 if stop_at is not None and (
                     self.fatal is not None
                     or self.acked >= self.spool.last
-                    or time.monotonic() >= stop_at
+                    or clock.monotonic() >= stop_at
                 ):
                     return
         finally:
@@ -159,7 +174,25 @@ class HubProducer:
             pass
         return items
 
+    def _check_stalls(self) -> None:
+        if self.stalls is None:
+            return
+        for stall in self.stalls.due():
+            answer = (ask_responder(responder_path(self.run_dir, stall.test.worker),
+                                    PRODUCER_ASK_TIMEOUT)
+                      if self.run_dir is not None else {"error": "no run folder"})
+            event = stalled_event(stall, answer)
+            event["ts"] = clock.time()
+            self._record([event])
+            if self.on_stalled is not None:
+                self.on_stalled(event)
+
     def _record(self, events: list[dict[str, Any]]) -> None:
+        if self.stalls is not None:
+            for event in events:
+                if event.get("type") in ("test_started", "test_completed",
+                                         "session_finished"):
+                    self.stalls.observe(event)
         if self.local_log is not None:
             self.local_log.extend(events)
         for event in events:
@@ -173,7 +206,7 @@ class HubProducer:
     def _talk(self) -> None:
         """Connect if it is time, send what the hub lacks, read its acks."""
         if self._connection is None:
-            if time.monotonic() < self._retry_at:
+            if clock.monotonic() < self._retry_at:
                 return
             try:
                 self._connect()
@@ -210,15 +243,15 @@ class HubProducer:
         # Entered as a context manager (websockets 17 warns otherwise); closed by _disconnect.
         connection = connection.__enter__()
         try:
-            connection.send(json.dumps({
+            connection.send(system.json_dumps({
                 "type": "join", "run_id": self.run_id, "shard": self.shard,
                 "producer": self.producer_id, "shards": self.expected_shards,
                 "run_info": self.run_info,
             }))
-            reply = json.loads(connection.recv(timeout=JOIN_TIMEOUT))
+            reply = system.json_loads(connection.recv(timeout=JOIN_TIMEOUT))
         except ConnectionClosed as exc:
             connection.close()
-            if exc.rcvd is not None and exc.rcvd.code == 4001:
+            if exc.rcvd is not None and exc.rcvd.code == CloseCode.BAD_TOKEN:
                 raise FatalHubError("the hub refused the producer token (4001)") from None
             raise
         except BaseException:
@@ -252,7 +285,7 @@ class HubProducer:
                 if SCREENSHOT_MARK in line:
                     self._send_screenshot(line)
             frame = (
-                '{"type":"publish","run_id":' + json.dumps(self.run_id) + ',"first":'
+                '{"type":"publish","run_id":' + system.json_dumps(self.run_id) + ',"first":'
                 + str(first) + ',"events":[' + b",".join(lines).decode("utf-8") + "]}"
             )
             self._connection.send(frame)
@@ -261,7 +294,7 @@ class HubProducer:
     def _send_screenshot(self, line: bytes) -> None:
         """The image of a ``screenshot_captured`` event, just before the event itself."""
         try:
-            event = json.loads(line)
+            event = system.json_loads(line)
         except ValueError:
             return
         if not isinstance(event, dict) or event.get("type") != "screenshot_captured":
@@ -287,12 +320,16 @@ class HubProducer:
                 text = self._connection.recv(timeout=timeout)
             except TimeoutError:
                 return
-            message = json.loads(text)
+            message = system.json_loads(text)
             if message.get("type") == "ack" and isinstance(message.get("last"), int):
                 self.acked = max(self.acked, message["last"])
                 self.spool.acknowledged(self.acked)
             elif message.get("type") == "viewers" and isinstance(message.get("count"), int):
                 self.viewer_count = message["count"]
+            elif message.get("type") == "stack_request":
+                # Asked on this thread: the responders answer in milliseconds.
+                answer = answer_stack_request(message, self.run_dir)
+                self._connection.send(system.json_dumps(answer))
             elif message.get("type") == "error" and self.first_problem is None:
                 self.first_problem = f"the hub said: {message.get('message')}"
             timeout = 0
@@ -305,5 +342,5 @@ class HubProducer:
         if exc is not None:
             if self.first_problem is None:
                 self.first_problem = f"{type(exc).__name__}: {exc}"[:300]
-            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_at = clock.monotonic() + self._retry_delay
             self._retry_delay = min(self._retry_delay * 2, LAST_RETRY)

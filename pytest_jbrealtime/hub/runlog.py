@@ -11,19 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_jbrealtime.hub.runstate import RunState
-from pytest_jbrealtime.log import EventLog, LoggedEvent, encode_event, stamped_fields
+from pytest_jbrealtime.log import EventLog, LoggedEvent, stamped_fields
 from pytest_jbrealtime.server.viewers import ViewerRegistry
+from pytest_jbrealtime.text import json_text
 
 
 def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:
     """The stamped event's JSON text around its seq: ``head + str(seq) + tail``.
 
     The text ``EventLog.stamp`` gives (``log.stamped_fields``), for a store that picks
-    the seq itself (Redis, atomically, in a script).
+    the seq itself (Redis, atomically, in a script). Text UTF-8 cannot hold is repaired
+    as on a run's server (log.event_json): Redis and the viewers' frames need UTF-8.
     """
     event_type, rest = stamped_fields(run_id, raw)
-    head = '{"type":' + encode_event(event_type) + ',"seq":'
-    tail = "," + encode_event(rest)[1:]
+    head = '{"type":' + json_text(event_type) + ',"seq":'
+    tail = "," + json_text(rest)[1:]
     return head, tail
 
 

@@ -182,6 +182,10 @@ class RunState:
     def listing(self, viewers: int = 0) -> dict[str, Any]:
         """The run as the hub's home page lists it."""
         finished_shards = sum(1 for s in self.shards.values() if s.finished)
+        # Shards run side by side: the run took as long as its longest finished shard.
+        summaries = [s.summary for s in self.shards.values() if s.summary is not None]
+        durations = [float(summary["duration"]) for summary in summaries
+                     if isinstance(summary.get("duration"), (int, float))]
         return {
             "run_id": self.run_id,
             "status": self.status,
@@ -197,6 +201,7 @@ class RunState:
             "expected_shards": self.expected_shards,
             "shards_finished": finished_shards,
             "viewers": viewers,
+            "duration": max(durations) if durations else None,
         }
 
     # -- the Redis hash of the same state -------------------------------------------------

@@ -18,16 +18,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from pytest_jbrealtime import settings
+from pytest_jbrealtime.protocol import HUB_LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
 
 SECRET_ENV = "JB_LIVE_SECRET"
 DEFAULT_HUB_PORT = 8770
-VIEWER_TOKEN_TTL = 7 * 24 * 3600.0
-LINK_PREFIX = "jb-live hub: open"
 
 
 def hub_secret(environ: dict[str, str] | None = None) -> str:
@@ -64,8 +65,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "for this long; it is read back from the store when opened "
                              "(default %(default)g)")
     parser.add_argument("--public-url", default=None, metavar="URL",
+                        type=_checked(settings.parse_public_url),
                         help="the address others reach the hub by (printed link, allowed Host)")
-    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+    parser.add_argument("--allow-origin", action="extend", default=[], metavar="ORIGIN",
+                        type=_checked(settings.parse_origins),
                         help="a web page origin besides the hub's own that may open its sockets")
     parser.add_argument("--max-viewers", type=int, default=1000, metavar="N",
                         help="viewer connections at once, all runs together (default %(default)s)")
@@ -76,6 +79,28 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-live-runs-per-token", type=int, default=20, metavar="N",
                         help="runs not yet ended joined by one producer token "
                              "(default %(default)s)")
+    parser.add_argument("--history-url", default=None, metavar="URL",
+                        help="keep every run's results for history and verdicts in this "
+                             "database: postgresql://user@host/db (psycopg 3), or "
+                             "sqlite:///PATH (default: history.sqlite3 in --data)")
+    parser.add_argument("--history-keep-runs", type=int, default=500, metavar="N",
+                        help="history keeps the newest N runs of each project and branch "
+                             "(default %(default)s)")
+    parser.add_argument("--history-keep-days", type=float, default=90.0, metavar="DAYS",
+                        help="history forgets runs older than this (default %(default)g)")
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """One of settings.py's parsers as an argparse type: the same rules as the pytest
+    options, and its message when a value is refused."""
+
+    def check(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return check
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.retention_days <= 0:
         out("error: --retention-days must be > 0")
+        return 2
+    if args.history_keep_runs < 1 or args.history_keep_days <= 0:
+        out("error: --history-keep-runs must be >= 1 and --history-keep-days > 0")
         return 2
     if args.shard_timeout <= 0 or args.keep_finished < 0:
         out("error: --shard-timeout must be > 0 and --keep-finished >= 0")
@@ -107,6 +135,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     from pytest_jbrealtime import ci
     from pytest_jbrealtime.hub.app import Hub, create_hub_app
     from pytest_jbrealtime.hub.backends import backend_for_url
+    from pytest_jbrealtime.hub.history import HistoryDatabase, HubHistory
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
     from pytest_jbrealtime.server.auth import TokenAuthority
@@ -119,6 +148,16 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         await backend.start()
     except Exception as exc:  # a bad URL, an unreachable Redis, an unwritable folder
         out(f"error: cannot open the log store: {exc}")
+        return 2
+    database = (HistoryDatabase(args.history_url) if args.history_url
+                else HistoryDatabase.for_data_dir(args.data))
+    history = HubHistory(database, args.history_keep_runs, args.history_keep_days)
+    try:
+        await history.start()
+    except Exception as exc:  # no driver, an unreachable server, a newer schema
+        await backend.close()
+        where = database.url.split("@")[-1]
+        out(f"error: cannot open the history database {where}: {exc}")
         return 2
     expiry: asyncio.Task[None] | None = None
     try:
@@ -151,7 +190,8 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
             # The memory backend deletes a run's folder, screenshots and all; with
             # Redis the images are this hub's own files.
             expiry = asyncio.create_task(expire_hourly(screenshots))
-        hub = Hub(backend=backend, authority=authority, limits=limits, screenshots=screenshots)
+        hub = Hub(backend=backend, authority=authority, limits=limits, screenshots=screenshots,
+                  history=history)
         lifecycle = RunLifecycle(backend, hub.intake.connected, args.shard_timeout,
                                  args.keep_finished)
         upkeep = asyncio.create_task(lifecycle.run())
@@ -160,9 +200,9 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         store = args.redis_url.split("@")[-1] if args.redis_url else str(args.data)
         out(f"jb-live hub: serving on http://{host}:{port}/ (runs kept "
             f"{args.retention_days:g} days in {store})")
-        token = authority.mint("viewer", VIEWER_TOKEN_TTL, subject="hub-link")
+        token = authority.mint("viewer", SHARED_VIEWER_TOKEN_SECONDS, subject="hub-link")
         link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
-        out(f"{LINK_PREFIX} {link}")
+        out(f"{HUB_LINK_PREFIX} {link}")
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -170,6 +210,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     finally:
         if expiry is not None:
             expiry.cancel()
+        await history.close()
         await backend.close()
     return 0
 

@@ -9,10 +9,8 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -22,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.screenshots import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.server.auth import COOKIE_NAME, InvalidToken, TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
@@ -31,6 +30,7 @@ from pytest_jbrealtime.server.metrics import METRICS_PATH, metrics_routes
 from pytest_jbrealtime.server.producers import ProducerIntake
 from pytest_jbrealtime.server.routes import run_routes
 from pytest_jbrealtime.server.screenshots import find_screenshot
+from pytest_jbrealtime.server.stacks import StackService, local_fetch
 from pytest_jbrealtime.server.viewers import ViewerRegistry
 
 CONTENT_SECURITY_POLICY = (
@@ -75,6 +75,8 @@ class ServerState:
     def __post_init__(self) -> None:
         self.registry = ViewerRegistry(self.log)
         self.producers = ProducerIntake(self.log)
+        # Stacks of running tests, from their processes' responders in the run folder.
+        self.registry.stacks = StackService(self.log, local_fetch(self.run_dir))
 
     @property
     def screenshots_dir(self) -> Path | None:
@@ -84,29 +86,26 @@ class ServerState:
 
 
 def _token_from(scope: Scope) -> tuple[str | None, bool]:
-    """The request's token and whether it came in the query string."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if "token" in query:
-        return query["token"][0], True
-    for name, value in scope.get("headers", []):
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].decode("latin-1").strip(), False  # scrapers (Prometheus)
-        if name == b"cookie":
-            cookie: SimpleCookie = SimpleCookie()
-            try:
-                cookie.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header is no token
-                continue
-            if COOKIE_NAME in cookie:
-                return cookie[COOKIE_NAME].value, False
-    return None, False
+    """The request's token and whether it came in the query string.
+
+    Starlette's ``HTTPConnection`` reads the query, headers and cookies of an HTTP
+    request and of a WebSocket handshake alike.
+    """
+    connection = HTTPConnection(scope)
+    token = connection.query_params.get("token")
+    if token:
+        return token, True
+    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip(), False  # scrapers (Prometheus)
+    return connection.cookies.get(COOKIE_NAME), False
 
 
 class TokenGate:
     """Lets a request through only with a valid token; adds the security headers.
 
     The page link carries the token once: ``GET /?token=…`` answers with a cookie
-    (HttpOnly, SameSite=Strict) and a redirect to the bare URL, so the token leaves
+    (HttpOnly, SameSite=Lax) and a redirect to the bare URL, so the token leaves
     the address bar and the browser history.
     """
 
@@ -152,7 +151,8 @@ class TokenGate:
             # client could not tell a bad token from any other refusal.
             await receive()
             await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 4001, "reason": "invalid token"})
+            await send({"type": "websocket.close", "code": CloseCode.BAD_TOKEN,
+                        "reason": "invalid token"})
             return
         await send({"type": "http.response.start", "status": 401,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),
@@ -172,7 +172,9 @@ class TokenGate:
         return self.authority.mint("viewer", remaining, subject=f"browser-{secrets.token_hex(8)}")
 
     async def _trade_for_cookie(self, token: str, send: Send, location: str = "/") -> None:
-        cookie = f"{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict"
+        # Lax, not Strict: a hub run's link (no token) clicked on a CI page or in a chat
+        # must find the cookie; other sites' scripts and sockets still never send it.
+        cookie = f"{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax"
         await send({"type": "http.response.start", "status": 303,
                     "headers": [(b"location", location.encode()),
                                 (b"set-cookie", cookie.encode()),

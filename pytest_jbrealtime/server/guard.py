@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.limits import TRANSPORT_KEY, transport_of
 
 PLAIN_TEXT = (b"content-type", b"text/plain; charset=utf-8")
@@ -123,7 +124,8 @@ class HostOriginGuard:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         if scope["type"] == "websocket":
             await receive()
-            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+            # A close before accept: the client sees HTTP 403.
+            await send({"type": "websocket.close", "code": CloseCode.POLICY})
             return
         await send({"type": "http.response.start", "status": 403, "headers": self.headers})
         await send({"type": "http.response.body", "body": body})

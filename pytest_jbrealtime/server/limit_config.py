@@ -11,11 +11,12 @@ neither asyncio nor starlette for it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from pytest_jbrealtime.settings import LiveSettings
+from pytest_jbrealtime.settings import DEFAULT_SETTINGS, LiveSettings
+
+_D = DEFAULT_SETTINGS  # the options' defaults (settings.py), not written twice
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,15 @@ def socket_role(path: str) -> SocketRole:
 class ServerLimits:
     """The server's limits; travels to the server process inside the config frame."""
 
-    messages_per_second: float = 20.0
-    max_user_connections: int = 10
-    max_viewers: int = 100
-    write_cap: int = 1024 * 1024
+    messages_per_second: float = _D.jb_live_max_message_rate
+    max_user_connections: int = _D.jb_live_max_user_connections
+    max_viewers: int = _D.jb_live_max_viewers
+    write_cap: int = _D.jb_live_write_cap
     # "Slow" is behind in time: a viewer whose unsent bytes stay over the write cap this
     # long is closed (4008); until then the server waits for it to read.
     slow_seconds: float = 10.0
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
+    ping_interval: float = _D.jb_live_ping_interval
+    ping_timeout: float = _D.jb_live_ping_timeout
     # A hub's runs not yet ended, joined by one producer token, and in all (each keeps
     # its log and state in memory; issue 15: one token joined 1,500 runs in 3 s).
     max_live_runs_per_token: int = 20
@@ -97,7 +98,7 @@ def limits_from_settings(settings: LiveSettings) -> ServerLimits:
     """The server's limits for a run's settings (options ``--jb-live-max-*`` and co)."""
     origins = list(settings.jb_live_allow_origin)
     hosts = [settings.jb_live_host]
-    public_url = getattr(settings, "jb_live_public_url", None)
+    public_url = settings.jb_live_public_url
     if public_url:
         parts = urlsplit(public_url)
         origins.append(f"{parts.scheme}://{parts.netloc}")

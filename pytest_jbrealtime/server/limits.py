@@ -26,15 +26,9 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.limit_config import ServerLimits as ServerLimits
 from pytest_jbrealtime.server.metrics import text_size
-
-CLOSE_POLICY = 1008  # more messages a second than allowed
-CLOSE_TOO_BIG = 1009  # a frame over the size cap (uvicorn / websockets send it)
-CLOSE_TRY_LATER = 1013  # the server has as many viewers as it takes
-CLOSE_BAD_TOKEN = 4001
-CLOSE_TOO_SLOW = 4008  # the viewer does not read: its unsent bytes passed the write cap
-CLOSE_REPLACED = 4009  # the user opened more connections than the pool allows
 
 # After a viewer's app has ended, how long its transport may take to flush before it
 # is aborted (a peer that stopped reading never lets a graceful close finish).
@@ -124,9 +118,9 @@ class GuardedSocket:
             return {"type": "websocket.disconnect", "code": self.close_code or 1006}
         message: Message = incoming.result()
         if message["type"] == "websocket.receive" and not self.rate.take():
-            await self.close(CLOSE_POLICY, "more than "
+            await self.close(CloseCode.POLICY, "more than "
                              f"{self.limits.messages_per_second:g} messages a second")
-            return {"type": "websocket.disconnect", "code": CLOSE_POLICY}
+            return {"type": "websocket.disconnect", "code": CloseCode.POLICY}
         return message
 
     async def send(self, message: Message) -> None:
@@ -171,7 +165,7 @@ class GuardedSocket:
             if not buffered or buffered + size <= cap:
                 return
             if time.monotonic() > deadline:
-                await self.close(CLOSE_TOO_SLOW, f"too slow: {buffered} bytes unread for "
+                await self.close(CloseCode.TOO_SLOW, f"too slow: {buffered} bytes unread for "
                                  f"{self.limits.slow_seconds:g} s; reconnect and resume")
                 raise ViewerClosed("write cap passed")
             await asyncio.sleep(DRAIN_POLL)
@@ -186,7 +180,7 @@ class GuardedSocket:
         if self.accepted:
             with contextlib.suppress(Exception):  # the peer may already be gone
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        if self.transport is not None and code == CLOSE_TOO_SLOW:
+        if self.transport is not None and code == CloseCode.TOO_SLOW:
             # It does not read: flush what it may still read, then FIN; abort later.
             self.transport.close()
         self.abort_later()
@@ -219,7 +213,7 @@ class ViewerLimits:
         self.limits = limits
         self.pools: dict[str, list[GuardedSocket]] = {}
         self.sockets: set[GuardedSocket] = set()
-        self.refused = {CLOSE_TRY_LATER: 0, CLOSE_REPLACED: 0}
+        self.refused = {CloseCode.TRY_LATER: 0, CloseCode.REPLACED: 0}
         self._sweep: asyncio.TimerHandle | None = None
         self._closing: set[asyncio.Future[None]] = set()
 
@@ -230,8 +224,8 @@ class ViewerLimits:
             await self.app(scope, receive, send)
             return
         if len(self.sockets) >= self.limits.max_viewers:
-            self.refused[CLOSE_TRY_LATER] += 1
-            await accept_and_close(receive, send, CLOSE_TRY_LATER,
+            self.refused[CloseCode.TRY_LATER] += 1
+            await accept_and_close(receive, send, CloseCode.TRY_LATER,
                                    f"the server takes {self.limits.max_viewers} viewers")
             return
         transport = state.get(TRANSPORT_KEY) or transport_of(send)
@@ -254,9 +248,9 @@ class ViewerLimits:
         self.sockets.add(sock)
         while len(pool) > self.limits.max_user_connections:
             oldest = pool.pop(0)
-            self.refused[CLOSE_REPLACED] += 1
+            self.refused[CloseCode.REPLACED] += 1
             closing = asyncio.ensure_future(oldest.close(
-                CLOSE_REPLACED,
+                CloseCode.REPLACED,
                 f"more than {self.limits.max_user_connections} connections of this user; "
                 "the oldest is closed",
             ))

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -146,25 +155,25 @@ def debug_frames(metrics: ServerMetrics) -> list[dict[str, Any]]:
     ]
 
 
-# -- Prometheus text exposition format 0.0.4 ------------------------------------------------
+# -- Prometheus (prometheus_client renders the exposition format) ---------------------------
 
-# (name, type, help, value from the JSON snapshot)
+# (name, type, help, value from the JSON snapshot); a counter's name without its
+# ``_total``, which prometheus_client adds.
 _SERVER_FAMILIES: tuple[tuple[str, str, str, str], ...] = (
     ("jb_live_connections_active", "gauge", "Viewer connections open now.",
      "active_connections"),
-    ("jb_live_connections_total", "counter", "Viewer connections accepted.",
-     "total_connections"),
-    ("jb_live_messages_sent_total", "counter", "WebSocket frames sent to viewers.",
+    ("jb_live_connections", "counter", "Viewer connections accepted.", "total_connections"),
+    ("jb_live_messages_sent", "counter", "WebSocket frames sent to viewers.",
      "messages_sent"),
-    ("jb_live_messages_received_total", "counter", "WebSocket frames received from viewers.",
+    ("jb_live_messages_received", "counter", "WebSocket frames received from viewers.",
      "messages_received"),
-    ("jb_live_sent_bytes_total", "counter", "Bytes of WebSocket frames sent to viewers.",
+    ("jb_live_sent_bytes", "counter", "Bytes of WebSocket frames sent to viewers.",
      "bytes_sent"),
-    ("jb_live_received_bytes_total", "counter", "Bytes of WebSocket frames received.",
+    ("jb_live_received_bytes", "counter", "Bytes of WebSocket frames received.",
      "bytes_received"),
-    ("jb_live_events_sent_total", "counter", "Events delivered to viewers (all viewers).",
+    ("jb_live_events_sent", "counter", "Events delivered to viewers (all viewers).",
      "events_sent"),
-    ("jb_live_events_published_total", "counter", "Events appended to the run's log.",
+    ("jb_live_events_published", "counter", "Events appended to the run's log.",
      "events_published"),
     ("jb_live_log_events", "gauge", "Events in the run's log.", "log_length"),
     ("jb_live_viewer_lag_max_events", "gauge",
@@ -190,41 +199,37 @@ _MONITOR_FAMILIES: tuple[tuple[str, str, str, float], ...] = (
 )
 
 
-def _number(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return repr(float(value))
+class SnapshotCollector(Collector):
+    """The metric families of one snapshot (``snapshot()`` plus ``closed_duration_sum``)."""
 
+    def __init__(self, numbers: dict[str, Any]) -> None:
+        self.numbers = numbers
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    def collect(self) -> Iterator[Metric]:
+        numbers = self.numbers
+        info = GaugeMetricFamily("jb_live_info", "The server's version and run.",
+                                 labels=["version", "run_id"])
+        info.add_metric([__version__, str(numbers["run_id"])], 1)
+        yield info
+        for name, kind, help_text, key in _SERVER_FAMILIES:
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            yield family(name, help_text, value=numbers[key])
+        yield SummaryMetricFamily(
+            "jb_live_connection_duration_seconds", "How long closed viewer connections lasted.",
+            count_value=numbers["closed_connections"],
+            sum_value=numbers["closed_duration_sum"],
+        )
+        status = numbers.get("system_status") or {}
+        for name, help_text, key, scale in _MONITOR_FAMILIES:
+            value = status.get(key)
+            if value is not None:  # psutil could not read it: left out, not zero
+                yield GaugeMetricFamily(name, help_text, value=value * scale)
 
 
 def prometheus_text(numbers: dict[str, Any]) -> str:
-    lines = [
-        "# HELP jb_live_info The server's version and run.",
-        "# TYPE jb_live_info gauge",
-        f'jb_live_info{{version="{_label(__version__)}",run_id="{_label(numbers["run_id"])}"}} 1',
-    ]
-    for name, kind, help_text, key in _SERVER_FAMILIES:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}",
-                  f"{name} {_number(numbers[key])}"]
-    closed = numbers["closed_connections"]
-    lines += [
-        "# HELP jb_live_connection_duration_seconds How long closed viewer connections lasted.",
-        "# TYPE jb_live_connection_duration_seconds summary",
-        f"jb_live_connection_duration_seconds_count {closed}",
-        f"jb_live_connection_duration_seconds_sum {_number(numbers['closed_duration_sum'])}",
-    ]
-    status = numbers.get("system_status") or {}
-    for name, help_text, key, scale in _MONITOR_FAMILIES:
-        value = status.get(key)
-        if value is None:
-            continue
-        scaled = value * scale if scale != 1.0 else value
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
-                  f"{name} {_number(scaled)}"]
-    return "\n".join(lines) + "\n"
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(numbers))
+    return generate_latest(registry).decode("utf-8")
 
 
 def metrics_routes(state: ServerState) -> list[Route]:

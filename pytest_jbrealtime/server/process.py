@@ -17,18 +17,22 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PIPE_SIZE, FrameDecoder
 from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.recording import open_recorder
+from pytest_jbrealtime.recording import open_recorder, recording_outcome
 from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.core import access_log_wanted, uvicorn_config
+from pytest_jbrealtime.server.interrupted import InterruptedTests
 from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import configure_server_logging
+
+if TYPE_CHECKING:
+    from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts
 
 # Also paces what viewers get: one read, one log append and one send per viewer at
 # most each poll. Under -n 2 on two cores every core is busy and the server's CPU is
@@ -102,6 +106,11 @@ class LiveServerProcess:
         self.finish_requested = asyncio.Event()
         self.linger = 0.0
         self.drain_timeout = float(config.get("drain_timeout", 1.0))
+        self.alerts = self.stall_alerts()
+        # The last words of test processes killed mid-test (server/interrupted.py).
+        assert self.state.registry.stacks is not None
+        self.interrupted = InterruptedTests(self.log, self.state.run_dir,
+                                            self.state.registry.stacks.whereabouts)
 
     def on_frame(self, kind: str, body: Any) -> None:
         if kind == EVENTS:
@@ -128,6 +137,18 @@ class LiveServerProcess:
             return None
         return asyncio.create_task(monitor.run())
 
+    def stall_alerts(self) -> ServerStallAlerts | None:
+        """Stall alerts (server/stall_alerts.py) unless the run turned them off; made
+        before the first frame is read, so that they see every test start."""
+        setting = self.config.get("stall_after", "off")
+        if setting in (None, "off"):
+            return None
+        from pytest_jbrealtime.server.stacks import local_fetch
+        from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts
+
+        return ServerStallAlerts(self.log, setting, local_fetch(self.state.run_dir),
+                                 self.state.run_dir)
+
     async def report_viewer_count(self) -> None:
         registry = self.state.registry
         while True:
@@ -145,24 +166,28 @@ class LiveServerProcess:
         server.lifespan = server.config.lifespan_class(server.config)
         await server.startup(sockets=[sock])
         if not server.started:
-            self.control.send({"error": "server did not start"})
             return
-        self.control.send({"ready": True})
         counter = asyncio.create_task(self.report_viewer_count())
         monitor = self.start_monitor()
+        stalls = asyncio.create_task(self.alerts.run()) if self.alerts is not None else None
         await self.finish_requested.wait()
-        # pytest died before session_finished: nothing held back for it stays out.
+        # pytest died before session_finished: nothing held back for it stays out,
+        # and what its tests were doing goes in.
         self.state.producers.merge(force=True)
+        self.interrupted.run_killed()
         if self.linger > 0:
-            self.control.send({"lingering": self.linger})
             await asyncio.sleep(self.linger)
         await self._drain()
         poller.cancel()
         counter.cancel()
-        if monitor is not None:
-            monitor.cancel()
+        for task in (monitor, stalls):
+            if task is not None:
+                task.cancel()
         if self.recorder is not None:
             self.recorder.close()  # before "drained": pytest reads it for the report next
+        outcome = recording_outcome(self.config, self.recorder)
+        if outcome is not None:
+            self.control.send({"recording": outcome})
         self.control.send({"drained": True})
         self.log.close()
         with contextlib.suppress(asyncio.TimeoutError, Exception):

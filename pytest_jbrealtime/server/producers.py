@@ -38,12 +38,12 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime.log import EventLog
+from pytest_jbrealtime.protocol import PHASES
 
 # Only for a lifecycle that never comes (nothing waits on a held frame).
 HOLD_SECONDS = 10.0
 # Fields the log assigns; a producer cannot choose them.
 LOG_FIELDS = ("seq", "run_id", "timestamp")
-PHASE_STEPS = frozenset({"setup", "call", "teardown"})
 
 
 class ProducerFrameError(Exception):
@@ -118,7 +118,7 @@ class ProducerIntake:
             return True
         if (
             kind == "test_progress"
-            and event.get("step_name") in PHASE_STEPS
+            and event.get("step_name") in PHASES
             and event.get("kind") in (None, "phase")
         ):
             test_id = event.get("test_id", "")

@@ -1,7 +1,8 @@
 """The routes of one run, shared by the run server (and replay) and the hub.
 
 A run is served the same wherever it lives: its viewer socket (``ws/{client_id}``),
-its summary (``api/run``) and its screenshots (``screenshots/ID.png``). The run server
+its summary (``api/run``), its tests' stacks (``api/stack``) and its screenshots
+(``screenshots/ID.png``). The run server
 mounts them at ``/`` for its one run; the hub at ``/runs/{run_id}`` and finds the run
 by its id. Only how a run is found (a :data:`RunLookup`) differs; the handlers are
 these, once.
@@ -20,11 +21,11 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.server.limits import CLOSE_POLICY, CLOSE_TRY_LATER, ViewerClosed
+from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.server.limits import ViewerClosed
 from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
+from pytest_jbrealtime.server.stacks import StackService, stack_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
-
-CLOSE_UNKNOWN_RUN = 4004
 
 
 class RunUnavailable(Exception):
@@ -91,9 +92,17 @@ def run_routes(prefix: str, lookup: RunLookup) -> list[BaseRoute]:
             return Response(found, media_type="image/png")
         return PlainTextResponse("not found", status_code=404)
 
+    async def stacks(request: Request) -> StackService | None:
+        try:
+            run = await lookup(request)
+        except RunUnavailable:
+            return None
+        return run.registry.stacks if run is not None else None
+
     return [
         WebSocketRoute(f"{prefix}/ws/{{client_id}}", viewer_socket),
         Route(f"{prefix}/api/run", run_info),
+        Route(f"{prefix}/api/stack", stack_endpoint(stacks)),
         Route(f"{prefix}/screenshots/{{screenshot_id}}.png", screenshot),
     ]
 
@@ -102,16 +111,16 @@ async def serve_viewer(websocket: WebSocket, lookup: RunLookup) -> None:
     """One viewer socket: checked, attached to its run's registry, served to the end."""
     await websocket.accept()
     if not CLIENT_ID.match(websocket.path_params["client_id"]):
-        await websocket.close(code=CLOSE_POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
+        await websocket.close(code=CloseCode.POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
         return
     try:
         run = await lookup(websocket)
     except RunUnavailable:
-        await websocket.close(code=CLOSE_TRY_LATER, reason="log store unavailable")
+        await websocket.close(code=CloseCode.TRY_LATER, reason="log store unavailable")
         return
     if run is None:
         # Not (yet) here: a viewer opened before the run started tries again.
-        await websocket.close(code=CLOSE_UNKNOWN_RUN, reason="no such run (yet)")
+        await websocket.close(code=CloseCode.UNKNOWN_RUN, reason="no such run (yet)")
         return
     viewer = ViewerConnection(websocket, websocket.path_params["client_id"], run.registry)
     run.registry.add(viewer)

@@ -9,25 +9,24 @@ the tests already run (connections queue in the listen backlog meanwhile).
 from __future__ import annotations
 
 import errno
-import json
 import os
-import select
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
+from pytest_jbrealtime.protocol import RUN_VIEWER_TOKEN_SECONDS
 from pytest_jbrealtime.server.auth import MIN_SECRET_BYTES, TokenAuthority, new_secret
 from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV
+from pytest_jbrealtime.text import clipped, repaired
+from pytest_jbrealtime.unpatched import clock, system
 
-VIEWER_TOKEN_TTL = 24 * 3600.0
 # The token secret, if not a random one per run (never a command-line option: argv is public).
 SECRET_ENV = "JB_LIVE_SECRET"
 # "process" (the default) or "thread": where the server runs. The thread mode exists
@@ -39,6 +38,7 @@ FINAL_DRAIN_TIMEOUT = 2.0
 # How often a batch also reads the server's status lines (warnings, viewer count):
 # a select per batch was 2% of the plugin's time in pytest (profiled, one per test).
 CONTROL_READ_SECONDS = 0.1
+MAX_WARNING_CHARS = 1000
 
 
 class ServerStartError(Exception):
@@ -48,14 +48,14 @@ class ServerStartError(Exception):
 def bind_listening_socket(host: str, port: int) -> socket.socket:
     """Bind ``host:port``; if that port is taken, any free port on the same host."""
     try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        infos = system.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise ServerStartError(f"cannot resolve host {host!r}: {exc}") from None
     family, _, _, _, address = infos[0]
     candidates = [port, 0] if port != 0 else [0]
     last_error: OSError | None = None
     for candidate in candidates:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = system.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address[0], candidate, *address[2:]))
@@ -97,7 +97,7 @@ class LiveServer:
         self.record_path: Path | None = None
         self._secret = self._configured_secret() or new_secret()
         self.authority = TokenAuthority(self._secret, run_id=run_id)
-        self.viewer_token = self.authority.mint("viewer", VIEWER_TOKEN_TTL)
+        self.viewer_token = self.authority.mint("viewer", RUN_VIEWER_TOKEN_SECONDS)
         self._process: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._writer: PipeWriter | None = None
@@ -106,6 +106,9 @@ class LiveServer:
         self._next_control_read = 0.0
         self._control_messages: list[dict[str, Any]] = []
         self._warned_broken = False
+        # What became of the recording (recording.recording_outcome), once the server
+        # has closed it; None if it never said (no recording, or the server died).
+        self.recording: dict[str, Any] | None = None
 
     def _configured_secret(self) -> str | None:
         """A secret the user set (JB_LIVE_SECRET; a hub shares one), if long enough."""
@@ -147,21 +150,21 @@ class LiveServer:
                 self._process = self._spawn(sock, events_r, control_w)
         except OSError as exc:
             for fd in (events_r, events_w, control_r, control_w):
-                os.close(fd)
+                system.close(fd)
             raise ServerStartError(f"cannot start the server process: {exc}") from None
         finally:
             # The child has its copies; ours would keep the port bound after it exits.
             sock.close()
         if self._thread is None:
-            os.close(events_r)
-            os.close(control_w)
+            system.close(events_r)
+            system.close(control_w)
         self._control_fd = control_r
         os.set_blocking(control_r, False)
         self._writer = PipeWriter(events_w)
         self._writer.write(
             encode_frame(
                 CONFIG,
-                {**self.extra_config, "pytest_pid": os.getpid(),
+                {**self.extra_config, "pytest_pid": system.getpid(),
                  "run_id": self.run_id, "secret": self._secret, "run_info": self.run_info,
                  "run_dir": str(self.run_dir), "drain_timeout": DRAIN_TIMEOUT,
                  "record_path": str(self.record_path) if self.record_path else None},
@@ -195,7 +198,7 @@ class LiveServer:
         if self._writer is None:
             return
         self._writer.write(encode_frame(EVENTS, events))
-        now = time.monotonic()
+        now = clock.monotonic()
         if now >= self._next_control_read:
             self._next_control_read = now + CONTROL_READ_SECONDS
             self._read_control(0)
@@ -214,45 +217,43 @@ class LiveServer:
     def _read_control(self, timeout: float) -> None:
         if self._control_fd < 0:
             return
-        ready, _, _ = select.select([self._control_fd], [], [], max(timeout, 0))
+        ready, _, _ = system.select([self._control_fd], [], [], max(timeout, 0))
         if not ready:
             return
         try:
-            chunk = os.read(self._control_fd, 65536)
+            chunk = system.read(self._control_fd, 65536)
         except BlockingIOError:
             return
         except OSError:
             chunk = b""
         if not chunk:
-            os.close(self._control_fd)
+            system.close(self._control_fd)
             self._control_fd = -1
             return
         self._control_buffer += chunk
         *lines, self._control_buffer = self._control_buffer.split(b"\n")
         for line in lines:
             try:
-                message = json.loads(line)
+                message = system.json_loads(line)
             except ValueError:
                 continue
             if "viewers" in message:
                 self.viewer_count = int(message["viewers"])
             if "warning" in message:
-                self._warn(str(message["warning"]))
+                # Short and printable whatever the server put in it (text.py).
+                self._warn(clipped(repaired(str(message["warning"])), MAX_WARNING_CHARS))
+            if isinstance(message.get("recording"), dict):
+                self.recording = message["recording"]
             self._control_messages.append(message)
 
     def _wait_control(self, condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+        deadline = clock.monotonic() + timeout
         while not condition():
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.monotonic()
             if remaining <= 0 or self._control_fd < 0:
                 return condition()
             self._read_control(remaining)
         return True
-
-    @property
-    def control_messages(self) -> list[dict[str, Any]]:
-        """What the server process has said so far (read while waiting on it)."""
-        return list(self._control_messages)
 
     def wait_for_viewers(self, count: int, timeout: float) -> bool:
         return self._wait_control(lambda: self.viewer_count >= count, timeout)
@@ -289,5 +290,5 @@ class LiveServer:
                 process.wait()
         finally:
             if self._control_fd >= 0:
-                os.close(self._control_fd)
+                system.close(self._control_fd)
                 self._control_fd = -1

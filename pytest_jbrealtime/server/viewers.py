@@ -11,20 +11,27 @@ import asyncio
 import json
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from pytest_jbrealtime import __version__
 from pytest_jbrealtime.log import EventLog, LoggedEvent
+from pytest_jbrealtime.protocol import PROTOCOL_VERSION, CloseCode
 from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
 from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
 
-PROTOCOL_VERSION = 1
+if TYPE_CHECKING:
+    from pytest_jbrealtime.server.stacks import StackService
+
 MAX_SAFE_INTEGER = 2**53 - 1
 FIRST_MESSAGE_GRACE = 0.2
 MAX_BATCH = 1000
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 GROUP = re.compile(r"^(general|system_monitor|test_.+)$")
+# Stack requests one viewer may have in flight (each asks a test process).
+MAX_STACK_REQUESTS = 4
+MAX_TEST_ID_CHARS = 4096
 
 
 class ProtocolError(Exception):
@@ -54,6 +61,7 @@ class ViewerConnection:
         self.connected_at = time.monotonic()
         self.frames_sent = self.bytes_sent = self.frames_received = self.bytes_received = 0
         self.last_received_type = "invalid"
+        self._stack_requests: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -69,6 +77,7 @@ class ViewerConnection:
                 "run_id": self.log.run_id,
                 "client_id": self.client_id,
                 "protocol": PROTOCOL_VERSION,
+                "version": __version__,
                 "log_length": len(self.log),
             }
         )
@@ -89,6 +98,8 @@ class ViewerConnection:
                     raise exc
         finally:
             receiver.cancel()
+            for task in self._stack_requests:
+                task.cancel()
 
     # -- sending ---------------------------------------------------------------
 
@@ -113,9 +124,9 @@ class ViewerConnection:
                 # 1000 tells the viewer it has the whole run; without session_finished
                 # (pytest died) it is 1001, going away, and a viewer may try again.
                 if self.log.finished:
-                    await self.websocket.close(code=1000, reason="run finished")
+                    await self.websocket.close(code=CloseCode.RUN_COMPLETE, reason="run finished")
                 else:
-                    await self.websocket.close(code=1001, reason="server stopping")
+                    await self.websocket.close(code=CloseCode.GOING_AWAY, reason="server stopping")
                 return
             await self._wake.wait()
 
@@ -246,6 +257,29 @@ class ViewerConnection:
     def _on_ack(self, message: dict[str, Any]) -> None:
         self.acked_seq = max(self.acked_seq, self._field(message, "seq", int))
 
+    def _on_stack_request(self, message: dict[str, Any]) -> None:
+        from pytest_jbrealtime.server.stacks import UNAVAILABLE, stack_error
+
+        test_id: str = self._field(message, "test_id", str)
+        if len(test_id) > MAX_TEST_ID_CHARS:
+            raise ProtocolError(f"'test_id' is longer than {MAX_TEST_ID_CHARS} characters")
+        service = self.registry.stacks
+        if service is None:
+            self.post(stack_error(test_id, UNAVAILABLE, "this server cannot take stacks"))
+            return
+        if len(self._stack_requests) >= MAX_STACK_REQUESTS:
+            self.post(stack_error(test_id, UNAVAILABLE,
+                                  f"{MAX_STACK_REQUESTS} stack requests already pending"))
+            return
+
+        async def answer() -> None:
+            self.post(await service.stack(test_id))
+
+        # Answered when the process answers; the connection reads on meanwhile.
+        task = asyncio.create_task(answer())
+        self._stack_requests.add(task)
+        task.add_done_callback(self._stack_requests.discard)
+
 
 class ViewerRegistry:
     """All connected viewers of one log; wakes them when the log grows."""
@@ -257,6 +291,8 @@ class ViewerRegistry:
         self.messages_sent = 0
         self.total_connections = 0
         self.metrics = ServerMetrics()
+        # Answers stack requests for this log's run (server/stacks.py); None: cannot.
+        self.stacks: StackService | None = None
         self.count_changed = asyncio.Event()
         log.listeners.append(lambda _added: self.wake_all())
 

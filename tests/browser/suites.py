@@ -53,3 +53,70 @@ def pytest_outcome(output: str) -> dict[str, int]:
         if word in SUMMARY_WORDS:
             counts["error" if word == "errors" else word] = int(number)
     return counts
+
+
+# What a person triages (issue 16): failures of two causes (payloads, timeouts), colour in
+# output and messages, a dict comparison, a test that passes on its rerun, a setup error,
+# subtests (pytest 9's fixture) and a warnings.warn. The gate test holds the run until the
+# test lets it go, so the page is watching before the failures come.
+TRIAGE_SUITE = textwrap.dedent(
+    """
+    import pathlib
+    import time
+    import warnings
+
+    import pytest
+
+    RELEASE = pathlib.Path(__file__).with_name("release")
+    ATTEMPTS = {"flaky": 0}
+
+    def test_gate():
+        deadline = time.monotonic() + 60
+        while not RELEASE.exists():
+            assert time.monotonic() < deadline, "the test never released the gate"
+            time.sleep(0.01)
+
+    @pytest.mark.parametrize("api", [17, 23, 42])
+    def test_payload(api):
+        assert api < 0, f"payload mismatch for api {api}"
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_timeout(n):
+        raise TimeoutError(f"service {n} at {hex(id(object()))} timed out after {n * 1.5} s")
+
+    def test_colour():
+        print("\\x1b[32mGREEN\\x1b[0m and \\x1b[1;31mbold red\\x1b[0m")
+        for n in range(80):  # output taller than a screen
+            print(f"\\x1b[2mline {n}\\x1b[0m")
+        assert False, "\\x1b[31mred message\\x1b[0m"
+
+    def test_dict():
+        assert {"a": 1, "b": 2, "c": 3} == {"a": 1, "b": 20, "c": 3}
+
+    @pytest.mark.flaky(reruns=2)
+    def test_flaky():
+        ATTEMPTS["flaky"] += 1
+        print(f"attempt {ATTEMPTS['flaky']}")
+        assert ATTEMPTS["flaky"] >= 2, "not yet"
+
+    @pytest.fixture
+    def database():
+        raise ConnectionError("database at 10.0.0.7:5432 refused")
+
+    def test_setup_error(database):
+        pass
+
+    def test_subtests(subtests):
+        for i in range(3):
+            with subtests.test(msg="check", i=i):
+                assert i != 1
+
+    def test_warns():
+        warnings.warn("deprecated thing 12 used", DeprecationWarning)
+        warnings.warn("careful", UserWarning)
+
+    @pytest.mark.parametrize("n", range(6))
+    def test_ok(n):
+        pass
+    """
+)

@@ -1,0 +1,61 @@
+"""A hub run's link opened from another site: the annotation on a CI run's page, a chat
+message. The person signed in to the hub once (its cookie); the link carries no token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.browser.viewer_page import ViewerPage
+from tests.hub_support import HubProcess, Shard, mint
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
+
+pytestmark = pytest.mark.browser
+
+SUITE = """
+def test_ok():
+    pass
+
+def test_bad():
+    assert 1 == 2
+"""
+
+
+def test_a_run_link_on_another_site_opens_for_a_signed_in_person(
+    tmp_path: Path, driver: Chrome, running: list[Any], serve_dir: Callable[[Path], str]
+) -> None:
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(SUITE)
+    shard = Shard(suite, hub.url, run_id="ci-7")
+    running.append(shard)
+    assert shard.wait() == 1
+
+    # The hub as "localhost", the CI's page on 127.0.0.1: two sites (an IP address is
+    # a site of its own; its ports are not).
+    hub_site = f"http://localhost:{hub.port}"
+    ci_page = tmp_path / "ci"
+    ci_page.mkdir()
+    (ci_page / "index.html").write_text(
+        f'<!doctype html><a data-testid="annotation" href="{hub_site}/runs/ci-7/">live</a>')
+    ViewerPage(driver).open(f"{hub_site}/?token={mint('viewer', 'alice')}")  # signed in once
+
+    driver.get(serve_dir(ci_page))
+    assert driver.current_url.startswith("http://127.0.0.1:")
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="annotation"]').click()
+    page = ViewerPage(driver)
+    page.wait_for(lambda: driver.current_url == f"{hub_site}/runs/ci-7/")
+    assert "needs the link with its token" not in driver.find_element(By.TAG_NAME, "body").text
+    page.wait_for(lambda: driver.execute_script(
+        "return document.documentElement.dataset.ready === 'true'"))
+    page.wait_finished()
+    counts = page.counts()
+    assert (counts["passed"], counts["failed"]) == (1, 1)

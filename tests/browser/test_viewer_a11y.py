@@ -1,0 +1,266 @@
+"""Accessibility and every screen (issue 17), in real headless Chromium: axe-core (from
+axe-selenium-python, which ships it: nothing is fetched) finds no serious or critical
+violation on the live page mid-run and finished, the HTML report, the hub's run list and a
+hub run page, in both themes; at 390x844 nothing is wider than the screen; at 200% zoom the
+list still shows several rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from selenium.webdriver.support.ui import Select
+
+from tests.browser.suites import MIXED_SUITE
+from tests.browser.test_viewer_live import write_gated_suite
+from tests.browser.viewer_page import ViewerPage
+from tests.hub_support import HubProcess, Shard, mint
+from tests.support import LiveProcess
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
+
+pytestmark = pytest.mark.browser
+
+StartLive = Callable[..., LiveProcess]
+BLOCKING = ("serious", "critical")
+PHONE = (390, 844)
+
+
+def axe_problems(driver: Chrome) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is, one line each."""
+    from axe_selenium_python import Axe
+
+    axe = Axe(driver)
+    axe.inject()
+    results: dict[str, Any] = axe.run()
+    problems = []
+    for violation in results["violations"]:
+        if violation["impact"] not in BLOCKING:
+            continue
+        for node in violation["nodes"]:
+            problems.append(f"{violation['impact']} {violation['id']}: {node['target']} "
+                            f"{node.get('failureSummary', '')[:300]}")
+    return problems
+
+
+def set_theme(driver: Chrome, theme: str) -> None:
+    """Pick the theme with the toggle, as a user does (it is remembered for the next page)."""
+    toggle = driver.find_element("css selector", '[data-testid="theme-toggle"]')
+    if driver.execute_script("return document.documentElement.dataset.theme") != theme:
+        toggle.click()
+    assert driver.execute_script("return document.documentElement.dataset.theme") == theme
+
+
+def both_themes_clean(driver: Chrome, where: str) -> None:
+    problems = {}
+    for theme in ("dark", "light"):
+        set_theme(driver, theme)
+        problems[theme] = axe_problems(driver)
+    assert problems == {"dark": [], "light": []}, f"{where}: {problems}"
+
+
+def page_width(driver: Chrome) -> dict[str, int]:
+    return dict(driver.execute_script(
+        "return {scroll: document.documentElement.scrollWidth,"
+        " client: document.documentElement.clientWidth,"
+        " body: document.body.scrollWidth};"))
+
+
+def assert_no_sideways_scroll(driver: Chrome, where: str) -> None:
+    width = page_width(driver)
+    assert width["scroll"] <= width["client"] and width["body"] <= width["client"], (where, width)
+    # Nothing laid out past the right edge either (overflow hidden would hide it, not fix it).
+    wide = driver.execute_script("""
+      const limit = document.documentElement.clientWidth + 1;
+      return [...document.querySelectorAll('body *')].filter((node) => {
+        const rect = node.getBoundingClientRect();
+        if (rect.width === 0 || rect.height === 0) return false;
+        const scrolls = '.list, .detail pre, .lanes-list, .slowest-list, .visually-hidden';
+        if (node.closest(scrolls)) return false;
+        return rect.right > limit;
+      }).slice(0, 5).map((node) => node.outerHTML.slice(0, 120));
+    """)
+    assert wide == [], (where, wide)
+
+
+def phone(driver: Chrome) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 3, "mobile": True})
+
+
+def desktop_zoomed(driver: Chrome, zoom: float) -> None:
+    """1400x900 at `zoom` as the browser's zoom does it: fewer CSS pixels, more device ones."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": int(1400 / zoom), "height": int(900 / zoom), "deviceScaleFactor": zoom,
+        "mobile": False})
+
+
+def test_live_page_mid_run_and_finished_has_no_serious_violation(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    suite_dir.makepyfile(test_mixed=MIXED_SUITE)
+    release = write_gated_suite(suite_dir.path, before=12, after=5)
+    run = start_live(suite_dir.path, "-n", "2", "--jb-live-linger", "60",
+                     "--jb-live-monitor-interval", "0.5")
+    page = ViewerPage(driver).open(run.wait_for_link())
+    page.wait_for(lambda: page.statuses().get("test_gated.py::test_gate") == "running")
+    page.wait_for(lambda: page.find("worker-timeline").is_displayed())
+    both_themes_clean(driver, "live page mid-run")
+    release.touch()
+    page.wait_finished()
+    page.find("test-list").click()
+    both_themes_clean(driver, "live page finished")
+    page.search("status:failed")
+    page.wait_for(lambda: page.visible_count() == 3)
+    # A failed test selected: the detail with its traceback.
+    driver.execute_script("document.querySelector('[data-testid=\"test-list\"]').scrollTop = 0;")
+    driver.find_element("css selector", '[data-testid="test-row"]').click()
+    page.wait_for(lambda: page.find_all("traceback"))
+    both_themes_clean(driver, "live page, a failure open")
+
+
+def test_report_on_every_screen(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    suite_dir.makepyfile(test_mixed=MIXED_SUITE)
+    report = suite_dir.path / "report.html"
+    run = start_live(suite_dir.path, "--jb-live-report", str(report))
+    assert run.wait() == 1
+    page = ViewerPage(driver).open(report.as_uri())
+    page.wait_for(lambda: page.find("count-total").get_attribute("textContent") == "9")
+    both_themes_clean(driver, "report")
+    phone(driver)
+    try:
+        driver.refresh()
+        page.wait_for(lambda: driver.execute_script(
+            "return document.documentElement.dataset.ready === 'true'"))
+        page.wait_for(lambda: page.find("count-total").get_attribute("textContent") == "9")
+        assert_no_sideways_scroll(driver, "report at 390x844")
+        # The list and the detail are separate screens, with a way back.
+        assert page.find("test-list").is_displayed()
+        assert not page.find("test-detail").is_displayed()
+        rows = [r for r in page.find_all("test-row") if r.is_displayed()]
+        assert len(rows) >= 5
+        rows[0].click()
+        page.wait_for(lambda: page.find("test-detail").is_displayed())
+        assert not page.find("test-list").is_displayed()
+        assert_no_sideways_scroll(driver, "report detail at 390x844")
+        page.find("detail-back").click()
+        page.wait_for(lambda: page.find("test-list").is_displayed())
+        # The panels row is one line until unfolded.
+        assert page.find("panels-fold").is_displayed()
+        assert not page.find("slowest").is_displayed()
+        page.find("panels-fold").click()
+        page.wait_for(lambda: page.find("slowest").is_displayed())
+        assert_no_sideways_scroll(driver, "report, panels unfolded, at 390x844")
+        both_themes_clean(driver, "report at 390x844")
+
+        desktop_zoomed(driver, 2)
+        driver.refresh()
+        page.wait_for(lambda: page.find("count-total").get_attribute("textContent") == "9")
+        assert_no_sideways_scroll(driver, "report at 200%")
+        list_height = driver.execute_script(
+            "return document.querySelector('[data-testid=\"test-list\"]').clientHeight")
+        assert list_height >= 5 * 28, list_height
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_live_page_on_a_phone(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    release = write_gated_suite(suite_dir.path, before=30, after=5)
+    run = start_live(suite_dir.path, "-n", "2", "--jb-live-linger", "60",
+                     "--jb-live-monitor-interval", "0.5")
+    phone(driver)
+    try:
+        page = ViewerPage(driver).open(run.wait_for_link())
+        page.wait_for(lambda: page.statuses().get("test_gated.py::test_gate") == "running")
+        page.wait_for(lambda: driver.execute_script(
+            "return !window.__jbLive.view.timeline.root.hidden"))
+        assert_no_sideways_scroll(driver, "live page at 390x844 mid-run")
+        # Monitor, lanes, timeline and slowest fold to one line: the list gets the screen.
+        assert not page.find("worker-lanes").is_displayed()
+        folded = driver.execute_script(
+            "return document.getElementById('panels').getBoundingClientRect().height")
+        assert folded < 50, folded
+        # (Toasts come and go above it: a loaded machine raises CPU alerts.)
+        top = driver.execute_script(
+            "return document.querySelector('[data-testid=\"test-list\"]')"
+            ".getBoundingClientRect().top"
+            " - document.getElementById('toasts').getBoundingClientRect().height")
+        assert top < PHONE[1] * 0.6, top
+        release.touch()
+        page.wait_finished()
+        assert_no_sideways_scroll(driver, "live page at 390x844 finished")
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_hub_run_list_and_run_page(tmp_path: Path, driver: Chrome, running: list[Any]) -> None:
+    from tests.test_hub import SUITE_A, SUITE_B
+
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_a.py").write_text(SUITE_A)
+    (suite / "test_b.py").write_text(SUITE_B)
+    shards = [Shard(suite, hub.url, "-k", "not nothing", name, "--jb-live-shards", "2",
+                    run_id="sharded", env={"JB_LIVE_SHARD": f"part-{name[5]}"})
+              for name in ("test_a.py", "test_b.py")]
+    running += shards
+    assert [shard.wait() for shard in shards] == [1, 1]
+    green = Shard(suite, hub.url, "test_a.py", "-k", "not 7", run_id="green")
+    running.append(green)
+    assert green.wait() == 0
+
+    page = ViewerPage(driver).open(f"{hub.url}/?token={mint('viewer')}")
+    page.wait_for(lambda: len(page.find_all("run-link")) == 2)
+    both_themes_clean(driver, "hub run list")
+    # Searched, filtered by outcome, sorted; failures, pass rate and duration per run.
+    rows = lambda: driver.find_elements("css selector", "#run-rows tr")  # noqa: E731
+    assert [r.get_attribute("data-run-id") for r in rows()] == ["green", "sharded"]
+    facts = {r.get_attribute("data-run-id"): (r.get_attribute("data-failures"),
+                                              r.get_attribute("data-pass-rate"),
+                                              r.get_attribute("data-duration")) for r in rows()}
+    assert facts["green"][:2] == ("0", "1")
+    assert facts["sharded"][0] == "2"  # test_numbers[7] failed, test_error_in_setup errored
+    assert 0 < float(facts["sharded"][1] or "nan") < 1
+    assert all(float(f[2] or "nan") > 0 for f in facts.values())
+    Select(page.find("hub-sort")).select_by_value("failures")
+    page.wait_for(lambda: [r.get_attribute("data-run-id") for r in rows()] == ["sharded", "green"])
+    Select(page.find("hub-filter")).select_by_value("passed")
+    page.wait_for(lambda: [r.get_attribute("data-run-id") for r in rows()] == ["green"])
+    Select(page.find("hub-filter")).select_by_value("all")
+    page.find("hub-search").send_keys("SHARD")
+    page.wait_for(lambda: [r.get_attribute("data-run-id") for r in rows()] == ["sharded"])
+    page.find_all("run-link")[0].click()
+    page.wait_for(lambda: driver.current_url == f"{hub.url}/runs/sharded/")
+    page.wait_for(lambda: driver.execute_script(
+        "return document.documentElement.dataset.ready === 'true'"))
+    page.wait_finished()
+    both_themes_clean(driver, "hub run page")
+    # The title names both shards and what each ran, without the plugin's options.
+    title = page.find("run-title")
+    assert "2 shards" in title.text
+    assert title.text.startswith("suite — 2 shards: part-a (pytest "), title.text
+    assert "-k 'not nothing' test_a.py), part-b (pytest " in title.text
+    assert "--jb-live" not in title.text
+    assert "--jb-live-hub" in (title.get_attribute("title") or "")
+    # Back to the list from the run page.
+    page.find("hub-back").click()
+    page.wait_for(lambda: driver.current_url == f"{hub.url}/")
+    page.wait_for(lambda: len(page.find_all("run-link")) == 2)
+    # The theme picked on the run page is remembered on the list.
+    assert driver.execute_script("return document.documentElement.dataset.theme") == "light"
+    phone(driver)
+    try:
+        driver.refresh()
+        page.wait_for(lambda: len(page.find_all("run-link")) == 2)
+        assert_no_sideways_scroll(driver, "hub run list at 390x844")
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

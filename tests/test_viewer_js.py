@@ -1,0 +1,31 @@
+"""The viewer's pure modules (protocol, store, client, search, URL state…) under
+``node --test``: tests/js/*.test.mjs.
+
+Run here so that the one test command (``bash scripts/test``, ``tox -e test``) runs
+them too; ``node --test tests/js/`` runs them alone. The viewer's modules are ES
+modules (package.json says ``"type": "module"``; node before 22 is also told to detect
+it, ``--experimental-detect-module``, node 20.10+).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+JS_TESTS = Path(__file__).resolve().parent / "js"
+
+
+def test_viewer_modules_pass_their_node_tests() -> None:
+    node = shutil.which("node")
+    # Not a skip: scripts/test (scripts/lib/setup.sh) installs Debian's nodejs.
+    assert node is not None, "node is not installed (scripts/lib/setup.sh installs nodejs)"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    major = int(version.stdout.strip().lstrip("v").split(".")[0])
+    flags = [] if major >= 22 else ["--experimental-detect-module"]
+    files = sorted(str(path) for path in JS_TESTS.glob("*.test.mjs"))
+    assert len(files) >= 5, f"JS tests missing in {JS_TESTS}: {files}"
+    result = subprocess.run([node, *flags, "--test", *files], capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+    assert "# fail 0" in result.stdout
