@@ -20,7 +20,6 @@ with the same protocol, resume and limits.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,6 @@ from pytest_jbrealtime.server.limit_config import PRODUCER_PATH
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
 from pytest_jbrealtime.server.routes import RunUnavailable, run_routes
 from pytest_jbrealtime.server.stacks import StackService
-
-# A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
-RUN_PAGE = re.compile(r"/runs/[A-Za-z0-9_.-]{1,64}/")
 
 
 @dataclass
@@ -162,6 +158,6 @@ def create_hub_app(hub: Hub) -> ASGIApp:
     ]
     app = Starlette(routes=routes)
     app.state.hub = hub
-    gate = TokenGate(ViewerLimits(app, hub.limits), hub.authority, page_paths=RUN_PAGE)
+    gate = TokenGate(ViewerLimits(app, hub.limits), hub.authority)
     return HostOriginGuard(gate, hub.limits.allowed_hosts, hub.limits.allowed_origins,
                            headers=SECURITY_HEADERS)

@@ -24,7 +24,10 @@ AUDIENCE = "pytest-jbrealtime"
 ALGORITHM = "HS256"
 ROLES = ("viewer", "producer")
 MIN_SECRET_BYTES = 32
-COOKIE_NAME = "jb_live_token"
+# A browser's WebSocket cannot carry headers: the page offers its token as a subprotocol
+# ``jb-live-token.<token>`` beside ``jb-live``, which the server accepts (credential.js).
+BROWSER_PROTOCOL = "jb-live"
+TOKEN_PROTOCOL_PREFIX = "jb-live-token."
 
 
 class InvalidToken(Exception):

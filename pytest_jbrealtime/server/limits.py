@@ -27,6 +27,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.server.auth import BROWSER_PROTOCOL
 from pytest_jbrealtime.server.limit_config import ServerLimits as ServerLimits
 from pytest_jbrealtime.server.metrics import text_size
 
@@ -197,11 +198,20 @@ class GuardedSocket:
             asyncio.get_running_loop().call_later(CLOSE_GRACE, self.transport.abort)
 
 
-async def accept_and_close(receive: Receive, send: Send, code: int, reason: str) -> None:
+def accept_message(scope: Scope) -> Message:
+    """``websocket.accept``, choosing the browser's subprotocol when it offered it (a
+    browser fails a handshake that answers none of the subprotocols it offered)."""
+    if BROWSER_PROTOCOL in scope.get("subprotocols", []):
+        return {"type": "websocket.accept", "subprotocol": BROWSER_PROTOCOL}
+    return {"type": "websocket.accept"}
+
+
+async def accept_and_close(scope: Scope, receive: Receive, send: Send, code: int,
+                           reason: str) -> None:
     """Refuse a WebSocket with a close code the client can read (a close before accept
     would be a bare HTTP 403)."""
     await receive()
-    await send({"type": "websocket.accept"})
+    await send(accept_message(scope))
     await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
@@ -225,7 +235,7 @@ class ViewerLimits:
             return
         if len(self.sockets) >= self.limits.max_viewers:
             self.refused[CloseCode.TRY_LATER] += 1
-            await accept_and_close(receive, send, CloseCode.TRY_LATER,
+            await accept_and_close(scope, receive, send, CloseCode.TRY_LATER,
                                    f"the server takes {self.limits.max_viewers} viewers")
             return
         transport = state.get(TRANSPORT_KEY) or transport_of(send)

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.protocol import CloseCode
-from pytest_jbrealtime.server.limits import ViewerClosed
+from pytest_jbrealtime.server.limits import ViewerClosed, accept_message
 from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
 from pytest_jbrealtime.server.stacks import StackService, stack_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
@@ -109,7 +109,7 @@ def run_routes(prefix: str, lookup: RunLookup) -> list[BaseRoute]:
 
 async def serve_viewer(websocket: WebSocket, lookup: RunLookup) -> None:
     """One viewer socket: checked, attached to its run's registry, served to the end."""
-    await websocket.accept()
+    await websocket.accept(accept_message(websocket.scope).get("subprotocol"))
     if not CLIENT_ID.match(websocket.path_params["client_id"]):
         await websocket.close(code=CloseCode.POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
         return

@@ -112,6 +112,12 @@ def test_a_screenshot_of_a_hub_run_shows_in_its_viewer(tmp_path: Path, driver: C
     # Loaded from the hub (the run's address, the page's token) and decoded: 7x4.
     page.wait_for(lambda: driver.execute_script(
         "return arguments[0].complete && arguments[0].naturalWidth", image) == 7)
-    assert image.get_attribute("src").startswith(f"{hub.url}/runs/pictured/screenshots/")
+    # Fetched with the page's token from the run's address, shown from a blob: the image's
+    # address carries no token (viewer/credential.js).
+    assert image.get_attribute("src").startswith(f"blob:{hub.url}/")
+    fetched = driver.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert any(name.startswith(f"{hub.url}/runs/pictured/screenshots/") and "token" not in name
+               for name in fetched), fetched
     assert driver.execute_script("return arguments[0].naturalHeight", image) == 4
     assert page.csp_violations() == []
