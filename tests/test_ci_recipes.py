@@ -480,5 +480,5 @@ def test_the_nginx_site_serves_a_hub_over_tls(tmp_path: Path, running: list[Any]
 
     # The proxy logged the requests, and no token with them.
     logged = access_log.read_text()
-    assert '"GET /runs/via-nginx/ws/alice"' in logged and '"GET /" 303' in logged
+    assert '"GET /runs/via-nginx/ws/alice"' in logged and '"GET /" 200' in logged
     assert viewer_token not in logged and "token=" not in logged

@@ -65,6 +65,7 @@ export function authorizedFetch(path, options = {}) {
  * address carries no token. Other addresses (data:, a report's files) are set as they are.
  */
 export function showImage(img, url) {
+  img.dataset.source = url; // where it comes from (the src may be a blob)
   if (!pageToken || url.startsWith('data:') || /^[a-z]+:/i.test(url)) {
     img.src = url;
     return img;
