@@ -9,6 +9,9 @@ with the server's Content-Security-Policy, and measures, over fresh page loads:
 - filter: switching the status filter to "failures" and back, until both lists are built;
 - search: typing a query into the search box, until the list is rebuilt;
 - scroll: jumping to the end of the list and back, until the rows there are rendered;
+- find (search.js): `status:failed`; a word looked for in every test's failure text and output
+  the first time (each test's haystack built) and again; sorting by duration and back; the
+  worker timeline's and the slowest view's draws;
 - scrub: the timeline scrubber moved from the end to the middle of the run (a fresh store fed
   the first half of the events, the page rebuilt), on to three quarters (only the events in
   between applied), back to a quarter (a rebuild again), and back to the end.
@@ -191,8 +194,27 @@ view.list.render();
 list.scrollTop = 0;
 view.list.render();
 const t3 = performance.now();
+const shown = document.querySelector('[data-testid=visible-count]').textContent;
+const find = (query) => {
+  const t = performance.now(); view.setQuery(query); view.flush(); return performance.now() - t;
+};
+const status = find('status:failed');
+const failedShown = document.querySelector('[data-testid=visible-count]').textContent;
+const coldWord = find('zzz-in-no-test');
+const warmWord = find('zzz-in-no-test-either');
+find('');
+const t4 = performance.now();
+view.setSort('duration'); view.flush();
+const t5 = performance.now();
+view.setSort('order'); view.flush();
+const t6 = performance.now();
+view.timeline.draw();
+const t7 = performance.now();
+view.slowest.draw();
+const t8 = performance.now();
 return {filter: t1 - t0, search: t2 - t1, scroll: t3 - t2,
-        shown: document.querySelector('[data-testid=visible-count]').textContent};
+        shown, status, failedShown, coldWord, warmWord, sortDuration: t5 - t4, sortBack: t6 - t5,
+        timeline: t7 - t6, bars: view.timeline.root.dataset.bars, slowest: t8 - t7};
 """
 
 
@@ -231,6 +253,7 @@ def main() -> None:
               f"{' (gzip+base64)' if args.gzip else ''}")
         driver = make_driver(str(Path(tmp, "profile")))
         ready, filters, searches, scrolls, scrubs = [], [], [], [], []
+        finds: list[dict[str, Any]] = []
         try:
             for run in range(args.runs):
                 started = time.perf_counter()
@@ -245,6 +268,7 @@ def main() -> None:
                 filters.append(timings["filter"])
                 searches.append(timings["search"])
                 scrolls.append(timings["scroll"])
+                finds.append(timings)
                 scrub = driver.execute_script(SCRUB_SCRIPT)
                 scrubs.append(scrub)
                 print(f"  run {run + 1}: ready {ready[-1]:.0f} ms (driver wall {wall:.0f} ms), "
@@ -254,6 +278,13 @@ def main() -> None:
                       f"({scrub['middlePassed']} passed, {scrub['middleQueued']} queued), "
                       f"forward {scrub['forward']:.0f} ms, back {scrub['back']:.0f} ms, "
                       f"to the end {scrub['end']:.0f} ms")
+                print(f"    find: status:failed {timings['status']:.0f} ms "
+                      f"({timings['failedShown']} shown), a word in every failure and output "
+                      f"{timings['coldWord']:.0f} ms cold / {timings['warmWord']:.0f} ms warm, "
+                      f"sort by duration {timings['sortDuration']:.0f} ms "
+                      f"(back {timings['sortBack']:.0f} ms), timeline draw "
+                      f"{timings['timeline']:.0f} ms ({timings['bars']} bars), slowest "
+                      f"{timings['slowest']:.1f} ms")
         finally:
             driver.quit()
             server.shutdown()
@@ -264,6 +295,10 @@ def main() -> None:
           f"{median(s['forward'] for s in scrubs):.0f} ms, back "
           f"{median(s['back'] for s in scrubs):.0f} ms, "
           f"end {median(s['end'] for s in scrubs):.0f} ms")
+    print("median find: " + ", ".join(
+        f"{key} {median(f[key] for f in finds):.0f} ms"
+        for key in ("status", "coldWord", "warmWord", "sortDuration", "sortBack", "timeline",
+                    "slowest")))
 
 
 if __name__ == "__main__":

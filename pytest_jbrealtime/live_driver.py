@@ -14,7 +14,7 @@ dropped, the command goes on.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
@@ -27,8 +27,12 @@ from selenium.webdriver.support.event_firing_webdriver import (
     EventFiringWebElement,
 )
 
+from pytest_jbrealtime.protocol.events import BrowserAction, BrowserActionDetails, PageLoaded
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.screenshots import ScreenshotStore
+
+if TYPE_CHECKING:
+    from typing import Unpack  # 3.11; only read by mypy
 
 NAVIGATION_SCRIPT = (
     "const n = performance.getEntriesByType('navigation')[0];"
@@ -87,7 +91,7 @@ class LiveListener(AbstractEventListener):
 
     # -- publishing ----------------------------------------------------------------
 
-    def _emit(self, event_type: str, fields: dict[str, Any]) -> None:
+    def _emit(self, event_type: str, fields: BrowserAction | PageLoaded) -> None:
         test_id = self.publisher.current_test_id
         if test_id is not None:
             fields["test_id"] = test_id
@@ -96,10 +100,15 @@ class LiveListener(AbstractEventListener):
         # Browser commands are slow next to a pipe write: show each one as it happens.
         self.publisher.flush()
 
-    def _action(self, action: str, element: str | None = None, **extra: Any) -> None:
+    def _action(
+        self, action: str, element: str | None = None, url: str | None = None,
+        **details: Unpack[BrowserActionDetails],
+    ) -> None:
         self._pending_element = element
-        fields: dict[str, Any] = {"action": action, "element": element, "url": self.url}
-        fields.update(extra)
+        fields: BrowserAction = {"action": action, "element": element,
+                                 "url": url if url is not None else self.url}
+        # The details are checked where they are passed (Unpack); mypy cannot merge them.
+        cast("dict[str, Any]", fields).update(details)
         self._emit("browser_action", fields)
 
     def _navigated(self, driver: WebDriver, always: bool) -> None:
@@ -112,10 +121,10 @@ class LiveListener(AbstractEventListener):
         if not (always or new_document):
             return
         load_time = load_end if load_end else dom_end
-        self._emit(
-            "page_loaded",
-            {"url": href, "load_time": round(float(load_time), 1) if load_time else None},
-        )
+        loaded: PageLoaded = {
+            "url": href, "load_time": round(float(load_time), 1) if load_time else None,
+        }
+        self._emit("page_loaded", loaded)
 
     def _maybe_screenshot(self, driver: WebDriver, name: str) -> None:
         store = self.store
@@ -199,7 +208,7 @@ class LiveListener(AbstractEventListener):
 
     def _on_before_change_value_of(self, element: WebElement, driver: WebDriver) -> None:
         typed, self.typed = self.typed, None
-        extra: dict[str, Any] = {}
+        extra: BrowserActionDetails = {}
         if typed is None:  # typed through an element we did not wrap: length unknown
             extra["typed_characters"] = None
         elif not typed:

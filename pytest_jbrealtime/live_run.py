@@ -118,6 +118,10 @@ class LiveRun:
         if not self.settings.jb_live_hub:
             self.last_words = LastWords(server.run_dir, "main")
             self.last_words.arm()
+        # Per-test CPU and memory, measured where the tests run (resources.py).
+        from pytest_jbrealtime.resources import ResourceMeter
+
+        self.config.pluginmanager.register(ResourceMeter(), "jb-live-resources")
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history,
                                     editor_url=self.settings.jb_live_editor)

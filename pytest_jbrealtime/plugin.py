@@ -7,6 +7,7 @@ Only what pytest calls lives here; the work is done by ``session.LivePlugin`` an
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 
 import pytest
@@ -49,9 +50,26 @@ def _warn(config: pytest.Config, message: str) -> None:
         print(line, file=sys.stderr)
 
 
+# pytest sets this while a test runs: a pytest that finds it in its environment was
+# started from inside another run's test (pytester's inline or subprocess run, a test's
+# own subprocess). The environment's switches (an inherited JB_LIVE=1) are not for it.
+CURRENT_TEST_ENV = "PYTEST_CURRENT_TEST"
+SWITCHES_ENV = ("JB_LIVE", "JB_LIVE_RECORD", "JB_LIVE_REPORT", "JB_LIVE_HUB")
+
+
+def started_inside_a_test(config: pytest.Config) -> bool:
+    # An xdist worker is started by its controller, not by a test: it follows the
+    # controller (workerinput), whatever its environment says.
+    return CURRENT_TEST_ENV in os.environ and not hasattr(config, "workerinput")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    settings = load_settings(config)
+    settings = load_settings(config)  # every value checked, the environment's too
+    if started_inside_a_test(config):
+        # Watched only if its own command line or ini asks (docs: nested runs).
+        settings = load_settings(config, {k: v for k, v in os.environ.items()
+                                          if k not in SWITCHES_ENV})
     config.stash[SETTINGS_KEY] = settings
     # A recording or a report needs the run's event log, so it switches the plugin on.
     wanted = (settings.jb_live or settings.jb_live_record or settings.jb_live_report

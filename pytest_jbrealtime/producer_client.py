@@ -18,7 +18,7 @@ import queue
 import threading
 from typing import Any
 
-from pytest_jbrealtime.unpatched import clock, system
+from pytest_jbrealtime.unpatched import system
 
 CONNECT_TIMEOUT = 3.0
 SYNC_TIMEOUT = 5.0
@@ -125,8 +125,15 @@ class ProducerConnection:
                 self.dropped += len(item[1])
 
     def _run(self) -> None:
+        import inspect
+
         from websockets.sync.client import connect
 
+        options: dict[str, Any] = {}
+        if "ping_interval" in inspect.signature(connect).parameters:
+            # No keepalive thread (websockets >= 15): it reads time.monotonic, which a
+            # test may have patched; the server pings us and the answer needs no clock.
+            options["ping_interval"] = None
         try:
             opened = connect(
                 f"{self.url}?token={self._token}",
@@ -134,6 +141,7 @@ class ProducerConnection:
                 close_timeout=1.0,
                 max_size=None,
                 compression=None,
+                **options,
             )
         except Exception as exc:
             self._fail(f"cannot connect to the live server ({type(exc).__name__}: {exc})")
@@ -146,26 +154,14 @@ class ProducerConnection:
 
     def _send_until_stopped(self, connection: Any) -> None:
         next_id = 1
-        acked = 0
-
-        def read_acks(until: int, deadline: float) -> None:
-            nonlocal acked
-            try:
-                while acked < until:
-                    remaining = deadline - clock.monotonic()
-                    reply = system.json_loads(connection.recv(timeout=max(remaining, 0)))
-                    if reply.get("type") == "ack":
-                        acked = max(acked, int(reply["id"]))
-            except TimeoutError:
-                pass  # the caller goes on; a later read takes these acks
-
+        acks = _Acks(connection)
         while True:
             item = self._queue.get()
             if item is _STOP:
-                read_acks(next_id - 1, clock.monotonic() + SYNC_TIMEOUT)
+                acks.wait(next_id - 1, SYNC_TIMEOUT)
                 return
             if isinstance(item, _Barrier):
-                read_acks(next_id - 1, clock.monotonic() + SYNC_TIMEOUT)
+                acks.wait(next_id - 1, SYNC_TIMEOUT)
                 item.done.set()
                 continue
             after, events = item
@@ -174,4 +170,36 @@ class ProducerConnection:
             for text in frames:
                 connection.send(text)
             next_id += len(frames)
-            read_acks(next_id - 1, clock.monotonic())  # the acks already in: never pile up
+
+
+class _Acks:
+    """The server's acks, read by a thread of their own with ``recv()`` and no timeout:
+    websockets' timeouts read ``time.monotonic``, which a test may have patched while
+    its steps are sent. Waiting for them is a ``threading.Condition``'s (its own clock)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.last = 0
+        self.closed = False
+        self._connection = connection
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, name="jb-live-acks", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for text in self._connection:
+                reply = system.json_loads(text)
+                if isinstance(reply, dict) and reply.get("type") == "ack":
+                    with self._changed:
+                        self.last = max(self.last, int(reply["id"]))
+                        self._changed.notify_all()
+        except Exception:  # closed, or a reply we cannot read: the sender notices
+            pass
+        finally:
+            with self._changed:
+                self.closed = True
+                self._changed.notify_all()
+
+    def wait(self, until: int, timeout: float) -> None:
+        """Until the server acknowledged frame ``until`` (or closed), at most ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.last >= until or self.closed, timeout)

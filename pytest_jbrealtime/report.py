@@ -192,7 +192,7 @@ def render_report(
     collected = next((e for e in recording.events if e["type"] == "collection_finished"), None)
     summary = ReportSummary(
         path=output, size=0, events=len(recording.events),
-        tests=len(collected.get("tests", [])) if collected else 0,
+        tests=int(collected.get("total", 0)) if collected else 0,
         counts=dict(finished.get("counts", {})) if finished else {},
         exit_status=finished.get("exit_status") if finished else None,
         duration=finished.get("duration") if finished else None,

@@ -17,10 +17,10 @@ import pytest
 from pytest_jbrealtime import __version__, ci
 from pytest_jbrealtime.history import RunHistory
 from pytest_jbrealtime.protocol import COUNT_KEYS, split_node_id
+from pytest_jbrealtime.protocol.collection import collection_events
 from pytest_jbrealtime.protocol.events import (
     CollectedTest,
     CollectionError,
-    CollectionFinished,
     HistoryInfo,
     PytestWarning,
     SessionFinished,
@@ -103,6 +103,8 @@ class TestRecord:
     reports: dict[str, pytest.TestReport] = field(default_factory=dict)
     subtests: list[Subtest] = field(default_factory=list)
     subtest_categories: list[str] = field(default_factory=list)
+    # Each failed subtest's one-line message, for the test's summary.
+    subtest_failures: list[str] = field(default_factory=list)
 
     def result(self) -> tuple[str, pytest.TestReport | None]:
         """The test's one result, and the report that decided it."""
@@ -201,11 +203,13 @@ class LivePlugin:
                     ),
                 }
             )
+        self.publish_collection(tests)
+
+    def publish_collection(self, tests: list[CollectedTest]) -> None:
+        """The run's collection, in parts no frame is too small for (collection.py)."""
         self.collected = len(tests)
-        collected: CollectionFinished = {
-            "total": len(tests), "tests": tests, "errors": self.collection_errors,
-        }
-        self.publisher.publish("collection_finished", collected)
+        for event_type, payload in collection_events(tests, self.collection_errors):
+            self.publisher.publish(event_type, payload)
         self.publisher.flush()
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -330,6 +334,10 @@ class LivePlugin:
                 }
             )
             record.subtest_categories.append(category)
+            if report.failed:
+                description = record.subtests[-1]["description"]
+                record.subtest_failures.append(
+                    f"{description}: {one_line_summary(report)}".strip(": "))
             return
         record.reports[report.when] = report
 
@@ -408,9 +416,16 @@ class LivePlugin:
                     else None)
         failed_subtests = [s for s in record.subtests if s["result"] == "failed"]
         if result == "passed" and failed_subtests:
-            # unittest's subTest: pytest passes the test itself, JUnit and users see a failure.
+            # A subtest failed, the test's own call passed (pytest's -rA: PASSED, and a
+            # SUBFAILED line). The test failed, as the exit status, junitxml and unittest
+            # say; `categories` keep pytest's count of its own call. A skipped subtest
+            # leaves the test passed, as unittest and -rA say (docs/protocol.md, Subtests).
             result = "failed"
-            summary = f"{len(failed_subtests)} failed subtest(s)"
+            count = len(failed_subtests)
+            summary = clipped(
+                f"{count} subtest{'s' if count > 1 else ''} failed: "
+                f"{record.subtest_failures[0] if record.subtest_failures else ''}",
+                MAX_SUMMARY_CHARS)
             longrepr = failed_subtests[0]["longrepr"]
         completed: TestCompleted = {
             "test_id": nodeid,
@@ -429,4 +444,9 @@ class LivePlugin:
             "categories": own,
             "history": self._judge(nodeid, result, duration, summary),
         }
+        # Measured in the process that ran it (resources.py), carried on the report.
+        resources = getattr(record.reports.get("teardown"), "jb_resources", None)
+        if isinstance(resources, dict):
+            completed["cpu_seconds"] = resources.get("cpu_seconds")
+            completed["rss_growth"] = resources.get("rss_growth")
         self.publisher.publish("test_completed", completed)

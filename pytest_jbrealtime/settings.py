@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -502,12 +502,12 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.ini, help=option.help_text, default=None)
 
 
-def _resolve(config: pytest.Config, option: Option) -> Any:
+def _resolve(config: pytest.Config, option: Option, environ: Mapping[str, str]) -> Any:
     """Command line > environment > ini > default, and say where a bad value came from."""
     raw = config.getoption(option.field, default=None)
     source = option.flag
     if raw is None:
-        raw = os.environ.get(option.env)
+        raw = environ.get(option.env)
         source = f"environment variable {option.env}"
     if raw is None or raw == "":
         ini_value = config.getini(option.ini)
@@ -525,6 +525,8 @@ def _resolve(config: pytest.Config, option: Option) -> Any:
         raise pytest.UsageError(f"{source}: invalid value {raw!r}: {exc}") from None
 
 
-def load_settings(config: pytest.Config) -> LiveSettings:
-    values = {option.field: _resolve(config, option) for option in OPTIONS}
+def load_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> LiveSettings:
+    """The run's settings; ``environ`` instead of ``os.environ`` (a nested run, plugin.py)."""
+    env = os.environ if environ is None else environ
+    values = {option.field: _resolve(config, option, env) for option in OPTIONS}
     return LiveSettings(**values)

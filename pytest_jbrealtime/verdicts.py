@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 # The wire types (Verdict, PastResult, HistoryInfo) live with the other events.
+from pytest_jbrealtime.protocol.constants import FAILURE_RESULTS
 from pytest_jbrealtime.protocol.events import HistoryInfo, PastResult, Verdict
 
 # The results a history keeps, one letter each. "rerun" is an attempt, not a result.
@@ -24,7 +25,7 @@ RESULT_LETTERS = {
 LETTER_RESULTS = {letter: result for result, letter in RESULT_LETTERS.items()}
 # Results that count as the test failing ("0") / working ("1"); the others (a skip)
 # say nothing about it and are left out of the comparisons.
-FAILING = frozenset({"failed", "error", "crashed"})
+FAILING = FAILURE_RESULTS
 WORKING = frozenset({"passed", "xfailed", "xpassed"})
 _STATES = str.maketrans(
     {RESULT_LETTERS[r]: ("0" if r in FAILING else "1" if r in WORKING else None)

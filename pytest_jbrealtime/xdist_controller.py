@@ -31,8 +31,9 @@ import pytest
 from pytest_jbrealtime.protocol import PRODUCER_TOKEN_SECONDS, split_node_id
 from pytest_jbrealtime.protocol.events import (
     CollectedTest,
-    CollectionFinished,
     WorkerCrashed,
+    WorkerFinished,
+    WorkerStarted,
     phase_progress,
 )
 from pytest_jbrealtime.unpatched import system
@@ -166,14 +167,8 @@ class XdistController:
         if self._collection_published:
             return
         self._collection_published = True
-        tests = tests_from_ids(list(ids))
-        self.session_plugin.collected = len(tests)
         self.publisher.worker = "main"  # the run's collection, not one worker's
-        collected: CollectionFinished = {
-            "total": len(tests), "tests": tests, "errors": self.session_plugin.collection_errors,
-        }
-        self.publisher.publish("collection_finished", collected)
-        self.publisher.flush()
+        self.session_plugin.publish_collection(tests_from_ids(list(ids)))
 
     # -- one test: phases from the relayed reports ---------------------------------------
 
@@ -209,10 +204,10 @@ class XdistController:
     def pytest_testnodeready(self, node: Any) -> None:
         info = getattr(node, "workerinfo", {}) or {}
         version = info.get("version_info")
-        self.publisher.publish(
-            "worker_started",
-            {"python": ".".join(str(v) for v in version[:3]) if version else None},
-        )
+        started: WorkerStarted = {
+            "python": ".".join(str(v) for v in version[:3]) if version else None,
+        }
+        self.publisher.publish("worker_started", started)
         self.publisher.flush()
 
     @pytest.hookimpl(optionalhook=True)
@@ -227,7 +222,8 @@ class XdistController:
                     f"worker {worker}: {problem}; its steps, browser actions and other "
                     f"events from inside tests are missing from the stream ({dropped} dropped)"
                 )
-            self.publisher.publish("worker_finished", {"dropped_events": dropped})
+            finished: WorkerFinished = {"dropped_events": dropped}
+            self.publisher.publish("worker_finished", finished)
         else:
             fields: WorkerCrashed = {"error": str(error)}
             test_id = self.running.pop(worker, None)

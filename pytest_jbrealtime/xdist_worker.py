@@ -44,6 +44,10 @@ def start_worker(config: pytest.Config, settings: LiveSettings) -> None:
         return
     worker = WorkerPublishing(config, info)
     config.pluginmanager.register(worker, WORKER_PLUGIN_NAME)
+    # Per-test CPU and memory of this worker, on each teardown report (resources.py).
+    from pytest_jbrealtime.resources import ResourceMeter
+
+    config.pluginmanager.register(ResourceMeter(), "jb-live-resources")
     from pytest_jbrealtime.user_events import UserEventsPlugin
 
     # Steps, emit, Selenium and screenshots as in a serial run; screenshots are

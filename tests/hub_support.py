@@ -115,7 +115,7 @@ class HubProcess:
         if self.redis_url:
             command += ["--redis-url", self.redis_url]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             env=base_env(JB_LIVE_SECRET=HUB_SECRET),
         )
         self.output = OutputReader(self.process)
@@ -176,6 +176,7 @@ class Shard:
         extra["JB_LIVE_TOKEN"] = token if token is not None else mint("producer", "ci")
         self.process = subprocess.Popen(
             command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            errors="replace",  # pytest prints what a test's output holds, not always UTF-8
             env=base_env(**extra),
         )
         self.output = OutputReader(self.process)

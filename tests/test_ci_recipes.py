@@ -92,7 +92,8 @@ def run_in_ci(command: str, cwd: Path, env: Mapping[str, str]) -> subprocess.Com
     """``command`` as a CI runner's shell runs it: this environment's pytest first on PATH,
     the outer run's CI markers blanked, nothing unbuffered (a CI log is a pipe)."""
     full = {key: value for key, value in os.environ.items()
-            if key not in ("PYTEST_ADDOPTS", "PYTHONUNBUFFERED")}
+            # PYTEST_CURRENT_TEST: a CI shell is no test of ours (plugin.py: nested runs).
+            if key not in ("PYTEST_ADDOPTS", "PYTHONUNBUFFERED", "PYTEST_CURRENT_TEST")}
     full.update(NO_CI)
     full["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full.get('PATH', '')}"
     full.update(env)

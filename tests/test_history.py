@@ -138,7 +138,7 @@ def test_three_runs_get_the_right_verdicts_live(
     assert third["test_starts_failing"]["recent"][0]["result"] == "passed"
 
 
-def test_a_k_run_does_not_make_the_others_new_and_cache_clear_forgets(
+def test_k_and_lf_runs_do_not_make_the_others_new_and_cache_clear_forgets(
     pytester: pytest.Pytester, start_live: Callable[..., LiveProcess]
 ) -> None:
     pytester.makepyfile(test_story=SUITE)
@@ -146,9 +146,14 @@ def test_a_k_run_does_not_make_the_others_new_and_cache_clear_forgets(
     only = verdicts_of_run(start_live, pytester.path, 1, "-k", "test_stable")
     assert list(only) == ["test_stable"]
     assert only["test_stable"]["verdict"] == "stable"
+    # --lf: only the two that failed run; they are known failures, not new tests.
+    last_failed = verdicts_of_run(start_live, pytester.path, 1, "--lf")
+    assert {name: h["verdict"] for name, h in last_failed.items()} == {
+        "test_keeps_failing": "known_failure", "test_fixed": "known_failure"}
     after = verdicts_of_run(start_live, pytester.path, 1)
-    assert [p["result"] for p in after["test_fixed"]["recent"]] == ["failed"]
+    assert [p["result"] for p in after["test_fixed"]["recent"]] == ["failed", "failed"]
     assert len(after["test_stable"]["recent"]) == 2
+    assert len(after["test_flips"]["recent"]) == 1
     cleared = verdicts_of_run(start_live, pytester.path, 1, "--cache-clear")
     assert {h["verdict"] for h in cleared.values()} == {"new_test"}
 

@@ -90,6 +90,9 @@ def test_a_killed_shard_ends_its_run_as_interrupted(tmp_path: Path, running: lis
     assert results_by_test(watched)["test_held.py::test_before"] == "passed"
     listed = hub.runs()["dies"]
     assert listed["status"] == "interrupted" and listed["exit_status"] == 2
+    # The history keeps it as interrupted, with what did finish.
+    assert listed["history"]["status"] == "interrupted"
+    assert listed["history"]["passed"] == done.counts()["passed"]
     assert (listed["shards"], listed["shards_finished"]) == (2, 1)
     # It survives a restart as it ended.
     hub.stop()

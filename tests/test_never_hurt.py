@@ -19,7 +19,8 @@ import websockets
 
 from pytest_jbrealtime.recording import read_recording
 from tests.held_run import HeldRun
-from tests.support import LiveProcess, wait_until, watch_sync
+from tests.redis_support import redis_server_fixture  # noqa: F401
+from tests.support import LiveProcess, unpack, wait_until, watch_sync
 
 MIXED_SUITE = """
 import pytest
@@ -267,6 +268,13 @@ def test_with_function_traps(function_traps):
 def test_fails_under_traps(function_traps):
     assert 1 == 2
 
+def test_steps_under_traps(function_traps):
+    # Published from inside the test: under -n 2 by the worker's sender thread.
+    from pytest_jbrealtime import step
+    for n in range(3):
+        with step(f"step {n} while everything is patched"):
+            pass
+
 def test_errors_under_traps(function_traps, not_a_fixture):
     pass
 
@@ -328,8 +336,8 @@ def test_unittest_mock_decorator():
 def test_last():
     pass
 '''
-# test_clocks: 9 pass; test_traps: 3 pass, 1 fail, 1 error, 1 skip, 1 xfail.
-PATCHED_SUMMARY = "1 failed, 12 passed, 1 skipped, 1 xfailed, 1 error"
+# test_clocks: 9 pass; test_traps: 4 pass, 1 fail, 1 error, 1 skip, 1 xfail.
+PATCHED_SUMMARY = "1 failed, 13 passed, 1 skipped, 1 xfailed, 1 error"
 
 
 @pytest.fixture
@@ -544,3 +552,302 @@ def test_an_unwritable_recording_is_not_called_written(suite_dir: pytest.Pyteste
     assert "cannot write the recording /dev/full" in warnings[0]
     assert "No space left on device" in warnings[0] and "not recorded" in warnings[0]
     assert "recording written" not in output and "incomplete" not in output
+
+
+# -- a long test id can be subscribed to (issue 13, item 3) -----------------------------------
+
+LONG_ID_SUITE = '''
+import pytest
+
+@pytest.mark.parametrize("value", [1, 2], ids=["v" * 20_000, "w" * 70_000])
+def test_long(value):
+    pass
+
+def test_short():
+    pass
+'''
+
+
+def test_a_long_test_id_can_be_subscribed_to(suite_dir: pytest.Pytester, start_live) -> None:
+    from pytest_jbrealtime.server.viewers import MAX_TEST_ID_CHARS
+
+    suite_dir.makepyfile(test_ids=LONG_ID_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-linger", "60")
+    wait_until(lambda: "serving the finished run" in run.output, timeout=60)
+    long_id = f"test_ids.py::test_long[{'v' * 20_000}]"
+    too_long = f"test_ids.py::test_long[{'w' * 70_000}]"
+    assert len(long_id) > 1024 and len(too_long) > MAX_TEST_ID_CHARS
+    events = asyncio.run(subscribe_when_paused(run.ws_url(), f"test_{long_id}"))
+    assert {e["test_id"] for e in events} == {long_id}
+    assert events[-1]["type"] == "test_completed" and events[-1]["result"] == "passed"
+    # Past the limit: refused, with the limit named (the frame itself still fits).
+    error = asyncio.run(first_error(run.ws_url("refused"), {
+        "type": "subscribe", "group": f"test_{too_long[:MAX_TEST_ID_CHARS + 1]}"}))
+    assert error == f"group's test id is longer than {MAX_TEST_ID_CHARS} characters"
+
+
+async def subscribe_when_paused(url: str, group: str) -> list[dict[str, Any]]:
+    """Leave ``general``, make sure the server's sender is idle (a ping's pong), then
+    join ``group``: its events up to its ``test_completed`` (the run is over: only the
+    subscription itself can set the sender going again)."""
+    import json
+
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "unsubscribe", "group": "general"}))
+        await ws.send(json.dumps({"type": "ping", "id": "paused"}))
+        subscribed = False
+        async with asyncio.timeout(30):
+            async for frame in ws:
+                for received in unpack(json.loads(frame)):
+                    if received.get("type") == "pong" and not subscribed:
+                        subscribed = True
+                        await ws.send(json.dumps({"type": "subscribe", "group": group}))
+                    elif "seq" in received and subscribed:  # (general's, if any, came first)
+                        events.append(received)
+                        if received["type"] == "test_completed":
+                            return events
+    raise AssertionError("the connection closed")
+
+
+async def first_error(url: str, message: dict[str, Any]) -> str:
+    """Send one message and return the text of the first ``error`` frame the server sends."""
+    import json
+
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps(message))
+        async with asyncio.timeout(30):
+            async for frame in ws:
+                for received in unpack(json.loads(frame)):
+                    if received.get("type") == "error":
+                        return str(received["message"])
+    raise AssertionError("no error frame")
+
+
+# -- pytest dies: its server removes the run's temporary folder (issue 13, item 4) -------------
+
+DYING_SUITES = {
+    "os_exit": "import os\ndef test_a():\n    pass\ndef test_exits():\n    os._exit(3)\n",
+    "sigterm": ("import os, signal\ndef test_a():\n    pass\n"
+                "def test_terminated():\n    os.kill(os.getpid(), signal.SIGTERM)\n"),
+    "timeout_thread": ("import time, pytest\ndef test_a():\n    pass\n"
+                       "@pytest.mark.timeout(2, method='thread')\n"
+                       "def test_hangs():\n    time.sleep(60)\n"),
+}
+
+
+@pytest.mark.parametrize("death", sorted(DYING_SUITES))
+def test_the_run_folder_goes_when_pytest_dies(
+    suite_dir: pytest.Pytester, tmp_path: Path, death: str
+) -> None:
+    suite_dir.makepyfile(test_dies=DYING_SUITES[death])
+    plain = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly"],
+                           cwd=suite_dir.path, capture_output=True, timeout=120)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "JB_LIVE_SERVER_LOG_LEVEL")}
+    live = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live", "--jb-live-port", "0"],
+        cwd=suite_dir.path, capture_output=True, timeout=120, env={**env, "TMPDIR": str(temp)})
+    assert live.returncode == plain.returncode != 0
+    # The server saw pytest's end of the pipe close without "finish", and cleaned up.
+    wait_until(lambda: not list(temp.glob("jb-live-*")), timeout=30)
+
+
+# -- Ctrl-C during --jb-live-linger closes viewers cleanly (issue 13, item 5) ------------------
+
+def test_ctrl_c_while_lingering_closes_viewers_as_the_run_is_over(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    suite_dir.makepyfile(test_linger="def test_a():\n    pass\ndef test_b():\n    assert 0\n")
+    expected = plain_pytest(suite_dir.path)
+    run = start_live(suite_dir.path, "--jb-live-linger", "120", "--jb-live-wait-viewers", "1")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        viewer = pool.submit(watch_sync, run.ws_url(), timeout=180)
+        wait_until(lambda: "serving the finished run" in run.output, timeout=60)
+        interrupted = time.monotonic()
+        run.process.send_signal(signal.SIGINT)
+        assert run.wait(60) == expected[0]
+        watched = viewer.result(timeout=60)
+    # Bounded by the drain, not the linger's 120 s (a generous bound: the machine is busy).
+    assert time.monotonic() - interrupted < 30
+    assert watched.close_code == 1000  # "run finished": the viewer does not reconnect
+    assert len(watched.of_type("session_finished")) == 1
+    assert summary_of(run.output) == expected[1]
+    assert "jb-live: WARNING" not in run.output
+
+
+# -- an inherited JB_LIVE=1 does not switch nested runs on (issue 13, item 7) ------------------
+
+NESTED_SUITE = '''
+pytest_plugins = ["pytester"]
+
+def foreign(result):
+    return [line for line in result.outlines + result.errlines if "jb-live" in line]
+
+def test_inline(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert foreign(result) == []
+
+def test_subprocess(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    assert foreign(result) == []
+
+def test_asked_on_its_command_line(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess("--jb-live", "--jb-live-port", "0")
+    result.assert_outcomes(passed=1)
+    assert any("jb-live: watch this run at" in line for line in result.outlines)
+'''
+
+
+def test_nested_runs_do_not_inherit_jb_live(suite_dir: pytest.Pytester) -> None:
+    from tests.hub_support import free_port
+
+    suite_dir.makepyfile(test_nested=NESTED_SUITE)
+    expected = plain_pytest(suite_dir.path)
+    # The outer run as a user starts it: JB_LIVE=1 and a fixed port in the environment.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST")}
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly"],
+                          cwd=suite_dir.path, capture_output=True, text=True, errors="replace",
+                          timeout=180, env={**env, "JB_LIVE": "1", "JB_LIVE_PORT": str(port)})
+    assert (done.returncode, summary_of(done.stdout)) == expected
+    assert expected[0] == 0 and expected[1].startswith("3 passed")
+    assert f"jb-live: watch this run at http://127.0.0.1:{port}/" in done.stdout
+    assert "jb-live: WARNING" not in done.stdout + done.stderr
+
+
+# -- unittest subTest: one result, said the same way everywhere (issue 13, item 8) ------------
+
+SUBTEST_SUITE = '''
+import unittest
+
+class T(unittest.TestCase):
+    def test_fails_in_a_subtest(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertNotEqual(i, 1)
+
+    def test_skips_in_a_subtest(self):
+        with self.subTest("ok"):
+            pass
+        with self.subTest("not here"):
+            self.skipTest("skipped inside")
+
+    def test_plain(self):
+        pass
+'''
+
+
+def test_subtest_outcomes_agree_in_stream_recording_and_report(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    suite_dir.makepyfile(test_sub=SUBTEST_SUITE)
+    expected = plain_pytest(suite_dir.path, "-rA")
+    run = start_live(suite_dir.path, "-rA", "--jb-live-wait-viewers", "1", "--junitxml",
+                     "junit.xml", "--jb-live-record", "run.jsonl", "--jb-live-report",
+                     "report.html")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == expected[0] == 1
+    assert summary_of(run.output) == expected[1]
+    # One set of events: what the viewer got is what was recorded and what the report shows.
+    assert read_recording(suite_dir.path / "run.jsonl").events == watched.events
+    assert events_in_report(suite_dir.path / "report.html") == watched.events
+    completed = {e["test_id"].rsplit("::", 1)[1]: e for e in watched.of_type("test_completed")}
+    failing = completed["test_fails_in_a_subtest"]
+    assert failing["result"] == "failed"
+    assert failing["categories"] == ["passed"]  # pytest's -rA: PASSED for its own call
+    assert [s["result"] for s in failing["subtests"]] == ["passed", "failed", "passed"]
+    assert failing["summary"] == "1 subtest failed: (i=1): AssertionError: 1 == 1"
+    assert "AssertionError: 1 == 1" in failing["longrepr"]
+    skipping = completed["test_skips_in_a_subtest"]
+    assert skipping["result"] == "passed" and skipping["categories"] == ["passed"]
+    assert [s["result"] for s in skipping["subtests"]] == ["passed", "skipped"]
+    assert completed["test_plain"]["result"] == "passed"
+    # pytest's own words agree where they speak of the test as a whole: junitxml fails
+    # exactly the tests streamed as failed; the summary line's counts are the stream's.
+    junit = ET.parse(suite_dir.path / "junit.xml").getroot()
+    junit_failed = {case.get("name") for case in junit.iter("testcase")
+                    if case.find("failure") is not None}
+    assert junit_failed == {name for name, e in completed.items() if e["result"] == "failed"}
+    (finished,) = watched.of_type("session_finished")
+    counted = sorted(f"{n} {c}" for c, n in finished["counts"].items() if n)
+    assert counted == sorted(expected[1].split(", "))
+
+
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_unencodable_text_through_the_hub(tmp_path: Path, running: list[Any], backend: str,
+                                          request: pytest.FixtureRequest) -> None:
+    from tests.hub_support import HubProcess, Shard
+
+    redis_url = request.getfixturevalue("redis_server").url if backend == "redis" else None
+    hub = HubProcess(tmp_path / "hub", 0, redis_url)
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_text.py").write_text(UNENCODABLE_SUITE)
+    shard = Shard(suite, hub.url, "--jb-live-record", str(tmp_path / "shard.jsonl"),
+                  run_id="text")
+    running.append(shard)
+    assert shard.wait() == 1
+    assert "jb-live: WARNING" not in shard.text
+    watched = watch_sync(hub.viewer_url("text"))
+    assert watched.close_code == 1000
+    completed = {e["test_id"].split("::")[1]: e for e in watched.of_type("test_completed")}
+    assert len(completed) == 4
+    logged = "".join(s["content"] for s in completed["test_logs_a_file_name"]["sections"])
+    assert f"skipping {REPAIRED_NAME}" in logged and "a pair \U0001f600 joined" in logged
+    assert f"bad name {REPAIRED_NAME}" in completed["test_asserts_with_it"]["summary"]
+    # The shard's own recording (written in the pytest process on a hub run) agrees.
+    recorded = read_recording(tmp_path / "shard.jsonl")
+    assert recorded.problems == [] and recorded.finished
+    shard_completed = [e for e in recorded.events if e["type"] == "test_completed"]
+    assert [e["sections"] for e in shard_completed] == [
+        e["sections"] for e in watched.of_type("test_completed")]
+
+
+FROZEN_SUITE = '''
+import datetime, time
+import pytest
+from freezegun import freeze_time
+
+@pytest.fixture(scope="module", autouse=True)
+def frozen():
+    # freezegun swaps the real clock functions wherever a module holds them.
+    with freeze_time("2001-02-03 04:05:06"):
+        yield
+
+def test_frozen():
+    assert datetime.datetime.now().year == 2001 and time.gmtime().tm_year == 2001
+
+@pytest.mark.parametrize("n", range(3))
+def test_more(n):
+    assert time.monotonic() == time.monotonic()
+'''
+
+
+def test_freezegun_does_not_freeze_the_plugin(suite_dir: pytest.Pytester, start_live) -> None:
+    suite_dir.makepyfile(test_frozen=FROZEN_SUITE)
+    expected = plain_pytest(suite_dir.path)
+    assert expected[0] == 0
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
+    watched = watch_sync(run.ws_url())
+    assert run.wait(120) == 0 and summary_of(run.output) == expected[1]
+    assert "jb-live: WARNING" not in run.output
+    # The events of the frozen tests carry the real time, not 2001.
+    this_year = time.strftime("%Y", time.gmtime())
+    stamps = [e["timestamp"] for e in watched.events if e.get("test_id")]
+    assert len(watched.of_type("test_completed")) == 4
+    assert stamps and all(s.startswith(this_year) for s in stamps)

@@ -3,10 +3,12 @@ viewer/protocol.js, and the reserved names."""
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -117,3 +119,40 @@ def test_reserved_types_are_the_events_and_frames() -> None:
     assert set(EVENT_TYPES) <= RESERVED_TYPES and FRAME_TYPES <= RESERVED_TYPES
     # A name a plugin might pick is still free.
     assert validate_custom_event("cart.item_added", {"sku": "A1"}) == {"sku": "A1"}
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pytest_jbrealtime"
+
+
+def _published_types() -> dict[str, list[str]]:
+    """Each literal type the package publishes (``publish("t", …)``, ``{"type": "t"}``)."""
+    found: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            literal = None
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "publish" and node.args
+                    and isinstance(node.args[0], ast.Constant)):
+                literal = node.args[0].value
+            elif isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if (isinstance(key, ast.Constant) and key.value == "type"
+                            and isinstance(value, ast.Constant)):
+                        literal = value.value
+            if isinstance(literal, str) and not literal.startswith(("websocket.", "http.")):
+                found.setdefault(literal, []).append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_type_the_package_sends_is_declared_in_the_protocol() -> None:
+    found = _published_types()
+    assert "test_completed" in found and "hello" in found  # the scan sees them
+    undeclared = {t: where for t, where in found.items() if t not in RESERVED_TYPES}
+    assert undeclared == {}, "declare these in pytest_jbrealtime/protocol/ (see its docstring)"
+
+
+def test_every_event_and_frame_type_is_documented() -> None:
+    doc = (PACKAGE.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    missing = sorted(t for t in RESERVED_TYPES
+                     if f"`{t}`" not in doc and f'"type": "{t}"' not in doc)
+    assert missing == []

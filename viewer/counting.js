@@ -26,6 +26,7 @@ export function countTestId(name) {
 export function categoriesOf(event) {
   if (Array.isArray(event.categories)) return event.categories;
   if (event.result === 'crashed') return ['failed'];
+  if (event.result === 'rerun') return ['rerun'];
   return MAIN_CATEGORIES.includes(event.result) ? [event.result] : ['error'];
 }
 
@@ -47,7 +48,7 @@ export function isFlaky(test) {
 export function matchesStatus(test, filter, isFailure) {
   if (filter === 'all') return true;
   if (filter === FILTER_FLAKY) return isFlaky(test);
-  const categories = test.categories;
+  const categories = test.categories ?? null;
   if (filter === 'failures') {
     return isFailure(test.status) || (categories !== null && (categories.includes('failed') || categories.includes('error')));
   }
@@ -128,7 +129,7 @@ export function countsText(counts, names = MAIN_CATEGORIES) {
 export function groupCountsText(tests) {
   const counts = { failed: 0, error: 0 };
   for (const test of tests) {
-    const categories = test.categories;
+    const categories = test.categories ?? null;
     if (categories !== null) {
       for (const name of categories) if (name in counts) counts[name] += 1;
     } else if (test.status === 'failed' || test.status === 'crashed') counts.failed += 1;

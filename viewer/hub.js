@@ -14,7 +14,7 @@ takeToken();  // the link's token leaves the address bar; kept for this origin
 export const REFRESH_MS = 2000;
 // Tests, not subtests: what `done/total` adds up.
 const COUNT_ORDER = COUNT_KEYS.filter((name) => !name.startsWith('subtests '));
-const LABELS = ['Run', 'Status', 'Counts', 'Failures', 'Pass rate', 'Duration', 'Shards', 'Started', 'Last event', 'Watching'];
+const LABELS = ['Run', 'Status', 'Counts', 'Failures', 'Pass rate', 'Duration', 'Shards', 'Started', 'Last event', 'Watching', 'New failures', 'History'];
 
 let lastRuns = [];
 let history = null; // hubhistory.js: trend and comparison, mounted below
@@ -74,9 +74,10 @@ export function runRow(run) {
   row.append(cell(when(run.created)));
   row.append(cell(when(run.updated)));
   row.append(cell(String(run.viewers ?? 0)));
-  [...row.children].forEach((td, index) => { td.dataset.label = LABELS[index]; });
   // From the hub's history (hubhistory.js): new failures, and Compare with previous run.
   row.append(newFailuresCell(run), compareCell(run, (runId) => history && history.compare(runId)));
+  // What each cell is, for a phone's cards (hub.css) where the header row is not shown.
+  [...row.children].forEach((td, index) => { td.dataset.label = LABELS[index] ?? ''; });
   row.dataset.duration = facts.duration === null ? '' : String(facts.duration);
   row.dataset.failures = String(facts.failures);
   row.dataset.passRate = facts.passRate === null ? '' : String(facts.passRate);

@@ -8,13 +8,13 @@
 // Everything shown that comes from events goes through textContent.
 
 import { el, setText } from './dom.js';
-import { isFailureResult } from './protocol.js';
+import { categoriesOf, countsText } from './counting.js';
 
 // Redraw at most this often; a replay arrives as one batch and draws once.
 export const LANES_DRAW_MS = 200;
 
 export function newWorkerLane(worker) {
-  return { worker, state: 'running', current: null, currentName: '', done: 0, failed: 0, crashes: [] };
+  return { worker, state: 'running', current: null, currentName: '', done: 0, failed: 0, error: 0, crashes: [] };
 }
 
 /** gw2 before gw10: workers in the order xdist numbers them. */
@@ -54,7 +54,8 @@ export function applyLaneEvent(lanes, event) {
       break;
     case 'test_completed':
       lane.done += 1;
-      if (isFailureResult(event.result)) lane.failed += 1;
+      // Counted as pytest counts them (counting.js): an error is an error.
+      for (const name of categoriesOf(event)) if (name === 'failed' || name === 'error') lane[name] += 1;
       if (lane.current === event.test_id) lane.current = null;
       break;
     default:
@@ -128,7 +129,8 @@ export class WorkerLanes {
       if (lane.current) setText(row.current, lane.currentName);
       else setText(row.current, lane.state === 'running' ? 'idle' : lane.state);
       row.current.title = lane.current || '';
-      setText(row.done, `${lane.done} done${lane.failed ? `, ${lane.failed} failed` : ''}`);
+      const problems = countsText(lane, ['failed', 'error']);
+      setText(row.done, `${lane.done} done${problems ? `, ${problems}` : ''}`);
       setText(row.crashes, lane.crashes.map(() => '✖').join(''));
       row.crashes.title = lane.crashes.map((c) => `${c.testId || 'no test'}: ${c.error}`).join('\n');
       this.list.append(row.root); // in worker order; append moves an existing row

@@ -23,6 +23,7 @@ export const VERDICTS = Object.freeze(["new_test", "new_failure", "known_failure
 export const EVENT = Object.freeze({
   "SESSION_STARTED": "session_started",
   "COLLECTION_FINISHED": "collection_finished",
+  "COLLECTION_PART": "collection_part",
   "TEST_STARTED": "test_started",
   "TEST_PROGRESS": "test_progress",
   "TEST_COMPLETED": "test_completed",
@@ -45,7 +46,7 @@ export const EVENT = Object.freeze({
   "TEST_STALLED": "test_stalled",
   "TEST_INTERRUPTED": "test_interrupted"
 });
-export const EVENT_TYPES = Object.freeze(["session_started", "collection_finished", "test_started", "test_progress", "test_completed", "session_finished", "browser_action", "page_loaded", "screenshot_captured", "log_record", "custom", "warning", "pytest_warning", "system_status", "resource_alert", "worker_started", "worker_finished", "worker_crashed", "shard_joined", "shard_finished", "shard_resumed", "test_stalled", "test_interrupted"]);
+export const EVENT_TYPES = Object.freeze(["session_started", "collection_finished", "collection_part", "test_started", "test_progress", "test_completed", "session_finished", "browser_action", "page_loaded", "screenshot_captured", "log_record", "custom", "warning", "pytest_warning", "system_status", "resource_alert", "worker_started", "worker_finished", "worker_crashed", "shard_joined", "shard_finished", "shard_resumed", "test_stalled", "test_interrupted"]);
 export const EVENT_FIELDS = Object.freeze({
   "session_started": [
     "args",
@@ -59,8 +60,14 @@ export const EVENT_FIELDS = Object.freeze({
   ],
   "collection_finished": [
     "errors",
+    "parts",
     "tests",
     "total"
+  ],
+  "collection_part": [
+    "part",
+    "parts",
+    "tests"
   ],
   "test_started": [
     "estimated_duration",
@@ -82,11 +89,13 @@ export const EVENT_FIELDS = Object.freeze({
   ],
   "test_completed": [
     "categories",
+    "cpu_seconds",
     "duration",
     "history",
     "longrepr",
     "phases",
     "result",
+    "rss_growth",
     "sections",
     "subtests",
     "summary",
@@ -228,7 +237,7 @@ export const WORKER_TYPES = new Set(["worker_crashed", "worker_finished", "worke
 
 // Messages that are not events, and every name a custom event may not take.
 export const FRAME_TYPES = new Set(["ack", "batch", "error", "hello", "join", "joined", "ping", "pong", "publish", "reset", "resume", "screenshot", "stack", "stack_request", "subscribe", "unsubscribe", "viewers"]);
-export const RESERVED_TYPES = new Set(["ack", "batch", "browser_action", "collection_finished", "custom", "error", "hello", "join", "joined", "log_record", "page_loaded", "ping", "pong", "publish", "pytest_warning", "reset", "resource_alert", "resume", "screenshot", "screenshot_captured", "session_finished", "session_started", "shard_finished", "shard_joined", "shard_resumed", "stack", "stack_request", "subscribe", "system_status", "test_completed", "test_interrupted", "test_progress", "test_stalled", "test_started", "unsubscribe", "viewers", "warning", "worker_crashed", "worker_finished", "worker_started"]);
+export const RESERVED_TYPES = new Set(["ack", "batch", "browser_action", "collection_finished", "collection_part", "custom", "error", "hello", "join", "joined", "log_record", "page_loaded", "ping", "pong", "publish", "pytest_warning", "reset", "resource_alert", "resume", "screenshot", "screenshot_captured", "session_finished", "session_started", "shard_finished", "shard_joined", "shard_resumed", "stack", "stack_request", "subscribe", "system_status", "test_completed", "test_interrupted", "test_progress", "test_stalled", "test_started", "unsubscribe", "viewers", "warning", "worker_crashed", "worker_finished", "worker_started"]);
 
 // Viewer groups.
 export const GROUP_GENERAL = "general";

@@ -1,15 +1,19 @@
-// Search: the query language of the search box, and sorting. Pure: no DOM, no imports, so
-// `node --test tests/js/` runs it as it is (docs/viewer.md, "Search").
+// Search: the query language of the search box, and sorting. Pure: no DOM (its imports have
+// none either), so `node --test tests/js/` runs it as it is (docs/viewer.md, "Search").
 //
 //   login timeout            plain words: each must be in the node id, failure text or output
 //   "exact phrase"           a quoted phrase is one word
-//   status:failed            the test's status (failed includes crashed, as the count does;
-//                            `failures` is failed, crashed and error); status:failed,error
+//   status:failed            the test's status as the chips count it (counting.js: failed
+//                            includes crashed; `failures` is failed, crashed and error;
+//                            `flaky`); status:failed,error
 //   marker:slow  file:api/  worker:gw1
 //   duration:>1s  duration:<=250ms  duration:>2m
 //
 // Tokens of different keys must all hold; the same key given twice (or a comma list) is
 // any of its values. Words and values are case-insensitive.
+
+import { matchesStatus } from './counting.js';
+import { isFailure } from './store.js';
 
 export const SEARCH_KEYS = ['status', 'marker', 'file', 'worker', 'duration'];
 export const SORT_ORDERS = ['order', 'name', 'duration'];
@@ -113,7 +117,8 @@ function compareSeconds(value, { op, seconds }) {
 /** Whether `test` (a store record: id, file, status, markers, worker, duration…) matches. */
 export function matchesSearch(test, query) {
   if (query.empty) return true;
-  if (query.status.length > 0 && !query.status.includes(test.status)) return false;
+  // `status:` counts as the chips and the status filter do (counting.js).
+  if (query.status.length > 0 && !query.status.some((status) => matchesStatus(test, status, isFailure))) return false;
   if (query.worker.length > 0 && !query.worker.includes(String(test.worker ?? '').toLowerCase())) return false;
   if (query.file.length > 0) {
     const file = String(test.file ?? '').toLowerCase();

@@ -94,6 +94,10 @@ export class SlowestTests {
   }
 
   fill(list, entries, describe) {
+    // Unchanged (a batch that did not move the top): keep the nodes, under a pointer too.
+    const signature = entries.map((entry) => `${entry.id ?? entry.file} ${entry.duration} ${entry.tests ?? entry.result}`).join('\n');
+    if (list.dataset.signature === signature) return;
+    list.dataset.signature = signature;
     const rows = entries.map((entry) => {
       const { dataset, label, title } = describe(entry);
       const button = el('button', { type: 'button', className: 'slowest-row', 'data-testid': dataset.testId !== undefined ? 'slowest-row' : 'slowest-file', title, dataset: { ...dataset, duration: String(entry.duration) } },
@@ -117,18 +121,21 @@ export function mountSlowest(view, parent) {
 }
 
 /**
- * On a narrow screen the panels row (monitor, lanes, timeline, slowest) folds to one line
- * with a button to unfold it (style.css: `.panels:not(.unfolded)`).
+ * The panels row (monitor, lanes, timeline, slowest) folds to one line with this button: at
+ * first on a narrow screen (a phone, 200% zoom), where the list needs the room; on a wide one
+ * when the user wants the list taller.
  */
 export function mountPanelFold(parent) {
-  const label = el('span', { text: 'System, workers, timeline, slowest' });
-  const button = el('button', { type: 'button', className: 'panels-fold', 'data-testid': 'panels-fold', 'aria-expanded': 'false' },
-    el('span', { className: 'twisty', 'aria-hidden': 'true', text: '▸' }), label);
-  button.addEventListener('click', () => {
-    const unfolded = parent.classList.toggle('unfolded');
-    button.setAttribute('aria-expanded', String(unfolded));
-    setText(button.firstChild, unfolded ? '▾' : '▸');
-  });
+  const twisty = el('span', { className: 'twisty', 'aria-hidden': 'true' });
+  const button = el('button', { type: 'button', className: 'panels-fold', 'data-testid': 'panels-fold' },
+    twisty, el('span', { text: 'System, workers, timeline, slowest' }));
+  const show = (folded) => {
+    parent.classList.toggle('folded', folded);
+    button.setAttribute('aria-expanded', String(!folded));
+    setText(twisty, folded ? '▸' : '▾');
+  };
+  show(window.matchMedia('(max-width: 700px)').matches);
+  button.addEventListener('click', () => show(!parent.classList.contains('folded')));
   parent.prepend(button);
   return button;
 }

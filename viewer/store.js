@@ -116,6 +116,7 @@ export class RunStore {
         this.run = message;
         break;
       case 'collection_finished':
+      case EVENT.COLLECTION_PART: // the rest of a big collection, in order (protocol.md)
         this.applyCollection(message);
         break;
       case 'test_started':

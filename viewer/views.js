@@ -26,6 +26,7 @@ import { mountTimeline } from './timeline.js';
 import { mountSlowest, mountPanelFold } from './slowest.js';
 import { mountHistory } from './history.js';
 import { mountStacks } from './stack.js';
+import { mountResources } from './resources.js';
 
 // Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
 // toasted at all; the failure counter in the header announces them (triage.js).
@@ -101,6 +102,7 @@ export class LiveView {
     mountTimeline(this, byId('panels'));
     mountPanelFold(byId('panels'));
     mountStacks(this);
+    mountResources(this, byId('panels'));
     this.scrubber = new TimelineScrubber(byId('scrubber'), (seq) => this.showAt(seq));
     this.triage = mountTriage(this);
     mountRunTitle(this);
@@ -505,8 +507,11 @@ export class LiveView {
   notifyFailures(failures) {
     if (failures.length === 0) return;
     const first = failures[0];
+    const errors = failures.filter((test) => test.status === 'error').length;
     this.browserNotify(
-      failures.length === 1 ? `${FAILURE_WORDS[first.status] ?? 'Failed'}: ${first.name}` : `${failures.length} tests failed`,
+      failures.length === 1
+        ? `${FAILURE_WORDS[first.status] ?? 'Failed'}: ${first.name}`
+        : countsText({ failed: failures.length - errors, error: errors }, ['failed', 'error']),
       stripAnsi(first.summary ?? first.id),
     );
   }

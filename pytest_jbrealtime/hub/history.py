@@ -336,6 +336,8 @@ class RunJudge:
     recent: dict[str, list[PastResult]] | None = None
     reran: set[str] = field(default_factory=set)
     used: float = field(default_factory=time.monotonic)
+    # The run's row being written: the join is answered without waiting for the database.
+    stored: asyncio.Task[Any] | None = None
 
 
 class HubHistory:
@@ -362,9 +364,12 @@ class HubHistory:
         now = time.monotonic()
         for idle in [r for r, j in self._runs.items() if now - j.used > IDLE_JUDGE_SECONDS]:
             self._forget(idle)
-        if run_id not in self._runs:
-            self._runs[run_id] = RunJudge(project, branch)
-        await self._safely(self.database.start_run, run_id, project, branch, time.time())
+        judge = self._runs.get(run_id)
+        if judge is None:
+            judge = self._runs[run_id] = RunJudge(project, branch)
+        if judge.stored is None:
+            judge.stored = asyncio.create_task(
+                self._safely(self.database.start_run, run_id, project, branch, time.time()))
 
     async def judge(self, run_id: str, events: list[dict[str, Any]]) -> None:
         """Give each ``test_completed`` its verdict from this history, and keep its result."""
@@ -374,6 +379,8 @@ class HubHistory:
         if not completed or judge is None:
             return
         judge.used = time.monotonic()
+        if judge.stored is not None:
+            await judge.stored
         recent = await self._recent(run_id, judge)
         rows: list[tuple[str, str, float, str | None]] = []
         for event in completed:
@@ -401,6 +408,9 @@ class HubHistory:
         return len(self._runs)
 
     async def finished(self, run_id: str, end: dict[str, Any]) -> None:
+        judge = self._runs.get(run_id)
+        if judge is not None and judge.stored is not None:
+            await judge.stored
         self._forget(run_id)
         await self._safely(self.database.finish_run, run_id, time.time(), end)
         await self._safely(self.database.prune, self.keep_runs, self.keep_days)

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
 from pytest_jbrealtime.hub.runstate import interrupted_session_finished
@@ -39,8 +40,11 @@ class RunLifecycle:
         connected: Callable[[], set[tuple[str, str]]],
         shard_timeout: float = DEFAULT_SHARD_TIMEOUT,
         keep_finished: float = DEFAULT_KEEP_FINISHED,
+        on_end: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.backend = backend
+        # Told of each run ended here as interrupted (the history keeps its totals).
+        self.on_end = on_end
         self.connected = connected
         self.shard_timeout = shard_timeout
         self.keep_finished = keep_finished
@@ -74,6 +78,8 @@ class RunLifecycle:
             logger.warning("run %s interrupted: %s", gone.run_id, event["reason"])
             with contextlib.suppress(UnknownRun):  # expired or lost meanwhile
                 await self.backend.append(gone.run_id, None, [event])
+                if self.on_end is not None:
+                    await self.on_end(gone.run_id, event)
 
 
 async def push_viewer_counts(

@@ -193,7 +193,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         hub = Hub(backend=backend, authority=authority, limits=limits, screenshots=screenshots,
                   history=history)
         lifecycle = RunLifecycle(backend, hub.intake.connected, args.shard_timeout,
-                                 args.keep_finished)
+                                 args.keep_finished, on_end=history.finished)
         upkeep = asyncio.create_task(lifecycle.run())
         server = uvicorn.Server(uvicorn_config(create_hub_app(hub), limits))
         host = f"[{args.host}]" if ":" in args.host else args.host

@@ -9,10 +9,14 @@ Adding an event type (another module of this package, a helper's feature):
    ``frames.py``'s dict for its connection instead.
 2. Publish it with a checked payload: ``payload: MyType = {...}`` then
    ``publisher.publish("my_type", payload)`` — mypy strict checks the fields.
-3. Regenerate the viewer's copy: ``python -m pytest_jbrealtime.protocol.js >
-   viewer/protocol.js`` (``tests/test_protocol.py`` fails while it is stale) and use
-   ``EVENT.MY_TYPE`` from ``./protocol.js`` in the viewer.
-4. Document it in docs/protocol.md.
+3. Regenerate the viewer's copy: ``python -m pytest_jbrealtime.protocol.js --write``
+   (or ``… js > viewer/protocol.js``) and use ``EVENT.MY_TYPE`` from
+   ``./protocol.js`` in the viewer.
+4. Document it in docs/protocol.md (a table row or a heading naming `` `my_type` ``).
+
+``tests/test_protocol.py`` fails while any step is missing: a type the package
+sends (``publish("t", …)`` or ``{"type": "t", …}``) that is not declared here, a
+declared type docs/protocol.md does not name, or a stale ``viewer/protocol.js``.
 
 Other plugins see or add events through the ``pytest_jb_live_event`` hook
 (``pytest_jbrealtime/hookspecs.py``), not through this package.

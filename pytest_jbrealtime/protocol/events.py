@@ -71,8 +71,15 @@ class CollectionError(TypedDict):
 
 class CollectionFinished(TypedDict):
     total: int
-    tests: list[CollectedTest]
+    tests: list[CollectedTest]  # the first part (collection.py): all of them when parts is 1
     errors: list[CollectionError]
+    parts: int  # this event and the collection_part events after it
+
+
+class CollectionPart(TypedDict):
+    part: int  # 2, 3, … of parts
+    parts: int
+    tests: list[CollectedTest]
 
 
 class TestStarted(TypedDict):
@@ -147,6 +154,10 @@ class HistoryInfo(TypedDict):
 
 class _TestCompletedOptional(TypedDict, total=False):
     history: HistoryInfo | None  # None: no history kept (no cache), or a rerun attempt
+    # What the test cost the process that ran it (resources.py): CPU seconds (user +
+    # system) and resident memory growth in bytes (may be negative).
+    cpu_seconds: float | None
+    rss_growth: int | None
 
 
 class TestCompleted(_TestCompletedOptional):
@@ -180,13 +191,19 @@ class SessionFinished(_SessionFinishedOptional):
 # -- from inside tests (steps.py, live_driver.py, screenshots.py) ---------------------------
 
 
-class _BrowserActionOptional(_OfTest, total=False):
-    typed_characters: int | None
+class BrowserActionDetails(TypedDict, total=False):
+    """What some actions add (docs/protocol.md, "Browser events")."""
+
+    typed_characters: int | None  # change_value
     cleared: bool
-    text: str
-    script: str
-    error_type: str
+    text: str  # only with --jb-live-show-typed-text
+    script: str  # execute_script
+    error_type: str  # exception
     message: str
+
+
+class _BrowserActionOptional(_OfTest, BrowserActionDetails, total=False):
+    pass
 
 
 class BrowserAction(_BrowserActionOptional):
@@ -327,6 +344,7 @@ class ShardResumed(TypedDict):
 EVENT_TYPES: dict[str, type] = {
     "session_started": SessionStarted,
     "collection_finished": CollectionFinished,
+    "collection_part": CollectionPart,
     "test_started": TestStarted,
     "test_progress": TestProgress,
     "test_completed": TestCompleted,

@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -29,7 +31,7 @@ from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.core import access_log_wanted, uvicorn_config
 from pytest_jbrealtime.server.interrupted import InterruptedTests
 from pytest_jbrealtime.server.limits import ServerLimits
-from pytest_jbrealtime.server.redact import configure_server_logging
+from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV, configure_server_logging
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts
@@ -104,6 +106,10 @@ class LiveServerProcess:
         if self.recorder is not None:
             self.log.listeners.append(self.recorder)
         self.finish_requested = asyncio.Event()
+        # SIGTERM (pytest's Ctrl-C during --jb-live-linger): end now, in order.
+        self.stop_now = asyncio.Event()
+        # pytest says when the run is over; the pipe closing without it means pytest died.
+        self.finish_received = False
         self.linger = 0.0
         self.drain_timeout = float(config.get("drain_timeout", 1.0))
         self.alerts = self.stall_alerts()
@@ -117,6 +123,7 @@ class LiveServerProcess:
             # Through the intake: xdist workers' held events go in where they fit.
             self.state.producers.from_pipe(body)
         elif kind == FINISH:
+            self.finish_received = True
             self.linger = float(body.get("linger", 0.0))
             self.drain_timeout = float(body.get("drain_timeout", self.drain_timeout))
             self.finish_requested.set()
@@ -156,7 +163,16 @@ class LiveServerProcess:
             registry.count_changed.clear()
             self.control.send({"viewers": len(registry.viewers)})
 
+    def on_sigterm(self) -> None:
+        """Stop lingering (or serving) at once; viewers are closed as at the run's end:
+        1000, "run finished", once they have the whole run (1001 if it never finished)."""
+        self.stop_now.set()
+        self.finish_requested.set()
+
     async def run(self, sock: socket.socket, events_fd: int, decoder: FrameDecoder) -> None:
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            # Only in the main thread of the server process (not in thread mode).
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_sigterm)
         poller = asyncio.create_task(EventsPipePoller(events_fd, self, decoder).run())
         server = uvicorn.Server(uvicorn_config(create_app(self.state), self.state.limits,
                                                access_log=access_log_wanted()))
@@ -176,7 +192,8 @@ class LiveServerProcess:
         self.state.producers.merge(force=True)
         self.interrupted.run_killed()
         if self.linger > 0:
-            await asyncio.sleep(self.linger)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_now.wait(), self.linger)
         await self._drain()
         poller.cancel()
         counter.cancel()
@@ -231,13 +248,25 @@ def run_server(sock_fd: int, events_fd: int, control_fd: int) -> None:
     control = ControlPipe(control_fd)
     sock = socket.socket(fileno=sock_fd)
 
-    async def amain() -> None:
+    async def amain() -> LiveServerProcess:
         process = LiveServerProcess(config, control)
         for kind, body in early:
             process.on_frame(kind, body)
         await process.run(sock, events_fd, decoder)
+        return process
 
-    asyncio.run(amain())
+    process = asyncio.run(amain())
+    if not process.finish_received:
+        remove_orphaned_run_dir(config)
+
+
+def remove_orphaned_run_dir(config: dict[str, Any]) -> None:
+    """pytest died (``os._exit``, a signal, pytest-timeout's thread method) and cannot
+    delete the run's temporary folder: the server, its last user, does. Kept, as pytest
+    keeps it, when server logging was asked for (``JB_LIVE_SERVER_LOG_LEVEL``)."""
+    run_dir = config.get("run_dir")
+    if run_dir and not os.environ.get(LOG_LEVEL_ENV):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main(argv: list[str]) -> None:

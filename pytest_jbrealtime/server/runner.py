@@ -8,9 +8,11 @@ the tests already run (connections queue in the listen backlog meanwhile).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -279,7 +281,17 @@ class LiveServer:
         writer.close()
         drained = lambda: any("drained" in m for m in self._control_messages)  # noqa: E731
         try:
-            self._wait_control(drained, timeout=linger + DRAIN_TIMEOUT + 0.5)
+            try:
+                self._wait_control(drained, timeout=linger + DRAIN_TIMEOUT + 0.5)
+            except KeyboardInterrupt:
+                if process is None:
+                    raise
+                # Ctrl-C (during --jb-live-linger): the server stops lingering and closes
+                # its viewers as at the linger's end, "run finished", so they do not
+                # reconnect in vain. A second Ctrl-C stops waiting for it.
+                with contextlib.suppress(OSError):
+                    process.send_signal(signal.SIGTERM)
+                self._wait_control(drained, timeout=DRAIN_TIMEOUT + 0.5)
             if thread is not None:
                 thread.join(timeout=0.5)  # a daemon thread: abandoned if it hangs
             elif process is not None:

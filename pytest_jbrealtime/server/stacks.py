@@ -82,7 +82,7 @@ class TestWhereabouts:
         for entry in entries:
             event = entry.event
             kind = event.get("type")
-            if kind == "collection_finished":
+            if kind in ("collection_finished", "collection_part"):
                 for test in event.get("tests") or ():
                     if isinstance(test, dict) and isinstance(test.get("test_id"), str):
                         self.collected.add(test["test_id"])

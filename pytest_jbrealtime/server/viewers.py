@@ -17,7 +17,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime import __version__
 from pytest_jbrealtime.log import EventLog, LoggedEvent
-from pytest_jbrealtime.protocol import PROTOCOL_VERSION, CloseCode
+from pytest_jbrealtime.protocol import (
+    GROUP_GENERAL,
+    GROUP_SYSTEM_MONITOR,
+    PROTOCOL_VERSION,
+    TEST_GROUP_PREFIX,
+    CloseCode,
+)
 from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
 from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
 
@@ -28,10 +34,15 @@ MAX_SAFE_INTEGER = 2**53 - 1
 FIRST_MESSAGE_GRACE = 0.2
 MAX_BATCH = 1000
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-GROUP = re.compile(r"^(general|system_monitor|test_.+)$")
+GROUP = re.compile(f"{GROUP_GENERAL}|{GROUP_SYSTEM_MONITOR}|{TEST_GROUP_PREFIX}.+", re.S)
 # Stack requests one viewer may have in flight (each asks a test process).
 MAX_STACK_REQUESTS = 4
-MAX_TEST_ID_CHARS = 4096
+# pytest sets no limit on a test id (a parametrized id is its value); ours is what fits
+# in one viewer frame (64 KiB, limit_config.py) with room for the JSON around it
+# (docs/protocol.md). Longer ids still stream; they cannot be subscribed to one by one.
+MAX_TEST_ID_CHARS = 60 * 1024
+# Groups one viewer may be in: each event is matched against them.
+MAX_GROUPS = 1000
 
 
 class ProtocolError(Exception):
@@ -212,12 +223,20 @@ class ViewerConnection:
 
     def _group(self, message: dict[str, Any]) -> str:
         group: str = self._field(message, "group", str)
-        if len(group) > 1024 or not GROUP.match(group):
+        if not GROUP.fullmatch(group):
             raise ProtocolError("group must be 'general', 'system_monitor' or 'test_<test id>'")
+        if len(group) > len(TEST_GROUP_PREFIX) + MAX_TEST_ID_CHARS:
+            raise ProtocolError(f"group's test id is longer than {MAX_TEST_ID_CHARS} characters")
         return group
 
     def _on_subscribe(self, message: dict[str, Any]) -> None:
-        self.groups = self.groups | {self._group(message)}
+        group = self._group(message)
+        if group not in self.groups and len(self.groups) >= MAX_GROUPS:
+            raise ProtocolError(f"a viewer may be in at most {MAX_GROUPS} groups")
+        self.groups = self.groups | {group}
+        # A paused viewer (no group) waits for the log to grow; a finished run's never
+        # does, so the sender is told: its new group's events are already there.
+        self.wake()
 
     def _on_unsubscribe(self, message: dict[str, Any]) -> None:
         self.groups = self.groups - {self._group(message)}

@@ -85,12 +85,18 @@ def test_chart_shows_cpu_memory_tests_and_alerts(
         == [("high_memory", "raised")]
     assert alerts[0]["message"] in items[0].text
 
-    # Something was drawn in the CPU and failure colours, not just an empty box.
+    # Something was drawn in the CPU and failure colours (the theme's: theme.js, style.css),
+    # not just an empty box.
     coloured = driver.execute_script(
         """
         const canvas = document.querySelector('[data-testid="monitor-canvas"]');
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        const count = (r, g, b) => {
+        const style = getComputedStyle(document.documentElement);
+        const rgb = (name) => {
+          const hex = style.getPropertyValue(name).trim().replace('#', '');
+          return [0, 2, 4].map((at) => parseInt(hex.slice(at, at + 2), 16));
+        };
+        const count = ([r, g, b]) => {
           let n = 0;
           for (let i = 0; i < data.length; i += 4) {
             if (Math.abs(data[i] - r) < 24 && Math.abs(data[i + 1] - g) < 24
@@ -98,7 +104,7 @@ def test_chart_shows_cpu_memory_tests_and_alerts(
           }
           return n;
         };
-        return {cpu: count(0x5a, 0xa8, 0xff), failed: count(0xf2, 0x5f, 0x5c),
+        return {cpu: count(rgb('--running')), failed: count(rgb('--failed')),
                 width: canvas.width};
         """
     )

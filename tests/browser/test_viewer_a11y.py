@@ -221,24 +221,31 @@ def test_hub_run_list_and_run_page(tmp_path: Path, driver: Chrome, running: list
     page = ViewerPage(driver).open(f"{hub.url}/?token={mint('viewer')}")
     page.wait_for(lambda: len(page.find_all("run-link")) == 2)
     both_themes_clean(driver, "hub run list")
-    # Searched, filtered by outcome, sorted; failures, pass rate and duration per run.
-    rows = lambda: driver.find_elements("css selector", "#run-rows tr")  # noqa: E731
-    assert [r.get_attribute("data-run-id") for r in rows()] == ["green", "sharded"]
-    facts = {r.get_attribute("data-run-id"): (r.get_attribute("data-failures"),
-                                              r.get_attribute("data-pass-rate"),
-                                              r.get_attribute("data-duration")) for r in rows()}
-    assert facts["green"][:2] == ("0", "1")
-    assert facts["sharded"][0] == "2"  # test_numbers[7] failed, test_error_in_setup errored
-    assert 0 < float(facts["sharded"][1] or "nan") < 1
-    assert all(float(f[2] or "nan") > 0 for f in facts.values())
+    # Searched, filtered by outcome, sorted; failures, pass rate and duration per run. (Read
+    # in one script: the list is redrawn every 2 s.)
+    def runs() -> list[dict[str, str]]:
+        return list(driver.execute_script("""
+          return [...document.querySelectorAll('#run-rows tr')].map((r) => ({
+            id: r.dataset.runId, failures: r.dataset.failures, passRate: r.dataset.passRate,
+            duration: r.dataset.duration}));"""))
+
+    def ids() -> list[str]:
+        return [run["id"] for run in runs()]
+
+    assert ids() == ["green", "sharded"]
+    facts = {run["id"]: run for run in runs()}
+    assert (facts["green"]["failures"], facts["green"]["passRate"]) == ("0", "1")
+    assert facts["sharded"]["failures"] == "2"  # test_numbers[7] failed, one errored in setup
+    assert 0 < float(facts["sharded"]["passRate"] or "nan") < 1
+    assert all(float(run["duration"] or "nan") > 0 for run in facts.values())
     Select(page.find("hub-sort")).select_by_value("failures")
-    page.wait_for(lambda: [r.get_attribute("data-run-id") for r in rows()] == ["sharded", "green"])
+    page.wait_for(lambda: ids() == ["sharded", "green"])
     Select(page.find("hub-filter")).select_by_value("passed")
-    page.wait_for(lambda: [r.get_attribute("data-run-id") for r in rows()] == ["green"])
+    page.wait_for(lambda: ids() == ["green"])
     Select(page.find("hub-filter")).select_by_value("all")
     page.find("hub-search").send_keys("SHARD")
-    page.wait_for(lambda: [r.get_attribute("data-run-id") for r in rows()] == ["sharded"])
-    page.find_all("run-link")[0].click()
+    page.wait_for(lambda: ids() == ["sharded"])
+    driver.execute_script("document.querySelector('[data-testid=\"run-link\"]').click();")
     page.wait_for(lambda: driver.current_url == f"{hub.url}/runs/sharded/")
     page.wait_for(lambda: driver.execute_script(
         "return document.documentElement.dataset.ready === 'true'"))

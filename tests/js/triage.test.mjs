@@ -129,6 +129,7 @@ test('counting: pytest categories, subtests and flaky apart, chips add up', () =
   assert.equal(chipCounts(store).passed, 2);
   assert.equal(chipCounts(store).error, 1);
   assert.deepEqual(categoriesOf({ result: 'crashed' }), ['failed']);
+  assert.deepEqual(categoriesOf({ result: 'rerun' }), ['rerun']);
   assert.ok(new Tally().counts.flaky === 0);
 });
 
