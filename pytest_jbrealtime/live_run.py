@@ -226,14 +226,18 @@ class LiveRun:
             return
         publisher.flush()
         # Cancelled already (SIGTERM since the last test): no linger, the outputs at once.
-        linger = self.settings.jb_live_linger if self.cancel.received is None else 0.0
-        if linger > 0:
-            self._write_line(
-                f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
-            )
+        linger = self.settings.jb_live_linger
+        try:
+            if linger > 0 and self.cancel.received is None:
+                self._write_line(
+                    f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
+                )
+        except KeyboardInterrupt:  # Ctrl-C right then: no linger; the server still stops
+            linger = 0.0
         try:
             with self.cancel.lingering():
-                server.stop(linger=linger)
+                # Cancelled already (SIGTERM since the last test): no linger, outputs at once.
+                server.stop(linger=linger if self.cancel.received is None else 0.0)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM during the linger: its end, early
             pass
         except Exception as exc:  # the run is over; a stop error must not change its status

@@ -2,7 +2,7 @@
 
 :class:`ResourceMeter` (a plugin in each process that runs tests: serial pytest, each
 xdist worker) reads the process's CPU time and resident size when a test starts and
-again when its teardown report is made, and puts the difference on that report as
+again when its teardown report is logged, and puts the difference on that report as
 ``jb_resources`` — a plain dict, so xdist carries it to the controller with the report
 (``TestReport`` serialises its attributes). ``LivePlugin`` adds it to the test's
 ``test_completed`` as ``cpu_seconds`` and ``rss_growth``.
@@ -19,7 +19,6 @@ import contextlib
 import os
 import sys
 import time
-from typing import Any
 
 import pytest
 
@@ -68,15 +67,15 @@ class ResourceMeter:
         self._cpu = _CLOCKS["process_time"]()
         self._rss = self.rss()
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
-        report = yield
-        if call.when == "teardown":
+    # tryfirst: before xdist's worker sends the report to the controller.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Not over a worker's measure: on the xdist controller the report is relayed.
+        if report.when == "teardown" and not hasattr(report, RESOURCES_ATTR):
             setattr(report, RESOURCES_ATTR, {
                 "cpu_seconds": round(_CLOCKS["process_time"]() - self._cpu, 6),
                 "rss_growth": self.rss() - self._rss,
             })
-        return report
 
     def close(self) -> None:
         fd, self._statm = self._statm, -1

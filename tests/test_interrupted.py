@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_jbrealtime.last_words import parse_dump
 from tests.held_run import Viewer
+from tests.test_never_hurt import events_in_report
 from tests.test_stacks import SLEEPER, SLEEPS, TIMEOUT, StackViewer, suite
 
 
@@ -105,7 +106,8 @@ def test_a_worker_killed_with_sigterm_leaves_its_tests_last_stack(
 def test_ctrl_c_mid_test_records_where_the_test_was(tmp_path: Path, start_live: Any) -> None:
     directory, gates = suite(tmp_path)
     record = tmp_path / "run.jsonl"
-    run = start_live(directory, "--jb-live-record", str(record),
+    report = tmp_path / "report.html"
+    run = start_live(directory, "--jb-live-record", str(record), "--jb-live-report", str(report),
                      env={"JB_TEST_GATE_DIR": str(gates)})
     asyncio.run(wait_started(run.ws_url(), SLEEPS))
     run.process.send_signal(signal.SIGINT)
@@ -114,6 +116,8 @@ def test_ctrl_c_mid_test_records_where_the_test_was(tmp_path: Path, start_live: 
     assert event["reason"] == "KeyboardInterrupt"
     check_last_stack(event, SLEEPER)
     assert recorded(record)[-1]["type"] == "session_finished"
+    # The report's viewer has it too (its detail shows the stack the run ended on).
+    check_last_stack(interrupted(events_in_report(report), SLEEPS), SLEEPER)
 
 
 def test_a_faulthandler_dump_is_read_innermost_last() -> None:

@@ -336,14 +336,28 @@ def test_unittest_mock_decorator():
 def test_last():
     pass
 '''
-# test_clocks: 9 pass; test_traps: 4 pass, 1 fail, 1 error, 1 skip, 1 xfail.
-PATCHED_SUMMARY = "1 failed, 13 passed, 1 skipped, 1 xfailed, 1 error"
+PACKAGE_TRAPS = '''
+import pytest
+from conftest import WIDE_TARGETS, trap
+
+@pytest.fixture(scope="package", autouse=True)
+def package_traps(package_mocker):
+    for target in WIDE_TARGETS:
+        trap(package_mocker, target)
+'''
+# test_clocks: 9 pass; test_traps: 4 pass, 1 fail, 1 error, 1 skip, 1 xfail; the
+# package: 1 pass, 1 fail.
+PATCHED_SUMMARY = "2 failed, 14 passed, 1 skipped, 1 xfailed, 1 error"
 
 
 @pytest.fixture
 def patched_suite(pytester: pytest.Pytester) -> Path:
     pytester.makeconftest(PATCHED_CONFTEST)
     pytester.makepyfile(test_traps=PATCHED_MODULE, test_clocks=PATCHED_CLOCKS)
+    package = pytester.mkpydir("trapped")
+    (package / "conftest.py").write_text(PACKAGE_TRAPS)
+    (package / "test_in_package.py").write_text(
+        "def test_in_package():\n    pass\n\ndef test_fails_in_package():\n    assert 0\n")
     return pytester.path
 
 

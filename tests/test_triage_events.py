@@ -10,8 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from pytest_jbrealtime.editor import PRESETS, parse_editor
-from tests.browser.suites import TRIAGE_SUITE
-from tests.browser.test_viewer_triage import summary_counts
+from tests.browser.suites import TRIAGE_SUITE, summary_counts
 from tests.support import LiveProcess, watch_sync
 
 StartLive = Callable[..., LiveProcess]

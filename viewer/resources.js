@@ -11,7 +11,9 @@ export const HEAVIEST = 8;
 export const HEAVIEST_DRAW_MS = 300;
 const SVG = 'http://www.w3.org/2000/svg';
 
-export function formatBytes(bytes) {
+// Memory growth, signed (`+1.5 MB`). Not `formatBytes`: monitor.js has that name, and the
+// report concatenates the modules, where a name may be declared once.
+export function formatByteGrowth(bytes) {
   const sign = bytes < 0 ? '−' : '+';
   let value = Math.abs(bytes);
   for (const unit of ['B', 'KB', 'MB', 'GB']) {
@@ -108,7 +110,7 @@ export class ResourcePanel {
     this.root.hidden = this.tests.size === 0;
     const tests = [...this.tests.values()];
     this.fill(this.cpuList, topBy(tests, 'cpu', HEAVIEST), 'heaviest-cpu', (e) => formatDuration(e.cpu));
-    this.fill(this.memoryList, topBy(tests, 'memory', HEAVIEST), 'heaviest-memory', (e) => formatBytes(e.memory));
+    this.fill(this.memoryList, topBy(tests, 'memory', HEAVIEST), 'heaviest-memory', (e) => formatByteGrowth(e.memory));
   }
 
   fill(list, entries, testid, amount) {
@@ -124,7 +126,7 @@ export class ResourcePanel {
     if (!entry) return null;
     const facts = [];
     if (typeof entry.cpu === 'number') facts.push(`CPU ${formatDuration(entry.cpu)}`);
-    if (typeof entry.memory === 'number') facts.push(`memory ${formatBytes(entry.memory)}`);
+    if (typeof entry.memory === 'number') facts.push(`memory ${formatByteGrowth(entry.memory)}`);
     const parts = [el('div', { className: 'detail-facts', 'data-testid': 'test-resources', text: `${facts.join(' · ')} (its own process)` })];
     const start = test.startedMs ?? (test.startedAt ? Date.parse(test.startedAt) : NaN);
     if (!Number.isNaN(start) && typeof test.duration === 'number') {

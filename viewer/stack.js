@@ -20,14 +20,6 @@ export function frameLocation(frame) {
   return `${frame.file ?? '?'}:${frame.line ?? '?'}`;
 }
 
-/** A frame's `path:line`: a link to the user's editor with --jb-live-editor (failures.js). */
-export function frameLocationElement(frame) {
-  const href = frame.file && frame.line ? editorHref(frame.file, frame.line) : null;
-  return href
-    ? el('a', { className: 'stack-location editor-link', href, 'data-testid': 'editor-link', text: frameLocation(frame) })
-    : el('span', { className: 'stack-location', text: frameLocation(frame) });
-}
-
 /** Is this message the answer to a stack request (a stack, or the error refusing one)? */
 export function isStackAnswer(message) {
   return message.type === 'stack' || (message.type === 'error' && message.request === 'stack_request');
@@ -125,6 +117,14 @@ export class StackPanel {
       body);
   }
 
+  /** `path:line`, a link to the user's editor when the run has one (--jb-live-editor). */
+  location(frame) {
+    const href = typeof frame.line === 'number' && frame.file ? editorHref(frame.file, frame.line) : null;
+    return href
+      ? el('a', { className: 'stack-location editor-link', href, 'data-testid': 'editor-link', title: `Open ${frameLocation(frame)} in your editor`, text: frameLocation(frame) })
+      : el('span', { className: 'stack-location', text: frameLocation(frame) });
+  }
+
   threads(threads, testid) {
     return el('div', { className: 'stack-threads', 'data-testid': testid },
       ...threads.map((thread) => el('details', { className: 'stack-thread', open: Boolean(thread.current), dataset: { current: String(Boolean(thread.current)) } },
@@ -133,7 +133,7 @@ export class StackPanel {
         el('ol', { className: 'stack-frames' },
           ...(thread.frames ?? []).map((frame) => el('li', { className: isRunnerFrame(frame) ? 'stack-frame runner' : 'stack-frame', 'data-testid': 'stack-frame' },
             el('span', { className: 'stack-function', text: frame.function ?? '?' }),
-            frameLocationElement(frame),
+            this.location(frame),
             frame.code ? el('code', { className: 'stack-code', text: frame.code }) : null))))));
   }
 }

@@ -87,6 +87,18 @@ class EventsPipePoller:
         finally:
             self._server.finish_requested.set()
 
+    def read_available(self) -> None:
+        """What pytest has written and the poll has not read yet, now (at the end)."""
+        while True:
+            try:
+                chunk = os.read(self._fd, PIPE_SIZE)
+            except OSError:  # BlockingIOError: nothing more; or the pipe is gone
+                return
+            if not chunk:
+                return
+            for kind, body in self._decoder.feed(chunk):
+                self._server.on_frame(kind, body)
+
 
 class LiveServerProcess:
     def __init__(self, config: dict[str, Any], control: ControlPipe) -> None:
@@ -173,7 +185,8 @@ class LiveServerProcess:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             # Only in the main thread of the server process (not in thread mode).
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_sigterm)
-        poller = asyncio.create_task(EventsPipePoller(events_fd, self, decoder).run())
+        pipe = EventsPipePoller(events_fd, self, decoder)
+        poller = asyncio.create_task(pipe.run())
         server = uvicorn.Server(uvicorn_config(create_app(self.state), self.state.limits,
                                                access_log=access_log_wanted()))
         # startup/shutdown by hand instead of serve(): uvicorn's main loop ticks every
@@ -187,6 +200,10 @@ class LiveServerProcess:
         monitor = self.start_monitor()
         stalls = asyncio.create_task(self.alerts.run()) if self.alerts is not None else None
         await self.finish_requested.wait()
+        # A SIGTERM (pytest's Ctrl-C or cancel during the linger) can come between two
+        # polls: what pytest wrote before it (the run's end, FINISH) goes in first, so the
+        # recording is whole and pytest's folder is not taken for an orphan's.
+        pipe.read_available()
         # pytest died before session_finished: nothing held back for it stays out,
         # and what its tests were doing goes in.
         self.state.producers.merge(force=True)

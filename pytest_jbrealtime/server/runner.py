@@ -276,12 +276,18 @@ class LiveServer:
         if writer is None or (process is None and thread is None):
             return
         self._process = self._thread = None
-        writer.write(encode_frame(FINISH, {"linger": linger, "drain_timeout": DRAIN_TIMEOUT}))
-        writer.drain(timeout=FINAL_DRAIN_TIMEOUT)
+        interrupted = False
+        try:
+            writer.write(encode_frame(FINISH, {"linger": linger, "drain_timeout": DRAIN_TIMEOUT}))
+            writer.drain(timeout=FINAL_DRAIN_TIMEOUT)
+        except KeyboardInterrupt:  # Ctrl-C (or a cancel) while handing over: no linger
+            interrupted = True
         writer.close()
         drained = lambda: any("drained" in m for m in self._control_messages)  # noqa: E731
         try:
             try:
+                if interrupted:
+                    raise KeyboardInterrupt
                 self._wait_control(drained, timeout=linger + DRAIN_TIMEOUT + 0.5)
             except KeyboardInterrupt:
                 if process is None:

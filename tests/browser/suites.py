@@ -45,6 +45,15 @@ MIXED_SUITE = textwrap.dedent(
 SUMMARY_WORDS = {"passed", "failed", "error", "errors", "skipped", "xfailed", "xpassed"}
 
 
+def summary_counts(output: str) -> dict[str, int]:
+    """Every count of pytest's final line: `4 failed, 9 passed, 2 warnings, 1 error, …`."""
+    line = [ln for ln in output.splitlines() if re.search(r" in [\d.]+s", ln)][-1]
+    counts = {}
+    for number, words in re.findall(r"(\d+) ([a-z][a-z ]*?)(?=,| in )", line.strip("= ")):
+        counts["error" if words == "errors" else words] = int(number)
+    return counts
+
+
 def pytest_outcome(output: str) -> dict[str, int]:
     """Counts from pytest's own final summary line, e.g. ``2 failed, 3 passed in 0.1s``."""
     summary = [line for line in output.splitlines() if re.search(r" in [\d.]+s", line)][-1]

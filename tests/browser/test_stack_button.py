@@ -39,7 +39,8 @@ def test_the_stack_button_shows_where_the_running_test_is(
     tmp_path: Path, start_live: Any, driver: Chrome
 ) -> None:
     directory, gates = suite(tmp_path)
-    run = start_live(directory, env={"JB_TEST_GATE_DIR": str(gates)})
+    run = start_live(directory, "--jb-live-editor", "vscode",
+                     env={"JB_TEST_GATE_DIR": str(gates)})
     page = ViewerPage(driver).open(run.wait_for_link())
     try:
         page.wait_for(lambda: page.statuses().get(SLEEPS) == "running")
@@ -57,6 +58,12 @@ def test_the_stack_button_shows_where_the_running_test_is(
             "const open = document.querySelectorAll("
             "`[data-testid='stack'] details[data-current=true][open]`);"
             "return open.length === 1 && open[0].textContent.includes('time.sleep');")
+        # path:line opens the editor (--jb-live-editor): the sleeper's frame is a link.
+        href = page.driver.execute_script(
+            "const links = document.querySelectorAll("
+            "`[data-testid='stack'] details[data-current=true] a.stack-location`);"
+            "return links.length ? links[links.length - 1].getAttribute('href') : null;")
+        assert href and href.startswith("vscode://file/") and "test_sleepy.py:" in href, href
     finally:
         (gates / "sleeps").touch()
         (gates / "spins").touch()

@@ -20,7 +20,7 @@ import pytest
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 
-from tests.browser.suites import TRIAGE_SUITE
+from tests.browser.suites import TRIAGE_SUITE, summary_counts
 from tests.browser.viewer_page import ViewerPage
 from tests.support import LiveProcess
 
@@ -67,15 +67,6 @@ document.addEventListener('DOMContentLoaded', () => {
   frame();
 });
 """
-
-
-def summary_counts(output: str) -> dict[str, int]:
-    """Every count of pytest's final line: `4 failed, 9 passed, 2 warnings, 1 error, …`."""
-    line = [ln for ln in output.splitlines() if re.search(r" in [\d.]+s", ln)][-1]
-    counts = {}
-    for number, words in re.findall(r"(\d+) ([a-z][a-z ]*?)(?=,| in )", line.strip("= ")):
-        counts["error" if words == "errors" else words] = int(number)
-    return counts
 
 
 def chip(page: ViewerPage, name: str) -> int:
@@ -404,6 +395,7 @@ def test_report_survives_cancel_during_linger(
     assert time.monotonic() - started < 30  # not the 120 s linger
     # SIGTERM still ends the process as SIGTERM does; Ctrl-C ends the linger early.
     assert code == (-signal.SIGTERM if sig == signal.SIGTERM else 1), run.output
+    assert report.exists(), run.output
     events = report_events(report)
     assert events[-1]["type"] == "session_finished"
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
