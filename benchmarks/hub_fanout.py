@@ -230,7 +230,7 @@ def create_run(hub_url: str, run_id: str, shards: int) -> None:
     """The run exists before viewers connect: a setup shard joins and ends at once."""
     from websockets.sync.client import connect
 
-    token = authority().mint("producer", 3600)
+    token = authority().mint("producer", 3600, project="")
     url = hub_url.replace("http://", "ws://") + "/ws/producer"
     with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
         ws.send(json.dumps({"type": "join", "run_id": run_id, "shard": "setup",
@@ -269,7 +269,7 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             assert viewer.stdout is not None
             assert json.loads(viewer.stdout.readline()).get("ready")
         processes += viewers
-        token = authority().mint("producer", 3600)
+        token = authority().mint("producer", 3600, project="")
         started = time.time()
         producers = [subprocess.Popen(
             [sys.executable, __file__, "producer", "--url", hubs[i % len(hubs)][1],

@@ -14,6 +14,7 @@ import fcntl
 import marshal
 import os
 import struct
+import threading
 from typing import Any
 
 from pytest_jbrealtime.unpatched import clock, system
@@ -22,6 +23,8 @@ HEADER = struct.Struct("<I")
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_SIZE = 1 << 20
 MAX_PENDING = 256 << 20
+# The flusher's longest wait for room in the pipe before it looks again.
+FLUSH_WAIT = 0.05
 
 # Frame kinds, pytest -> server.
 CONFIG = "config"  # body: dict, the server's settings (sent first, once)
@@ -82,9 +85,11 @@ class FrameDecoder:
 class PipeWriter:
     """Writes frames to a non-blocking pipe without ever blocking the caller.
 
-    What the pipe cannot take now waits in ``_pending`` and goes out with the next
-    write; only :meth:`drain` (at session end) waits, and then for a bounded time.
-    A dead reader turns every later write into a no-op: the run must go on.
+    What the pipe cannot take now waits in ``_pending``; a daemon thread, started only
+    while something is pending, writes it as the server reads (a long test publishes
+    nothing, and its predecessor's large output must not wait for the next publish).
+    :meth:`drain` (at session end) waits, for a bounded time. A dead reader turns every
+    later write into a no-op: the run must go on.
     """
 
     def __init__(self, fd: int) -> None:
@@ -96,18 +101,37 @@ class PipeWriter:
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         self._pending = bytearray()
         self.broken = False
+        # Held only around non-blocking writes: pytest's thread never waits long on it.
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
 
     def write(self, frame: bytes) -> None:
         if self.broken:
             return
-        if len(self._pending) > MAX_PENDING:
-            # The server has stopped reading for good; holding more would only grow
-            # pytest's memory. The sink warns once, as for a dead server.
-            self.broken = True
-            self._pending.clear()
-            return
-        self._pending += frame
-        self._write_some()
+        with self._lock:
+            if len(self._pending) > MAX_PENDING:
+                # The server has stopped reading for good; holding more would only grow
+                # pytest's memory. The sink warns once, as for a dead server.
+                self.broken = True
+                self._pending.clear()
+                return
+            self._pending += frame
+            self._write_some()
+            if self._pending and self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_pending, daemon=True,
+                                                 name="jb-live-pipe")
+                self._flusher.start()
+
+    def _flush_pending(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending or self.broken:
+                    self._flusher = None
+                    return
+            with contextlib.suppress(OSError, ValueError):
+                system.select([], [self._fd], [], FLUSH_WAIT)
+            with self._lock:
+                self._write_some()
 
     def _write_some(self) -> None:
         try:
@@ -128,11 +152,16 @@ class PipeWriter:
             remaining = deadline - clock.monotonic()
             if remaining <= 0:
                 return False
-            system.select([], [self._fd], [], remaining)
-            self._write_some()
+            with contextlib.suppress(OSError, ValueError):
+                system.select([], [self._fd], [], min(remaining, FLUSH_WAIT))
+            with self._lock:
+                self._write_some()
         return not self.broken
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            system.close(self._fd)
-        self.broken = True
+        with self._lock:
+            # Under the lock: the flusher never writes to a number the OS gave out again.
+            self.broken = True
+            self._pending.clear()
+            with contextlib.suppress(OSError):
+                system.close(self._fd)

@@ -47,6 +47,25 @@ class LoggedEvent:
         return test_id is not None and TEST_GROUP_PREFIX + test_id in groups
 
 
+def stamped_fields(run_id: str, raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An event's type and its stamped fields after ``seq``: run id, timestamp, its own.
+
+    The one stamping rule: ``EventLog.stamp`` puts the seq between the two, and the
+    hub's Redis store (hub/runlog.py ``stamp_parts``) does the same in its script.
+    """
+    fields = dict(raw)
+    event_type = fields.pop("type")
+    epoch = fields.pop("ts", None)
+    fields.pop("seq", None)
+    rest: dict[str, Any] = {
+        "run_id": run_id,
+        "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else clock.time()),
+    }
+    rest.update(fields)
+    rest.setdefault("worker", "main")
+    return event_type, rest
+
+
 AppendListener = Callable[[list[LoggedEvent]], None]
 
 
@@ -65,30 +84,52 @@ class EventLog:
 
     def stamp(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Give an unstamped event its seq, run id and timestamp, common fields first."""
-        fields = dict(raw)
-        event_type = fields.pop("type")
-        epoch = fields.pop("ts", None)
-        stamped: dict[str, Any] = {
-            "type": event_type,
-            "seq": len(self._entries) + 1,
-            "run_id": self.run_id,
-            "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else clock.time()),
-        }
-        stamped.update(fields)
-        stamped.setdefault("worker", "main")
-        return stamped
+        event_type, rest = stamped_fields(self.run_id, raw)
+        return {"type": event_type, "seq": len(self._entries) + 1, **rest}
 
     def extend(self, raw_events: Iterable[dict[str, Any]]) -> list[LoggedEvent]:
+        """Stamp and append events as they are published."""
         added: list[LoggedEvent] = []
         for raw in raw_events:
             entry = LoggedEvent(*event_json(self.stamp(raw)))
             self._entries.append(entry)
             added.append(entry)
-            if entry.event["type"] == "session_finished":
-                self.finished = True
-        if added:
-            for listener in self.listeners:
-                listener(added)
+        return self._appended(added)
+
+    def add_stamped(self, items: Iterable[tuple[dict[str, Any], str]]) -> list[LoggedEvent]:
+        """Append events stamped elsewhere (the hub's store chose their seq): the next
+        ones, in order, with their text."""
+        added = [LoggedEvent(event, text) for event, text in items]
+        self._entries.extend(added)
+        return self._appended(added)
+
+    def add_recorded(
+        self, events: list[dict[str, Any]], texts: list[str] | None = None
+    ) -> list[LoggedEvent]:
+        """Append events read back from a recording (with their texts, if known), as
+        recorded. Only ``seq`` is renumbered, where a skipped broken line left a gap:
+        cursors stay gap-free."""
+        items: list[tuple[dict[str, Any], str]] = []
+        for index, event in enumerate(events):
+            seq = len(self._entries) + index + 1
+            if event.get("seq") != seq or texts is None:
+                items.append(event_json({**event, "seq": seq}))
+            else:
+                items.append((event, texts[index]))
+        return self.add_stamped(items)
+
+    def truncate(self) -> None:
+        """Forget every event (the hub's store lost them); the caller resets the viewers."""
+        self._entries.clear()
+        self.finished = False
+
+    def _appended(self, added: list[LoggedEvent]) -> list[LoggedEvent]:
+        if not added:
+            return added
+        if any(entry.event["type"] == "session_finished" for entry in added):
+            self.finished = True
+        for listener in self.listeners:
+            listener(added)
         return added
 
     def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:

@@ -22,7 +22,8 @@ from pytest_jbrealtime.unpatched import system
 
 CONNECT_TIMEOUT = 3.0
 SYNC_TIMEOUT = 5.0
-# The server takes frames up to 64 KiB (uvicorn's ws_max_size); stay under it.
+# Frames of 60 KiB at most: a worker's events go out in small steps (the server would
+# take a producer's 16 MiB, limit_config.PRODUCER_SOCKET).
 MAX_FRAME_CHARS = 60 * 1024
 _STOP = object()
 

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,18 +24,6 @@ from pytest_jbrealtime.protocol import LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
 from pytest_jbrealtime.recording import Recording, RecordingError, read_recording
 
 DEFAULT_REPLAY_PORT = 8766
-
-
-class ReplayLog(EventLog):
-    """An event log whose events are already stamped: kept as recorded.
-
-    Only ``seq`` is renumbered, and only where a skipped broken line left a gap,
-    so that viewers' cursors stay gap-free.
-    """
-
-    def stamp(self, raw: dict[str, Any]) -> dict[str, Any]:
-        seq = len(self) + 1
-        return raw if raw.get("seq") == seq else {**raw, "seq": seq}
 
 
 def _epoch(event: dict[str, Any]) -> float | None:
@@ -65,14 +52,14 @@ def replay_schedule(events: list[dict[str, Any]], speed: float) -> list[float]:
 
 
 async def feed(
-    log: ReplayLog,
+    log: EventLog,
     events: list[dict[str, Any]],
     speed: float | None,
     on_done: Callable[[], None],
 ) -> None:
     """Append the events to the log: all at once (speed None) or on their schedule."""
     if speed is None:
-        log.extend(events)
+        log.add_recorded(events)
     else:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -86,20 +73,9 @@ async def feed(
             end = index + 1
             while end < len(events) and offsets[end] <= now:
                 end += 1
-            log.extend(events[index:end])
+            log.add_recorded(events[index:end])
             index = end
     on_done()
-
-
-def screenshot_run_dir(recording: Recording) -> Path | None:
-    """A run folder for the server's screenshot route: ``screenshots/`` is the recording's
-    screenshot folder (the route serves ``RUN_DIR/screenshots/ID.png``)."""
-    folder = recording.screenshots_dir
-    if not folder.is_dir():
-        return None
-    run_dir = Path(tempfile.mkdtemp(prefix="jb-live-replay-"))
-    (run_dir / "screenshots").symlink_to(folder.resolve(), target_is_directory=True)
-    return run_dir
 
 
 async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[str], None]) -> None:
@@ -108,6 +84,7 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
     from pytest_jbrealtime import ci
     from pytest_jbrealtime.server.app import ServerState, create_app
     from pytest_jbrealtime.server.auth import TokenAuthority, new_secret
+    from pytest_jbrealtime.server.core import uvicorn_config
     from pytest_jbrealtime.server.runner import ServerStartError, bind_listening_socket
 
     try:
@@ -115,7 +92,7 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
     except ServerStartError as exc:
         out(f"error: {exc}")
         return
-    log = ReplayLog(recording.run_id)
+    log = EventLog(recording.run_id)
     authority = TokenAuthority(new_secret(), run_id=recording.run_id)
     state = ServerState(
         log=log,
@@ -123,7 +100,8 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
         run_info={**dict(recording.header.get("run_info") or {}), "replay": True,
                   "recording": recording.path.name,
                   "problems": [str(p) for p in recording.problems]},
-        run_dir=screenshot_run_dir(recording),
+        # Served from where the recording keeps them: nothing to copy, nothing left behind.
+        screenshots=recording.screenshots_dir if recording.screenshots_dir.is_dir() else None,
     )
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -147,10 +125,7 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
         # Viewers that have everything are closed with 1000 ("run finished"), as live.
         state.registry.close_when_caught_up()
 
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(state), log_config=None, access_log=False, lifespan="off",
-        ws_ping_interval=None, timeout_graceful_shutdown=1,
-    ))
+    server = uvicorn.Server(uvicorn_config(create_app(state), state.limits))
     feeder = asyncio.create_task(
         feed(log, recording.events, None if args.final else args.speed, done))
     try:

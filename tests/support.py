@@ -210,3 +210,13 @@ def wait_until(condition: Any, timeout: float = 30, interval: float = 0.02) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def server_process_of(pytest_pid: int) -> int:
+    """The run server: the child of pytest started as ``pytest_jbrealtime.server.process``."""
+    import psutil
+
+    for child in psutil.Process(pytest_pid).children(recursive=True):
+        if "pytest_jbrealtime.server.process" in " ".join(child.cmdline()):
+            return child.pid
+    raise AssertionError("no server process under the pytest run")

@@ -57,7 +57,8 @@ JSON_VALUE = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=4)
 # (frame, whether it must get exactly one error)
 valid = st.one_of(
     st.builds(lambda i: {"type": "ping", "id": i},
-              st.none() | st.integers() | st.text(max_size=30)),
+              st.none() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+              | st.text(max_size=30)),
     st.builds(lambda n: {"type": "ack", "seq": n},
               st.integers(min_value=-(2**70), max_value=2**70)),
     st.builds(lambda g: {"type": "subscribe", "group": g},
@@ -79,6 +80,10 @@ wrong_fields = st.one_of(
     st.builds(lambda v: {"type": "ping", "id": v},
               (st.lists(JSON_LEAF, max_size=3) | st.dictionaries(st.text(max_size=5), JSON_LEAF,
                                                                  max_size=3) | st.floats())),
+    # Echoed back, so bounded: longer than 64 characters, or more than JS can hold.
+    st.builds(lambda v: {"type": "ping", "id": v},
+              st.text(min_size=65, max_size=200) | st.integers(min_value=2**53)
+              | st.integers(max_value=-(2**53))),
     st.builds(lambda t: {"type": t}, st.text(max_size=30).filter(lambda t: t not in VALID_TYPES)),
     st.builds(lambda d: d, st.dictionaries(st.text(max_size=8).filter(lambda k: k != "type"),
                                            JSON_VALUE, max_size=4)),

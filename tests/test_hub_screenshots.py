@@ -60,19 +60,6 @@ def image_url(hub: HubProcess, run_id: str, event: dict[str, Any]) -> str:
     return urljoin(f"{hub.url}/runs/{run_id}/", "." + event["screenshot_url"])
 
 
-def traded_cookie(hub: HubProcess, run_id: str) -> str:
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    with pytest.raises(urllib.error.HTTPError) as traded:
-        opener.open(f"{hub.url}/runs/{run_id}/?token={mint('viewer')}", timeout=10)
-    traded.value.close()
-    assert traded.value.code == 303
-    return str(traded.value.headers["set-cookie"].split(";")[0])
-
-
 def test_screenshots_reach_the_hub_behind_its_tokens_and_survive_restarts(
     tmp_path: Path, running: list[Any]
 ) -> None:
@@ -114,9 +101,8 @@ def test_screenshots_reach_the_hub_behind_its_tokens_and_survive_restarts(
     assert get_bytes(urls["before"], mint("viewer")) == (200, RED)
     assert get_bytes(urls["while-down"], mint("viewer")) == (200, BLUE)
 
-    # The run viewer's checks: a viewer token or the page's cookie; nothing else.
-    cookie = traded_cookie(hub, "shots")
-    assert get_bytes(urls["before"], cookie=cookie) == (200, RED)
+    # The run viewer's checks: a viewer token; nothing else (no cookie is a credential).
+    assert get_bytes(urls["before"], cookie=f"jb_live_token={mint('viewer')}")[0] == 401
     assert get_bytes(urls["before"])[0] == 401
     assert get_bytes(urls["before"], mint("producer"))[0] == 401
     assert get_bytes(f"{hub.url}/runs/other/screenshots/{shots['before']['screenshot_id']}.png",

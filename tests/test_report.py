@@ -133,7 +133,8 @@ def screenshot_in_detail(driver: Any, test_id: str, loaded: bool = True) -> dict
     return dict(wait_for(driver, """
         const img = document.querySelector('[data-testid="test-detail"] img.screenshot');
         if (!img || (arguments[0] && !(img.complete && img.naturalWidth > 0))) return null;
-        return {src: img.getAttribute('src'), width: img.naturalWidth};
+        return {src: img.getAttribute('src'), source: img.dataset.source,
+                width: img.naturalWidth};
     """.replace("arguments[0]", "true" if loaded else "false")))
 
 
@@ -153,9 +154,10 @@ def test_report_from_disk_shows_what_the_live_page_showed(
                        "?.textContent === 'finished'", timeout=120)
     live = page_state(chromium)
     screenshot_test = "test_suite.py::test_with_screenshot"
-    # The live server may be gone by now: the image's address is what the page had.
+    # The live server may be gone by now: the image's address is what the page had (its
+    # src is a blob fetched with the page's token, viewer/credential.js).
     live_image = screenshot_in_detail(chromium, screenshot_test, loaded=False)
-    assert live_image["src"].startswith("/screenshots/")
+    assert live_image["source"].startswith("/screenshots/")
     assert run.wait() == 1, run.output
 
     report = suite_dir.path / "out" / "report.html"
@@ -176,7 +178,7 @@ def test_report_from_disk_shows_what_the_live_page_showed(
     assert offline["status"] == "finished" and offline["exit"] == "1"
     image = screenshot_in_detail(chromium, screenshot_test)
     assert image["src"].startswith("data:image/png;base64,")
-    recorded = suite_dir.path / "out" / "run.screenshots" / live_image["src"].split("/")[-1]
+    recorded = suite_dir.path / "out" / "run.screenshots" / live_image["source"].split("/")[-1]
     assert base64.b64decode(image["src"].split(",", 1)[1]) == recorded.read_bytes()
     assert image["width"] > 0
     assert console_errors(chromium) == []  # no CSP violation, nothing failed to load

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium.common.exceptions import NoAlertPresentException, WebDriverException
-from starlette.requests import Request
-from starlette.responses import FileResponse
 
 from pytest_jbrealtime.publisher import EventPublisher
 from pytest_jbrealtime.screenshots import SCREENSHOT_TIMEOUT, ScreenshotStore
-from pytest_jbrealtime.server.screenshots import screenshot_endpoint
+from pytest_jbrealtime.server.screenshots import find_screenshot
 from tests.support import ListSink
 
 
@@ -97,23 +94,15 @@ def test_actions_mode_is_throttled_per_driver(tmp_path: Path) -> None:
     assert not failure_store.due_after_action(first)
 
 
-def get(endpoint: Any, screenshot_id: str) -> Any:
-    scope = {"type": "http", "method": "GET", "path": f"/screenshots/{screenshot_id}.png",
-             "path_params": {"screenshot_id": screenshot_id}, "headers": [],
-             "query_string": b""}
-    return asyncio.run(endpoint(Request(scope)))
-
-
 def test_route_serves_only_well_formed_existing_ids(tmp_path: Path) -> None:
     (tmp_path / "screenshots").mkdir()
     (tmp_path / "screenshots" / "000001-abcd.png").write_bytes(b"png")
     (tmp_path / "secret.png").write_bytes(b"not a screenshot")
-    endpoint = screenshot_endpoint(tmp_path)
-    found = get(endpoint, "000001-abcd")
-    assert isinstance(found, FileResponse) and found.media_type == "image/png"
+    folder = tmp_path / "screenshots"
+    assert find_screenshot(folder, "000001-abcd") == folder / "000001-abcd.png"
     for bad in ("000002-none", "..", "../secret", "a.b", "x" * 65):
-        assert get(endpoint, bad).status_code == 404, bad
-    assert get(screenshot_endpoint(None), "000001-abcd").status_code == 404
+        assert find_screenshot(folder, bad) is None, bad
+    assert find_screenshot(None, "000001-abcd") is None
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+import websockets
 
 from pytest_jbrealtime.server.auth import InvalidToken, TokenAuthority
 from tests.held_run import SECRET, HeldRun, Viewer, close_code_of, mint
@@ -77,8 +78,8 @@ def test_every_bad_token_is_refused_alike(held: HeldRun) -> None:
         response = httpx.get(held.http_url("/api/run", token))
         assert response.status_code == 401, case
         bodies.add(response.text)
-        page = httpx.get(held.http_url("/", token))
-        assert page.status_code == 401, case
+        page = httpx.get(held.http_url("/", token))  # the page is public code, no data
+        assert page.status_code == 200, case
         assert "set-cookie" not in page.headers, case
     assert len(bodies) == 1, "the refusal must not say why"
 
@@ -89,35 +90,46 @@ def test_a_viewer_token_cannot_publish(held: HeldRun) -> None:
         assert code == 4001
 
 
-def test_the_link_token_becomes_an_httponly_cookie(held: HeldRun) -> None:
+def test_the_browser_token_is_in_no_cookie_and_travels_as_a_subprotocol(held: HeldRun) -> None:
+    """Finding 4: the link's token used to become a cookie, which a browser sends to every
+    port of 127.0.0.1 (a stub server on another port received it) and which the next
+    run's link overwrote. Now the page is public code, the token stays in the page
+    (localStorage, per origin: port included) and goes out only where the page sends it."""
     with httpx.Client() as client:
-        traded = client.get(held.http_url("/"), follow_redirects=False)
-        assert traded.status_code == 303
-        assert traded.headers["location"] == "/"
-        assert held.token not in traded.headers["location"]
-        cookie = traded.headers["set-cookie"]
-        attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
-        assert {"httponly", "samesite=lax", "path=/"} <= attributes
-        assert held.token not in traded.text
-        page = client.get(f"http://{held.host}/")  # the cookie alone now
-        assert page.status_code == 200
-        assert "<html" in page.text.lower()
+        page = client.get(held.http_url("/"), follow_redirects=False)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert "set-cookie" not in page.headers and held.token not in page.text
+        assert len(client.cookies) == 0
+        for path in ("/api/run", "/screenshots/000001-ab.png"):
+            assert client.get(f"http://{held.host}{path}").status_code == 401, path
+            authorized = {"Authorization": f"Bearer {held.token}"}
+            assert client.get(f"http://{held.host}{path}",
+                              headers=authorized).status_code in (200, 404), path
 
-    async def by_cookie() -> None:
-        cookie_header = {"Cookie": f"jb_live_token={held.token}"}
-        viewer = await Viewer.connect(held.ws_url(""), additional_headers=cookie_header)
+    async def by_subprotocol() -> None:
+        ws = await websockets.connect(held.ws_url(""), subprotocols=[
+            websockets.Subprotocol("jb-live"),
+            websockets.Subprotocol(f"jb-live-token.{held.token}")])
+        assert ws.subprotocol == "jb-live"
+        viewer = Viewer(ws)
+        while (await viewer.next_message())["type"] != "hello":
+            pass
         await viewer.roundtrip()
         await viewer.close()
-        forged = {"Cookie": f"jb_live_token={mint('0' * 32)}"}
-        assert await close_code_of(held.ws_url(""), headers=forged) == 4001
+        forged = [websockets.Subprotocol("jb-live"),
+                  websockets.Subprotocol(f"jb-live-token.{mint('0' * 32)}")]
+        assert await close_code_of(held.ws_url(""), subprotocols=forged) == 4001
+        # A cookie is no credential any more (nothing ambient for another site to use).
+        cookie = {"Cookie": f"jb_live_token={held.token}"}
+        assert await close_code_of(held.ws_url(""), headers=cookie) == 4001
 
-    asyncio.run(by_cookie())
+    asyncio.run(by_subprotocol())
 
 
 @pytest.mark.parametrize("path", ["/", "/api/run", "/api/nothing", "/nothing.js"])
 @pytest.mark.parametrize("with_token", [True, False])
 def test_every_response_has_csp_and_nosniff(held: HeldRun, path: str, with_token: bool) -> None:
-    headers = {"Cookie": f"jb_live_token={held.token}"} if with_token else {}
+    headers = {"Authorization": f"Bearer {held.token}"} if with_token else {}
     response = httpx.get(f"http://{held.host}{path}", headers=headers, follow_redirects=False)
     csp = response.headers["content-security-policy"]
     directives = dict(

@@ -20,7 +20,8 @@ from tests.held_run import HELD_SUITE, HeldRun, Viewer, close_code_of, mint
 from tests.support import LINK, unpack
 
 # After the gate: 400 tests of 24 KiB captured output each, about 10 MiB of events
-# (far more than the kernel's socket buffers and the 1 MiB write cap together).
+# (far more than the kernel's socket buffers and the 1 MiB write cap together), over
+# some 20 s: longer than a viewer may stay behind (slow_seconds) before it is closed.
 LOUD_TESTS = 400
 LOUD_SUITE = HELD_SUITE + f'''
 import pytest
@@ -28,6 +29,7 @@ import pytest
 @pytest.mark.parametrize("n", range({LOUD_TESTS}))
 def test_loud(n):
     print(("line %d of a loud test " % n).ljust(127, ".") * 192)
+    time.sleep(0.05)
 '''
 
 

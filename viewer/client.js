@@ -26,9 +26,12 @@ export class LiveClient {
    * @param {(state: object) => void} [options.onState]  connection state changes:
    *   {state: 'connecting'|'connected'|'reconnecting'|'disconnected', retryAt, closeCode, reason}.
    * @param {{initialDelayMs?: number, maxDelayMs?: number, factor?: number}} [options.reconnect]
+   * @param {string[]} [options.protocols]  WebSocket subprotocols to offer (the page's token
+   *   travels as one: credential.js).
    */
-  constructor({ url, onMessage, onState = () => {}, reconnect = {} }) {
+  constructor({ url, onMessage, onState = () => {}, reconnect = {}, protocols = [] }) {
     this.url = url;
+    this.protocols = protocols;
     this.onMessage = onMessage;
     this.onState = onState;
     this.reconnectOptions = { ...CLIENT_DEFAULT_RECONNECT, ...reconnect };
@@ -54,7 +57,7 @@ export class LiveClient {
     this.closedByUser = false;
     this.stats.attempts += 1;
     this.setState(this.stats.attempts === 1 ? 'connecting' : 'reconnecting', { retryAt: null });
-    const socket = new WebSocket(this.url);
+    const socket = this.protocols.length ? new WebSocket(this.url, this.protocols) : new WebSocket(this.url);
     this.socket = socket;
     socket.onopen = () => this.handleOpen(socket);
     socket.onmessage = (frame) => this.handleFrame(socket, frame.data);

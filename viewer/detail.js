@@ -6,6 +6,7 @@ import { tracebackElement, outputElement, failureTools } from './failures.js';
 import { attemptsSection } from './attempts.js';
 import { isFlaky } from './counting.js';
 import { PHASES } from './protocol.js';
+import { showImage } from './credential.js';
 
 // How each timeline event type reads in one line.
 // A screenshot's address as events carry it (`/screenshots/ID.png`) is the run's own:
@@ -195,7 +196,7 @@ export class DetailPanel {
           el('span', { className: 'timeline-kind', text: TIMELINE_LABELS[event.type] ?? event.type }),
           ansiElement('span', 'timeline-text', describeTimelineEvent(event)),
           event.type === 'screenshot_captured' && event.screenshot_url
-            ? el('img', { className: 'screenshot', src: screenshotSource(event.screenshot_url), alt: `screenshot ${event.screenshot_id ?? ''}`, loading: 'lazy' })
+            ? showImage(el('img', { className: 'screenshot', alt: `screenshot ${event.screenshot_id ?? ''}`, loading: 'lazy' }), screenshotSource(event.screenshot_url))
             : null,
           // A failed attempt that was run again: its traceback, folded.
           event.type === 'test_completed' && event.longrepr

@@ -7,6 +7,9 @@ import { runFacts, filterRuns, sortRuns } from './hublist.js';
 import { mountTheme } from './theme.js';
 import { mountHubHistory, newFailuresCell, compareCell } from './hubhistory.js';
 import { COUNT_KEYS } from './protocol.js';
+import { authorizedFetch, takeToken } from './credential.js';
+
+takeToken();  // the link's token leaves the address bar; kept for this origin
 
 export const REFRESH_MS = 2000;
 // Tests, not subtests: what `done/total` adds up.
@@ -95,7 +98,7 @@ export function draw() {
 export async function refresh() {
   const state = document.getElementById('hub-state');
   try {
-    const response = await fetch('./api/runs', { cache: 'no-store', credentials: 'same-origin' });
+    const response = await authorizedFetch('./api/runs', { cache: 'no-store' });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const { runs } = await response.json();
     lastRuns = runs;

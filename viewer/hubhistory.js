@@ -4,6 +4,8 @@
 // /api/runs (each run's `history`), /api/trend and /api/compare; text only, SVG built
 // element by element (no markup from the server).
 
+import { authorizedFetch } from './credential.js';
+
 const SVG = 'http://www.w3.org/2000/svg';
 export const COMPARE_KINDS = [
   ['new_failures', 'New failures'],
@@ -115,7 +117,7 @@ function describe(kind, entry) {
 }
 
 async function getJson(path) {
-  const response = await fetch(path, { cache: 'no-store', credentials: 'same-origin' });
+  const response = await authorizedFetch(path, { cache: 'no-store' });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return response.json();
 }

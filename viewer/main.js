@@ -1,6 +1,7 @@
 // Entry point: replay an embedded recording (the HTML report) or watch the run live.
 
 import { LiveClient } from './client.js';
+import { socketProtocols, takeToken } from './credential.js';
 import { RunStore } from './store.js';
 import { LiveView } from './views.js';
 
@@ -61,6 +62,7 @@ export async function startViewer() {
   } else {
     const client = new LiveClient({
       url: socketUrl(location, randomClientId()),
+      protocols: socketProtocols(takeToken()),
       onMessage: (message) => view.enqueue(message),
       onState: (state) => view.setConnection(state),
     });

@@ -254,6 +254,7 @@ export const CLOSE = Object.freeze({
   "RUN_LOST": 1012,
   "TRY_LATER": 1013,
   "BAD_TOKEN": 4001,
+  "NOT_YOURS": 4003,
   "UNKNOWN_RUN": 4004,
   "TOO_SLOW": 4008,
   "REPLACED": 4009

@@ -1,8 +1,8 @@
 // The page's state in its address: the selected test, the status filter, the search and the
 // sort live in the fragment (`#test=…&status=failed&q=…&sort=duration`), so a reload or a
-// link opens the same view. The fragment never reaches the server, and the link's token is
-// traded for a cookie before the page loads (the server redirects to the bare address), so
-// a copied link carries no token: it opens the test for anyone who can open the run.
+// link opens the same view. The fragment never reaches the server, and the link's token
+// leaves the address as the page loads (credential.js keeps it for the origin), so a
+// copied link carries no token: it opens the test for anyone who can open the run.
 //
 // readFragment/writeFragment/shareLink are pure (node --test); UrlState binds them to a
 // LiveView (views.js): `mountUrlState(view)`.

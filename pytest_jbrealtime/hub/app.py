@@ -1,6 +1,7 @@
 """The hub's Starlette application: the run list, each run's viewer, and the producers.
 
-Routes (all behind the token gate; a hub token has no ``run`` claim):
+Routes (all behind the token gate; a token's ``run``/``project`` claims scope what it
+reaches, hub/scopes.py):
 
 - ``/`` the run list (viewer/hub.html, hub.js), ``/api/runs`` its data;
 - ``/runs/{run_id}/`` the viewer for one run (the run server's viewer files: it finds
@@ -11,30 +12,29 @@ Routes (all behind the token gate; a hub token has no ``run`` claim):
   the run's page as the viewer does;
 - ``/ws/producer`` for pytest processes (producer role), see ``hub/intake.py``.
 
-The viewer socket is the run server's own ``ViewerConnection``: a cursor into the
-run's log, with the same protocol, resume and limits.
+The run's routes (socket, summary, stacks, screenshots) are the run server's own
+(``server/routes.py``), mounted under ``/runs/{run_id}``: a cursor into the run's log,
+with the same protocol, resume and limits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import (
     FileResponse,
     JSONResponse,
     PlainTextResponse,
     RedirectResponse,
-    Response,
 )
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
-from starlette.websockets import WebSocket
 
 from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
 from pytest_jbrealtime.hub.history import HubHistory
@@ -42,18 +42,15 @@ from pytest_jbrealtime.hub.history_routes import history_routes
 from pytest_jbrealtime.hub.intake import HubIntake
 from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
+from pytest_jbrealtime.hub.scopes import TokenScope
 from pytest_jbrealtime.hub.screenshots import HubScreenshots
-from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
 from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
+from pytest_jbrealtime.server.limit_config import PRODUCER_PATH
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
-from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
-from pytest_jbrealtime.server.stacks import StackService, stack_endpoint
-from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection
-
-# A run's page: its link (``/runs/ID/?token=…``) trades the token for the cookie.
-RUN_PAGE = re.compile(r"/runs/[A-Za-z0-9_.-]{1,64}/")
+from pytest_jbrealtime.server.routes import RunUnavailable, run_routes
+from pytest_jbrealtime.server.stacks import StackService
 
 
 @dataclass
@@ -68,7 +65,7 @@ class Hub:
     intake: HubIntake = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intake = HubIntake(self.backend, self.screenshots, self.history)
+        self.intake = HubIntake(self.backend, self.screenshots, self.history, self.limits)
 
     def with_stacks(self, run: HubRun) -> HubRun:
         """The run, able to answer stack requests (asked down its shards' connections)."""
@@ -76,37 +73,48 @@ class Hub:
             run.registry.stacks = StackService(run.log, self.intake.stacks.fetch_for(run.run_id))
         return run
 
-    async def stacks_of(self, request: Request) -> StackService | None:
-        run_id = request.path_params["run_id"]
-        run = await self.backend.open_run(run_id) if valid_run_id(run_id) else None
-        return None if run is None else self.with_stacks(run).registry.stacks
+
+class HubServedRun:
+    """A run on the hub, as the shared routes (server/routes.py) see it."""
+
+    def __init__(self, hub: Hub, run: HubRun) -> None:
+        self.log = run.log
+        self.registry = hub.with_stacks(run).registry
+        self._hub = hub
+        self._run = run
+
+    def summary(self) -> dict[str, Any]:
+        return self._run.state.listing()
+
+    async def screenshot(self, screenshot_id: str) -> Path | bytes | None:
+        run_id = self._run.run_id
+        found = self._hub.screenshots.find(run_id, screenshot_id)
+        if found is not None:
+            return found
+        # Received by another hub on the same Redis: from the store, kept here after.
+        png = await self._hub.backend.shared_screenshot(run_id, screenshot_id)
+        if png is not None:
+            await asyncio.to_thread(self._hub.screenshots.put, run_id, screenshot_id, png)
+        return png
+
+
+def scope_of(connection: HTTPConnection) -> TokenScope:
+    """Which runs the request's token reaches (a viewer token naming none: every run)."""
+    return TokenScope.of(connection.scope.get("state", {}).get("claims") or {})
 
 
 def create_hub_app(hub: Hub) -> ASGIApp:
     viewer_files = viewer_directory()
 
-    async def viewer_socket(websocket: WebSocket) -> None:
-        run_id = websocket.path_params["run_id"]
-        client_id = websocket.path_params["client_id"]
-        await websocket.accept()
-        if not CLIENT_ID.match(client_id):
-            await websocket.close(code=CloseCode.POLICY, reason="client id: 1-64 of [A-Za-z0-9_.-]")
-            return
+    async def find_run(connection: HTTPConnection) -> HubServedRun | None:
+        run_id = connection.path_params["run_id"]
+        if not valid_run_id(run_id) or not scope_of(connection).allows(run_id):
+            return None  # a run this token may not see is one that is not there
         try:
-            run = await hub.backend.open_run(run_id) if valid_run_id(run_id) else None
-        except StoreUnavailable:
-            await websocket.close(code=CloseCode.TRY_LATER, reason="log store unavailable")
-            return
-        if run is None:
-            # Not (yet) here: a viewer opened before the run started tries again.
-            await websocket.close(code=CloseCode.UNKNOWN_RUN, reason="no such run (yet)")
-            return
-        viewer = ViewerConnection(websocket, client_id, hub.with_stacks(run).registry)
-        run.registry.add(viewer)
-        try:
-            await viewer.serve()
-        finally:
-            run.registry.remove(viewer)
+            run = await hub.backend.open_run(run_id)
+        except StoreUnavailable as exc:
+            raise RunUnavailable(str(exc)) from None
+        return HubServedRun(hub, run) if run is not None else None
 
     async def list_runs(request: Request) -> JSONResponse:
         try:
@@ -122,29 +130,8 @@ def create_hub_app(hub: Hub) -> ASGIApp:
                 known = {}
             for run in runs:
                 run["history"] = known.get(run.get("run_id"))
-        return JSONResponse({"runs": runs})
-
-    async def run_info(request: Request) -> JSONResponse:
-        run_id = request.path_params["run_id"]
-        run = await hub.backend.open_run(run_id) if valid_run_id(run_id) else None
-        if run is None:
-            return JSONResponse({"error": "no such run"}, status_code=404)
-        info: dict[str, Any] = {**run.listing(), "finished": run.log.finished}
-        return JSONResponse(info)
-
-    async def screenshot(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        screenshot_id = request.path_params["screenshot_id"]
-        found = hub.screenshots.find(run_id, screenshot_id)
-        if found is not None:
-            return FileResponse(found, media_type="image/png")
-        # Received by another hub on the same Redis: from the store, kept here after.
-        png = (await hub.backend.shared_screenshot(run_id, screenshot_id)
-               if valid_run_id(run_id) and SCREENSHOT_ID.match(screenshot_id) else None)
-        if png is None:
-            return PlainTextResponse("not found", status_code=404)
-        await asyncio.to_thread(hub.screenshots.put, run_id, screenshot_id, png)
-        return Response(png, media_type="image/png")
+        scope = scope_of(request)
+        return JSONResponse({"runs": [run for run in runs if scope.allows(run["run_id"])]})
 
     async def home(request: Request) -> FileResponse:
         return FileResponse(viewer_files / "hub.html", media_type="text/html")
@@ -157,16 +144,13 @@ def create_hub_app(hub: Hub) -> ASGIApp:
 
     viewer_static = StaticFiles(directory=viewer_files, html=True, check_dir=False)
     routes = [
-        WebSocketRoute("/ws/producer", hub.intake.serve),
-        WebSocketRoute("/runs/{run_id}/ws/{client_id}", viewer_socket),
+        WebSocketRoute(PRODUCER_PATH, hub.intake.serve),
+        *run_routes("/runs/{run_id}", find_run),
         Route("/", home),
         Route("/api/runs", list_runs),
         *history_routes(lambda: hub.history),
         Route("/api/{rest:path}", not_found),
-        Route("/runs/{run_id}/api/run", run_info),
-        Route("/runs/{run_id}/api/stack", stack_endpoint(hub.stacks_of)),
         Route("/runs/{run_id}/api/{rest:path}", not_found),
-        Route("/runs/{run_id}/screenshots/{screenshot_id}.png", screenshot),
         Route("/runs/{run_id}/screenshots/{rest:path}", not_found),
         Route("/runs/{run_id}", run_page_without_slash),
         Mount("/runs/{run_id}", viewer_static),
@@ -174,6 +158,6 @@ def create_hub_app(hub: Hub) -> ASGIApp:
     ]
     app = Starlette(routes=routes)
     app.state.hub = hub
-    gate = TokenGate(ViewerLimits(app, hub.limits), hub.authority, page_paths=RUN_PAGE)
+    gate = TokenGate(ViewerLimits(app, hub.limits), hub.authority)
     return HostOriginGuard(gate, hub.limits.allowed_hosts, hub.limits.allowed_origins,
                            headers=SECURITY_HEADERS)

@@ -42,6 +42,7 @@ from pytest_jbrealtime.hub.history import HubHistory
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
 from pytest_jbrealtime.hub.runstate import merged_session_finished
+from pytest_jbrealtime.hub.scopes import TokenScope, token_key
 from pytest_jbrealtime.hub.screenshots import (
     HubScreenshots,
     ScreenshotFrameError,
@@ -49,14 +50,26 @@ from pytest_jbrealtime.hub.screenshots import (
 )
 from pytest_jbrealtime.hub.stacks import Send, ShardStackRequests
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.server.limit_config import ServerLimits
 
 # Fields the log or the hub assigns; a producer cannot choose them.
 ASSIGNED_FIELDS = ("seq", "run_id", "timestamp", "shard", "shard_seq")
+# Event types only the hub writes: a shard's joining, end and return (a published
+# shard_joined could set the run's expected shards to 10^9 and keep it open for ever).
+HUB_ONLY_PREFIX = "shard_"
 logger = logging.getLogger("pytest_jbrealtime.hub")
 
 
 class FrameError(Exception):
     """A producer frame the hub cannot take (answered with an ``error``)."""
+
+
+class JoinRefused(Exception):
+    """A join the hub will not take: the connection is closed with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 def producer_events(
@@ -71,6 +84,9 @@ def producer_events(
     for offset, event in enumerate(events):
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise FrameError("every event needs a type")
+        if event["type"].startswith(HUB_ONLY_PREFIX):
+            raise FrameError(f"{event['type'][:64]!r} events are the hub's own; "
+                             "a producer may not publish them")
         for name in ASSIGNED_FIELDS:
             event.pop(name, None)
         if not isinstance(event.get("ts"), float):
@@ -85,11 +101,16 @@ def producer_events(
 
 class HubIntake:
     def __init__(self, backend: LogBackend, screenshots: HubScreenshots | None = None,
-                 history: HubHistory | None = None) -> None:
+                 history: HubHistory | None = None,
+                 limits: ServerLimits | None = None) -> None:
         self.backend = backend
         # Verdicts from the hub's database (hub/history.py); None: the producers' own.
         self.history = history
         self.screenshots = screenshots or HubScreenshots(None, 0)
+        self.limits = limits or ServerLimits()
+        # Live runs joined through this hub, all and per token (hub/scopes.py token_key).
+        self.live_runs: set[str] = set()
+        self.live_runs_of: dict[str, set[str]] = {}
         self.connections = 0
         # (run, shard) of each producer connected now, for the shards' heartbeat.
         self.joined: Counter[tuple[str, str]] = Counter()
@@ -108,6 +129,11 @@ class HubIntake:
         self.connections += 1
         try:
             await self._serve(websocket)
+        except JoinRefused as refused:
+            with contextlib.suppress(Exception):
+                await websocket.send_text(json.dumps({"type": "error",
+                                                      "message": str(refused)}))
+                await websocket.close(refused.code, str(refused)[:120])
         except (WebSocketDisconnect, RuntimeError):
             pass  # gone; it sends again what we did not acknowledge
         except StoreUnavailable as exc:
@@ -206,6 +232,14 @@ class HubIntake:
         if isinstance(expected, bool) or not isinstance(expected, int) or not 0 <= expected <= 1e4:
             raise FrameError("'shards' (the shards the run waits for) must be 0-10000")
         assert isinstance(run_id, str) and isinstance(shard, str)
+        claims = websocket.scope.get("state", {}).get("claims") or {}
+        scope = TokenScope.of(claims)
+        if not scope.named:
+            raise JoinRefused(CloseCode.NOT_YOURS, "this producer token names no run or project "
+                              "(mint one with --run or --project)")
+        if not scope.allows(run_id):
+            raise JoinRefused(CloseCode.NOT_YOURS, f"this token publishes into {scope.describe()}")
+        await self._make_room(run_id, token_key(claims))
         result = await self.backend.join(run_id, shard, producer,
                                          info if isinstance(info, dict) else {}, expected)
         if self.history is not None:
@@ -213,6 +247,36 @@ class HubIntake:
         await websocket.send_text(json.dumps(
             {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
+
+    async def _make_room(self, run_id: str, token: str) -> None:
+        """Count the run as live (for the token and in all), within the caps."""
+        mine = self.live_runs_of.setdefault(token, set())
+        if run_id in mine:
+            return
+        if (len(mine) >= self.limits.max_live_runs_per_token
+                or len(self.live_runs) >= self.limits.max_live_runs):
+            await self._forget_ended()
+            mine = self.live_runs_of.setdefault(token, set())
+        if len(mine) >= self.limits.max_live_runs_per_token:
+            raise JoinRefused(CloseCode.TRY_LATER, f"this token has {len(mine)} live runs, the "
+                              "most it may have; try again when one has finished")
+        if run_id not in self.live_runs and len(self.live_runs) >= self.limits.max_live_runs:
+            raise JoinRefused(CloseCode.TRY_LATER, f"the hub has {len(self.live_runs)} live "
+                              "runs, the most it takes; try again later")
+        mine.add(run_id)
+        self.live_runs.add(run_id)
+
+    async def _forget_ended(self) -> None:
+        ended = set()
+        for run_id in list(self.live_runs):
+            run = await self.backend.open_run(run_id)
+            if run is None or run.state.ended:
+                ended.add(run_id)
+        self.live_runs -= ended
+        for token, runs in list(self.live_runs_of.items()):
+            runs -= ended
+            if not runs:
+                del self.live_runs_of[token]
 
     async def _screenshot(self, data: bytes, joined: tuple[str, str] | None) -> None:
         if joined is None:

@@ -1,8 +1,10 @@
 """Mint a token for a hub: ``viewer`` to watch its runs, ``producer`` to publish to it.
 
-    JB_LIVE_SECRET=… python -m pytest_jbrealtime token --role producer --ttl 86400
+    JB_LIVE_SECRET=… python -m pytest_jbrealtime token --role producer --project team-a-
 
 Signed with the hub's secret (JB_LIVE_SECRET); prints the token alone on one line.
+``--run RUN_ID`` or ``--project PREFIX`` scopes it (hub/scopes.py): a producer token
+must name one.
 Give a producer token to CI as JB_LIVE_TOKEN (a secret variable); share a viewer
 link as http://HUB/?token=VIEWER_TOKEN.
 """
@@ -29,6 +31,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="how long the token is valid (default 86400: one day)")
     parser.add_argument("--subject", default=None, metavar="NAME",
                         help="who holds it (the per-user connection pool counts by this)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--run", dest="run_id", default=None, metavar="RUN_ID",
+                       help="only this run (a producer token must name a run or a project)")
+    scope.add_argument("--project", default=None, metavar="PREFIX",
+                       help="only runs whose id starts with PREFIX (e.g. team-a-); '' is "
+                            "every run")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
+    if args.role == "producer" and args.run_id is None and args.project is None:
+        print("error: a producer token names what it may publish into: --run RUN_ID or "
+              "--project PREFIX (--project '' for every run)")
+        return 2
     authority = TokenAuthority(secret, run_id=None)
-    print(authority.mint(args.role, args.ttl, subject=args.subject or args.role), flush=True)
+    print(authority.mint(args.role, args.ttl, subject=args.subject or args.role,
+                         run=args.run_id, project=args.project), flush=True)
     return 0

@@ -1,19 +1,17 @@
 """One run on the hub: its log (what viewers read), its viewers and its state.
 
-:class:`HubLog` is the run server's ``EventLog`` that can also take events stamped
-elsewhere (read back from the data folder, or from a Redis stream where the seq was
-given by Redis), and be emptied when the backend lost what it held (viewers then get
-a ``reset``). :class:`HubRun` ties a log to its ``ViewerRegistry`` and ``RunState``.
+:class:`HubRun` ties the run server's ``EventLog`` (which also takes events stamped
+elsewhere: read back from the data folder, or from a Redis stream where the seq was
+given by Redis; and is emptied when the backend lost what it held, viewers then get a
+``reset``) to its ``ViewerRegistry`` and ``RunState``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
 from typing import Any
 
 from pytest_jbrealtime.hub.runstate import RunState
-from pytest_jbrealtime.log import EventLog, LoggedEvent, iso_timestamp
+from pytest_jbrealtime.log import EventLog, LoggedEvent, stamped_fields
 from pytest_jbrealtime.server.viewers import ViewerRegistry
 from pytest_jbrealtime.text import json_text
 
@@ -21,45 +19,14 @@ from pytest_jbrealtime.text import json_text
 def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:
     """The stamped event's JSON text around its seq: ``head + str(seq) + tail``.
 
-    The same text ``EventLog.stamp`` gives, for a store that picks the seq itself
-    (Redis, atomically, in a script). Common fields first, as in every event.
+    The text ``EventLog.stamp`` gives (``log.stamped_fields``), for a store that picks
+    the seq itself (Redis, atomically, in a script). Text UTF-8 cannot hold is repaired
+    as on a run's server (log.event_json): Redis and the viewers' frames need UTF-8.
     """
-    fields = dict(raw)
-    event_type = fields.pop("type")
-    epoch = fields.pop("ts", None)
-    fields.pop("seq", None)
-    rest: dict[str, Any] = {
-        "run_id": run_id,
-        "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else time.time()),
-    }
-    rest.update(fields)
-    rest.setdefault("worker", "main")
-    # Text UTF-8 cannot hold is repaired as on a run's server (log.event_json): Redis
-    # and the viewers' frames need valid UTF-8.
+    event_type, rest = stamped_fields(run_id, raw)
     head = '{"type":' + json_text(event_type) + ',"seq":'
     tail = "," + json_text(rest)[1:]
     return head, tail
-
-
-class HubLog(EventLog):
-    """A run's log on the hub."""
-
-    def add_stamped(self, items: Iterable[tuple[dict[str, Any], str]]) -> list[LoggedEvent]:
-        """Append events that already have their seq (the next ones, in order)."""
-        added = [LoggedEvent(event, text) for event, text in items]
-        if not added:
-            return added
-        self._entries.extend(added)
-        if any(entry.event["type"] == "session_finished" for entry in added):
-            self.finished = True
-        for listener in self.listeners:
-            listener(added)
-        return added
-
-    def truncate(self) -> None:
-        """Forget every event (the store lost them); the caller resets the viewers."""
-        self._entries.clear()
-        self.finished = False
 
 
 class HubRun:
@@ -67,7 +34,7 @@ class HubRun:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.log = HubLog(run_id)
+        self.log = EventLog(run_id)
         self.state = RunState(run_id)
         self.registry = ViewerRegistry(self.log)
         self.log.listeners.append(self._on_append)

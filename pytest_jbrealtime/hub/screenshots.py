@@ -31,7 +31,7 @@ from pytest_jbrealtime.recording import screenshots_dir_for
 from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# A frame is at most the hub's 16 MiB (HUB_MAX_FRAME_BYTES): the image and its header.
+# A producer's frame is at most 16 MiB (limit_config.PRODUCER_SOCKET): image and header.
 MAX_SCREENSHOT_BYTES = 15 * 1024 * 1024
 MAX_HEADER_BYTES = 1024
 # The run's log in its folder (as the memory backend writes it, backends/memory.py).

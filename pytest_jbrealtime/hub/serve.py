@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 SECRET_ENV = "JB_LIVE_SECRET"
 DEFAULT_HUB_PORT = 8770
-# Producers send a run's collection (every test id) in one event: frames are allowed
-# bigger than a run server's 64 KiB.
-HUB_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
 def hub_secret(environ: dict[str, str] | None = None) -> str:
@@ -77,6 +74,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="viewer connections at once, all runs together (default %(default)s)")
     parser.add_argument("--max-user-connections", type=int, default=100, metavar="N",
                         help="connections of one token holder (default %(default)s)")
+    parser.add_argument("--max-live-runs", type=int, default=200, metavar="N",
+                        help="runs not yet ended, all tokens together (default %(default)s)")
+    parser.add_argument("--max-live-runs-per-token", type=int, default=20, metavar="N",
+                        help="runs not yet ended joined by one producer token "
+                             "(default %(default)s)")
     parser.add_argument("--history-url", default=None, metavar="URL",
                         help="keep every run's results for history and verdicts in this "
                              "database: postgresql://user@host/db (psycopg 3), or "
@@ -137,7 +139,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
     from pytest_jbrealtime.server.auth import TokenAuthority
-    from pytest_jbrealtime.server.deadline import deadline_protocol
+    from pytest_jbrealtime.server.core import uvicorn_config
     from pytest_jbrealtime.server.limits import ServerLimits
     from pytest_jbrealtime.server.runner import ServerStartError, bind_listening_socket
 
@@ -176,8 +178,10 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
             hosts.append(parts.hostname or "")
             origins.append(f"{parts.scheme}://{parts.netloc}")
         limits = ServerLimits(
-            max_message_bytes=HUB_MAX_FRAME_BYTES, max_viewers=args.max_viewers,
+            max_viewers=args.max_viewers,
             max_user_connections=args.max_user_connections,
+            max_live_runs=args.max_live_runs,
+            max_live_runs_per_token=args.max_live_runs_per_token,
             allowed_hosts=tuple(h for h in hosts if h), allowed_origins=tuple(origins),
         )
         authority = TokenAuthority(secret, run_id=None)
@@ -191,12 +195,7 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         lifecycle = RunLifecycle(backend, hub.intake.connected, args.shard_timeout,
                                  args.keep_finished, on_end=history.finished)
         upkeep = asyncio.create_task(lifecycle.run())
-        server = uvicorn.Server(uvicorn.Config(
-            create_hub_app(hub), log_config=None, access_log=False, lifespan="off",
-            ws_max_size=limits.max_message_bytes, ws_ping_interval=limits.ping_interval,
-            ws_ping_timeout=limits.ping_timeout,
-            http=deadline_protocol(limits.handshake_timeout), timeout_graceful_shutdown=1,
-        ))
+        server = uvicorn.Server(uvicorn_config(create_hub_app(hub), limits))
         host = f"[{args.host}]" if ":" in args.host else args.host
         store = args.redis_url.split("@")[-1] if args.redis_url else str(args.data)
         out(f"jb-live hub: serving on http://{host}:{port}/ (runs kept "

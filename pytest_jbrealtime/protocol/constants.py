@@ -57,6 +57,7 @@ class CloseCode(IntEnum):
     RUN_LOST = 1012  # (hub, producer) the store lost the run: join again
     TRY_LATER = 1013  # too many viewers / (hub) the log store is unreachable
     BAD_TOKEN = 4001  # missing, invalid or expired token
+    NOT_YOURS = 4003  # (hub, producer) the token's run or project does not hold this run
     UNKNOWN_RUN = 4004  # (hub) no such run (yet)
-    TOO_SLOW = 4008  # the viewer did not read: its unsent bytes passed the write cap
+    TOO_SLOW = 4008  # the viewer did not read for slow_seconds: unsent bytes over the cap
     REPLACED = 4009  # the same user opened too many connections; this, the oldest, went

@@ -24,7 +24,10 @@ AUDIENCE = "pytest-jbrealtime"
 ALGORITHM = "HS256"
 ROLES = ("viewer", "producer")
 MIN_SECRET_BYTES = 32
-COOKIE_NAME = "jb_live_token"
+# A browser's WebSocket cannot carry headers: the page offers its token as a subprotocol
+# ``jb-live-token.<token>`` beside ``jb-live``, which the server accepts (credential.js).
+BROWSER_PROTOCOL = "jb-live"
+TOKEN_PROTOCOL_PREFIX = "jb-live-token."
 
 
 class InvalidToken(Exception):
@@ -57,7 +60,10 @@ class TokenAuthority:
         self._secret = secret
         self.run_id = run_id
 
-    def mint(self, role: str, ttl_seconds: float, subject: str = "user") -> str:
+    def mint(self, role: str, ttl_seconds: float, subject: str = "user",
+             run: str | None = None, project: str | None = None) -> str:
+        """A token; on a hub, ``run`` or ``project`` (a run-id prefix) scopes it
+        (hub/scopes.py)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         now = int(time.time())
@@ -68,8 +74,10 @@ class TokenAuthority:
             "role": role,
             "sub": subject,
         }
-        if self.run_id is not None:
-            claims["run"] = self.run_id
+        if self.run_id is not None or run is not None:
+            claims["run"] = self.run_id if self.run_id is not None else run
+        if project is not None:
+            claims["project"] = project
         return encode_hs256(claims, self._secret)
 
     def verify(self, token: str | None, role: str) -> dict[str, Any]:

@@ -7,12 +7,13 @@ viewer socket's ``receive``/``send``:
   oldest one (4009); a cap on viewers overall: past it, the newcomer gets 1013;
 - a message rate per viewer (token bucket): past it, 1008;
 - a write cap: bytes handed to the socket's transport that the kernel has not taken
-  yet. Past it the viewer is closed with 4008 and its transport aborted shortly
-  after, so a viewer that never reads costs at most the cap plus one frame;
+  yet. A frame that would pass it waits until the peer reads; a viewer that has not
+  read for ``slow_seconds`` is closed with 4008 and its transport aborted shortly
+  after, so a viewer that never reads costs at most the cap (or one frame);
 - a sweep that ends viewers whose transport uvicorn is closing (keepalive timeout)
   without waiting for a buffer that a frozen peer will never drain.
 
-Frame size (1009) and ping/pong are uvicorn's (``ws_max_size``, ``ws_ping_*``); the
+Frame size (1009) and ping/pong are uvicorn's, configured in ``server/core.py``; the
 handshake deadline is in ``server/deadline.py``; the numbers themselves in
 ``server/limit_config.py``.
 """
@@ -26,14 +27,26 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.server.auth import BROWSER_PROTOCOL
 from pytest_jbrealtime.server.limit_config import ServerLimits as ServerLimits
+from pytest_jbrealtime.server.metrics import text_size
 
 # After a viewer's app has ended, how long its transport may take to flush before it
 # is aborted (a peer that stopped reading never lets a graceful close finish).
 CLOSE_GRACE = 5.0
 SWEEP_INTERVAL = 0.5
+# How often a viewer held back by the write cap looks whether its peer has read.
+DRAIN_POLL = 0.02
 # The scope["state"] key under which the outer guard leaves the connection's transport.
 TRANSPORT_KEY = "jb_live_transport"
+
+
+def frame_size(message: Message) -> int:
+    """Bytes of a ``websocket.send`` message's payload."""
+    text = message.get("text")
+    if text is not None:
+        return text_size(text)
+    return len(message.get("bytes") or b"")
 
 
 def transport_of(send: Send) -> asyncio.WriteTransport | None:
@@ -87,9 +100,12 @@ class GuardedSocket:
         self.rate = MessageRate(limits.messages_per_second)
         self.accepted = False
         self.close_code: int | None = None
+        self.close_reason = ""
         self._closed = asyncio.Event()
 
     async def receive(self) -> Message:
+        if not self.accepted:
+            return await self._receive()  # the handshake's websocket.connect
         if self.close_code is not None:
             return {"type": "websocket.disconnect", "code": self.close_code}
         incoming = asyncio.ensure_future(self._receive())
@@ -110,16 +126,18 @@ class GuardedSocket:
 
     async def send(self, message: Message) -> None:
         if self.close_code is not None:
+            if message["type"] == "websocket.accept" and not self.accepted:
+                # Closed by its pool while its handshake was under way (another socket
+                # of the user came in): finish the handshake to say why, cleanly.
+                self.accepted = True
+                with contextlib.suppress(Exception):
+                    await self._send(message)
+                    await self._send({"type": "websocket.close", "code": self.close_code,
+                                      "reason": self.close_reason})
             raise ViewerClosed(f"closed by the server ({self.close_code})")
         transport = self.transport
         if message["type"] == "websocket.send" and transport is not None:
-            if transport.is_closing():
-                self.gone()
-                raise ViewerClosed("connection closing")
-            if transport.get_write_buffer_size() > self.limits.write_cap:
-                await self.close(CloseCode.TOO_SLOW, "too slow: more than "
-                                 f"{self.limits.write_cap} bytes unsent; reconnect and resume")
-                raise ViewerClosed("write cap passed")
+            await self._wait_for_room(transport, frame_size(message))
         await self._send(message)
         if message["type"] == "websocket.accept":
             self.accepted = True
@@ -128,11 +146,37 @@ class GuardedSocket:
                 # instead, so the close frame is never stuck behind a paused writer.
                 transport.set_write_buffer_limits(high=2**62)
 
+    async def _wait_for_room(self, transport: asyncio.WriteTransport, size: int) -> None:
+        """Hold the frame back while it would take the unsent bytes past the write cap.
+
+        A frame always goes out onto an empty buffer, so a viewer that never reads holds
+        at most the cap, or one frame if that is bigger. Slow is behind in *time*: one
+        that has not made room within ``slow_seconds`` is closed (4008); a fast reader
+        of big frames only waits a moment, whatever one snapshot of its buffer says.
+        """
+        cap = self.limits.write_cap
+        deadline = time.monotonic() + self.limits.slow_seconds
+        while True:
+            if transport.is_closing():
+                self.gone()
+                raise ViewerClosed("connection closing")
+            if self.close_code is not None:
+                raise ViewerClosed(f"closed by the server ({self.close_code})")
+            buffered = transport.get_write_buffer_size()
+            if not buffered or buffered + size <= cap:
+                return
+            if time.monotonic() > deadline:
+                await self.close(CloseCode.TOO_SLOW, f"too slow: {buffered} bytes unread for "
+                                 f"{self.limits.slow_seconds:g} s; reconnect and resume")
+                raise ViewerClosed("write cap passed")
+            await asyncio.sleep(DRAIN_POLL)
+
     async def close(self, code: int, reason: str) -> None:
         """Close with ``code`` (once) and end the app's receive; abort a stuck transport."""
         if self.close_code is not None:
             return
         self.close_code = code
+        self.close_reason = reason
         self._closed.set()
         if self.accepted:
             with contextlib.suppress(Exception):  # the peer may already be gone
@@ -154,11 +198,20 @@ class GuardedSocket:
             asyncio.get_running_loop().call_later(CLOSE_GRACE, self.transport.abort)
 
 
-async def accept_and_close(receive: Receive, send: Send, code: int, reason: str) -> None:
+def accept_message(scope: Scope) -> Message:
+    """``websocket.accept``, choosing the browser's subprotocol when it offered it (a
+    browser fails a handshake that answers none of the subprotocols it offered)."""
+    if BROWSER_PROTOCOL in scope.get("subprotocols", []):
+        return {"type": "websocket.accept", "subprotocol": BROWSER_PROTOCOL}
+    return {"type": "websocket.accept"}
+
+
+async def accept_and_close(scope: Scope, receive: Receive, send: Send, code: int,
+                           reason: str) -> None:
     """Refuse a WebSocket with a close code the client can read (a close before accept
     would be a bare HTTP 403)."""
     await receive()
-    await send({"type": "websocket.accept"})
+    await send(accept_message(scope))
     await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
@@ -182,7 +235,7 @@ class ViewerLimits:
             return
         if len(self.sockets) >= self.limits.max_viewers:
             self.refused[CloseCode.TRY_LATER] += 1
-            await accept_and_close(receive, send, CloseCode.TRY_LATER,
+            await accept_and_close(scope, receive, send, CloseCode.TRY_LATER,
                                    f"the server takes {self.limits.max_viewers} viewers")
             return
         transport = state.get(TRANSPORT_KEY) or transport_of(send)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -29,7 +28,7 @@ from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.recording import open_recorder, recording_outcome
 from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.auth import TokenAuthority
-from pytest_jbrealtime.server.deadline import deadline_protocol
+from pytest_jbrealtime.server.core import access_log_wanted, uvicorn_config
 from pytest_jbrealtime.server.interrupted import InterruptedTests
 from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV, configure_server_logging
@@ -124,8 +123,6 @@ class LiveServerProcess:
         # pytest says when the run is over; the pipe closing without it means pytest died.
         self.finish_received = False
         self.linger = 0.0
-        # The server's log level (redact.py); WARNING unless JB_LIVE_SERVER_LOG_LEVEL says.
-        self.log_level = logging.getLogger("uvicorn.error").getEffectiveLevel()
         self.drain_timeout = float(config.get("drain_timeout", 1.0))
         self.alerts = self.stall_alerts()
         # The last words of test processes killed mid-test (server/interrupted.py).
@@ -190,25 +187,8 @@ class LiveServerProcess:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_sigterm)
         pipe = EventsPipePoller(events_fd, self, decoder)
         poller = asyncio.create_task(pipe.run())
-        limits = self.state.limits
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.state),
-                log_config=None,
-                # On only when the log level asks for requests; redacted (redact.py).
-                access_log=self.log_level <= logging.INFO,
-                lifespan="off",
-                ws_max_size=limits.max_message_bytes,
-                # Each event is encoded once for every viewer; per-message deflate would
-                # compress it again per viewer (measured: it dominated latency at 100).
-                ws_per_message_deflate=False,
-                ws_ping_interval=limits.ping_interval,
-                ws_ping_timeout=limits.ping_timeout,
-                # Sockets that send no complete request in time are aborted (deadline.py).
-                http=deadline_protocol(limits.handshake_timeout),
-                timeout_graceful_shutdown=1,
-            )
-        )
+        server = uvicorn.Server(uvicorn_config(create_app(self.state), self.state.limits,
+                                               access_log=access_log_wanted()))
         # startup/shutdown by hand instead of serve(): uvicorn's main loop ticks every
         # 0.1 s and would add that to the end of every run.
         server.config.load()

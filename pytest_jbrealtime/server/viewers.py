@@ -24,11 +24,13 @@ from pytest_jbrealtime.protocol import (
     TEST_GROUP_PREFIX,
     CloseCode,
 )
+from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
 from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.stacks import StackService
 
+MAX_SAFE_INTEGER = 2**53 - 1
 FIRST_MESSAGE_GRACE = 0.2
 MAX_BATCH = 1000
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -124,7 +126,8 @@ class ViewerConnection:
             # to next is delivered from where its cursor stands.
             entries = self.log.read_after(self.cursor, MAX_BATCH) if self.groups else []
             if entries:
-                await self._send_events(entries)
+                entries, wanted = self._next_frame(entries)
+                await self._send_events(wanted)
                 if moves == self._cursor_moves:
                     self.cursor = entries[-1].event["seq"]
                 continue
@@ -138,8 +141,22 @@ class ViewerConnection:
                 return
             await self._wake.wait()
 
-    async def _send_events(self, entries: list[LoggedEvent]) -> None:
-        wanted = [e.text for e in entries if e.in_groups(self.groups)]
+    def _next_frame(self, entries: list[LoggedEvent]) -> tuple[list[LoggedEvent], list[str]]:
+        """The entries the next frame covers and the texts it sends: this viewer's
+        events, up to ``max_send_bytes`` (at least one)."""
+        wanted: list[str] = []
+        size = 0
+        for index, entry in enumerate(entries):
+            if not entry.in_groups(self.groups):
+                continue
+            entry_size = text_size(entry.text) + 1
+            if wanted and size + entry_size > VIEWER_SOCKET.max_send_bytes:
+                return entries[:index], wanted
+            wanted.append(entry.text)
+            size += entry_size
+        return entries, wanted
+
+    async def _send_events(self, wanted: list[str]) -> None:
         if not wanted:
             return
         if len(wanted) == 1:
@@ -248,6 +265,12 @@ class ViewerConnection:
         ping_id = message.get("id")
         if ping_id is not None and not isinstance(ping_id, (str, int)):
             raise ProtocolError("'ping' field 'id' must be a string or an integer")
+        # Echoed back: bounded, so a ping cannot make the server send what it likes.
+        if isinstance(ping_id, str) and len(ping_id) > VIEWER_SOCKET.max_echo_chars:
+            raise ProtocolError(f"'ping' field 'id': at most {VIEWER_SOCKET.max_echo_chars} "
+                                "characters")
+        if isinstance(ping_id, int) and not -MAX_SAFE_INTEGER <= ping_id <= MAX_SAFE_INTEGER:
+            raise ProtocolError("'ping' field 'id': an integer JavaScript can hold")
         self.post({"type": "pong", "id": ping_id, "log_length": len(self.log)})
 
     def _on_ack(self, message: dict[str, Any]) -> None:

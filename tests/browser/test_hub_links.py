@@ -1,5 +1,6 @@
 """A hub run's link opened from another site: the annotation on a CI run's page, a chat
-message. The person signed in to the hub once (its cookie); the link carries no token."""
+message. The person signed in to the hub once (the token its pages keep for the hub's
+origin, viewer/credential.js); the link carries no token."""
 
 from __future__ import annotations
 

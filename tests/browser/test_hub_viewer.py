@@ -36,7 +36,8 @@ def test_run_list_opens_each_run_in_the_viewer(tmp_path: Path, driver: Chrome,
     assert other.wait() == 1
 
     page = ViewerPage(driver).open(f"{hub.url}/?token={mint('viewer')}")
-    assert "token" not in driver.current_url  # traded for the cookie
+    assert "token" not in driver.current_url  # kept by the page (credential.js), no cookie
+    assert driver.get_cookies() == []
     rows = lambda: driver.find_elements(By.CSS_SELECTOR, "#run-rows tr")  # noqa: E731
     page.wait_for(lambda: len(rows()) == 2)
     assert [row.get_attribute("data-run-id") for row in rows()] == ["newer", "sharded"]
@@ -102,15 +103,21 @@ def test_a_screenshot_of_a_hub_run_shows_in_its_viewer(tmp_path: Path, driver: C
     assert shard.wait() == 0, shard.text
 
     page = ViewerPage(driver).open(f"{hub.url}/runs/pictured/?token={mint('viewer')}")
-    assert driver.current_url == f"{hub.url}/runs/pictured/"  # the token became a cookie
+    assert driver.current_url == f"{hub.url}/runs/pictured/"  # the page kept the token
     page.wait_finished()
     driver.find_element(By.CSS_SELECTOR, '[data-test-id="test_shot.py::test_shot"]').click()
     page.wait_for(lambda: page.text("detail-name") == "test_shot")
     image = page.wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "img.screenshot"))[0]
     driver.execute_script("arguments[0].scrollIntoView()", image)  # loading=lazy
-    # Loaded from the hub (the run's address, the page's cookie) and decoded: 7x4.
+    # Loaded from the hub (the run's address, the page's token) and decoded: 7x4.
     page.wait_for(lambda: driver.execute_script(
         "return arguments[0].complete && arguments[0].naturalWidth", image) == 7)
-    assert image.get_attribute("src").startswith(f"{hub.url}/runs/pictured/screenshots/")
+    # Fetched with the page's token from the run's address, shown from a blob: the image's
+    # address carries no token (viewer/credential.js).
+    assert image.get_attribute("src").startswith(f"blob:{hub.url}/")
+    fetched = driver.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert any(name.startswith(f"{hub.url}/runs/pictured/screenshots/") and "token" not in name
+               for name in fetched), fetched
     assert driver.execute_script("return arguments[0].naturalHeight", image) == 4
     assert page.csp_violations() == []

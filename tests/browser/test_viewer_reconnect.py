@@ -1,9 +1,10 @@
 """The page's socket closed by the server for real, mid-run: the per-user connection pool.
 
 The server keeps at most 10 connections per token subject and closes the oldest with 4009
-(pytest_jbrealtime/server/limits.py); each browser that opens the link gets a token of its
-own in its cookie. The test opens 10 more real WebSocket connections with that browser's
-token (WebDriver reads the HttpOnly cookie), so the server closes the page's. The page
+(pytest_jbrealtime/server/limits.py); everyone who opens the link is one user (the pool counts
+per link, not per browser: issue 15). The test opens 10 more real WebSocket connections with
+the token the page keeps (localStorage, viewer/credential.js), so the server closes the
+page's. The page
 must not fight back on its own (reconnecting would close the next oldest, round and round
 the user's tabs): it says so and offers *Reconnect*; it takes its connection back when the
 user clicks that, or when its tab becomes visible again. Either way it resumes, and at the
@@ -21,7 +22,6 @@ import pytest
 import websockets
 from selenium.webdriver import Chrome
 
-from pytest_jbrealtime.server.auth import COOKIE_NAME
 from tests.browser.test_viewer_live import write_gated_suite
 from tests.browser.viewer_page import ViewerPage
 from tests.support import LiveProcess
@@ -109,9 +109,9 @@ def test_page_closed_by_the_server_resumes_without_loss_or_duplicates(
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
     page = ViewerPage(driver).open(run.wait_for_link())
     page.wait_for(lambda: page.store_health()["lastSeq"] > 20)
-    cookie = driver.get_cookie(COOKIE_NAME)
-    assert cookie is not None and cookie["httpOnly"]
-    same_browser = run.ws_url("other-tab", token=cookie["value"])
+    kept = driver.execute_script("return localStorage.getItem('jb-live-token')")
+    assert kept == run.token and driver.get_cookies() == []
+    same_browser = run.ws_url("other-tab", token=kept)
 
     # 1. The page is in front: the server closes it, it says why and waits for the user.
     other_connections.open(same_browser, POOL)

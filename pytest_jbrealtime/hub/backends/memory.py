@@ -37,7 +37,6 @@ from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.runstate import RunState
 from pytest_jbrealtime.log import LoggedEvent
 from pytest_jbrealtime.recording import RecordingError, RecordingWriter, read_recording
-from pytest_jbrealtime.text import json_text
 
 LOG_NAME = "log.jsonl"
 logger = logging.getLogger("pytest_jbrealtime.hub")
@@ -55,44 +54,46 @@ def epoch_of(timestamp: str | None) -> float | None:
 class RunFile:
     """The first listener of a run's log: writes each batch to disk before anyone sees it.
 
-    Opened on the first append after the hub (re)loaded the run: the file is written
-    anew from the log (which also drops a line a crash cut short) and kept open until
-    the run ends.
+    The first append after the hub (re)loaded the run writes the file anew from the log
+    (which also drops a line a crash cut short); later ones append. The file is open
+    only while a batch is written: a hub with many runs holds no descriptor per run
+    (issue 15: ~1,000 open run logs exhausted a 1,024-descriptor hub).
     """
 
     def __init__(self, run: HubRun, folder: Path) -> None:
         self.run = run
         self.path = folder / LOG_NAME
-        self.writer: RecordingWriter | None = None
+        self.written = False
         self.loading = False
 
     def __call__(self, entries: list[LoggedEvent]) -> None:
         if self.loading:
             return
-        if self.writer is None:
-            self._open(already=len(self.run.log) - len(entries))
-        assert self.writer is not None
-        self.writer(entries)
-        if self.run.log.finished and entries[-1].event["type"] == "session_finished":
-            self.close()
+        try:
+            if not self.written:
+                self._write_anew()
+            else:
+                with open(self.path, "ab") as file:
+                    file.write("".join(entry.text + "\n" for entry in entries).encode())
+        except OSError as exc:
+            logger.error("run %s: writing its log failed: %s", self.run.run_id, exc)
 
-    def _open(self, already: int) -> None:
+    def _write_anew(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Same name in a side folder: the header then names ``log.screenshots`` as the
         # recording's screenshot folder, where the hub keeps them (hub/screenshots.py).
         temporary = self.path.parent / ".new" / LOG_NAME
         writer = RecordingWriter(temporary, run_id=self.run.run_id, run_info={"hub": True},
                                  run_dir=None, warn=lambda m: logger.error("%s", m))
-        if already:
-            writer(self.run.log.read_after(0, already))
+        try:
+            writer(self.run.log.read_after(0, len(self.run.log)))
+        finally:
+            writer.close()
         os.replace(temporary, self.path)
-        writer.path = self.path
-        self.writer = writer
+        self.written = True
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        """Nothing is held open between batches."""
 
 
 class MemoryBackend(LogBackend):
@@ -153,17 +154,10 @@ class MemoryBackend(LogBackend):
         for problem in recording.problems:
             logger.warning("run %s: %s", folder.name, problem)
         run = self._new_run(folder.name)
-        items: list[tuple[dict[str, Any], str]] = []
-        for event, text in zip(recording.events, recording.texts, strict=True):
-            seq = len(items) + 1
-            if event["seq"] != seq:  # a damaged line was skipped: keep the log gap-free
-                event = {**event, "seq": seq}
-                text = json_text(event)
-            items.append((event, text))
         run_file = self._files[run.run_id]
         run_file.loading = True
         try:
-            run.log.add_stamped(items)
+            run.log.add_recorded(recording.events, recording.texts)
         finally:
             run_file.loading = False
         if run.state.all_shards_finished or run.state.ended:

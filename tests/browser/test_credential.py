@@ -1,0 +1,93 @@
+"""The browser's credential (issue 15, finding 4) in real headless Chromium.
+
+It used to be a cookie: a browser sends cookies to every port of 127.0.0.1, so a stub
+server on another port received the run's token, and opening run B's link overwrote run
+A's cookie, whose tab then ended at 4001 for good. Now the page keeps its link's token in
+its origin's storage (scheme, host and port: viewer/credential.js) and sends it itself.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser.viewer_page import ViewerPage
+from tests.held_run import HeldRun
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
+
+
+class StubServer:
+    """Another server on 127.0.0.1 (another port): notes every request's headers."""
+
+    def __init__(self) -> None:
+        seen: list[dict[str, str]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append({k.lower(): v for k, v in self.headers.items()})
+                body = b"<html><body>stub</body></html>"
+                self.send_response(200)
+                self.send_header("content-type", "text/html")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.seen = seen
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Iterator[tuple[HeldRun, HeldRun]]:
+    first, second = HeldRun(tmp_path / "a"), HeldRun(tmp_path / "b")
+    yield first, second
+    for run in (first, second):
+        run.kill()
+
+
+def test_a_runs_token_reaches_only_its_own_server(
+    driver: Chrome, runs: tuple[HeldRun, HeldRun],
+) -> None:
+    run_a, run_b = runs
+    stub = StubServer()
+    try:
+        page = ViewerPage(driver).open(run_a.live.link)
+        page.wait_for(lambda: page.connection_state() == "connected")
+        tab_a = driver.current_window_handle
+        assert "token" not in driver.current_url and driver.get_cookies() == []
+        # Run B's link in another tab of the same browser.
+        driver.switch_to.new_window("tab")
+        ViewerPage(driver).open(run_b.live.link)
+        assert driver.execute_script("return localStorage.getItem('jb-live-token')") == \
+            run_b.token
+        # Another port of the same host: nothing of either run comes with the request.
+        driver.get(f"http://127.0.0.1:{stub.port}/")
+        assert stub.seen and "cookie" not in stub.seen[-1], stub.seen
+        assert run_a.token not in str(stub.seen) and run_b.token not in str(stub.seen)
+        # Run A's tab still holds its own token: it reconnects and is served, not 4001.
+        driver.switch_to.window(tab_a)
+        assert driver.execute_script("return localStorage.getItem('jb-live-token')") == \
+            run_a.token
+        driver.execute_script("window.__jbLive.client.reconnectNow()")
+        page.wait_for(lambda: driver.execute_script(
+            "return window.__jbLive.client.stats.connects") >= 2)
+        page.wait_for(lambda: page.connection_state() == "connected")
+    finally:
+        stub.close()
+    for run in (run_a, run_b):
+        assert run.release() == 1
