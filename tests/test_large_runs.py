@@ -6,10 +6,16 @@ Not timed (the machine is shared): the speed of these is in benchmarks/.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
+
+import pytest
+import websockets
 
 from pytest_jbrealtime.protocol.collection import PART_CHARS, collection_events
 from pytest_jbrealtime.protocol.events import CollectedTest
+from tests.support import unpack
 
 MIB = 1024 * 1024
 TESTS = 3000
@@ -17,6 +23,7 @@ TESTS = 3000
 # the collection is about 1.5 M characters, many parts of PART_CHARS.
 BIG_SUITE = f"""
 import pytest
+import websockets
 
 CASES = [f"case-{{n:05d}}-" + "x" * 190 for n in range({TESTS})]
 
@@ -56,3 +63,55 @@ def test_a_big_collection_is_split_in_order_under_the_bound() -> None:
 def test_an_empty_collection_is_one_event() -> None:
     ((_, payload),) = collection_events([], [])
     assert payload["tests"] == [] and payload["parts"] == 1
+async def _read_all(url: str, sizes: list[int], until: str = "session_finished",
+                    timeout: float = 180) -> tuple[list[dict[str, Any]], int | None]:
+    """Read as a fast viewer does, keeping every frame's size, until ``until`` arrives."""
+    events: list[dict[str, Any]] = []
+
+    async def run() -> int | None:
+        async with websockets.connect(url, max_size=None) as ws:
+            async for frame in ws:
+                sizes.append(len(frame.encode() if isinstance(frame, str) else frame))
+                events.extend(m for m in unpack(json.loads(frame)) if "seq" in m)
+                if events and events[-1]["type"] == until:
+                    return None
+            return ws.close_code
+
+    close_code = await asyncio.wait_for(run(), timeout)
+    return events, close_code
+
+
+def _collection(events: list[dict[str, Any]]) -> list[str]:
+    parts = [e for e in events if e["type"] in ("collection_finished", "collection_part")]
+    assert parts[0]["type"] == "collection_finished"
+    assert len(parts) == parts[0]["parts"] > 1
+    # The parts follow each other at once, in order.
+    seqs = [e["seq"] for e in parts]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    return [t["test_id"] for e in parts for t in e["tests"]]
+
+
+def test_big_collection_reaches_a_reader_and_a_late_joiner_in_bounded_frames(
+    suite_dir: pytest.Pytester, start_live
+) -> None:
+    suite_dir.makepyfile(test_big=BIG_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1",
+                     "--jb-live-linger", "120", "-q")
+    reader_sizes: list[int] = []
+    events, close_code = asyncio.run(_read_all(run.ws_url("reader"), reader_sizes))
+    assert close_code is None, f"the reading viewer was closed with {close_code}"
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    expected = [f"test_big.py::test_case[case-{n:05d}-{'x' * 190}]" for n in range(TESTS)]
+    assert _collection(events) == expected
+    assert sum(e["type"] == "test_completed" for e in events) == TESTS
+    assert events[-1]["counts"]["passed"] == TESTS
+    assert max(reader_sizes) <= MIB
+
+    # A viewer joining the finished run gets the same log, in the same bounded frames.
+    late_sizes: list[int] = []
+    late, close_code = asyncio.run(_read_all(run.ws_url("late"), late_sizes))
+    assert close_code is None
+    assert [e["seq"] for e in late] == [e["seq"] for e in events]
+    assert _collection(late) == expected
+    assert max(late_sizes) <= MIB
+    run.kill()
