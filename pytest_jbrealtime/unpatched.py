@@ -75,3 +75,36 @@ system = System(
     gethostname=socket.gethostname,
     getaddrinfo=socket.getaddrinfo,
 )
+
+
+class _BoundTime:
+    """A stand-in for the ``time`` module inside a library our threads run: its clocks
+    are the ones bound here, anything else is the real module's."""
+
+    def __init__(self) -> None:
+        self.time = clock.time
+        self.monotonic = clock.monotonic
+        self.perf_counter = clock.perf_counter
+        self.sleep = clock.sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def shield_websockets_sync() -> None:
+    """Give websockets' sync client the clocks bound here.
+
+    The hub producer's thread talks to the hub through it for the whole run, and it
+    reads ``time.monotonic`` at every call (each deadline of ``recv(timeout=…)``, its
+    keepalive pings): a test that patches the clock had its mocked values taken by our
+    thread (``StopIteration`` in the test, a dead producer). Its modules look ``time``
+    up in their own globals, so that name is pointed at the bound clocks; for a test of
+    the user's that drives websockets' sync client, patching ``time`` no longer reaches
+    websockets' timeouts either (nothing else changes).
+    """
+    import websockets.sync.connection
+    import websockets.sync.utils
+
+    for module in (websockets.sync.utils, websockets.sync.connection):
+        if getattr(module, "time", None) is time:
+            module.time = _BoundTime()  # type: ignore[attr-defined]

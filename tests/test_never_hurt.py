@@ -865,3 +865,23 @@ def test_freezegun_does_not_freeze_the_plugin(suite_dir: pytest.Pytester, start_
     stamps = [e["timestamp"] for e in watched.events if e.get("test_id")]
     assert len(watched.of_type("test_completed")) == 4
     assert stamps and all(s.startswith(this_year) for s in stamps)
+
+
+def test_patched_stdlib_never_reaches_a_hub_run(patched_suite: Path, tmp_path: Path,
+                                                running: list[Any]) -> None:
+    """On a hub run a thread of pytest's talks to the hub the whole time (websockets'
+    sync client, whose deadlines and pings read ``time.monotonic`` at each call)."""
+    from tests.hub_support import HubProcess, Shard, mint
+
+    expected = plain_pytest(patched_suite, "-p", "no:cacheprovider")
+    assert expected == (1, PATCHED_SUMMARY)
+    hub = HubProcess(tmp_path / "hub", 0)
+    running.append(hub)
+    shard = Shard(patched_suite, hub.url, run_id="patched", token=mint("producer", "ci"))
+    running.append(shard)
+    assert shard.wait() == expected[0], shard.text
+    assert summary_of(shard.text) == expected[1], shard.text
+    assert "jb-live: WARNING" not in shard.text
+    assert "INTERNALERROR" not in shard.text
+    watched = watch_sync(hub.viewer_url("patched"))
+    assert watched.of_type("session_finished")[0]["exit_status"] == 1

@@ -34,7 +34,7 @@ from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.stack_responder import ask_responder, responder_path
 from pytest_jbrealtime.stalls import StallWatch, stalled_event
-from pytest_jbrealtime.unpatched import clock, system
+from pytest_jbrealtime.unpatched import clock, shield_websockets_sync, system
 
 CONNECT_TIMEOUT = 3.0
 JOIN_TIMEOUT = 5.0
@@ -229,6 +229,7 @@ class HubProducer:
         from websockets.exceptions import ConnectionClosed, InvalidStatus
         from websockets.sync.client import connect
 
+        shield_websockets_sync()
         try:
             connection = connect(
                 self.ws_url, additional_headers={"Authorization": f"Bearer {self._token}"},
