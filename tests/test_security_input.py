@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import websockets
 
+from pytest_jbrealtime.server.viewers import MAX_TEST_ID_CHARS
 from tests.held_run import HeldRun, Viewer, raw_connection, seconds_until_closed
 
 MAX_FRAME = 64 * 1024
@@ -124,7 +125,10 @@ BAD_MESSAGES = {
     "deep nesting": ("[" * 30_000 + "]" * 30_000, ""),
     "deep object": ('{"type": "ping", "id": ' + '{"a":' * 10_000 + "1" + "}" * 10_000 + "}", ""),
     "bad group": ('{"type": "subscribe", "group": "<script>"}', "group"),
-    "long group": ('{"type": "subscribe", "group": "test_' + "a" * 60_000 + '"}', "group"),
+    # One character past the longest test id a group may name (viewers.MAX_TEST_ID_CHARS),
+    # in a frame still under the 64 KiB frame limit.
+    "long group": ('{"type": "subscribe", "group": "test_' + "a" * (MAX_TEST_ID_CHARS + 1)
+                   + '"}', "test id"),
     "ping id object": ('{"type": "ping", "id": {"a": 1}}', "id"),
     "lone surrogate": ('{"type": "\\ud800"}', ""),
 }
