@@ -97,7 +97,16 @@ class RecordingWriter:
         self._whole_bytes = 0  # the file's size after the last whole batch
         self._file: IO[bytes] | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = open(path, "wb")  # noqa: SIM115 - open for the whole run
+        # Written beside PATH and renamed at the end. pytest decides its rootdir before
+        # it knows our options, so the value of ``--jb-live-record PATH`` counts as a
+        # test path when the file exists: an xdist worker started after the file
+        # appeared would choose another rootdir than the controller and collect other
+        # test ids ("Different tests were collected"). PATH never appears mid-run.
+        # A device, a pipe or a link (/dev/stdout, a FIFO) is written as it is.
+        self.writing_path = path
+        if not path.is_symlink() and (path.is_file() or not path.exists()):
+            self.writing_path = path.with_name(path.name + ".partial")
+        self._raw = open(self.writing_path, "wb")  # noqa: SIM115 - open for the whole run
         self._file = self._raw
         if path.name.endswith(".gz"):
             self._file = gzip.GzipFile(  # type: ignore[assignment]  # GzipFile is an IO[bytes]
@@ -136,7 +145,7 @@ class RecordingWriter:
                 # Without the part of the batch that did fit: the file ends on a whole
                 # event, as the warning says (a gzip stream cut short reads to its cut).
                 with contextlib.suppress(OSError):
-                    os.truncate(self.path, self._whole_bytes)
+                    os.truncate(self.path, self._whole_bytes)  # (renamed by close)
             return
         for entry in entries:
             if entry.event["type"] != "screenshot_captured":
@@ -183,6 +192,13 @@ class RecordingWriter:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+        if raw is not None and self.writing_path != self.path:
+            try:
+                os.replace(self.writing_path, self.path)
+            except OSError as exc:
+                self.failure = self.failure or f"renaming {self.writing_path} failed"
+                self._warn(f"the recording is in {self.writing_path}: renaming it to "
+                           f"{self.path} failed ({short_error(exc)})")
 
 
 def recording_outcome(

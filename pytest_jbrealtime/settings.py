@@ -266,7 +266,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "jb_live_record", "--jb-live-record", "JB_LIVE_RECORD",
-        "write the run's events to PATH as JSON lines as they happen (.gz: compressed); "
+        "write the run's events to PATH as JSON lines as they happen (PATH.partial until "
+        "the run ends; .gz: compressed); "
         "replay with `python -m pytest_jbrealtime replay PATH`",
         _path, metavar="PATH",
     ),

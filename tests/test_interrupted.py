@@ -96,7 +96,7 @@ def test_a_worker_killed_with_sigterm_leaves_its_tests_last_stack(
     assert run.wait(TIMEOUT) == 1, run.output
     events = recorded(record)
     crash = [e for e in events if e.get("type") == "worker_crashed"]
-    assert len(crash) == 1 and crash[0]["test_id"].endswith(SLEEPS), crash
+    assert len(crash) == 1 and crash[0]["test_id"].endswith(SLEEPS), (crash, run.output)
     event = interrupted(events, crash[0]["test_id"])
     assert event["reason"] == "worker crashed (SIGTERM)" and event["worker"] == crash[0]["worker"]
     check_last_stack(event, SLEEPER)

@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -566,6 +567,9 @@ def test_an_unwritable_recording_is_not_called_written(suite_dir: pytest.Pyteste
     assert "cannot write the recording /dev/full" in warnings[0]
     assert "No space left on device" in warnings[0] and "not recorded" in warnings[0]
     assert "recording written" not in output and "incomplete" not in output
+    # Written as it is: a device is never replaced by a file (PATH.partial is for files).
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert not os.path.exists("/dev/full.partial")
 
 
 # -- a long test id can be subscribed to (issue 13, item 3) -----------------------------------

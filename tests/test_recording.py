@@ -101,16 +101,58 @@ def test_recording_is_written_while_the_run_goes_on(
     run = start_live(suite_dir.path, "--jb-live-record", "run.jsonl",
                      env={"JB_TEST_GO": str(go)})
     try:
-        # test_blocks has started and is still running: its start is on disk already.
+        # test_blocks has started and is still running: its start is on disk already,
+        # in PATH.partial (PATH appears at the end: see the xdist test below).
+        partial = suite_dir.path / "run.jsonl.partial"
         wait_until(lambda: any(e["type"] == "test_started"
                                and e["test_id"].endswith("test_blocks")
-                               for e in _events_in(target)))
+                               for e in _events_in(partial)))
         assert run.process.poll() is None
-        assert not any(e["type"] == "session_finished" for e in _events_in(target))
+        assert not any(e["type"] == "session_finished" for e in _events_in(partial))
+        assert not target.exists()
     finally:
         go.touch()
     assert run.wait() == 0
     assert read_recording(target).finished
+    assert not partial.exists()
+
+
+# Each test looks for the recording's final path while the run goes on.
+RECORD_ABSENT_SUITE = """
+import os, time
+
+def check():
+    time.sleep(0.2)
+    assert not os.path.exists(os.environ["JB_TEST_RECORD"])
+    assert os.path.exists(os.environ["JB_TEST_RECORD"] + ".partial")
+
+def test_one(): check()
+def test_two(): check()
+def test_three(): check()
+def test_four(): check()
+"""
+
+
+def test_recording_outside_the_project_keeps_xdist_workers_on_one_rootdir(
+    suite_dir: pytest.Pytester, start_live: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # pytest reads the bare value of ``--jb-live-record PATH`` as a test path when the
+    # file exists (it decides its rootdir before plugins add their options). Were PATH
+    # created at the start, a worker started after it would pick the folder of PATH as
+    # rootdir and collect other ids than the controller: "Different tests were
+    # collected", a failed run. Workers restarted mid-run (--max-worker-restart) start
+    # after it, always.
+    (suite_dir.path / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    suite_dir.makepyfile(test_absent=RECORD_ABSENT_SUITE)
+    target = tmp_path_factory.mktemp("elsewhere") / "run.jsonl"
+    run = start_live(suite_dir.path, "-n", "2", "--jb-live-record", str(target),
+                     env={"JB_TEST_RECORD": str(target)})
+    assert run.wait() == 0, run.output
+    assert "4 passed" in run.output and "Different tests" not in run.output
+    completed = [e["test_id"] for e in read_recording(target).events
+                 if e["type"] == "test_completed"]
+    assert sorted(completed) == sorted(f"test_absent.py::test_{n}"
+                                       for n in ("one", "two", "three", "four"))
 
 
 def test_recording_survives_a_killed_run(suite_dir: pytest.Pytester, start_live: Any) -> None:
@@ -119,11 +161,12 @@ def test_recording_survives_a_killed_run(suite_dir: pytest.Pytester, start_live:
     run = start_live(suite_dir.path, "--jb-live-record", "run.jsonl.gz",
                      env={"JB_TEST_GO": str(suite_dir.path / "never")})
     wait_until(lambda: any(e.get("test_id", "").endswith("test_blocks")
-                           for e in _events_in(target)))
+                           for e in _events_in(suite_dir.path / "run.jsonl.gz.partial")))
     os.kill(run.process.pid, signal.SIGKILL)
     run.wait()
-    # The server process sees its pipe close, and closes the recording properly.
-    wait_until(lambda: (recording := read_recording(target)).problems == []
+    # The server process sees its pipe close, and closes (and renames) the recording.
+    wait_until(lambda: target.exists()
+               and (recording := read_recording(target)).problems == []
                and len(recording.events) > 0)
     recording = read_recording(target)
     assert not recording.finished
@@ -195,7 +238,7 @@ def test_gzip_cut_short_keeps_what_was_flushed(tmp_path: Path) -> None:
         event = json.loads(_event(seq))
         writer([LoggedEvent(event, json.dumps(event))])
     # No close(): the process died here. Every batch was sync-flushed.
-    recording = read_recording(path)
+    recording = read_recording(writer.writing_path)
     assert [e["seq"] for e in recording.events] == [1, 2, 3]
     assert [str(p) for p in recording.problems] == [
         "line 5: the gzip stream ends early (the run stopped while writing?)"]
