@@ -469,6 +469,28 @@ def test_unencodable_text_reaches_viewer_recording_and_report(
     assert events_in_report(suite_dir.path / "report.html") == watched.events
 
 
+def test_unencodable_text_under_xdist_ends_as_xdist_ends_it(suite_dir: pytest.Pytester) -> None:
+    """xdist itself cannot send a report holding a lone surrogate to its controller
+    (execnet: "strings must be utf-8 encodable"): the plain run ends in INTERNALERROR,
+    exit 3, on this suite. The plugin repairs its own copy of the text and leaves the
+    worker's report alone, so the run ends exactly as the plain one: it neither adds a
+    failure nor hides xdist's (a plugin that "fixed" it would change the exit status)."""
+    suite_dir.makepyfile(test_text=UNENCODABLE_SUITE)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-n", "2",
+                               *args], cwd=suite_dir.path, capture_output=True, text=True,
+                              errors="replace", env=env, timeout=120)
+
+    plain, live = run(), run("--jb-live", "--jb-live-port", "0")
+    assert plain.returncode == pytest.ExitCode.INTERNAL_ERROR, plain.stdout
+    assert "surrogates not allowed" in plain.stdout
+    assert live.returncode == plain.returncode, live.stdout
+    assert "surrogates not allowed" in live.stdout
+    assert "jb-live: WARNING" not in live.stdout + live.stderr
+
+
 def events_in_report(path: Path) -> list[dict[str, Any]]:
     """The events an HTML report carries (report.py: gzip + base64 JSON in the page)."""
     import base64
