@@ -13,7 +13,10 @@ Three ways a run ends mid-test, three ways to catch what it was doing:
   running there (``server/stall_alerts.py``);
 - **Ctrl-C**: pytest turns it into ``KeyboardInterrupt``; the session's
   ``pytest_keyboard_interrupt`` publishes ``test_interrupted`` with the stack the
-  exception unwound (:func:`frames_of_traceback`) and the other threads';
+  exception unwound (:func:`frames_of_traceback`) and the other threads'. Under xdist
+  the signal reaches the controller, whose workers are still in their tests when its
+  ``pytest_keyboard_interrupt`` runs (xdist stops them after): it asks each worker's
+  stack responder (:func:`ask_workers`) and publishes what they answer;
 - **pytest-timeout**: its default (signal) method fails the test with the stack in
   the failure, which ``test_completed`` carries; its thread method ends the process
   like SIGTERM does, without a signal (not caught here).
@@ -27,12 +30,19 @@ import contextlib
 import faulthandler
 import re
 import signal
+import threading
 from linecache import getline as _getline
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from pytest_jbrealtime.stack_responder import MAX_CODE_CHARS, MAX_FRAMES, TEST_FRAME
+from pytest_jbrealtime.stack_responder import (
+    MAX_CODE_CHARS,
+    MAX_FRAMES,
+    TEST_FRAME,
+    ask_responder,
+    responder_path,
+)
 
 THREAD_LINE = re.compile(
     r"^(Current thread|Thread) (0x[0-9a-fA-F]+)(?: \[(.*)\])? \(most recent call first\):")
@@ -146,3 +156,24 @@ def interrupted_event(test_id: str, worker: str, reason: str,
     """The ``test_interrupted`` event (unstamped)."""
     return {"type": "test_interrupted", "test_id": test_id, "worker": worker,
             "reason": reason, "threads": threads}
+
+
+def ask_workers(run_dir: Path | str, running: dict[str, str],
+                timeout: float) -> dict[str, list[dict[str, Any]]]:
+    """The threads of each worker in ``running`` (worker -> its test) that answered
+    within ``timeout`` while still in that test, asked all at once (one thread each: a
+    worker stuck in C code holding the GIL must not hold up the others' answers)."""
+    answers: dict[str, dict[str, Any]] = {}
+
+    def ask(worker: str) -> None:
+        answers[worker] = ask_responder(responder_path(run_dir, worker), timeout)
+
+    askers = [threading.Thread(target=ask, args=(worker,), daemon=True,
+                               name=f"jb-live-last-words-{worker}") for worker in running]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout + 0.5)
+    return {worker: answer["threads"] for worker, test_id in running.items()
+            if (answer := answers.get(worker, {})).get("test_id") == test_id
+            and answer.get("threads")}
