@@ -169,3 +169,76 @@ def test_ctrl_c_under_xdist_records_where_each_worker_was(
         assert event["worker"] == started[test_id] and event["worker"].startswith("gw")
         check_last_stack(event, function, file)
     assert events[-1]["type"] == "session_finished"
+
+
+TIMED_OUT_SUITE = f"""
+import os, pathlib, time, pytest
+
+def {SLEEPER}():
+    once = pathlib.Path(os.environ["JB_TEST_GATE_DIR"]) / "timed-out"
+    if not once.exists():  # xdist runs the test again on a new worker: that one passes
+        once.touch()
+        time.sleep(60)
+
+@pytest.mark.timeout(2, method="thread")
+def test_sleeps():
+    {SLEEPER}()
+"""
+
+
+def test_pytest_timeout_thread_method_leaves_the_tests_last_stack(
+    tmp_path: Path, start_live: Any
+) -> None:
+    """pytest-timeout's thread method ends the process with ``os._exit(1)`` (no signal):
+    the stack it had when its time was up is still recorded, with the reason."""
+    directory, gates = suite(tmp_path)
+    (directory / "test_sleepy.py").write_text(TIMED_OUT_SUITE)
+    (directory / "test_spinny.py").unlink()
+    record = tmp_path / "run.jsonl"
+    run = start_live(directory, "--jb-live-record", str(record),
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+    assert run.wait(TIMEOUT) == 1, run.output  # pytest-timeout's os._exit(1), as without us
+    assert "Timeout" in run.output  # its own dump still went to the terminal
+    event = interrupted(recorded(record), SLEEPS)
+    assert event["reason"] == "pytest-timeout (thread method, 2 s)", event
+    check_last_stack(event, SLEEPER)
+    assert event["threads"][0]["frames"][-1]["function"] == SLEEPER, "blocked in time.sleep"
+    # The timer thread that took it is no news: pytest-timeout prints its own.
+    assert not any("timeout_timer" in f["function"] for t in event["threads"]
+                   for f in t["frames"]), event["threads"]
+
+
+def test_pytest_timeout_on_an_xdist_worker_leaves_the_tests_last_stack(
+    tmp_path: Path, start_live: Any
+) -> None:
+    directory, gates = suite(tmp_path)
+    (directory / "test_sleepy.py").write_text(TIMED_OUT_SUITE)
+    record = tmp_path / "run.jsonl"
+    (gates / "spins").touch()
+    run = start_live(directory, *PARALLEL, "--jb-live-record", str(record),
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+    assert run.wait(TIMEOUT) == 1, run.output  # the worker died; xdist reports it
+    events = recorded(record)
+    crash = [e for e in events if e.get("type") == "worker_crashed"]
+    assert len(crash) == 1 and crash[0]["test_id"] == SLEEPS, (crash, run.output)
+    event = interrupted(events, SLEEPS)
+    assert event["reason"] == "pytest-timeout (thread method, 2 s)", event
+    assert event["worker"] == crash[0]["worker"] and event["seq"] > crash[0]["seq"]
+    check_last_stack(event, SLEEPER)
+
+
+def test_pytest_timeouts_function_is_its_own_again_after_the_tests(tmp_path: Path) -> None:
+    import pytest_timeout
+
+    from pytest_jbrealtime.last_words import LastWords
+
+    original = pytest_timeout.timeout_timer
+    words = LastWords(tmp_path, "main")
+    words.arm()
+    try:
+        assert pytest_timeout.timeout_timer is not original
+        assert pytest_timeout.timeout_timer.__wrapped__ is original
+    finally:
+        words.disarm()
+    assert pytest_timeout.timeout_timer is original
+    assert not list(tmp_path.iterdir()), "nothing left in the run folder"
