@@ -13,7 +13,8 @@ Frames (JSON text; docs/hub.md):
   on its own (the next publish's ack covers it);
 - hub -> producer: ``{"type": "joined", "run_id": R, "shard": S2, "last": M}`` (M: the
   last event the hub holds from it, so it sends again from M+1), and after each
-  publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored, and
+  publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored (with
+  ``"verdicts": {test_id: verdict}`` when the hub's history judged tests of the frame), and
   ``{"type": "viewers", "run_id": R, "count": N}`` whenever the number of viewers
   watching the run changes (``--jb-live-wait-viewers``);
 - hub -> producer ``{"type": "stack_request", "id": N, "worker": W}`` and its answer
@@ -37,7 +38,13 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
+from pytest_jbrealtime.hub.backends.base import (
+    LiveQuota,
+    LiveRunsFull,
+    LogBackend,
+    StoreUnavailable,
+    UnknownRun,
+)
 from pytest_jbrealtime.hub.history import HubHistory
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
@@ -50,6 +57,7 @@ from pytest_jbrealtime.hub.screenshots import (
 )
 from pytest_jbrealtime.hub.stacks import Send, ShardStackRequests
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.protocol.frames import HubAck
 from pytest_jbrealtime.server.limit_config import ServerLimits
 
 # Fields the log or the hub assigns; a producer cannot choose them.
@@ -108,9 +116,6 @@ class HubIntake:
         self.history = history
         self.screenshots = screenshots or HubScreenshots(None, 0)
         self.limits = limits or ServerLimits()
-        # Live runs joined through this hub, all and per token (hub/scopes.py token_key).
-        self.live_runs: set[str] = set()
-        self.live_runs_of: dict[str, set[str]] = {}
         self.connections = 0
         # (run, shard) of each producer connected now, for the shards' heartbeat.
         self.joined: Counter[tuple[str, str]] = Counter()
@@ -239,44 +244,19 @@ class HubIntake:
                               "(mint one with --run or --project)")
         if not scope.allows(run_id):
             raise JoinRefused(CloseCode.NOT_YOURS, f"this token publishes into {scope.describe()}")
-        await self._make_room(run_id, token_key(claims))
-        result = await self.backend.join(run_id, shard, producer,
-                                         info if isinstance(info, dict) else {}, expected)
+        quota = LiveQuota(token_key(claims), self.limits.max_live_runs_per_token,
+                          self.limits.max_live_runs)
+        try:
+            result = await self.backend.join(run_id, shard, producer,
+                                             info if isinstance(info, dict) else {}, expected,
+                                             quota)
+        except LiveRunsFull as full:
+            raise JoinRefused(CloseCode.TRY_LATER, str(full)) from None
         if self.history is not None:
             await self.history.joined(run_id, info if isinstance(info, dict) else {})
         await websocket.send_text(json.dumps(
             {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
-
-    async def _make_room(self, run_id: str, token: str) -> None:
-        """Count the run as live (for the token and in all), within the caps."""
-        mine = self.live_runs_of.setdefault(token, set())
-        if run_id in mine:
-            return
-        if (len(mine) >= self.limits.max_live_runs_per_token
-                or len(self.live_runs) >= self.limits.max_live_runs):
-            await self._forget_ended()
-            mine = self.live_runs_of.setdefault(token, set())
-        if len(mine) >= self.limits.max_live_runs_per_token:
-            raise JoinRefused(CloseCode.TRY_LATER, f"this token has {len(mine)} live runs, the "
-                              "most it may have; try again when one has finished")
-        if run_id not in self.live_runs and len(self.live_runs) >= self.limits.max_live_runs:
-            raise JoinRefused(CloseCode.TRY_LATER, f"the hub has {len(self.live_runs)} live "
-                              "runs, the most it takes; try again later")
-        mine.add(run_id)
-        self.live_runs.add(run_id)
-
-    async def _forget_ended(self) -> None:
-        ended = set()
-        for run_id in list(self.live_runs):
-            run = await self.backend.open_run(run_id)
-            if run is None or run.state.ended:
-                ended.add(run_id)
-        self.live_runs -= ended
-        for token, runs in list(self.live_runs_of.items()):
-            runs -= ended
-            if not runs:
-                del self.live_runs_of[token]
 
     async def _screenshot(self, data: bytes, joined: tuple[str, str] | None) -> None:
         if joined is None:
@@ -295,12 +275,15 @@ class HubIntake:
         if message.get("run_id") != run_id:
             raise FrameError(f"this connection publishes into run {run_id!r}")
         events = producer_events(message, shard)
-        if self.history is not None:
-            await self.history.judge(run_id, events)
+        verdicts = (await self.history.judge(run_id, events)
+                    if self.history is not None else {})
         result = await self.backend.append(run_id, shard, events)
         if result.ended is not None:
             end = merged_session_finished(result.ended)
             await self.backend.append(run_id, None, [end])
             if self.history is not None:
                 await self.history.finished(run_id, end)
-        await self._send(websocket, {"type": "ack", "run_id": run_id, "last": result.last})
+        ack: HubAck = {"type": "ack", "run_id": run_id, "last": result.last}
+        if verdicts:  # for the producer's CI outputs (docs/ci.md)
+            ack["verdicts"] = verdicts
+        await self._send(websocket, {**ack})
