@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from pytest_jbrealtime.last_words import parse_dump
+from pytest_jbrealtime.shared.last_words import parse_dump
 from tests.held_run import Viewer
 from tests.test_never_hurt import events_in_report
 from tests.test_stacks import SLEEPER, SLEEPS, TIMEOUT, StackViewer, suite

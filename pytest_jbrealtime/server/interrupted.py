@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from pytest_jbrealtime.last_words import interrupted_event, read_dump
-from pytest_jbrealtime.log import EventLog, LoggedEvent
 from pytest_jbrealtime.server.stacks import TestWhereabouts
+from pytest_jbrealtime.shared.last_words import interrupted_event, read_dump
+from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
 
 
 class InterruptedTests:
