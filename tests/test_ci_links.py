@@ -6,7 +6,9 @@ the formatting rules of the other CIs are unit-tested on ``ci.py``.
 
 from __future__ import annotations
 
+import socket
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +252,87 @@ def test_a_hub_runs_link_goes_in_the_job_summary_too(
     assert f"- Live viewer on the hub: [{page}]({page})" in summary
     assert "HTML report: `out/report.html`" in summary
     assert "token" not in summary.replace("viewer link", "")
+
+
+def run_errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("::error")]
+
+
+def test_a_hub_runs_ci_outputs_carry_the_hubs_verdicts(
+    pytester: pytest.Pytester, tmp_path: Path, running: list[Any]
+) -> None:
+    """A CI machine that keeps no cache (``-p no:cacheprovider``: Shard) publishes the
+    story three times to a hub: its annotations and job summary take the hub's verdicts,
+    new failures first, as the hub's viewers see them."""
+    hub = HubProcess(tmp_path / "hub")
+    running.append(hub)
+    pytester.makepyfile(test_story=STORY_SUITE)
+    outputs = []
+    for run in (1, 2, 3):
+        (pytester.path / "run.txt").write_text(str(run))
+        summary_file = tmp_path / f"summary-{run}.md"
+        shard = Shard(pytester.path, hub.url, run_id=f"ci-{run}",
+                      env={**github_env(tmp_path), "GITHUB_STEP_SUMMARY": str(summary_file)})
+        running.append(shard)
+        assert shard.wait() == 1, shard.text
+        assert "WARNING" not in shard.text, shard.text
+        outputs.append((run_errors(shard.text), summary_file.read_text()))
+    assert not (pytester.path / ".pytest_cache").exists()  # no local history at all
+
+    errors, summary = outputs[1]
+    assert errors == [
+        "::error title=New failure::test_story.py::test_flips: assert 2 != 2",
+        "::error title=Known failure::test_story.py::test_keeps_failing: assert 2 == 0",
+        "::error title=Known failure::test_story.py::test_fixed: assert 2 == 3",
+    ]
+    errors, summary = outputs[2]
+    assert errors == [
+        "::error title=New failure::test_story.py::test_starts_failing: assert 3 < 3",
+        "::error title=Known failure::test_story.py::test_keeps_failing: assert 3 == 0",
+    ]
+    assert "#### Failures: 2, 1 new" in summary
+    listed = [line for line in summary.splitlines() if line.startswith("- **")]
+    assert listed == [
+        "- **new failure** `test_story.py::test_starts_failing`: assert 3 < 3",
+        "- **known failure** `test_story.py::test_keeps_failing`: assert 3 == 0",
+    ]
+
+
+def test_a_hub_that_does_not_answer_leaves_the_local_verdicts_and_the_exit_status(
+    suite_dir: pytest.Pytester, tmp_path: Path, running: list[Any]
+) -> None:
+    """A "hub" that takes the connection and never answers: the run ends within its
+    --jb-live-hub-wait with pytest's own exit status, and the CI outputs fall back to
+    this machine's verdicts (none: no cache) with one warning saying so."""
+    suite_dir.makepyfile(test_suite=SUITE)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # accepted by the kernel, never answered
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        shard = Shard(suite_dir.path, url, "--jb-live-hub-wait", "2", run_id="ci-silent",
+                      env=github_env(tmp_path))
+        running.append(shard)
+        assert shard.wait() == 1, shard.text  # one test failed, as without the plugin
+        took = time.monotonic() - started
+    assert took < 60, shard.text
+    assert run_errors(shard.text) == ["::error title=Failed::test_suite.py::test_bad: assert 0"]
+    warnings = [line for line in shard.text.splitlines() if "gave no verdict" in line]
+    assert len(warnings) == 1, shard.text
+    assert warnings[0].startswith(f"jb-live: WARNING: the hub {url} gave no verdict for 1 of "
+                                  "1 failed tests (it did not get the whole run: ")
+    assert warnings[0].endswith("); the job summary and annotations give them this machine's "
+                                "verdicts (from pytest's cache; none without one)")
+    summary = (tmp_path / "step_summary.md").read_text()
+    assert "- **failed** `test_suite.py::test_bad`: assert 0" in summary
+
+
+def test_hub_verdicts_replace_the_local_ones_where_given() -> None:
+    failures = [ci.Failure("t::a", "failed", "x", None),
+                ci.Failure("t::b", "failed", "y", "new_failure")]
+    judged, unjudged = ci.with_verdicts(failures, {"t::a": "known_failure", "t::c": "stable"})
+    assert [f.verdict for f in judged] == ["known_failure", "new_failure"]
+    assert unjudged == 1
 
 
 def test_step_summary_shows_only_a_tokenless_link() -> None:

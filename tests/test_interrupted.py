@@ -1,7 +1,7 @@
 """The last word of an interrupted run: real runs killed with SIGTERM mid-test (serial,
-and an xdist worker killed under the controller) and one stopped with Ctrl-C; the
-recording holds a ``test_interrupted`` event whose stack names the function the test
-was in."""
+and an xdist worker killed under the controller) and ones stopped with Ctrl-C (serial
+and under xdist); the recording holds a ``test_interrupted`` event whose stack names
+the function the test was in."""
 
 from __future__ import annotations
 
@@ -15,7 +15,16 @@ from typing import Any
 from pytest_jbrealtime.shared.last_words import parse_dump
 from tests.held_run import Viewer
 from tests.test_never_hurt import events_in_report
-from tests.test_stacks import SLEEPER, SLEEPS, TIMEOUT, StackViewer, suite
+from tests.test_stacks import (
+    PARALLEL,
+    SLEEPER,
+    SLEEPS,
+    SPINNER,
+    SPINS,
+    TIMEOUT,
+    StackViewer,
+    suite,
+)
 
 
 def recorded(path: Path) -> list[dict[str, Any]]:
@@ -28,20 +37,22 @@ def interrupted(events: list[dict[str, Any]], test_id: str) -> dict[str, Any]:
     return found[0]
 
 
-def check_last_stack(event: dict[str, Any], function: str) -> None:
+def check_last_stack(event: dict[str, Any], function: str,
+                     file: str = "test_sleepy.py") -> None:
     assert isinstance(event["seq"], int)
     current = [t for t in event["threads"] if t["current"]]
     assert len(current) == 1 and event["threads"][0] is current[0], event["threads"]
     functions = [f["function"] for f in current[0]["frames"]]
     assert function in functions, functions
     frame = current[0]["frames"][functions.index(function)]
-    assert frame["file"].endswith("test_sleepy.py") and frame["code"], frame
+    assert frame["file"].endswith(file) and frame["code"], frame
 
 
-async def wait_started(url: str, test_id: str) -> None:
+async def wait_started(url: str, *test_ids: str) -> None:
     stacks = StackViewer(await Viewer.connect(url))
     try:
-        await stacks.started(test_id)
+        for test_id in test_ids:
+            await stacks.started(test_id)
     finally:
         await stacks.viewer.close()
 
@@ -135,3 +146,99 @@ def test_a_faulthandler_dump_is_read_innermost_last() -> None:
         "<module>", "runtestprotocol", "inner"]
     assert threads[0]["frames"][-1]["code"]  # the source line, read from the file
     assert parse_dump("") == [] and parse_dump("garbage\n") == []
+
+
+def test_ctrl_c_under_xdist_records_where_each_worker_was(
+    tmp_path: Path, start_live: Any
+) -> None:
+    """SIGINT to the controller (as a supervisor sends it): the workers are still in
+    their tests when it handles the interrupt; each one's stack is asked for then."""
+    directory, gates = suite(tmp_path)
+    record = tmp_path / "run.jsonl"
+    run = start_live(directory, *PARALLEL, "--jb-live-record", str(record),
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+    asyncio.run(wait_started(run.ws_url(), SLEEPS, SPINS))
+    run.process.send_signal(signal.SIGINT)
+    assert run.wait(TIMEOUT) == 2, run.output  # pytest's "interrupted", as without us
+    events = recorded(record)
+    started = {e["test_id"]: e["worker"] for e in events if e.get("type") == "test_started"}
+    for test_id, function, file in ((SLEEPS, SLEEPER, "test_sleepy.py"),
+                                    (SPINS, SPINNER, "test_spinny.py")):
+        event = interrupted(events, test_id)
+        assert event["reason"] == "KeyboardInterrupt", event
+        assert event["worker"] == started[test_id] and event["worker"].startswith("gw")
+        check_last_stack(event, function, file)
+    assert events[-1]["type"] == "session_finished"
+
+
+TIMED_OUT_SUITE = f"""
+import os, pathlib, time, pytest
+
+def {SLEEPER}():
+    once = pathlib.Path(os.environ["JB_TEST_GATE_DIR"]) / "timed-out"
+    if not once.exists():  # xdist runs the test again on a new worker: that one passes
+        once.touch()
+        time.sleep(60)
+
+@pytest.mark.timeout(2, method="thread")
+def test_sleeps():
+    {SLEEPER}()
+"""
+
+
+def test_pytest_timeout_thread_method_leaves_the_tests_last_stack(
+    tmp_path: Path, start_live: Any
+) -> None:
+    """pytest-timeout's thread method ends the process with ``os._exit(1)`` (no signal):
+    the stack it had when its time was up is still recorded, with the reason."""
+    directory, gates = suite(tmp_path)
+    (directory / "test_sleepy.py").write_text(TIMED_OUT_SUITE)
+    (directory / "test_spinny.py").unlink()
+    record = tmp_path / "run.jsonl"
+    run = start_live(directory, "--jb-live-record", str(record),
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+    assert run.wait(TIMEOUT) == 1, run.output  # pytest-timeout's os._exit(1), as without us
+    assert "Timeout" in run.output  # its own dump still went to the terminal
+    event = interrupted(recorded(record), SLEEPS)
+    assert event["reason"] == "pytest-timeout (thread method, 2 s)", event
+    check_last_stack(event, SLEEPER)
+    assert event["threads"][0]["frames"][-1]["function"] == SLEEPER, "blocked in time.sleep"
+    # The timer thread that took it is no news: pytest-timeout prints its own.
+    assert not any("timeout_timer" in f["function"] for t in event["threads"]
+                   for f in t["frames"]), event["threads"]
+
+
+def test_pytest_timeout_on_an_xdist_worker_leaves_the_tests_last_stack(
+    tmp_path: Path, start_live: Any
+) -> None:
+    directory, gates = suite(tmp_path)
+    (directory / "test_sleepy.py").write_text(TIMED_OUT_SUITE)
+    record = tmp_path / "run.jsonl"
+    (gates / "spins").touch()
+    run = start_live(directory, *PARALLEL, "--jb-live-record", str(record),
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+    assert run.wait(TIMEOUT) == 1, run.output  # the worker died; xdist reports it
+    events = recorded(record)
+    crash = [e for e in events if e.get("type") == "worker_crashed"]
+    assert len(crash) == 1 and crash[0]["test_id"] == SLEEPS, (crash, run.output)
+    event = interrupted(events, SLEEPS)
+    assert event["reason"] == "pytest-timeout (thread method, 2 s)", event
+    assert event["worker"] == crash[0]["worker"] and event["seq"] > crash[0]["seq"]
+    check_last_stack(event, SLEEPER)
+
+
+def test_pytest_timeouts_function_is_its_own_again_after_the_tests(tmp_path: Path) -> None:
+    import pytest_timeout
+
+    from pytest_jbrealtime.shared.last_words import LastWords
+
+    original = pytest_timeout.timeout_timer
+    words = LastWords(tmp_path, "main")
+    words.arm()
+    try:
+        assert pytest_timeout.timeout_timer is not original
+        assert pytest_timeout.timeout_timer.__wrapped__ is original
+    finally:
+        words.disarm()
+    assert pytest_timeout.timeout_timer is original
+    assert not list(tmp_path.iterdir()), "nothing left in the run folder"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_jbrealtime.protocol.events import PastResult
+from pytest_jbrealtime.protocol.events import PastResult, Verdict
 from pytest_jbrealtime.shared.verdicts import (
     FAILING,
     SLOWER_FACTOR,
@@ -371,13 +371,18 @@ class HubHistory:
             judge.stored = asyncio.create_task(
                 self._safely(self.database.start_run, run_id, project, branch, time.time()))
 
-    async def judge(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        """Give each ``test_completed`` its verdict from this history, and keep its result."""
+    async def judge(self, run_id: str, events: list[dict[str, Any]]) -> dict[str, Verdict]:
+        """Give each ``test_completed`` its verdict from this history, and keep its result.
+
+        The verdicts given (test_id -> verdict) go back to the producer with the frame's
+        ``ack``, for its CI outputs (docs/ci.md).
+        """
         completed = [e for e in events if e.get("type") == "test_completed"
                      and isinstance(e.get("test_id"), str)]
         judge = self._runs.get(run_id)
+        verdicts: dict[str, Verdict] = {}
         if not completed or judge is None:
-            return
+            return verdicts
         judge.used = time.monotonic()
         if judge.stored is not None:
             await judge.stored
@@ -395,9 +400,11 @@ class HubHistory:
             info = history_info(result, duration, recent.get(test_id, []),
                                 passed_on_rerun=test_id in judge.reran)
             event["history"] = info
+            verdicts[test_id] = info["verdict"]
             rows.append((test_id, result, duration, info["verdict"]))
         if rows:
             await self._safely(self.database.add_results, run_id, rows)
+        return verdicts
 
     def _forget(self, run_id: str) -> None:
         self._runs.pop(run_id, None)

@@ -13,7 +13,8 @@ Frames (JSON text; docs/hub.md):
   on its own (the next publish's ack covers it);
 - hub -> producer: ``{"type": "joined", "run_id": R, "shard": S2, "last": M}`` (M: the
   last event the hub holds from it, so it sends again from M+1), and after each
-  publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored, and
+  publish ``{"type": "ack", "run_id": R, "last": M}`` once those are stored (with
+  ``"verdicts": {test_id: verdict}`` when the hub's history judged tests of the frame), and
   ``{"type": "viewers", "run_id": R, "count": N}`` whenever the number of viewers
   watching the run changes (``--jb-live-wait-viewers``);
 - hub -> producer ``{"type": "stack_request", "id": N, "worker": W}`` and its answer
@@ -49,6 +50,7 @@ from pytest_jbrealtime.hub.screenshots import (
 )
 from pytest_jbrealtime.hub.stacks import Send, ShardStackRequests
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.protocol.frames import HubAck
 from pytest_jbrealtime.shared.limit_config import ServerLimits
 from pytest_jbrealtime.shared.names import valid_run_id, valid_shard
 
@@ -295,12 +297,15 @@ class HubIntake:
         if message.get("run_id") != run_id:
             raise FrameError(f"this connection publishes into run {run_id!r}")
         events = producer_events(message, shard)
-        if self.history is not None:
-            await self.history.judge(run_id, events)
+        verdicts = (await self.history.judge(run_id, events)
+                    if self.history is not None else {})
         result = await self.backend.append(run_id, shard, events)
         if result.ended is not None:
             end = merged_session_finished(result.ended)
             await self.backend.append(run_id, None, [end])
             if self.history is not None:
                 await self.history.finished(run_id, end)
-        await self._send(websocket, {"type": "ack", "run_id": run_id, "last": result.last})
+        ack: HubAck = {"type": "ack", "run_id": run_id, "last": result.last}
+        if verdicts:  # for the producer's CI outputs (docs/ci.md)
+            ack["verdicts"] = verdicts
+        await self._send(websocket, {**ack})

@@ -316,7 +316,9 @@ class TestInterrupted(TypedDict):
     """The run ended mid-test (last_words.py): the stacks when it did."""
 
     test_id: str
-    reason: str  # "KeyboardInterrupt", "terminated (SIGTERM)", "worker crashed (SIGTERM)"
+    # "KeyboardInterrupt", "terminated (SIGTERM)", "worker crashed (SIGTERM)",
+    # "pytest-timeout (thread method, N s)"
+    reason: str
     threads: list[dict[str, Any]]
 
 

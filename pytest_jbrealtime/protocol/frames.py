@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from pytest_jbrealtime.protocol.events import Verdict
+
 # -- server -> viewer ---------------------------------------------------------------------
 
 
@@ -155,7 +157,13 @@ class HubPublish(TypedDict):
     events: list[dict[str, Any]]
 
 
-class HubAck(TypedDict):
+class _HubAckOptional(TypedDict, total=False):
+    # test_id -> the hub's verdict, for each test_completed of the acknowledged frame
+    # its history judged: the producer's CI outputs use them (outputs.py).
+    verdicts: dict[str, Verdict]
+
+
+class HubAck(_HubAckOptional):
     type: str
     run_id: str
     last: int

@@ -5,7 +5,8 @@ publisher's sink, the link printed in the terminal (the run's page on the hub; n
 token in it: viewers use their own), the run folder for screenshots (the producer
 sends each image to the hub with its event), and the local
 recording (``--jb-live-record``), which this process writes itself since no server
-process does. The connection is ``producer.HubProducer``'s thread.
+process does, and, once stopped, the verdicts the hub's history gave the run's tests
+(for the CI outputs). The connection is ``producer.HubProducer``'s thread.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class HubLink(LiveServer):
         self.stall_after = stall_after
         self.on_stalled = on_stalled
         self.recorder: RecordingWriter | None = None
+        # The hub's verdicts of this run's tests (its acks bring them), once stopped; and
+        # why some may be missing. The CI outputs use them (outputs.py, docs/ci.md).
+        self.verdicts: dict[str, str] = {}
+        self.verdicts_missing = "the hub's history judged none of them"
 
     def _configured_secret(self) -> str | None:
         return None  # this process signs nothing: the hub's tokens are the hub's
@@ -129,13 +134,16 @@ class HubLink(LiveServer):
         if producer is None:
             return
         delivered = producer.stop(self.end_wait)
+        self.verdicts = dict(producer.verdicts)
         if self.recorder is not None:
             self.recorder.close()
         self.recording = recording_outcome(
             {"record_path": str(self.record_path) if self.record_path else None}, self.recorder)
         spool = producer.spool
+        reason = producer.fatal or producer.first_problem or "no answer"
+        if not delivered:
+            self.verdicts_missing = f"it did not get the whole run: {reason}"
         if not delivered and producer.fatal != NO_TOKEN:
-            reason = producer.fatal or producer.first_problem or "no answer"
             dropped = f", {spool.dropped} dropped when the buffer was full" if spool.dropped else ""
             where = (f"; the run's recording: {self.record_path}" if self.recorder is not None
                      else "")

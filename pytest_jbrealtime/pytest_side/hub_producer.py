@@ -7,7 +7,8 @@ starts, or go away and come back: the thread reconnects with backoff, re-joins, 
 the last event the hub holds, and sends from the next one — in order, nothing lost,
 nothing twice (the hub drops numbers it already has). The tests never wait for it;
 at the end it gets a bounded time to deliver the rest. The hub's stack requests come
-down the same connection and are answered from this thread (``hub/stacks.py``).
+down the same connection and are answered from this thread (``hub/stacks.py``), and
+its acks bring the verdicts its history gave the tests (for the CI outputs).
 
 Screenshots ride the same connection: the spool holds only their events (the image is
 already a file in the run folder), and before a publish frame with a
@@ -104,6 +105,10 @@ class HubProducer:
         self.connects = 0
         # Viewers watching the run on the hub (it says so when that changes).
         self.viewer_count = 0
+        # The hub's verdicts (test_id -> verdict), as its acks bring them: the CI
+        # outputs use them rather than this machine's (outputs.py). Written by the thread
+        # only; read once it has stopped (or gave up).
+        self.verdicts: dict[str, str] = {}
         self.fatal: str | None = None
         self.first_problem: str | None = None
         self._end_wait = 0.0
@@ -323,6 +328,10 @@ class HubProducer:
                 return
             message = system.json_loads(text)
             if message.get("type") == "ack" and isinstance(message.get("last"), int):
+                verdicts = message.get("verdicts")
+                if isinstance(verdicts, dict):  # before the ack counts: see stop()
+                    self.verdicts.update(
+                        (k, v) for k, v in verdicts.items() if isinstance(v, str))
                 self.acked = max(self.acked, message["last"])
                 self.spool.acknowledged(self.acked)
             elif message.get("type") == "viewers" and isinstance(message.get("count"), int):

@@ -3,7 +3,8 @@
 ``RunOutputs`` belongs to a ``LiveRun``: it tells the server process where to record
 (``--jb-live-record``, or a file in the run folder when only a report is wanted),
 writes the HTML report from that recording once the server process has closed it
-(``--jb-live-report``), adds the job summary under GitHub Actions, and formats the
+(``--jb-live-report``), adds the job summary and the failures' annotations under GitHub
+Actions (with a hub's verdicts on a hub run), and formats the
 viewer link for the CI that runs us (``ci.py``). Every failure here is a warning:
 the run's result never depends on it.
 """
@@ -86,13 +87,6 @@ class RunOutputs:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.exit_status = int(exitstatus)
 
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.provider != "github":
-            return
-        session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
-        for line in ci.github_annotations(getattr(session_plugin, "failures", ())):
-            terminalreporter.write_line(line)
-
     # -- end ---------------------------------------------------------------------------
 
     def finish(self, server: LiveServer) -> None:
@@ -103,8 +97,14 @@ class RunOutputs:
             if self.record_path is not None and self.recorded_to is not None:
                 self._say_recorded(server.recording)
             if self.provider == "github":
+                # Annotations and summary once the stream has ended: a hub run's verdicts
+                # are then the hub's.
+                failures = self._failures(server)
+                for line in ci.github_annotations(failures):
+                    self.write_line(line)
                 self._github_summary(report, ci.tokenless(
-                    ci.public_link(server.viewer_link, self.settings.jb_live_public_url)))
+                    ci.public_link(server.viewer_link, self.settings.jb_live_public_url)),
+                    failures)
         except Exception as exc:  # the run is over; its result must not change
             self.warn(f"finishing the run's outputs failed: {exc!r}")
 
@@ -142,7 +142,27 @@ class RunOutputs:
         self.write_line(f"jb-live: {describe(summary)}")
         return self.report_path
 
-    def _github_summary(self, report: Path | None, live_link: str | None) -> None:
+    def _failures(self, server: LiveServer) -> list[ci.Failure]:
+        """The run's failures with their verdicts: on a hub, the hub's history's (so a CI
+        machine that keeps no cache gets them), this machine's where the hub gave none."""
+        session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
+        failures: list[ci.Failure] = list(getattr(session_plugin, "failures", ()))
+        if not self.settings.jb_live_hub or not failures:
+            return failures
+        from pytest_jbrealtime.pytest_side.hub_link import HubLink
+
+        if not isinstance(server, HubLink):
+            return failures
+        judged, unjudged = ci.with_verdicts(failures, server.verdicts)
+        if unjudged:
+            self.warn(f"the hub {server.hub_url} gave no verdict for {unjudged} of "
+                      f"{len(failures)} failed tests ({server.verdicts_missing}); the job "
+                      "summary and annotations give them this machine's verdicts (from "
+                      "pytest's cache; none without one)")
+        return judged
+
+    def _github_summary(self, report: Path | None, live_link: str | None,
+                        failures: list[ci.Failure]) -> None:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
         # pytest's summary line's counts, as session_finished has them (one way of counting).
         final_counts = getattr(session_plugin, "final_counts", None)
@@ -154,7 +174,7 @@ class RunOutputs:
             else None,
             environ=os.environ,
             live_link=live_link,
-            failures=getattr(session_plugin, "failures", ()),
+            failures=failures,
             stalled=self.stall_notices.summary_lines() if self.stall_notices else (),
         )
         try:

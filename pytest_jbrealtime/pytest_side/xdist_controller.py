@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from pytest_jbrealtime.pytest_side.session import LivePlugin
 
 ANY_ADDRESS = {"0.0.0.0", "::", ""}
+# How long Ctrl-C waits for the workers' stacks (all asked at once; a live one answers
+# in milliseconds).
+LAST_WORDS_TIMEOUT = 2.0
 
 
 def tests_from_ids(ids: list[str]) -> list[CollectedTest]:
@@ -197,6 +200,28 @@ class XdistController:
         if not self.active:
             return
         self.running.pop(self.publisher.worker, None)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C on the controller: its workers are still in their tests (xdist stops
+        them after this hook), so each one's stack comes from its responder now
+        (last_words.py), as a ``test_interrupted`` of that worker."""
+        if not self.active or not self.running:
+            return
+        from pytest_jbrealtime.shared.last_words import ask_workers, interrupted_event
+
+        running = dict(self.running)
+        try:
+            answered = ask_workers(self.server.run_dir, running, LAST_WORDS_TIMEOUT)
+            for worker, threads in sorted(answered.items()):
+                self.publisher.worker = worker
+                try:
+                    self.publisher.publish("test_interrupted", interrupted_event(
+                        running[worker], worker, "KeyboardInterrupt", threads))
+                finally:
+                    self.publisher.worker = "main"
+            self.publisher.flush()
+        except Exception:  # the run is ending; its last word is not worth a crash
+            pass
 
     # -- worker life ----------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The server's side of an interrupted run: log the last words of dead test processes.
 
 ``last_words.py`` has each test process dump its threads into the run folder when it
-gets SIGTERM. This reads a dump when the log says its process is gone: a
+gets SIGTERM, or when pytest-timeout's thread method is about to end it. This reads
+them when the log says the process is gone: a
 ``worker_crashed`` (an xdist worker died; the controller knows which test it ran), or
 pytest's pipe closing without ``session_finished`` (the whole run was killed). Each
 test that was running there gets a ``test_interrupted`` event, in the log and so in
@@ -15,7 +16,7 @@ import contextlib
 from pathlib import Path
 
 from pytest_jbrealtime.server.stacks import TestWhereabouts
-from pytest_jbrealtime.shared.last_words import interrupted_event, read_dump
+from pytest_jbrealtime.shared.last_words import interrupted_event, read_dump, read_timeout_words
 from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
 
 
@@ -52,6 +53,14 @@ class InterruptedTests:
 
     def _log_dump(self, worker: str, tests: set[str], reason: str) -> None:
         if self.run_dir is None:
+            return
+        timed_out = read_timeout_words(self.run_dir, worker)
+        if timed_out is not None and timed_out["test_id"] in tests:
+            # pytest-timeout ended it (os._exit: no signal, so no SIGTERM dump either).
+            self.log.extend([interrupted_event(timed_out["test_id"], worker,
+                                               str(timed_out.get("reason")),
+                                               list(timed_out.get("threads") or []))])
+            self.logged += 1
             return
         threads = read_dump(self.run_dir, worker)
         if not threads:

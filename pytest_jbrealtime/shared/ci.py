@@ -101,6 +101,16 @@ def ordered_failures(failures: Sequence[Failure]) -> list[Failure]:
     return sorted(failures, key=lambda f: FAILURE_RANK.get(f.verdict, 2))
 
 
+def with_verdicts(
+    failures: Sequence[Failure], verdicts: Mapping[str, str]
+) -> tuple[list[Failure], int]:
+    """The failures with the verdicts of another history (a hub's: test_id -> verdict)
+    where it has one, their own elsewhere; and how many it had none for."""
+    judged = [f._replace(verdict=verdicts[f.test_id]) if f.test_id in verdicts else f
+              for f in failures]
+    return judged, sum(1 for f in failures if f.test_id not in verdicts)
+
+
 def failures_markdown(failures: Sequence[Failure]) -> list[str]:
     if not failures:
         return []
