@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import websockets
 
 from tests.held_run import close_code_of
 from tests.hub_support import AUTHORITY, HubProcess, mint
+from tests.redis_support import RedisServer, redis_server_fixture  # noqa: F401
 from tests.support import watch_sync
 
 
@@ -148,3 +150,81 @@ def test_live_runs_are_capped_and_their_logs_not_held_open(hub: HubProcess) -> N
                          [{"type": "session_finished", "exit_status": 0, "total": 0,
                            "counts": {}}]))
     assert asyncio.run(joins(mint("producer", "greedy", project="g-"), "g-new", 1)) == [None]
+
+
+async def stay_joined(hub: HubProcess, token: str, run_id: str,
+                      ) -> tuple[websockets.ClientConnection | None, str]:
+    """Join ``run_id`` and stay connected (the shard is alive while it is): the open
+    connection, or None and why the join was refused (``CODE message``)."""
+    ws = await websockets.connect(f"{hub.producer_url}?token={token}")
+    await ws.send(json.dumps({"type": "join", "run_id": run_id, "shard": "s",
+                              "producer": "p", "shards": 1}))
+    try:
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 20))
+        if reply["type"] == "joined":
+            return ws, "joined"
+        await asyncio.wait_for(ws.recv(), 20)
+        return None, f"no close: {reply}"
+    except websockets.ConnectionClosed as closed:
+        code = closed.rcvd.code if closed.rcvd is not None else None
+        return None, f"{code} {reply.get('message', '')}"
+
+
+@pytest.mark.redis
+def test_live_run_caps_hold_across_hubs_on_one_redis(
+    tmp_path: Path, redis_server: RedisServer, running: list[Any],
+) -> None:
+    """The caps on live runs were counted per hub process: two hubs on one Redis took
+    twice a token's runs. Now Redis counts them in the join's own script: a burst of
+    joins through both hubs at once gets exactly the token's room, and the runs of a hub
+    that died stop counting once the other hub has given up on their shards."""
+    caps = ("--max-live-runs-per-token", "4", "--max-live-runs", "6", "--shard-timeout", "2")
+    hub_a = HubProcess(tmp_path / "a", 0, redis_server.url, *caps)
+    hub_b = HubProcess(tmp_path / "b", 0, redis_server.url, *caps)
+    running += [hub_a, hub_b]
+    greedy = mint("producer", "greedy", project="g-")
+    other = mint("producer", "other", project="u-")
+    open_sockets: list[websockets.ClientConnection] = []
+
+    async def join(hub: HubProcess, token: str, run_id: str) -> str:
+        ws, outcome = await stay_joined(hub, token, run_id)
+        if ws is not None:
+            open_sockets.append(ws)
+        return outcome
+
+    async def scenario() -> None:
+        assert [await join(hub_a, greedy, "g-0"), await join(hub_a, greedy, "g-1"),
+                await join(hub_b, greedy, "g-2")] == ["joined"] * 3
+        # Six joins at once, through both hubs: room for one more.
+        burst = await asyncio.gather(*(join(hub_a if i % 2 else hub_b, greedy, f"g-{i}")
+                                       for i in range(3, 9)))
+        assert burst.count("joined") == 1, burst
+        assert all(o.startswith("1013 this token has 4 live runs") for o in burst
+                   if o != "joined"), burst
+        assert await join(hub_b, other, "u-0") == "joined"
+        assert await join(hub_a, other, "u-1") == "joined"
+        refused = await join(hub_b, other, "u-2")  # the seventh live run, on either hub
+        assert refused.startswith("1013 the hub has 6 live runs"), refused
+        assert (await join(hub_a, other, "u-2")).startswith("1013 the hub has 6"), refused
+        listed = hub_b.runs()
+        assert sorted(r for r in listed if r.startswith("g-")) == sorted(
+            ["g-0", "g-1", "g-2"] + [f"g-{i}" for i in range(3, 9) if burst[i - 3] == "joined"])
+        # Hub A dies with g-0, g-1 and u-1 live: hub B ends them once their shards have
+        # been gone for the shard timeout, and the slots are free again.
+        hub_a.kill()
+        killed = time.monotonic()
+        outcome = ""
+        while time.monotonic() - killed < 60:
+            outcome = await join(hub_b, other, "u-2")
+            if outcome == "joined":
+                break
+            await asyncio.sleep(0.5)
+        assert outcome == "joined", outcome
+        assert time.monotonic() - killed > 1.5  # not before the shard timeout
+        assert hub_b.runs()["g-0"]["status"] == "interrupted"
+        # g-0 and g-1 no longer count for the greedy token either.
+        assert await join(hub_b, greedy, "g-new") == "joined"
+        for ws in open_sockets:
+            await ws.close()
+
+    asyncio.run(scenario())

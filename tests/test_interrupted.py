@@ -9,11 +9,16 @@ import asyncio
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytest_jbrealtime.shared.last_words import parse_dump
 from tests.held_run import Viewer
+from tests.hub_support import HubProcess, Shard
+from tests.support import watch_sync
 from tests.test_never_hurt import events_in_report
 from tests.test_stacks import (
     PARALLEL,
@@ -146,6 +151,43 @@ def test_a_faulthandler_dump_is_read_innermost_last() -> None:
         "<module>", "runtestprotocol", "inner"]
     assert threads[0]["frames"][-1]["code"]  # the source line, read from the file
     assert parse_dump("") == [] and parse_dump("garbage\n") == []
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "xdist"])
+def test_sigterm_on_a_hub_shard_leaves_the_running_tests_last_stack_on_the_hub(
+    tmp_path: Path, running: list[Any], parallel: bool
+) -> None:
+    """No server process outlives a hub shard: the signal only dumps the stacks, the
+    producer's thread sends the last word to the hub (and the local recording), then
+    the same SIGTERM ends the process as it would have. Under xdist the signal is the
+    controller's and its workers' responders answer for their tests."""
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    directory, gates = suite(tmp_path)
+    record = tmp_path / "shard.jsonl"
+    shard = Shard(directory, hub.url, "--jb-live-record", str(record),
+                  *(PARALLEL if parallel else ()), run_id="termed",
+                  env={"JB_TEST_GATE_DIR": str(gates)})
+    running.append(shard)
+    deadline = time.monotonic() + TIMEOUT
+    while "termed" not in hub.runs():
+        assert time.monotonic() < deadline, shard.text
+        time.sleep(0.05)
+    asyncio.run(wait_started(hub.viewer_url("termed"), SLEEPS, *([SPINS] if parallel else [])))
+    shard.process.send_signal(signal.SIGTERM)
+    assert shard.wait(TIMEOUT) == -signal.SIGTERM, shard.text  # as SIGTERM ends it
+    # The hub's run log has it (a viewer reads it from the start).
+    watched = watch_sync(hub.viewer_url("termed"), until_type="test_interrupted",
+                         timeout=TIMEOUT)
+    event = interrupted(watched.events, SLEEPS)
+    assert event["reason"] == "terminated (SIGTERM)", event
+    assert event["worker"].startswith("gw") if parallel else event["worker"] == "main", event
+    check_last_stack(event, SLEEPER)
+    assert event["threads"][0]["frames"][-1]["function"] == SLEEPER, "blocked in time.sleep"
+    if parallel:
+        check_last_stack(interrupted(watched.events, SPINS), SPINNER, "test_spinny.py")
+    # So has the shard's own recording, closed (renamed from PATH.partial) before the end.
+    check_last_stack(interrupted(recorded(record), SLEEPS), SLEEPER)
 
 
 def test_ctrl_c_under_xdist_records_where_each_worker_was(

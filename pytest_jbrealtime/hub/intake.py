@@ -38,7 +38,13 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable, UnknownRun
+from pytest_jbrealtime.hub.backends.base import (
+    LiveQuota,
+    LiveRunsFull,
+    LogBackend,
+    StoreUnavailable,
+    UnknownRun,
+)
 from pytest_jbrealtime.hub.history import HubHistory
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
 from pytest_jbrealtime.hub.runstate import merged_session_finished
@@ -110,9 +116,6 @@ class HubIntake:
         self.history = history
         self.screenshots = screenshots or HubScreenshots(None, 0)
         self.limits = limits or ServerLimits()
-        # Live runs joined through this hub, all and per token (hub/scopes.py token_key).
-        self.live_runs: set[str] = set()
-        self.live_runs_of: dict[str, set[str]] = {}
         self.connections = 0
         # (run, shard) of each producer connected now, for the shards' heartbeat.
         self.joined: Counter[tuple[str, str]] = Counter()
@@ -241,44 +244,19 @@ class HubIntake:
                               "(mint one with --run or --project)")
         if not scope.allows(run_id):
             raise JoinRefused(CloseCode.NOT_YOURS, f"this token publishes into {scope.describe()}")
-        await self._make_room(run_id, token_key(claims))
-        result = await self.backend.join(run_id, shard, producer,
-                                         info if isinstance(info, dict) else {}, expected)
+        quota = LiveQuota(token_key(claims), self.limits.max_live_runs_per_token,
+                          self.limits.max_live_runs)
+        try:
+            result = await self.backend.join(run_id, shard, producer,
+                                             info if isinstance(info, dict) else {}, expected,
+                                             quota)
+        except LiveRunsFull as full:
+            raise JoinRefused(CloseCode.TRY_LATER, str(full)) from None
         if self.history is not None:
             await self.history.joined(run_id, info if isinstance(info, dict) else {})
         await websocket.send_text(json.dumps(
             {"type": "joined", "run_id": run_id, "shard": result.shard, "last": result.last}))
         return run_id, result.shard
-
-    async def _make_room(self, run_id: str, token: str) -> None:
-        """Count the run as live (for the token and in all), within the caps."""
-        mine = self.live_runs_of.setdefault(token, set())
-        if run_id in mine:
-            return
-        if (len(mine) >= self.limits.max_live_runs_per_token
-                or len(self.live_runs) >= self.limits.max_live_runs):
-            await self._forget_ended()
-            mine = self.live_runs_of.setdefault(token, set())
-        if len(mine) >= self.limits.max_live_runs_per_token:
-            raise JoinRefused(CloseCode.TRY_LATER, f"this token has {len(mine)} live runs, the "
-                              "most it may have; try again when one has finished")
-        if run_id not in self.live_runs and len(self.live_runs) >= self.limits.max_live_runs:
-            raise JoinRefused(CloseCode.TRY_LATER, f"the hub has {len(self.live_runs)} live "
-                              "runs, the most it takes; try again later")
-        mine.add(run_id)
-        self.live_runs.add(run_id)
-
-    async def _forget_ended(self) -> None:
-        ended = set()
-        for run_id in list(self.live_runs):
-            run = await self.backend.open_run(run_id)
-            if run is None or run.state.ended:
-                ended.add(run_id)
-        self.live_runs -= ended
-        for token, runs in list(self.live_runs_of.items()):
-            runs -= ended
-            if not runs:
-                del self.live_runs_of[token]
 
     async def _screenshot(self, data: bytes, joined: tuple[str, str] | None) -> None:
         if joined is None:

@@ -102,6 +102,8 @@ class HubLink(LiveServer):
             screenshots_dir=self.run_dir / SCREENSHOTS_DIRECTORY, run_dir=self.run_dir,
             stall_after=self.stall_after, on_stalled=self.on_stalled,
         )
+        # SIGTERM: the last word is out, the process ends next (pytest_side/hub_producer.py).
+        self.producer.before_exit = self._close_recording
         self.producer.start()
         if token is None:
             self._warn(f"{TOKEN_ENV} is not set: the run is not published to the hub "
@@ -125,6 +127,10 @@ class HubLink(LiveServer):
             if producer.fatal is not None or clock.monotonic() >= deadline:
                 return False
             clock.sleep(0.05)
+
+    def _close_recording(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
 
     def close(self, timeout: float) -> None:
         self.stop(linger=0.0)

@@ -15,13 +15,22 @@ already a file in the run folder), and before a publish frame with a
 ``screenshot_captured`` event the thread sends that image as a binary frame
 (``hub/screenshots.py``). So an image reaches the hub just before its event, is sent
 again with its event after a reconnect, and costs the tests nothing more.
+
+SIGTERM mid-test (last_words.py): no server process outlives this one, so the signal
+only dumps the stacks into the run folder (faulthandler without chaining) and this
+thread, which sees the dump appear, logs the last word (``test_interrupted``), gives
+the hub a bounded time to take it, and then lets the same SIGTERM end the process as
+it would have (:meth:`HubProducer._terminated`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
+import os
 import queue
+import signal
 import threading
 import uuid
 from collections.abc import Callable
@@ -32,6 +41,7 @@ from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_f
 from pytest_jbrealtime.hub.stacks import PRODUCER_ASK_TIMEOUT, answer_stack_request
 from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.pytest_side.hub_spool import Spool
+from pytest_jbrealtime.shared.last_words import ask_workers, interrupted_event, read_dump
 from pytest_jbrealtime.shared.log import EventLog
 from pytest_jbrealtime.shared.stack_responder import ask_responder, responder_path
 from pytest_jbrealtime.shared.stalls import StallWatch, stalled_event
@@ -49,6 +59,10 @@ SPOOL_BYTES = 512 * 1024 * 1024
 _STOP = object()
 # How a screenshot's event looks in the spool (compact JSON): only these lines are parsed.
 SCREENSHOT_MARK = b'"type":"screenshot_captured"'
+# After SIGTERM: how long the hub gets to take the last word before the process ends.
+LAST_WORD_WAIT = 2.0
+# faulthandler writes its dump from the signal handler in a few calls: let it finish.
+DUMP_SETTLE = 0.05
 TOKEN_ENV = "JB_LIVE_TOKEN"
 NO_TOKEN = f"{TOKEN_ENV} is not set (a producer token of the hub)"
 
@@ -92,6 +106,12 @@ class HubProducer:
         # Stall alerts (stalls.py): this thread sees every event and keeps the clock.
         self.stalls = StallWatch(stall_after) if stall_after != "off" else None
         self.on_stalled = on_stalled
+        # The tests running now (test id -> worker), for the last word on SIGTERM.
+        self.running: dict[str, str] = {}
+        # faulthandler's SIGTERM dump of this process (watch_sigterm), and what to do
+        # once the last word is delivered, before the process ends (close the recording).
+        self.sigterm_dump: Path | None = None
+        self.before_exit: Callable[[], None] | None = None
         self.screenshots_sent = 0
         # Screenshots whose image could not be sent (gone, too big): their URL is a 404.
         self.screenshots_missing = 0
@@ -156,6 +176,7 @@ class HubProducer:
                         if item is not _STOP:
                             self._record(item)
                     self._check_stalls()
+                    self._check_sigterm()
                     if self.fatal is None:
                         self._talk()
                 except Exception as exc:  # a bug here must not leave the queue growing
@@ -179,6 +200,67 @@ class HubProducer:
             pass
         return items
 
+    def watch_sigterm(self, dump: Path) -> None:
+        """SIGTERM writes ``dump`` and ends nothing (last_words.py, ``chain=False``):
+        this thread ends the process once the last word is out."""
+        self.sigterm_dump = dump
+
+    def _check_sigterm(self) -> None:
+        dump = self.sigterm_dump
+        if dump is None:
+            return
+        try:
+            if os.stat(dump).st_size == 0:
+                return
+        except OSError:  # disarmed: the tests are over
+            return
+        self.sigterm_dump = None
+        self._terminated()
+
+    def _terminated(self) -> None:
+        """The process got SIGTERM: the last word of its running tests to the hub (and
+        the local recording), for ``LAST_WORD_WAIT`` at most; then the signal again,
+        with the handler there was before us, which ends the process as it would have."""
+        try:
+            clock.sleep(DUMP_SETTLE)
+            self._record(self._last_words())
+            deadline = clock.monotonic() + LAST_WORD_WAIT
+            while (self.fatal is None and self.acked < self.spool.last
+                   and clock.monotonic() < deadline):
+                self._talk()
+                if self._connection is not None:
+                    self._read_acks(0.05)
+                else:
+                    clock.sleep(0.05)
+            if self.before_exit is not None:
+                self.before_exit()
+        except Exception:  # whatever went wrong, the process must still end
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                faulthandler.unregister(signal.SIGTERM)
+            os.kill(system.getpid(), signal.SIGTERM)
+
+    def _last_words(self) -> list[dict[str, Any]]:
+        if self.run_dir is None:
+            return []
+        events = []
+        threads = read_dump(self.run_dir, "main")
+        workers: dict[str, str] = {}
+        for test_id, worker in sorted(self.running.items()):
+            if worker == "main":
+                if threads:
+                    events.append(interrupted_event(test_id, worker, "terminated (SIGTERM)",
+                                                    threads))
+            else:  # an xdist worker, alive still: its responder answers
+                workers[worker] = test_id
+        for worker, worker_threads in sorted(ask_workers(self.run_dir, workers, 1.0).items()):
+            events.append(interrupted_event(workers[worker], worker, "terminated (SIGTERM)",
+                                            worker_threads))
+        for event in events:
+            event["ts"] = clock.time()
+        return events
+
     def _check_stalls(self) -> None:
         if self.stalls is None:
             return
@@ -193,6 +275,12 @@ class HubProducer:
                 self.on_stalled(event)
 
     def _record(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            kind = event.get("type")
+            if kind == "test_started":
+                self.running[str(event.get("test_id"))] = str(event.get("worker") or "main")
+            elif kind == "test_completed":
+                self.running.pop(str(event.get("test_id")), None)
         if self.stalls is not None:
             for event in events:
                 if event.get("type") in ("test_started", "test_completed",

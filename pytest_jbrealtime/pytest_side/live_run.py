@@ -114,10 +114,12 @@ class LiveRun:
                                      on_stalled=self.stalls.note)
         self.stacks.start()
         # SIGTERM mid-test: every thread's stack into the run folder, for the server
-        # (last_words.py). A hub run's pytest has no server left to read it.
-        if not self.settings.jb_live_hub:
-            self.last_words = LastWords(server.run_dir, "main")
-            self.last_words.arm()
+        # (last_words.py); on a hub run, for the producer's thread, which sends it and
+        # then lets the signal end the process (pytest_side/hub_producer.py).
+        hub_producer = getattr(server, "producer", None)
+        self.last_words = LastWords(server.run_dir, "main", chain=hub_producer is None)
+        if self.last_words.arm() and hub_producer is not None:
+            hub_producer.watch_sigterm(self.last_words.path)
         # Per-test CPU and memory, measured where the tests run (resources.py).
         from pytest_jbrealtime.pytest_side.resources import ResourceMeter
 

@@ -10,7 +10,9 @@ Three ways a run ends mid-test, three ways to catch what it was doing:
   server process outlives pytest (its own session); when pytest's pipe closes without
   ``session_finished``, or the controller reports a worker crashed, it reads the file
   (:func:`parse_dump`) and logs a ``test_interrupted`` event for the test that was
-  running there (``server/stall_alerts.py``);
+  running there (``server/interrupted.py``). On a hub run nothing outlives pytest: the
+  registration does not chain, and the hub producer's thread sends the last word and
+  then raises the signal again (``pytest_side/hub_producer.py``);
 - **Ctrl-C**: pytest turns it into ``KeyboardInterrupt``; the session's
   ``pytest_keyboard_interrupt`` publishes ``test_interrupted`` with the stack the
   exception unwound (:func:`frames_of_traceback`) and the other threads'. Under xdist
@@ -84,8 +86,12 @@ class LastWords:
     """faulthandler's dump on SIGTERM into the run folder, for one test process; and
     the stacks of a test whose pytest-timeout (thread method) fired."""
 
-    def __init__(self, run_dir: Path | str, worker: str) -> None:
+    def __init__(self, run_dir: Path | str, worker: str, chain: bool = True) -> None:
+        """``chain=False`` (a hub run: no server outlives this process to read the dump):
+        SIGTERM only writes the dump; the hub producer's thread sees it, sends the last
+        word and raises the signal again (pytest_side/hub_producer.py)."""
         self.path = last_words_path(run_dir, worker)
+        self.chain = chain
         self.timeout_path = timeout_words_path(run_dir, worker)
         self._file: IO[str] | None = None
         # Tests run on the thread that configures pytest (serially and on xdist workers).
@@ -101,7 +107,8 @@ class LastWords:
             self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (kept open)
             # chain=True: after the dump, the handler there was (the process dies as
             # it would have without us).
-            faulthandler.register(sigterm, file=self._file, all_threads=True, chain=True)
+            faulthandler.register(sigterm, file=self._file, all_threads=True,
+                                  chain=self.chain)
         except (OSError, RuntimeError, ValueError):
             self._close()
             return False

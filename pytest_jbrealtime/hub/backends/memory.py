@@ -29,6 +29,7 @@ from pytest_jbrealtime.hub.backends.base import (
     Abandoned,
     AppendResult,
     JoinResult,
+    LiveQuota,
     LogBackend,
     UnknownRun,
 )
@@ -111,6 +112,8 @@ class MemoryBackend(LogBackend):
         self.evicted: dict[str, RunState] = {}
         # When each run in memory was last opened or appended to (time.monotonic()).
         self._used: dict[str, float] = {}
+        # The runs each producer token joined that were live then (LiveQuota.token).
+        self._live_of: dict[str, set[str]] = {}
 
     # -- life --------------------------------------------------------------------------
 
@@ -228,8 +231,10 @@ class MemoryBackend(LogBackend):
 
     async def join(
         self, run_id: str, shard: str, producer: str, info: dict[str, Any],
-        expected_shards: int = 0,
+        expected_shards: int = 0, quota: LiveQuota | None = None,
     ) -> JoinResult:
+        if quota is not None:
+            self._count_live(run_id, quota)
         run = await self.open_run(run_id) or self._new_run(run_id)
         shards = run.state.shards
         name, number = shard, 1
@@ -246,6 +251,19 @@ class MemoryBackend(LogBackend):
             self._ending.discard(run_id)
         self._seen.setdefault(run_id, {})[name] = time.monotonic()
         return JoinResult(name, run.state.marks.get(name, 0))
+
+    def _count_live(self, run_id: str, quota: LiveQuota) -> None:
+        """Count the run as live for the token, within the caps (no await: one step)."""
+        live = {name for name, run in self.runs.items() if not run.state.ended}
+        mine = self._live_of.setdefault(quota.token, set())
+        mine &= live  # the token's runs that have ended count no more
+        if run_id in mine:
+            return
+        if len(mine) >= quota.per_token:
+            raise quota.refusal("token", len(mine))
+        if run_id not in live and len(live) >= quota.total:
+            raise quota.refusal("total", len(live))
+        mine.add(run_id)
 
     async def append(
         self, run_id: str, shard: str | None, events: list[dict[str, Any]]

@@ -9,7 +9,12 @@ Keys (``{run_id}`` is a hash tag, so a run's keys live on one cluster slot):
   epoch (a random id of this incarnation of the run in Redis), shards, each shard's
   last ``shard_seq`` (``m:SHARD``), counts.
 - ``jblive:runs``: a sorted set of run ids by creation time (the run list).
-- ``jblive:live``: a set of the run ids not ended yet (the ones whose shards hubs watch).
+- ``jblive:live``: a set of the run ids not ended yet (the ones whose shards hubs watch);
+  its size is what the cap on live runs in all counts. A run leaves it when it ends,
+  or when a hub gives up on its shards (``--shard-timeout``): a dead hub's runs are
+  ended by the others and hold no slot for ever.
+- ``jblive:token:HASH:live``: the live runs a producer token joined (its cap); members
+  that left ``jblive:live`` are dropped at its next join.
 - ``jblive:run:{RUN_ID}:watch``: a hash of how many viewers each hub has on the run
   (``HUB_ID`` -> ``COUNT EXPIRY``), written every few seconds by hubs that have some.
 
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -48,6 +54,7 @@ from pytest_jbrealtime.hub.backends.base import (
     Abandoned,
     AppendResult,
     JoinResult,
+    LiveQuota,
     LogBackend,
     StoreUnavailable,
     UnknownRun,
@@ -78,6 +85,11 @@ def log_key(run_id: str) -> str:
     return f"{PREFIX}:run:{{{run_id}}}:log"
 
 
+def token_live_key(token: str) -> str:
+    # Hashed: a token's claims (its ``sub``) need not be in Redis's key space.
+    return f"{PREFIX}:token:{hashlib.sha256(token.encode()).hexdigest()[:32]}:live"
+
+
 def watch_key(run_id: str) -> str:
     return f"{PREFIX}:run:{{{run_id}}}:watch"
 
@@ -93,11 +105,30 @@ local now = clock[1] .. string.format('%03d', math.floor(tonumber(clock[2]) / 10
 """
 
 
-# KEYS: meta, stream, runs, live. ARGV: run_id, shard, producer, epoch, now (ISO), now
-# (score), expected shards. Returns {shard name, last shard_seq held, 1 if it joined now,
-# 2 if it had been given up on (interrupted) and opens the run again}.
+# KEYS: meta, stream, runs, live, the token's live runs. ARGV: run_id, shard, producer,
+# epoch, now (ISO), now (score), expected shards, the caps on live runs per token and in
+# all (-1: no caps), the token set's expiry (s). Returns {shard name, last shard_seq held, 1
+# if it joined now, 2 if it had been given up on (interrupted) and opens the run again};
+# {'', count, -1} past the token's cap, {'', count, -2} past the cap in all: nothing
+# joined. Counted and taken in this one step, so hubs on one Redis share the caps.
 JOIN_SCRIPT = NOW_MS + """
-local meta, stream, runs, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, stream, runs, live, mine = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local per_token, total = tonumber(ARGV[8]), tonumber(ARGV[9])
+if per_token >= 0 then
+  for _, other in ipairs(redis.call('SMEMBERS', mine)) do
+    if redis.call('SISMEMBER', live, other) == 0 then redis.call('SREM', mine, other) end
+  end
+  if redis.call('SISMEMBER', mine, ARGV[1]) == 0 then
+    local count = redis.call('SCARD', mine)
+    if count >= per_token then return {'', count, -1} end
+    count = redis.call('SCARD', live)
+    if redis.call('SISMEMBER', live, ARGV[1]) == 0 and count >= total then
+      return {'', count, -2}
+    end
+    redis.call('SADD', mine, ARGV[1])
+  end
+  redis.call('EXPIRE', mine, ARGV[10])
+end
 if redis.call('EXISTS', meta) == 0 then
   redis.call('HSET', meta, 'epoch', ARGV[4], 'seq', 0, 'created', ARGV[5], 'updated', ARGV[5],
              'joined', 0, 'finished', 0, 'ended', 0, 'expected', 0)
@@ -471,7 +502,7 @@ class RedisBackend(LogBackend):
 
     async def join(
         self, run_id: str, shard: str, producer: str, info: dict[str, Any],
-        expected_shards: int = 0,
+        expected_shards: int = 0, quota: LiveQuota | None = None,
     ) -> JoinResult:
         now = time.time()
         followed = self.runs.get(run_id)
@@ -479,11 +510,16 @@ class RedisBackend(LogBackend):
             if followed is not None and await self.redis.exists(meta_key(run_id)) == 0:
                 await self._put_back(followed)  # Redis lost it while we hold a copy
             result = await self._join(
-                keys=[meta_key(run_id), log_key(run_id), RUNS_KEY, LIVE_KEY],
+                keys=[meta_key(run_id), log_key(run_id), RUNS_KEY, LIVE_KEY,
+                      token_live_key(quota.token if quota is not None else "")],
                 args=[run_id, shard, producer, uuid.uuid4().hex, iso_timestamp(now), now,
-                      expected_shards],
+                      expected_shards, quota.per_token if quota is not None else -1,
+                      quota.total if quota is not None else 0,
+                      max(1, int(self.retention_seconds))],
             )
             name, last, new = _decode(result[0]), int(result[1]), int(result[2])
+            if quota is not None and new < 0:
+                raise quota.refusal("token" if new == -1 else "total", last)
             if new == 1:
                 await self._append_events(run_id, None, [{
                     "type": "shard_joined", "shard": name, "producer": producer,
