@@ -1,4 +1,4 @@
-"""What local history (pytest_jbrealtime/history.py) costs a run at 20,000 tests.
+"""What local history (pytest_jbrealtime/pytest_side/history.py) costs a run at 20,000 tests.
 
 A real pytest cache directory is filled with a full history (every test with
 ``KEEP_RESULTS`` results), then, per round:
@@ -31,7 +31,7 @@ from _pytest.cacheprovider import Cache
 from _pytest.config import get_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pytest_jbrealtime.history import HISTORY_KEY, KEEP_RESULTS, RunHistory
+from pytest_jbrealtime.pytest_side.history import HISTORY_KEY, KEEP_RESULTS, RunHistory
 
 RESULTS = ("passed",) * 17 + ("failed", "skipped", "error")
 

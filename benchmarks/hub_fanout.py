@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytest_jbrealtime.server.auth import TokenAuthority
+from pytest_jbrealtime.shared.auth import TokenAuthority
 
 SECRET = "benchmark-hub-secret-" + "h" * 40
 VIEWERS_PER_PROCESS = 25
@@ -60,9 +60,9 @@ def authority() -> TokenAuthority:
 
 
 def producer_main(args: argparse.Namespace) -> None:
-    from pytest_jbrealtime.hub.link import producer_socket_url
-    from pytest_jbrealtime.hub.producer import HubProducer
-    from pytest_jbrealtime.hub.spool import Spool
+    from pytest_jbrealtime.pytest_side.hub_link import producer_socket_url
+    from pytest_jbrealtime.pytest_side.hub_producer import HubProducer
+    from pytest_jbrealtime.pytest_side.hub_spool import Spool
 
     folder = Path(tempfile.mkdtemp(prefix="hub-bench-producer-"))
     producer = HubProducer(

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pytest_jbrealtime.hub.history import HistoryDatabase
-from pytest_jbrealtime.verdicts import history_info
+from pytest_jbrealtime.shared.verdicts import history_info
 
 RESULTS = ("passed",) * 17 + ("failed", "skipped", "error")
 FRAME = 500

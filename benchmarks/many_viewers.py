@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from suite import write_suite
 
-from pytest_jbrealtime.server.auth import AUDIENCE
+from pytest_jbrealtime.shared.auth import AUDIENCE
 
 LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
 SECRET = "benchmark-secret-" + "b" * 48

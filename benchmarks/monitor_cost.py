@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.monitor import MonitorConfig, SystemMonitor
+from pytest_jbrealtime.server.monitor import MonitorConfig, SystemMonitor
+from pytest_jbrealtime.shared.log import EventLog
 
 SLEEPER = (
     "import sys, time\n"
@@ -43,8 +43,8 @@ SLEEPER = (
 LOOP = """
 import asyncio, sys, time
 sys.path.insert(0, {root!r})
-from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.monitor import MonitorConfig, SystemMonitor
+from pytest_jbrealtime.shared.log import EventLog
+from pytest_jbrealtime.server.monitor import MonitorConfig, SystemMonitor
 
 async def main(with_monitor: bool, seconds: float) -> None:
     log = EventLog("b" * 32)

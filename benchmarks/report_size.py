@@ -97,8 +97,8 @@ def synthetic_report(tests: int, work: Path) -> float:
 
     from viewer_render import generate_recording
 
-    from pytest_jbrealtime.recording import FORMAT_NAME
-    from pytest_jbrealtime.report import write_report
+    from pytest_jbrealtime.shared.recording import FORMAT_NAME
+    from pytest_jbrealtime.tools.report import write_report
 
     events = generate_recording(tests)
     recording = work / "synthetic.jsonl"

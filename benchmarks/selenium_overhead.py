@@ -27,10 +27,10 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from pytest_jbrealtime.live_driver import make_live_driver
-from pytest_jbrealtime.publisher import EventPublisher, set_active_publisher
-from pytest_jbrealtime.screenshots import ScreenshotStore, set_active_store
-from pytest_jbrealtime.selenium import watch
+from pytest_jbrealtime.pytest_side.live_driver import make_live_driver
+from pytest_jbrealtime.pytest_side.publisher import EventPublisher, set_active_publisher
+from pytest_jbrealtime.pytest_side.screenshots import ScreenshotStore, set_active_store
+from pytest_jbrealtime.pytest_side.selenium import watch
 
 LOGIN = (b"<!doctype html><title>Log in</title><form method=post action=/login>"
          b"<input id=username name=username><input id=password name=password type=password>"

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pytest_jbrealtime import text
-from pytest_jbrealtime.channel import EVENTS, FrameDecoder, encode_frame
-from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.publisher import FLUSH_EVENTS
+from pytest_jbrealtime.pytest_side.publisher import FLUSH_EVENTS
+from pytest_jbrealtime.shared import text
+from pytest_jbrealtime.shared.channel import EVENTS, FrameDecoder, encode_frame
+from pytest_jbrealtime.shared.log import EventLog
 
 
 def run_events(tests: int) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.viewer_render import make_driver  # noqa: E402
-from pytest_jbrealtime.recording import read_recording  # noqa: E402
+from pytest_jbrealtime.shared.recording import read_recording  # noqa: E402
 
 LINK = re.compile(r"jb-live: watch this run at (http://\S+)")
 EVENTS_PER_TEST = 5

@@ -14,8 +14,8 @@ except PackageNotFoundError:  # running from a checkout that is not installed
     __version__ = "0.0.0"
 
 # After __version__: the modules below import the package, which must have it by then.
-from pytest_jbrealtime.selenium import screenshot, watch
-from pytest_jbrealtime.steps import InvalidEventError, emit, progress, step
+from pytest_jbrealtime.pytest_side.selenium import screenshot, watch
+from pytest_jbrealtime.pytest_side.steps import InvalidEventError, emit, progress, step
 
 __all__ = [
     "InvalidEventError",

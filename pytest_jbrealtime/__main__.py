@@ -23,9 +23,9 @@ class Command(NamedTuple):
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("replay", "pytest_jbrealtime.replay",
+    Command("replay", "pytest_jbrealtime.tools.replay",
             "serve a recorded run with the live viewer (as it happened, or finished)"),
-    Command("report", "pytest_jbrealtime.report",
+    Command("report", "pytest_jbrealtime.tools.report",
             "write the self-contained HTML report of a recording"),
     Command("serve", "pytest_jbrealtime.hub.serve",
             "run a hub: one server many runs and CI shards publish to (--jb-live-hub)"),

@@ -1,7 +1,7 @@
 """The pytest entry point: options, switching on, and the link in the terminal.
 
-Only what pytest calls lives here; the work is done by ``session.LivePlugin`` and
-``server.runner.LiveServer``. Without ``--jb-live`` nothing heavy is imported.
+Only what pytest calls lives here; the work is done by ``pytest_side.session.LivePlugin`` and
+``pytest_side.live_server.LiveServer``. Without ``--jb-live`` nothing heavy is imported.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ import uuid
 
 import pytest
 
-# First: what the hooks call is bound now, before any test can patch it (unpatched.py).
-from pytest_jbrealtime import unpatched  # noqa: F401
-
 # The `jb_live` fixture, always there so that a test using it also runs unwatched.
-from pytest_jbrealtime.fixtures import jb_live  # noqa: F401
-from pytest_jbrealtime.settings import LiveSettings, add_options, load_settings
+from pytest_jbrealtime.pytest_side.fixtures import jb_live  # noqa: F401
+
+# First: what the hooks call is bound now, before any test can patch it (unpatched.py).
+from pytest_jbrealtime.shared import unpatched  # noqa: F401
+from pytest_jbrealtime.shared.settings import LiveSettings, add_options, load_settings
 
 SETTINGS_KEY = pytest.StashKey[LiveSettings]()
 LIVE_RUN_NAME = "jb-live-run"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_jbrealtime import hookspecs
+    from pytest_jbrealtime.pytest_side import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -78,11 +78,11 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if hasattr(config, "workerinput"):
         # An xdist worker publishes to the controller's server (xdist_worker.py).
-        from pytest_jbrealtime.xdist_worker import start_worker
+        from pytest_jbrealtime.pytest_side.xdist_worker import start_worker
 
         start_worker(config, settings)
         return
-    from pytest_jbrealtime.live_run import LiveRun
+    from pytest_jbrealtime.pytest_side.live_run import LiveRun
 
     live_run = LiveRun(config, settings, warn=lambda m: _warn(config, m))
     if live_run.start(run_id=settings.jb_live_run_id or uuid.uuid4().hex):

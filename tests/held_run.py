@@ -20,7 +20,7 @@ import jwt
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from pytest_jbrealtime.server.auth import ALGORITHM, AUDIENCE
+from pytest_jbrealtime.shared.auth import ALGORITHM, AUDIENCE
 from tests.support import LiveProcess, unpack
 
 # Tests set the run's secret (JB_LIVE_SECRET) so they can mint tokens the server

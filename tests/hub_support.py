@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.protocol import COUNT_KEYS
-from pytest_jbrealtime.server.auth import TokenAuthority
+from pytest_jbrealtime.shared.auth import TokenAuthority
 
 HUB_SECRET = "hub-tests-secret-" + "y" * 40
 HUB_LINE = re.compile(r"jb-live hub: serving on http://(\S+?)/")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime import ci
+from pytest_jbrealtime.shared import ci
 from tests.history_support import SUITE as STORY_SUITE
 from tests.hub_support import HubProcess, Shard
 from tests.support import LINK, watch_sync

@@ -29,9 +29,9 @@ import pytest
 import websockets
 import yaml
 
-from pytest_jbrealtime import ci
 from pytest_jbrealtime.__main__ import build_parser
-from pytest_jbrealtime.settings import OPTIONS
+from pytest_jbrealtime.shared import ci
+from pytest_jbrealtime.shared.settings import OPTIONS
 from tests.hub_support import HubProcess, Shard, free_port, mint
 from tests.support import unpack, wait_until
 

@@ -27,7 +27,7 @@ from tests.held_run import HeldRun, Viewer, mint
 # all the while (then two more tests, one failing: exit status 1).
 STREAMING_SUITE = '''
 import os, pathlib, time
-from pytest_jbrealtime.publisher import active_publisher
+from pytest_jbrealtime.pytest_side.publisher import active_publisher
 
 def test_before():
     pass

@@ -22,8 +22,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from pytest_jbrealtime.recording import FORMAT_NAME
-from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
+from pytest_jbrealtime.shared.limit_config import VIEWER_SOCKET
+from pytest_jbrealtime.shared.recording import FORMAT_NAME
 from tests.held_run import HELD_SUITE, HeldRun, mint
 from tests.support import LinkedProcess, server_process_of, unpack
 

@@ -1,4 +1,4 @@
-"""Local history (pytest_jbrealtime/history.py) in a real pytest cache, and whole runs.
+"""Local history (pytest_jbrealtime/pytest_side/history.py) in a real pytest cache, and whole runs.
 
 The whole-run test is the issue's: three runs of one suite in which one test starts
 failing, one keeps failing, one is fixed, one flips and one becomes slow.
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime.history import (
+from pytest_jbrealtime.pytest_side.history import (
     FORGET_AFTER_DAYS,
     HISTORY_KEY,
     KEEP_RESULTS,

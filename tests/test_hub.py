@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import websockets
 
-from pytest_jbrealtime.server.auth import InvalidToken, TokenAuthority
+from pytest_jbrealtime.shared.auth import InvalidToken, TokenAuthority
 from tests.held_run import HELD_SUITE, close_code_of
 from tests.hub_support import HUB_SECRET, HubProcess, Shard, free_port, mint, wait_for_event
 from tests.support import Watched, watch_sync

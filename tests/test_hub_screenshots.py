@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from pytest_jbrealtime.recording import read_recording
+from pytest_jbrealtime.shared.recording import read_recording
 from tests.hub_support import (
     FAKE_DRIVER,
     HubProcess,

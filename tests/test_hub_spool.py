@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_jbrealtime.hub import spool as spool_module
-from pytest_jbrealtime.hub.spool import Spool
+from pytest_jbrealtime.pytest_side import hub_spool as spool_module
+from pytest_jbrealtime.pytest_side.hub_spool import Spool
 
 
 def test_events_are_read_back_by_number_in_frames_of_a_size(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime.last_words import parse_dump
+from pytest_jbrealtime.shared.last_words import parse_dump
 from tests.held_run import Viewer
 from tests.hub_support import HubProcess, Shard
 from tests.support import watch_sync
@@ -357,7 +357,7 @@ def test_pytest_timeout_on_an_xdist_worker_leaves_the_tests_last_stack(
 def test_pytest_timeouts_function_is_its_own_again_after_the_tests(tmp_path: Path) -> None:
     import pytest_timeout
 
-    from pytest_jbrealtime.last_words import LastWords
+    from pytest_jbrealtime.shared.last_words import LastWords
 
     original = pytest_timeout.timeout_timer
     words = LastWords(tmp_path, "main")

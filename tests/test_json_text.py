@@ -9,7 +9,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_jbrealtime.text import json_text, repaired_json
+from pytest_jbrealtime.shared.text import json_text, repaired_json
 
 _reference = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 

@@ -1,10 +1,10 @@
-"""A run's project and branch labels (pytest_jbrealtime/labels.py): files and environment only."""
+"""A run's project and branch labels (pytest_side/labels.py): files and environment only."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_jbrealtime.labels import git_head_branch, run_labels
+from pytest_jbrealtime.pytest_side.labels import git_head_branch, run_labels
 
 
 def test_options_win_over_ci_and_git(tmp_path: Path) -> None:

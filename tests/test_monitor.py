@@ -16,14 +16,14 @@ from typing import Any
 import psutil
 import pytest
 
-from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.monitor import (
+from pytest_jbrealtime.server.monitor import (
     AlertTracker,
     MonitorConfig,
     RunProgress,
     SystemMonitor,
     SystemSampler,
 )
+from pytest_jbrealtime.shared.log import EventLog
 from tests.monitor_support import WAIT_FOR_FILE, follow_sync, signal
 from tests.support import LiveProcess, Watched, watch_sync
 
@@ -210,7 +210,7 @@ def test_thresholds_from_ini(suite_dir: pytest.Pytester) -> None:
         textwrap.dedent(
             """
             def pytest_configure(config):
-                from pytest_jbrealtime.settings import load_settings
+                from pytest_jbrealtime.shared.settings import load_settings
                 s = load_settings(config)
                 print("settings", s.jb_live_alert_memory, s.jb_live_monitor_interval,
                       s.jb_live_alert_cpu)

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import websockets
 
-from pytest_jbrealtime.recording import read_recording
+from pytest_jbrealtime.shared.recording import read_recording
 from tests.held_run import HeldRun
 from tests.redis_support import redis_server_fixture  # noqa: F401
 from tests.support import LiveProcess, unpack, wait_until, watch_sync
@@ -373,10 +373,12 @@ def test_patched_stdlib_never_reaches_the_plugin(patched_suite: Path, xdist: lis
     assert "INTERNALERROR" not in output
 
 
-# Modules whose code runs in the pytest process (or its xdist workers) while tests run;
-# the rest runs in the server or hub process, or before / after a run (CLI, report).
-PYTEST_SIDE_EXCLUDED = {"__main__.py", "replay.py", "report.py", "monitor.py", "ci.py",
-                        "settings.py", "monitor_config.py", "unpatched.py"}
+# Code that runs in the pytest process (or its xdist workers) while tests run: the entry
+# point (plugin.py), the package's API (__init__.py), pytest_side/, and the shared/ modules
+# that side calls then. The rest runs in the server or hub process (server/, hub/), before
+# the tests (options, tokens, limits) or after the run (tools/, the CLI).
+PYTEST_SIDE_EXCLUDED = {"ci.py", "settings.py", "option_values.py", "monitor_config.py",
+                        "unpatched.py", "limit_config.py", "auth.py", "names.py"}
 PATCHABLE = {
     "time": {"time", "monotonic", "perf_counter", "sleep", "gmtime", "localtime", "strftime",
              "time_ns", "monotonic_ns"},
@@ -391,9 +393,10 @@ PATCHABLE = {
 
 def pytest_side_modules() -> list[Path]:
     package = Path(__file__).resolve().parent.parent / "pytest_jbrealtime"
-    files = [p for p in package.glob("*.py") if p.name not in PYTEST_SIDE_EXCLUDED]
-    files += [package / "server" / "runner.py", package / "hub" / "link.py",
-              package / "hub" / "producer.py", package / "hub" / "spool.py"]
+    files = [package / "__init__.py", package / "plugin.py"]
+    files += sorted((package / "pytest_side").glob("*.py"))
+    files += [p for p in sorted((package / "shared").glob("*.py"))
+              if p.name not in PYTEST_SIDE_EXCLUDED]
     return files
 
 
@@ -497,7 +500,7 @@ def events_in_report(path: Path) -> list[dict[str, Any]]:
     import gzip
     import json
 
-    from pytest_jbrealtime.report import RECORDING_ELEMENT_ID
+    from pytest_jbrealtime.tools.report import RECORDING_ELEMENT_ID
 
     page = path.read_text(encoding="utf-8")
     # The last such element: the viewer's inlined script may name it before.
@@ -521,7 +524,7 @@ def test_loud_then_fails():
 
 
 def test_over_long_output_keeps_its_end(suite_dir: pytest.Pytester, start_live) -> None:
-    from pytest_jbrealtime.session import MAX_SECTION_CHARS
+    from pytest_jbrealtime.pytest_side.session import MAX_SECTION_CHARS
 
     suite_dir.makepyfile(test_long=LONG_OUTPUT_SUITE)
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import websockets.sync.client
 
-from pytest_jbrealtime.ci import PROVIDERS
+from pytest_jbrealtime.shared.ci import PROVIDERS
 from tests.support import LiveProcess, wait_until
 
 SUITES = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.server.producers import ProducerIntake, parse_frame
+from pytest_jbrealtime.shared.log import EventLog
 
 TEST = "test_a.py::test_one"
 

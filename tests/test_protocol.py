@@ -22,7 +22,7 @@ from pytest_jbrealtime.protocol import (
     split_node_id,
 )
 from pytest_jbrealtime.protocol.js import VIEWER_FILE, render
-from pytest_jbrealtime.steps import InvalidEventError, validate_custom_event
+from pytest_jbrealtime.pytest_side.steps import InvalidEventError, validate_custom_event
 
 NODE = shutil.which("node")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime import recording as recording_module
-from pytest_jbrealtime.recording import (
+from pytest_jbrealtime.shared import recording as recording_module
+from pytest_jbrealtime.shared.recording import (
     FORMAT_NAME,
     RecordingError,
     read_recording,
@@ -229,8 +229,8 @@ def test_corrupt_line_is_skipped_with_its_line_number(tmp_path: Path) -> None:
 
 
 def test_gzip_cut_short_keeps_what_was_flushed(tmp_path: Path) -> None:
-    from pytest_jbrealtime.log import LoggedEvent
-    from pytest_jbrealtime.recording import RecordingWriter
+    from pytest_jbrealtime.shared.log import LoggedEvent
+    from pytest_jbrealtime.shared.recorder import RecordingWriter
 
     path = tmp_path / "run.jsonl.gz"
     writer = RecordingWriter(path, "r" * 32, {}, None, warn=pytest.fail)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_jbrealtime.recording import FORMAT_NAME, read_recording
+from pytest_jbrealtime.shared.recording import FORMAT_NAME, read_recording
 from tests.support import LinkedProcess, wait_until, watch_sync
 
 SUITE = """
@@ -128,7 +128,7 @@ def test_truncated_recording_replays_up_to_the_cut_and_says_where(
 
 
 def _timed_recording(path: Path, offsets: list[float]) -> list[dict[str, Any]]:
-    from pytest_jbrealtime.log import iso_timestamp
+    from pytest_jbrealtime.shared.log import iso_timestamp
 
     start = 1_800_000_000.0
     events = [{"type": "test_started", "seq": i + 1, "run_id": "a" * 32,

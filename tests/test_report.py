@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime.recording import read_recording
-from pytest_jbrealtime.report import ReportError, inline_viewer_script, write_report
+from pytest_jbrealtime.shared.recording import read_recording
+from pytest_jbrealtime.tools.report import ReportError, inline_viewer_script, write_report
 from tests.selenium_suite import missing_browser
 
 CHROME_FLAGS = (

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 
-from pytest_jbrealtime.publisher import EventPublisher
-from pytest_jbrealtime.screenshots import SCREENSHOT_TIMEOUT, ScreenshotStore
+from pytest_jbrealtime.pytest_side.publisher import EventPublisher
+from pytest_jbrealtime.pytest_side.screenshots import SCREENSHOT_TIMEOUT, ScreenshotStore
 from pytest_jbrealtime.server.screenshots import find_screenshot
 from tests.support import ListSink
 

@@ -16,7 +16,7 @@ import jwt
 import pytest
 import websockets
 
-from pytest_jbrealtime.server.auth import InvalidToken, TokenAuthority
+from pytest_jbrealtime.shared.auth import InvalidToken, TokenAuthority
 from tests.held_run import SECRET, HeldRun, Viewer, close_code_of, mint
 
 

@@ -22,9 +22,9 @@ import psutil
 import pytest
 import websockets
 
-from pytest_jbrealtime.log import iso_timestamp
-from pytest_jbrealtime.recording import FORMAT_NAME
-from pytest_jbrealtime.server.limit_config import PRODUCER_SOCKET, VIEWER_SOCKET
+from pytest_jbrealtime.shared.limit_config import PRODUCER_SOCKET, VIEWER_SOCKET
+from pytest_jbrealtime.shared.log import iso_timestamp
+from pytest_jbrealtime.shared.recording import FORMAT_NAME
 from tests.held_run import HeldRun, Viewer, raw_connection, seconds_until_closed
 from tests.hub_support import HubProcess, mint
 from tests.support import LinkedProcess, server_process_of

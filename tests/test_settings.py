@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from pytest_jbrealtime import ci
 from pytest_jbrealtime.hub.serve import configure_parser
-from pytest_jbrealtime.monitor_config import MonitorConfig, monitor_config
 from pytest_jbrealtime.plugin import SETTINGS_KEY
-from pytest_jbrealtime.server.limit_config import ServerLimits, limits_from_settings
-from pytest_jbrealtime.settings import OPTIONS, LiveSettings
+from pytest_jbrealtime.shared import ci
+from pytest_jbrealtime.shared.limit_config import ServerLimits, limits_from_settings
+from pytest_jbrealtime.shared.monitor_config import MonitorConfig, monitor_config
+from pytest_jbrealtime.shared.settings import OPTIONS, LiveSettings
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.server.stacks import (
     FINISHED,
     NOT_RUNNING,
@@ -27,7 +26,8 @@ from pytest_jbrealtime.server.stacks import (
     StackService,
     StackUnavailable,
 )
-from pytest_jbrealtime.stack_responder import StackResponder, ask_responder, current_stacks
+from pytest_jbrealtime.shared.log import EventLog
+from pytest_jbrealtime.shared.stack_responder import StackResponder, ask_responder, current_stacks
 from tests.held_run import Viewer
 from tests.hub_support import HubProcess, Shard, mint
 from tests.support import LiveProcess

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime.stalls import (
+from pytest_jbrealtime.shared.stalls import (
     STALL_FACTOR,
     STALL_MIN,
     STALL_NO_HISTORY,

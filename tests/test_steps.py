@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import pytest_jbrealtime
-from pytest_jbrealtime.publisher import EventPublisher
-from pytest_jbrealtime.steps import (
+from pytest_jbrealtime.pytest_side.publisher import EventPublisher
+from pytest_jbrealtime.pytest_side.steps import (
     MAX_CUSTOM_DATA_BYTES,
     InvalidEventError,
     StepTracker,
@@ -192,12 +192,12 @@ def test_valid_custom_event_data_is_copied() -> None:
 
 
 def test_step_decorator_recursion_and_outside_a_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_jbrealtime import steps
+    from pytest_jbrealtime.pytest_side import steps
 
     sink = ListSink()
     publisher = EventPublisher(sink)
     monkeypatch.setattr(steps, "_tracker", StepTracker(publisher))
-    monkeypatch.setattr("pytest_jbrealtime.steps.active_publisher", lambda: publisher)
+    monkeypatch.setattr("pytest_jbrealtime.pytest_side.steps.active_publisher", lambda: publisher)
 
     @pytest_jbrealtime.step("countdown")
     def countdown(n: int) -> int:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_jbrealtime.timestamps import iso_timestamp
+from pytest_jbrealtime.shared.timestamps import iso_timestamp
 
 
 def reference(epoch: float) -> str:

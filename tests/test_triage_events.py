@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_jbrealtime.editor import PRESETS, parse_editor
+from pytest_jbrealtime.shared.editor import PRESETS, parse_editor
 from tests.browser.suites import TRIAGE_SUITE, summary_counts
 from tests.support import LiveProcess, watch_sync
 

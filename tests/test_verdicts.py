@@ -1,11 +1,11 @@
-"""The verdict rules (pytest_jbrealtime/verdicts.py), as pure functions."""
+"""The verdict rules (pytest_jbrealtime/shared/verdicts.py), as pure functions."""
 
 from __future__ import annotations
 
 import pytest
 
 from pytest_jbrealtime.protocol.events import PastResult
-from pytest_jbrealtime.verdicts import (
+from pytest_jbrealtime.shared.verdicts import (
     RECENT_IN_EVENT,
     flips,
     history_info,

@@ -466,7 +466,7 @@ def test_each_rerun_attempt_is_its_own_attempt_and_counts_match_pytest(
 
 
 def test_producer_frames_are_split_under_the_server_frame_cap() -> None:
-    from pytest_jbrealtime.producer_client import MAX_FRAME_CHARS, frame_texts
+    from pytest_jbrealtime.pytest_side.producer_client import MAX_FRAME_CHARS, frame_texts
 
     events = [{"type": "custom", "data": "x" * 1000, "n": n} for n in range(200)]
     events.append({"type": "custom", "data": "y" * (MAX_FRAME_CHARS + 1)})
@@ -485,9 +485,9 @@ def test_producer_route_takes_producer_tokens_only_and_acks_after_the_log() -> N
     import uvicorn
     from websockets.sync.client import connect
 
-    from pytest_jbrealtime.log import EventLog
     from pytest_jbrealtime.server.app import ServerState, create_app
-    from pytest_jbrealtime.server.auth import TokenAuthority, new_secret
+    from pytest_jbrealtime.shared.auth import TokenAuthority, new_secret
+    from pytest_jbrealtime.shared.log import EventLog
     from tests.support import wait_until
 
     authority = TokenAuthority(new_secret(), run_id="r1")
@@ -523,8 +523,8 @@ def test_producer_route_takes_producer_tokens_only_and_acks_after_the_log() -> N
 
 
 def test_merge_puts_a_worker_frame_right_after_its_test_and_phase() -> None:
-    from pytest_jbrealtime.log import EventLog
     from pytest_jbrealtime.server.producers import ProducerIntake, ProducerStream, parse_frame
+    from pytest_jbrealtime.shared.log import EventLog
 
     log = EventLog("r1")
     intake = ProducerIntake(log)

@@ -40,17 +40,17 @@ from pytest_jbrealtime.hub.backends.base import LogBackend, StoreUnavailable
 from pytest_jbrealtime.hub.history import HubHistory
 from pytest_jbrealtime.hub.history_routes import history_routes
 from pytest_jbrealtime.hub.intake import HubIntake
-from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.scopes import TokenScope
 from pytest_jbrealtime.hub.screenshots import HubScreenshots
 from pytest_jbrealtime.server.app import SECURITY_HEADERS, TokenGate, viewer_directory
-from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.guard import HostOriginGuard
-from pytest_jbrealtime.server.limit_config import PRODUCER_PATH
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits
 from pytest_jbrealtime.server.routes import RunUnavailable, run_routes
 from pytest_jbrealtime.server.stacks import StackService
+from pytest_jbrealtime.shared.auth import TokenAuthority
+from pytest_jbrealtime.shared.limit_config import PRODUCER_PATH
+from pytest_jbrealtime.shared.names import valid_run_id
 
 
 @dataclass

@@ -9,7 +9,7 @@ The schema is versioned (``MIGRATIONS``, applied in order, the version kept in
 ``HistoryDatabase`` is the SQL, blocking (one connection, one lock); ``HubHistory`` is
 what the hub's intake calls, on its event loop (the database in a thread): it replaces
 the ``history`` of each ``test_completed`` with a verdict from this history (rules:
-``pytest_jbrealtime/verdicts.py``), stores each result as it comes (so a run whose
+``pytest_jbrealtime/shared/verdicts.py``), stores each result as it comes (so a run whose
 shards publish to several hubs loses none) and the run's totals when it ends.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_jbrealtime.protocol.events import PastResult, Verdict
-from pytest_jbrealtime.verdicts import (
+from pytest_jbrealtime.shared.verdicts import (
     FAILING,
     SLOWER_FACTOR,
     SLOWER_MARGIN,

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pytest_jbrealtime.hub.history import KEEP_RESULTS, HubHistory
-from pytest_jbrealtime.hub.names import valid_run_id
+from pytest_jbrealtime.shared.names import valid_run_id
 
 MAX_LIMIT = 200
 

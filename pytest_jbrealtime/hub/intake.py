@@ -47,7 +47,6 @@ from pytest_jbrealtime.hub.backends.base import (
 )
 from pytest_jbrealtime.hub.history import HubHistory
 from pytest_jbrealtime.hub.lifecycle import push_viewer_counts
-from pytest_jbrealtime.hub.names import valid_run_id, valid_shard
 from pytest_jbrealtime.hub.runstate import merged_session_finished
 from pytest_jbrealtime.hub.scopes import TokenScope, token_key
 from pytest_jbrealtime.hub.screenshots import (
@@ -58,7 +57,8 @@ from pytest_jbrealtime.hub.screenshots import (
 from pytest_jbrealtime.hub.stacks import Send, ShardStackRequests
 from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.protocol.frames import HubAck
-from pytest_jbrealtime.server.limit_config import ServerLimits
+from pytest_jbrealtime.shared.limit_config import ServerLimits
+from pytest_jbrealtime.shared.names import valid_run_id, valid_shard
 
 # Fields the log or the hub assigns; a producer cannot choose them.
 ASSIGNED_FIELDS = ("seq", "run_id", "timestamp", "shard", "shard_seq")

@@ -41,7 +41,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pytest_jbrealtime.hub.serve import hub_secret
-    from pytest_jbrealtime.server.auth import TokenAuthority
+    from pytest_jbrealtime.shared.auth import TokenAuthority
 
     try:
         secret = hub_secret()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_jbrealtime.hub.runstate import RunState
-from pytest_jbrealtime.log import EventLog, LoggedEvent, stamped_fields
 from pytest_jbrealtime.server.viewers import ViewerRegistry
-from pytest_jbrealtime.text import json_text
+from pytest_jbrealtime.shared.log import EventLog, LoggedEvent, stamped_fields
+from pytest_jbrealtime.shared.text import json_text
 
 
 def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_jbrealtime.hub.names import valid_run_id
-from pytest_jbrealtime.recording import screenshots_dir_for
 from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
+from pytest_jbrealtime.shared.names import valid_run_id
+from pytest_jbrealtime.shared.recording import screenshots_dir_for
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # A producer's frame is at most 16 MiB (limit_config.PRODUCER_SOCKET): image and header.

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pytest_jbrealtime import settings
 from pytest_jbrealtime.protocol import HUB_LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
+from pytest_jbrealtime.shared import option_values
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
@@ -33,7 +33,7 @@ DEFAULT_HUB_PORT = 8770
 
 def hub_secret(environ: dict[str, str] | None = None) -> str:
     """The hub's signing secret from JB_LIVE_SECRET; ValueError saying why it is refused."""
-    from pytest_jbrealtime.server.auth import MIN_SECRET_BYTES
+    from pytest_jbrealtime.shared.auth import MIN_SECRET_BYTES
 
     secret = (environ if environ is not None else os.environ).get(SECRET_ENV, "")
     if not secret:
@@ -65,10 +65,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "for this long; it is read back from the store when opened "
                              "(default %(default)g)")
     parser.add_argument("--public-url", default=None, metavar="URL",
-                        type=_checked(settings.parse_public_url),
+                        type=_checked(option_values.parse_public_url),
                         help="the address others reach the hub by (printed link, allowed Host)")
     parser.add_argument("--allow-origin", action="extend", default=[], metavar="ORIGIN",
-                        type=_checked(settings.parse_origins),
+                        type=_checked(option_values.parse_origins),
                         help="a web page origin besides the hub's own that may open its sockets")
     parser.add_argument("--max-viewers", type=int, default=1000, metavar="N",
                         help="viewer connections at once, all runs together (default %(default)s)")
@@ -91,7 +91,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """One of settings.py's parsers as an argparse type: the same rules as the pytest
+    """One of option_values.py's parsers as an argparse type: the same rules as the pytest
     options, and its message when a value is refused."""
 
     def check(text: str) -> Any:
@@ -132,16 +132,16 @@ def run(args: argparse.Namespace) -> int:
 async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], None]) -> int:
     import uvicorn
 
-    from pytest_jbrealtime import ci
     from pytest_jbrealtime.hub.app import Hub, create_hub_app
     from pytest_jbrealtime.hub.backends import backend_for_url
     from pytest_jbrealtime.hub.history import HistoryDatabase, HubHistory
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
-    from pytest_jbrealtime.server.auth import TokenAuthority
+    from pytest_jbrealtime.pytest_side.live_server import ServerStartError, bind_listening_socket
     from pytest_jbrealtime.server.core import uvicorn_config
     from pytest_jbrealtime.server.limits import ServerLimits
-    from pytest_jbrealtime.server.runner import ServerStartError, bind_listening_socket
+    from pytest_jbrealtime.shared import ci
+    from pytest_jbrealtime.shared.auth import TokenAuthority
 
     try:
         backend = backend_for_url(args.redis_url, args.data, args.retention_days * 86400)

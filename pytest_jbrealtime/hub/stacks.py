@@ -27,7 +27,7 @@ from pytest_jbrealtime.server.stacks import (
     StackFetch,
     StackUnavailable,
 )
-from pytest_jbrealtime.stack_responder import ask_responder, responder_path
+from pytest_jbrealtime.shared.stack_responder import ask_responder, responder_path
 
 WORKER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # The producer asks its responder for at most this long (the hub waits a little more).

@@ -19,7 +19,7 @@ sends (``publish("t", …)`` or ``{"type": "t", …}``) that is not declared her
 declared type docs/protocol.md does not name, or a stale ``viewer/protocol.js``.
 
 Other plugins see or add events through the ``pytest_jb_live_event`` hook
-(``pytest_jbrealtime/hookspecs.py``), not through this package.
+(``pytest_jbrealtime/pytest_side/hookspecs.py``), not through this package.
 
 Modules: ``constants`` (version, phases, results, groups, close codes, token
 lifetimes, link prefixes), ``events`` (event payloads), ``frames`` (non-event

@@ -131,7 +131,7 @@ WORKER_PRODUCER_FRAMES: dict[str, type] = {
     "publish": WorkerPublish, "ack": WorkerAck, "error": Error,
 }
 
-# -- pytest <-> hub (hub/producer.py, hub/intake.py) --------------------------------------
+# -- pytest <-> hub (pytest_side/hub_producer.py, hub/intake.py) ------------------------------
 
 
 class Join(TypedDict):

@@ -25,7 +25,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 from pytest_jbrealtime.server.deadline import deadline_protocol
-from pytest_jbrealtime.server.limit_config import (
+from pytest_jbrealtime.shared.limit_config import (
     HANDSHAKE_TIMEOUT,
     VIEWER_SOCKET,
     WANTED_DESCRIPTORS,

@@ -19,7 +19,7 @@ import time
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from pytest_jbrealtime.server.limit_config import (
+from pytest_jbrealtime.shared.limit_config import (
     NEW_CONNECTIONS_PER_SECOND,
     PENDING_CONNECTIONS,
     PENDING_SHARE_OF_DESCRIPTORS,

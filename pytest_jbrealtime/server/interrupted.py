@@ -16,9 +16,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from pytest_jbrealtime.last_words import interrupted_event, read_dump, read_timeout_words
-from pytest_jbrealtime.log import EventLog, LoggedEvent
 from pytest_jbrealtime.server.stacks import TestWhereabouts
+from pytest_jbrealtime.shared.last_words import interrupted_event, read_dump, read_timeout_words
+from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
 
 
 class InterruptedTests:

@@ -15,7 +15,7 @@ viewer socket's ``receive``/``send``:
 
 Frame size (1009) and ping/pong are uvicorn's, configured in ``server/core.py``; the
 handshake deadline is in ``server/deadline.py``; the numbers themselves in
-``server/limit_config.py``.
+``shared/limit_config.py``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_jbrealtime.protocol import CloseCode
-from pytest_jbrealtime.server.auth import BROWSER_PROTOCOL
-from pytest_jbrealtime.server.limit_config import ServerLimits as ServerLimits
 from pytest_jbrealtime.server.metrics import text_size
+from pytest_jbrealtime.shared.auth import BROWSER_PROTOCOL
+from pytest_jbrealtime.shared.limit_config import ServerLimits as ServerLimits
 
 # After a viewer's app has ended, how long its transport may take to flush before it
 # is aborted (a peer that stopped reading never lets a graceful close finish).

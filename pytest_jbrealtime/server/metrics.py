@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pytest_jbrealtime import __version__
-from pytest_jbrealtime.log import iso_timestamp
+from pytest_jbrealtime.shared.log import iso_timestamp
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.app import ServerState

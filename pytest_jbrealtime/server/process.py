@@ -1,6 +1,6 @@
 """The server process: uvicorn serving the app on the socket pytest bound.
 
-Started by :class:`pytest_jbrealtime.server.runner.LiveServer` as
+Started by :class:`pytest_jbrealtime.pytest_side.live_server.LiveServer` as
 ``python -m pytest_jbrealtime.server.process SOCKET_FD EVENTS_FD CONTROL_FD``.
 It reads event batches from the events pipe into the log, tells pytest how many
 viewers are connected over the control pipe, and on ``finish`` lets the viewers
@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from pytest_jbrealtime.channel import CONFIG, EVENTS, FINISH, PIPE_SIZE, FrameDecoder
-from pytest_jbrealtime.log import EventLog
-from pytest_jbrealtime.recording import open_recorder, recording_outcome
 from pytest_jbrealtime.server.app import ServerState, create_app
-from pytest_jbrealtime.server.auth import TokenAuthority
 from pytest_jbrealtime.server.core import access_log_wanted, uvicorn_config
 from pytest_jbrealtime.server.interrupted import InterruptedTests
 from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV, configure_server_logging
+from pytest_jbrealtime.shared.auth import TokenAuthority
+from pytest_jbrealtime.shared.channel import CONFIG, EVENTS, FINISH, PIPE_SIZE, FrameDecoder
+from pytest_jbrealtime.shared.log import EventLog
+from pytest_jbrealtime.shared.recorder import open_recorder, recording_outcome
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts
@@ -146,7 +146,7 @@ class LiveServerProcess:
         if not plain:
             return None
         try:
-            from pytest_jbrealtime.monitor import MonitorConfig, SystemMonitor
+            from pytest_jbrealtime.server.monitor import MonitorConfig, SystemMonitor
 
             monitor = SystemMonitor(MonitorConfig.from_dict(plain), self.log,
                                     on_status=self.state.registry.metrics.note_status)

@@ -37,8 +37,8 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.protocol import PHASES
+from pytest_jbrealtime.shared.log import EventLog
 
 # Only for a lifecycle that never comes (nothing waits on a held frame).
 HOLD_SECONDS = 10.0

@@ -20,12 +20,12 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from pytest_jbrealtime.log import EventLog
 from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.limits import ViewerClosed, accept_message
 from pytest_jbrealtime.server.screenshots import SCREENSHOT_ID
 from pytest_jbrealtime.server.stacks import StackService, stack_endpoint
 from pytest_jbrealtime.server.viewers import CLIENT_ID, ViewerConnection, ViewerRegistry
+from pytest_jbrealtime.shared.log import EventLog
 
 
 class RunUnavailable(Exception):

@@ -2,7 +2,7 @@
 recording's screenshot folder in ``replay``.
 
 The images are files under the run's folder (written by the pytest process, see
-``pytest_jbrealtime/screenshots.py``), never held in memory: a run may take
+``pytest_jbrealtime/pytest_side/screenshots.py``), never held in memory: a run may take
 thousands. The route (``server/routes.py``) sits behind the app's TokenGate.
 """
 

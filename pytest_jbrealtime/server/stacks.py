@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_jbrealtime.log import EventLog, LoggedEvent
-from pytest_jbrealtime.stack_responder import responder_path
+from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
+from pytest_jbrealtime.shared.stack_responder import responder_path
 
 if TYPE_CHECKING:  # the server's; the pytest side (stalls.py, hub/stacks.py) needs none
     from starlette.requests import Request

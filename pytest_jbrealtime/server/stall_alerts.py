@@ -16,10 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_jbrealtime.log import EventLog, LoggedEvent
 from pytest_jbrealtime.server.stacks import StackFetch, StackUnavailable
-from pytest_jbrealtime.stack_responder import STALLED_NOTE, responder_path
-from pytest_jbrealtime.stalls import Stall, StallWatch, stalled_event
+from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
+from pytest_jbrealtime.shared.stack_responder import STALLED_NOTE, responder_path
+from pytest_jbrealtime.shared.stalls import Stall, StallWatch, stalled_event
 
 # The longest the loop sleeps: a test that starts meanwhile is looked at within this.
 IDLE_SECONDS = 0.5

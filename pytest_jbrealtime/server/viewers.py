@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime import __version__
-from pytest_jbrealtime.log import EventLog, LoggedEvent
 from pytest_jbrealtime.protocol import (
     GROUP_GENERAL,
     GROUP_SYSTEM_MONITOR,
@@ -24,8 +23,9 @@ from pytest_jbrealtime.protocol import (
     TEST_GROUP_PREFIX,
     CloseCode,
 )
-from pytest_jbrealtime.server.limit_config import VIEWER_SOCKET
 from pytest_jbrealtime.server.metrics import ServerMetrics, text_size
+from pytest_jbrealtime.shared.limit_config import VIEWER_SOCKET
+from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.stacks import StackService

@@ -51,25 +51,34 @@ def _missing_browser() -> str | None:
     return None
 
 
-@pytest.fixture
-def driver() -> Iterator[Chrome]:
+def require_browser() -> None:
+    """Skip without Chromium (fail under CI, where a skip would hide an untested viewer)."""
     problem = _missing_browser()
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(f"browser tests must run in CI: {problem}")
         pytest.skip(problem)
 
+
+def start_chromium(profile: str) -> Chrome:
+    """Headless Chromium on the profile folder ``profile`` (its ``--user-data-dir``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     os.environ["SE_OFFLINE"] = "true"
-    profile = tempfile.mkdtemp(prefix="jb-live-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (*CHROME_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def driver() -> Iterator[Chrome]:
+    require_browser()
+    profile = tempfile.mkdtemp(prefix="jb-live-chromium-")
+    browser = start_chromium(profile)
     try:
         yield browser
     finally:

@@ -8,7 +8,10 @@ its origin's storage (scheme, host and port: viewer/credential.js) and sends it 
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.browser.conftest import require_browser, start_chromium
 from tests.browser.viewer_page import ViewerPage
 from tests.held_run import HeldRun
 
@@ -91,3 +95,43 @@ def test_a_runs_token_reaches_only_its_own_server(
         stub.close()
     for run in (run_a, run_b):
         assert run.release() == 1
+
+
+def history_urls(profile: Path) -> list[str]:
+    """The addresses in a closed profile's History database (SQLite), read from a copy."""
+    copy = profile.parent / "History-copy.sqlite3"
+    shutil.copy(profile / "Default" / "History", copy)
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        return [str(row[0]) for row in db.execute("SELECT url FROM urls ORDER BY id")]
+
+
+def open_connected(browser: Chrome, link: str) -> None:
+    page = ViewerPage(browser).open(link)
+    page.wait_for(lambda: page.connection_state() == "connected")
+
+
+def test_the_link_as_opened_stays_in_the_browsers_history(tmp_path: Path) -> None:
+    """Measured, and documented as the limit it is (docs/security.md): the page takes the
+    token out of its address at once, yet Chromium's History database keeps the address
+    as it was opened, with ``?token=`` and with ``#token=`` alike. (Measured the same way
+    outside this test: a fragment link whose page goes on with ``location.replace('/')``
+    and a server-side 302 leave their first address there too, beside the bare one.)"""
+    require_browser()
+    run = HeldRun(tmp_path / "run")
+    profile = tmp_path / "profile"
+    fragment_link = run.live.link.replace("/?token=", "/#token=")
+    try:
+        browser = start_chromium(str(profile))
+        try:
+            for link in (run.live.link, fragment_link):
+                browser.get("about:blank")  # a new document each time, not a hash change
+                open_connected(browser, link)
+                assert run.token not in browser.current_url
+        finally:
+            browser.quit()  # History is written when the browser closes
+        urls = history_urls(profile)
+        assert f"http://{run.host}/" in urls  # what the address bar showed
+        assert run.live.link in urls and fragment_link in urls, urls  # the limit
+        assert run.release() == 1
+    finally:
+        run.kill()

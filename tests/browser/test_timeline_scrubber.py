@@ -17,7 +17,7 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-from pytest_jbrealtime.recording import read_recording
+from pytest_jbrealtime.shared.recording import read_recording
 from tests.browser.suites import MIXED_SUITE
 from tests.browser.viewer_page import STATUSES, ViewerPage
 from tests.support import LiveProcess

@@ -33,11 +33,12 @@ from pytest_jbrealtime.hub.backends.base import (
     LogBackend,
     UnknownRun,
 )
-from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.runstate import RunState
-from pytest_jbrealtime.log import LoggedEvent
-from pytest_jbrealtime.recording import RecordingError, RecordingWriter, read_recording
+from pytest_jbrealtime.shared.log import LoggedEvent
+from pytest_jbrealtime.shared.names import valid_run_id
+from pytest_jbrealtime.shared.recorder import RecordingWriter
+from pytest_jbrealtime.shared.recording import RecordingError, read_recording
 
 LOG_NAME = "log.jsonl"
 logger = logging.getLogger("pytest_jbrealtime.hub")

@@ -25,7 +25,7 @@ shard on hub B is alive for hub A too, and any hub can end a run whose shards ar
 Appends are one Lua script each (seq, de-duplication, counts and "did this end the
 run" in one atomic step), so hubs appending to one run concurrently never clash.
 Every hub that serves a run follows its stream (``XREAD BLOCK``) into a local
-:class:`~pytest_jbrealtime.log.EventLog` that its viewers read: a viewer on hub A
+:class:`~pytest_jbrealtime.shared.log.EventLog` that its viewers read: a viewer on hub A
 sees, in order, what a shard published to hub B, and a ``resume`` works on any hub.
 
 If Redis loses a run (restarted without persistence), the first hub that follows it
@@ -59,10 +59,10 @@ from pytest_jbrealtime.hub.backends.base import (
     StoreUnavailable,
     UnknownRun,
 )
-from pytest_jbrealtime.hub.names import valid_run_id
 from pytest_jbrealtime.hub.runlog import HubRun, stamp_parts
 from pytest_jbrealtime.hub.runstate import RunState, shard_summary
-from pytest_jbrealtime.log import iso_timestamp
+from pytest_jbrealtime.shared.log import iso_timestamp
+from pytest_jbrealtime.shared.names import valid_run_id
 
 PREFIX = "jblive"
 RUNS_KEY = f"{PREFIX}:runs"

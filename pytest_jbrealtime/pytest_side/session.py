@@ -1,0 +1,453 @@
+"""LivePlugin: turns pytest's lifecycle into events.
+
+These hooks are the hot path: each builds a dict and publishes it, nothing more. The
+work of encoding and sending happens in the server process.
+"""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from dataclasses import dataclass, field
+from threading import get_ident as system_thread_id
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_jbrealtime import __version__
+from pytest_jbrealtime.protocol import COUNT_KEYS, split_node_id
+from pytest_jbrealtime.protocol.collection import collection_events
+from pytest_jbrealtime.protocol.events import (
+    CollectedTest,
+    CollectionError,
+    HistoryInfo,
+    PytestWarning,
+    SessionFinished,
+    SessionStarted,
+    Subtest,
+    TestCompleted,
+    TestStarted,
+    phase_progress,
+)
+from pytest_jbrealtime.pytest_side.history import RunHistory
+from pytest_jbrealtime.pytest_side.publisher import EventPublisher
+from pytest_jbrealtime.shared import ci
+from pytest_jbrealtime.shared.text import as_text, clipped, keep_end
+from pytest_jbrealtime.shared.timestamps import iso_timestamp
+from pytest_jbrealtime.shared.unpatched import clock, system
+from pytest_jbrealtime.shared.verdicts import FAILING
+
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
+
+MAX_SECTION_CHARS = 256 * 1024
+MAX_SUMMARY_CHARS = 1000
+
+
+def report_category(report: pytest.TestReport) -> str:
+    """The category pytest's terminal summary counts this report under."""
+    outcome: str = report.outcome  # str: plugins add outcomes pytest's Literal lacks
+    if outcome == "rerun":  # pytest-rerunfailures
+        return "rerun"
+    is_subtest = hasattr(report, "context") and report.when == "call"
+    if hasattr(report, "wasxfail"):
+        if outcome == "skipped":
+            return "xfailed"
+        if outcome == "passed":
+            return "xpassed"
+    if outcome == "failed":
+        return "failed" if report.when == "call" else "error"
+    if is_subtest:
+        return f"subtests {outcome}"
+    if outcome == "skipped":
+        return "skipped"
+    return "passed" if report.when == "call" else ""
+
+
+def one_line_summary(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return report.outcome
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None) or str(longrepr)
+    first = message.strip().splitlines()[0] if message.strip() else report.outcome
+    return clipped(first, MAX_SUMMARY_CHARS)
+
+
+def pytest_warning_fields(
+    warning_message: warnings.WarningMessage, when: str, nodeid: str
+) -> PytestWarning:
+    """A ``pytest_warning`` event's fields (docs/protocol.md)."""
+    category = warning_message.category
+    return {
+        "test_id": nodeid or None,
+        "category": getattr(category, "__name__", str(category)),
+        "message": _truncate(str(warning_message.message)),
+        "filename": str(warning_message.filename),
+        "lineno": warning_message.lineno,
+        "when": when,
+    }
+
+
+def _truncate(text: object) -> str:
+    """Captured output or a traceback, as text, its end kept when too long (text.py)."""
+    return keep_end(as_text(text), MAX_SECTION_CHARS)
+
+
+@dataclass
+class TestRecord:
+    """What the reports of one test have said so far."""
+
+    test_id: str
+    reports: dict[str, pytest.TestReport] = field(default_factory=dict)
+    subtests: list[Subtest] = field(default_factory=list)
+    subtest_categories: list[str] = field(default_factory=list)
+    # Each failed subtest's one-line message, for the test's summary.
+    subtest_failures: list[str] = field(default_factory=list)
+
+    def result(self) -> tuple[str, pytest.TestReport | None]:
+        """The test's one result, and the report that decided it."""
+        teardown = self.reports.get("teardown")
+        for when in ("setup", "call"):
+            report = self.reports.get(when)
+            if report is not None and report_category(report) not in ("", "passed"):
+                return report_category(report), report
+        if teardown is not None and teardown.outcome in ("failed", "rerun"):
+            return report_category(teardown), teardown
+        call = self.reports.get("call")
+        return ("passed", call) if call is not None else ("error", None)
+
+
+class LivePlugin:
+    """Registered as ``jb-live`` when ``--jb-live`` is on (see plugin.py)."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        publisher: EventPublisher,
+        history: RunHistory,
+        editor_url: str | None = None,
+    ) -> None:
+        self.config = config
+        # The --jb-live-editor link template, for the viewer (editor.py).
+        self.editor_url = editor_url
+        self.publisher = publisher
+        self.history = history
+        self.counts: dict[str, int] = {}
+        self.collection_errors: list[CollectionError] = []
+        self.collected = 0
+        self._records: dict[str, TestRecord] = {}
+        self._started = clock.time()
+        self._step_counts: dict[str, int] = {}
+        # Tests that had an attempt repeated by pytest-rerunfailures in this run.
+        self._reran: set[str] = set()
+        # The run's failed tests with their verdicts, for the CI summary (ci.py).
+        self.failures: list[ci.Failure] = []
+
+    # -- session ---------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        started: SessionStarted = {
+            "args": list(self.config.invocation_params.args),
+            "rootdir": str(self.config.rootpath),
+            # Traceback paths are relative to where pytest was started.
+            "invocation_dir": str(self.config.invocation_params.dir),
+            "editor_url": self.editor_url,
+            "start_time": iso_timestamp(self._started),
+            "host": system.gethostname(),
+            "pid": system.getpid(),
+            "versions": {
+                "python": platform.python_version(),
+                "pytest": pytest.__version__,
+                "pytest_jbrealtime": __version__,
+            },
+        }
+        self.publisher.publish("session_started", started)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            error: CollectionError = {"test_id": report.nodeid, "file": report.fspath,
+                                      "longrepr": _truncate(report.longrepr)}
+            self.collection_errors.append(error)
+            self.counts["error"] = self.counts.get("error", 0) + 1
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        tests: list[CollectedTest] = []
+        # A parent's markers once, not once per test: ``item.iter_markers()`` walks the
+        # whole chain for every item (profiled: most of this hook at 5,000 tests).
+        chain_markers: dict[int, frozenset[str]] = {}
+
+        def markers_of(node: Node | None) -> frozenset[str]:
+            if node is None:
+                return frozenset()
+            known = chain_markers.get(id(node))
+            if known is None:
+                known = markers_of(node.parent) | {m.name for m in node.own_markers}
+                chain_markers[id(node)] = known
+            return known
+
+        for item in session.items:
+            node_id = split_node_id(item.nodeid)
+            parent = item.parent
+            tests.append(
+                {
+                    "test_id": item.nodeid,
+                    "file": node_id.file,
+                    # The innermost class, as ``item.cls`` says, without its lookup.
+                    "cls": parent.name if isinstance(parent, pytest.Class) else None,
+                    "name": node_id.name,
+                    "markers": sorted(
+                        markers_of(parent) | {m.name for m in item.own_markers}
+                    ),
+                }
+            )
+        self.publish_collection(tests)
+
+    def publish_collection(self, tests: list[CollectedTest]) -> None:
+        """The run's collection, in parts no frame is too small for (collection.py)."""
+        self.collected = len(tests)
+        for event_type, payload in collection_events(tests, self.collection_errors):
+            self.publisher.publish(event_type, payload)
+        self.publisher.flush()
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C mid-test: the test's stack as the interrupt found it (last_words.py).
+
+        Serial runs only: under xdist the tests ran in the workers, gone with the signal.
+        """
+        test_id = self.publisher.current_test_id
+        if test_id is None or self.config.pluginmanager.get_plugin("dsession") is not None:
+            return
+        from pytest_jbrealtime.shared.last_words import frames_of_traceback
+        from pytest_jbrealtime.shared.stack_responder import current_stacks
+
+        try:
+            own = {"name": "MainThread", "current": True,
+                   "frames": frames_of_traceback(excinfo.tb)}
+            others = current_stacks(None, frozenset({system_thread_id()}))
+            for thread in others:
+                thread["current"] = False
+            self.publisher.publish("test_interrupted", {
+                "test_id": test_id, "reason": "KeyboardInterrupt", "threads": [own, *others],
+            })
+            self.publisher.flush()
+        except Exception:  # the run is ending; its last word is not worth a crash
+            pass
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.publisher.current_test_id = None
+        finished: SessionFinished = {
+            "exit_status": int(exitstatus),
+            "duration": round(clock.time() - self._started, 6),
+            "total": self.collected,
+            "counts": self.final_counts(),
+        }
+        self.publisher.publish("session_finished", finished)
+        self.publisher.flush()
+        self.history.save()
+
+    def final_counts(self) -> dict[str, int]:
+        """The terminal summary line's counts, to the letter (it is what users compare).
+
+        Our own tally is the fallback when there is no terminal (``-p no:terminal``).
+        Every ``COUNT_KEYS`` key is there, zeros included (docs/protocol.md).
+        """
+        counts = dict.fromkeys(COUNT_KEYS, 0)
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is None:
+            counts.update(self.counts)
+            return counts
+        for category, reports in terminal.stats.items():
+            if not category:
+                continue
+            shown = sum(1 for r in reports if getattr(r, "count_towards_summary", True))
+            if shown:
+                counts[category] = shown
+        return counts
+
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: str,
+        nodeid: str,
+        location: tuple[str, int, str] | None,
+    ) -> None:
+        # One event per warning pytest records: the same reports its "N warnings" counts.
+        self.publisher.publish("pytest_warning",
+                               pytest_warning_fields(warning_message, when, nodeid))
+
+    # -- one test ----------------------------------------------------------------
+
+    def note_user_step(self, test_id: str, step_count: int) -> None:
+        """A user step began (steps.py): the test has ``step_count`` steps so far.
+
+        Kept with the test's duration, so the next run can place its steps evenly.
+        """
+        self._step_counts[test_id] = step_count
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.publisher.current_test_id = nodeid
+        self._records[nodeid] = TestRecord(nodeid)
+        started: TestStarted = {
+            "test_id": nodeid,
+            "test_name": location[2],
+            "file": location[0],
+            "estimated_duration": self.history.estimated_duration(nodeid),
+        }
+        self.publisher.publish("test_started", started)
+
+    def _phase_started(self, item: pytest.Item, phase: str) -> None:
+        self.publisher.publish("test_progress", phase_progress(item.nodeid, phase))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._phase_started(item, "setup")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self._phase_started(item, "call")
+        # Whatever happened before a possibly long call goes out now.
+        self.publisher.flush()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        self._phase_started(item, "teardown")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if str(report.when) == "???":  # xdist's report: the worker running this test died
+            self._complete_crashed(report)
+            return
+        record = self._records.get(report.nodeid)
+        if record is None:  # a report without logstart (another plugin's): still count it
+            record = self._records[report.nodeid] = TestRecord(report.nodeid)
+        if hasattr(report, "context") and report.when == "call":
+            category = report_category(report)
+            record.subtests.append(
+                {
+                    "description": report._sub_test_description(),
+                    "result": category.removeprefix("subtests "),
+                    "duration": round(report.duration, 6),
+                    "longrepr": _truncate(report.longrepr) if report.failed else None,
+                }
+            )
+            record.subtest_categories.append(category)
+            if report.failed:
+                description = record.subtests[-1]["description"]
+                record.subtest_failures.append(
+                    f"{description}: {one_line_summary(report)}".strip(": "))
+            return
+        record.reports[report.when] = report
+
+    def _complete_crashed(self, report: pytest.TestReport) -> None:
+        """The test whose xdist worker died: completed as ``crashed``, not left running.
+
+        pytest counts xdist's report as a failure, or as a rerun when
+        pytest-rerunfailures schedules the test again.
+        """
+        record = self._records.pop(report.nodeid, None) or TestRecord(report.nodeid)
+        rerun = str(report.outcome) == "rerun"  # pytest-rerunfailures
+        categories = record.subtest_categories + [
+            report_category(r) for r in record.reports.values()
+        ]
+        for category in [*categories, "rerun" if rerun else "failed"]:
+            if category:
+                self.counts[category] = self.counts.get(category, 0) + 1
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
+        longrepr = str(report.longrepr) if report.longrepr is not None else "worker crashed"
+        duration = sum(r.duration for r in record.reports.values())
+        completed: TestCompleted = {
+            "test_id": report.nodeid,
+            "result": "rerun" if rerun else "crashed",
+            "duration": round(duration, 6),
+            "summary": clipped((longrepr.strip() or "worker crashed").splitlines()[0],
+                               MAX_SUMMARY_CHARS),
+            "longrepr": _truncate(longrepr),
+            "sections": [],
+            "phases": {when: r.outcome for when, r in record.reports.items()},
+            "subtests": record.subtests,
+            "categories": [*own, "rerun" if rerun else "failed"],
+            "history": self._judge(report.nodeid, "rerun" if rerun else "crashed", duration,
+                                   longrepr.strip().splitlines()[0]),
+        }
+        self.publisher.publish("test_completed", completed)
+
+    def _judge(
+        self, test_id: str, result: str, duration: float, summary: str
+    ) -> HistoryInfo | None:
+        """The test's ``history`` verdict, and its result kept for the next runs.
+
+        None when this run keeps no history (no pytest cache) and for an attempt that
+        pytest-rerunfailures repeats: only the test's last attempt is its result.
+        """
+        if result == "rerun":
+            self._reran.add(test_id)
+            return None
+        self.history.record(test_id, result, round(duration, 6),
+                            self._step_counts.pop(test_id, 0))
+        history = (self.history.judge(test_id, result, duration,
+                                      passed_on_rerun=test_id in self._reran)
+                   if self.history.kept else None)
+        if result in FAILING:
+            self.failures.append(ci.Failure(test_id, result, summary,
+                                            history["verdict"] if history else None))
+        return history
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        record = self._records.pop(nodeid, None)
+        self.publisher.current_test_id = None
+        if record is None or not record.reports:
+            return
+        # Categorised now, not per report: the subtests plugin turns a passed call into
+        # a failure (when a subtest failed) only while the terminal reports it.
+        own = [c for c in (report_category(r) for r in record.reports.values()) if c]
+        for category in [*record.subtest_categories, *own]:
+            if category:
+                self.counts[category] = self.counts.get(category, 0) + 1
+        result, deciding = record.result()
+        last = list(record.reports.values())[-1]
+        duration = sum(r.duration for r in record.reports.values())
+        failed = deciding is not None and deciding.outcome == "failed"
+        summary = one_line_summary(deciding or last)
+        longrepr = (_truncate(deciding.longrepr)
+                    if failed and deciding is not None and deciding.longrepr is not None
+                    else None)
+        failed_subtests = [s for s in record.subtests if s["result"] == "failed"]
+        if result == "passed" and failed_subtests:
+            # A subtest failed, the test's own call passed (pytest's -rA: PASSED, and a
+            # SUBFAILED line). The test failed, as the exit status, junitxml and unittest
+            # say; `categories` keep pytest's count of its own call. A skipped subtest
+            # leaves the test passed, as unittest and -rA say (docs/protocol.md, Subtests).
+            result = "failed"
+            count = len(failed_subtests)
+            summary = clipped(
+                f"{count} subtest{'s' if count > 1 else ''} failed: "
+                f"{record.subtest_failures[0] if record.subtest_failures else ''}",
+                MAX_SUMMARY_CHARS)
+            longrepr = failed_subtests[0]["longrepr"]
+        completed: TestCompleted = {
+            "test_id": nodeid,
+            "result": result,
+            "duration": round(duration, 6),
+            "summary": summary,
+            "longrepr": longrepr,
+            "sections": [
+                {"name": as_text(name), "content": _truncate(content)}
+                for name, content in last.sections
+            ],
+            "phases": {when: r.outcome for when, r in record.reports.items()},
+            "subtests": record.subtests,
+            # What pytest's summary line counts for this test's own reports (subtests
+            # apart): the viewer tallies these, so its chips are pytest's numbers.
+            "categories": own,
+            "history": self._judge(nodeid, result, duration, summary),
+        }
+        # Measured in the process that ran it (resources.py), carried on the report.
+        resources = getattr(record.reports.get("teardown"), "jb_resources", None)
+        if isinstance(resources, dict):
+            completed["cpu_seconds"] = resources.get("cpu_seconds")
+            completed["rss_growth"] = resources.get("rss_growth")
+        self.publisher.publish("test_completed", completed)

@@ -1,0 +1,429 @@
+"""The system monitor: a psutil sampler that publishes ``system_status`` and ``resource_alert``.
+
+It runs in the server process (``server/process.py``), never in pytest's: sampling
+there costs the tests no GIL time. It watches the pytest process tree by pid (passed
+in the server's config frame), so xdist workers, browsers and their drivers count.
+``active_tests`` and ``queue_size`` come from the event log itself, read with a
+cursor like a viewer's. Every psutil call is guarded: a process that vanished or a
+permission error makes a field ``null`` for one sample, never ends the sampler.
+
+This module imports psutil only inside the sampler. The pytest side needs only the
+sampler's configuration (``monitor_config.py``, kept apart so that pytest does not
+import asyncio and a thread pool for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
+from pytest_jbrealtime.shared.monitor_config import CPU_SUSTAIN_SECONDS as CPU_SUSTAIN_SECONDS
+from pytest_jbrealtime.shared.monitor_config import NO_CRITICAL as NO_CRITICAL
+from pytest_jbrealtime.shared.monitor_config import MonitorConfig as MonitorConfig
+
+if TYPE_CHECKING:
+    pass
+
+T = TypeVar("T")
+
+# -- progress from the log -------------------------------------------------------------
+
+
+class RunProgress:
+    """Tests running now and tests not started yet, read from the event log."""
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.total = 0
+        self.started: set[str] = set()
+        self.running: set[str] = set()
+
+    def read(self, log: EventLog) -> None:
+        while True:
+            entries = log.read_after(self.cursor, 10_000)
+            if not entries:
+                return
+            self.apply(entries)
+            self.cursor += len(entries)
+
+    def apply(self, entries: Iterable[LoggedEvent]) -> None:
+        for entry in entries:
+            event = entry.event
+            kind = event["type"]
+            if kind == "test_started":
+                self.started.add(event["test_id"])
+                self.running.add(event["test_id"])
+            elif kind == "test_completed":
+                self.running.discard(event["test_id"])
+            elif kind == "collection_finished":
+                self.total = int(event.get("total") or 0)
+            elif kind == "session_finished":
+                self.running.clear()
+
+    @property
+    def active_tests(self) -> int:
+        return len(self.running)
+
+    @property
+    def queue_size(self) -> int:
+        return max(0, self.total - len(self.started))
+
+
+# -- alerts with hysteresis ----------------------------------------------------------------
+
+
+class AlertTracker:
+    """One alert type: raises once per crossing, resolves once below a lower line.
+
+    Raised at ``warning`` (or ``critical``); a value at or above critical while only a
+    warning is raised raises again as critical. Nothing more until the value falls
+    ``hysteresis`` points below the warning line, which sends one ``resolved``. A value
+    hovering at a line therefore gives one alert, not a storm.
+    """
+
+    NONE, WARNING, CRITICAL = 0, 1, 2
+    SEVERITY: ClassVar[dict[int, str]] = {WARNING: "warning", CRITICAL: "critical"}
+
+    def __init__(
+        self,
+        alert_type: str,
+        what: str,
+        warning: float,
+        critical: float,
+        hysteresis: float,
+        sustain_samples: int = 1,
+    ) -> None:
+        self.alert_type = alert_type
+        self.what = what
+        self.warning = warning
+        self.critical = critical
+        self.hysteresis = hysteresis
+        self.sustain_samples = max(1, sustain_samples)
+        self.level = self.NONE
+        self._above = 0  # consecutive samples at or above the warning line
+
+    def observe(self, value: float | None) -> dict[str, Any] | None:
+        """The ``resource_alert`` fields this value causes, if any."""
+        if value is None:
+            return None
+        self._above = self._above + 1 if value >= self.warning else 0
+        sustained = self._above >= self.sustain_samples
+        if sustained and value >= self.critical and self.level < self.CRITICAL:
+            self.level = self.CRITICAL
+            return self._alert("raised", value, self.critical)
+        if sustained and self.level == self.NONE:
+            self.level = self.WARNING
+            return self._alert("raised", value, self.warning)
+        if self.level == self.CRITICAL and value < self.critical - self.hysteresis:
+            # Quietly back to warning, so that a new crossing of critical is news again.
+            self.level = self.WARNING
+        if self.level != self.NONE and value < self.warning - self.hysteresis:
+            severity = self.SEVERITY[self.level]
+            self.level = self.NONE
+            return {
+                "alert_type": self.alert_type,
+                "severity": severity,
+                "state": "resolved",
+                "message": f"{self.what} back to {value:.1f}% "
+                f"(below {self.warning - self.hysteresis:g}%)",
+                "value": round(value, 1),
+                "threshold": self.warning,
+            }
+        return None
+
+    def _alert(self, state: str, value: float, threshold: float) -> dict[str, Any]:
+        return {
+            "alert_type": self.alert_type,
+            "severity": self.SEVERITY[self.level],
+            "state": state,
+            "message": f"{self.what} at {value:.1f}% (threshold {threshold:g}%)",
+            "value": round(value, 1),
+            "threshold": threshold,
+        }
+
+
+# -- sampling ------------------------------------------------------------------------------
+
+
+def _children_from_proc(pid: int) -> list[int] | None:
+    """All descendants of ``pid`` from /proc/PID/task/TID/children (Linux).
+
+    About 0.1 ms, against several ms for psutil's ``children(recursive=True)``, which
+    reads the stat file of every process on the machine. None where not available.
+    """
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            if parent == pid:
+                return None
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children", "rb") as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                if parent == pid and task == str(pid):
+                    return None  # kernel without CONFIG_PROC_CHILDREN
+                continue
+            except OSError:
+                continue
+            for child in data.split():
+                found.append(int(child))
+                stack.append(int(child))
+    return found
+
+
+class SystemSampler:
+    """Takes one sample of the machine and of the pytest process tree."""
+
+    def __init__(
+        self,
+        pytest_pid: int,
+        disk_paths: Iterable[str],
+        psutil_module: Any = None,
+        on_error: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        if psutil_module is None:
+            import psutil
+
+            psutil_module = psutil
+        self.psutil: Any = psutil_module
+        self.pytest_pid = pytest_pid
+        self.disk_paths = self._distinct_filesystems(disk_paths)
+        self.errors = 0
+        self._on_error = on_error
+        self._processes: dict[int, Any] = {}
+        self._use_proc_children = sys.platform.startswith("linux")
+        self.prime()
+
+    def prime(self) -> None:
+        """Start psutil's CPU clocks: its percentages are "since the last call".
+
+        psutil keeps the machine-wide one per thread, so the sampling thread calls this.
+        """
+        self._guard("cpu_percent", lambda: self.psutil.cpu_percent(interval=None), None)
+        tree: list[Any] = self._guard("process tree", self._tree, [])
+        for process in tree:
+            self._guard("process", partial(process.cpu_percent, interval=None), None)
+
+    @staticmethod
+    def _distinct_filesystems(paths: Iterable[str]) -> list[str]:
+        chosen: list[str] = []
+        devices: set[int] = set()
+        for path in paths:
+            try:
+                device = os.stat(path).st_dev
+            except OSError:
+                continue
+            if device not in devices:
+                devices.add(device)
+                chosen.append(path)
+        return chosen
+
+    def _guard(self, what: str, call: Callable[[], T], default: T) -> T:
+        try:
+            return call()
+        except Exception as exc:  # AccessDenied, NoSuchProcess, OSError, anything
+            self.errors += 1
+            if self._on_error is not None:
+                self._on_error(what, exc)
+            return default
+
+    def _tree(self) -> list[Any]:
+        pids: list[int] | None = None
+        if self._use_proc_children:
+            pids = _children_from_proc(self.pytest_pid)
+            if pids is None:
+                self._use_proc_children = False
+        if pids is None:
+            root = self.psutil.Process(self.pytest_pid)
+            pids = [child.pid for child in root.children(recursive=True)]
+        wanted = [self.pytest_pid, *pids]
+        processes: dict[int, Any] = {}
+        for pid in wanted:
+            known = self._processes.get(pid)
+            if known is None:
+                try:
+                    known = self.psutil.Process(pid)
+                except Exception:  # gone between the listing and now
+                    continue
+            processes[pid] = known
+        # Keep the objects: their cpu_percent() is measured since the previous sample.
+        self._processes = processes
+        return list(processes.values())
+
+    def _process_numbers(self, process: Any) -> tuple[float, int, int]:
+        with process.oneshot():
+            cpu = float(process.cpu_percent(interval=None))
+            rss = int(process.memory_info().rss)
+            if hasattr(process, "num_fds"):
+                files = int(process.num_fds())
+            else:  # Windows: handles are the nearest thing
+                files = int(process.num_handles())
+        return cpu, rss, files
+
+    def sample(self) -> dict[str, Any]:
+        psutil = self.psutil
+        fields: dict[str, Any] = {
+            "cpu_usage": self._guard(
+                "cpu_percent", lambda: round(float(psutil.cpu_percent(interval=None)), 1), None
+            ),
+            "memory_usage": self._guard(
+                "virtual_memory", lambda: round(float(psutil.virtual_memory().percent), 1), None
+            ),
+        }
+        tree: list[Any] = self._guard("process tree", self._tree, [])
+        cpu_total, rss_total, files_total, counted = 0.0, 0, 0, 0
+        for process in tree:
+            numbers = self._guard("process", partial(self._process_numbers, process), None)
+            if numbers is None:
+                continue
+            cpu_total += numbers[0]
+            rss_total += numbers[1]
+            files_total += numbers[2]
+            counted += 1
+        fields["process_count"] = counted
+        fields["process_cpu"] = round(cpu_total, 1) if counted else None
+        fields["process_rss"] = rss_total if counted else None
+        fields["open_files"] = files_total if counted else None
+        disk = self._least_free_disk()
+        fields["disk_path"] = disk[0] if disk else None
+        fields["disk_free"] = disk[1] if disk else None
+        fields["disk_usage"] = disk[2] if disk else None
+        return fields
+
+    def _least_free_disk(self) -> tuple[str, int, float] | None:
+        least: tuple[str, int, float] | None = None
+        for path in self.disk_paths:
+            usage = self._guard("disk_usage", partial(self.psutil.disk_usage, path), None)
+            if usage is None:
+                continue
+            if least is None or usage.free < least[1]:
+                least = (path, int(usage.free), round(float(usage.percent), 1))
+        return least
+
+
+class SystemMonitor:
+    """Samples every ``interval`` seconds and appends the events to the log."""
+
+    def __init__(
+        self,
+        config: MonitorConfig,
+        log: EventLog,
+        psutil_module: Any = None,
+        report: Callable[[str], None] | None = None,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.log = log
+        self._on_status = on_status
+        self.progress = RunProgress()
+        self._report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+        self._reported: set[str] = set()
+        self.sampler = SystemSampler(
+            config.pytest_pid, config.disk_paths, psutil_module, on_error=self._note_error
+        )
+        sustain = max(1, math.ceil(config.cpu_sustain_seconds / config.interval))
+        self.alerts = {
+            "cpu_usage": AlertTracker("high_cpu", "CPU", *config.cpu_alert,
+                                      config.hysteresis, sustain),
+            "memory_usage": AlertTracker("high_memory", "memory", *config.memory_alert,
+                                         config.hysteresis),
+            "disk_usage": AlertTracker("disk_space", "disk", *config.disk_alert,
+                                       config.hysteresis),
+        }
+        self.samples = 0
+        self.latest: dict[str, Any] | None = None
+
+    def _note_error(self, what: str, exc: BaseException) -> None:
+        # Once per kind of failure: a process that keeps denying access must not fill the log.
+        key = f"{what}: {type(exc).__name__}"
+        if key not in self._reported:
+            self._reported.add(key)
+            self._report(f"jb-live monitor: {key}: {exc} (sampling goes on)")
+
+    def events_for(self, fields: dict[str, Any]) -> list[dict[str, Any]]:
+        """The raw events (for ``EventLog.extend``) of one sample."""
+        now = time.time()
+        status: dict[str, Any] = {
+            "type": "system_status",
+            "ts": now,
+            **fields,
+            "active_tests": self.progress.active_tests,
+            "queue_size": self.progress.queue_size,
+            "interval": self.config.interval,
+            "sampler_errors": self.sampler.errors,
+        }
+        events = [status]
+        for key, tracker in self.alerts.items():
+            alert = tracker.observe(fields.get(key))
+            if alert is not None:
+                if key == "disk_usage":
+                    alert["message"] += f" on {fields.get('disk_path')}"
+                events.append({"type": "resource_alert", "ts": now, **alert})
+        return events
+
+    def tick_fields(self) -> dict[str, Any]:
+        return self.sampler.sample()
+
+    @property
+    def done(self) -> bool:
+        # session_finished is the last event of a run: nothing may follow it.
+        return self.log.finished or self.log.closed
+
+    def record(self, fields: dict[str, Any]) -> None:
+        """Append one sample's events (on the loop's thread, like every log append)."""
+        if self.done:
+            return
+        self.progress.read(self.log)
+        events = self.events_for(fields)
+        self.latest = events[0]
+        self.samples += 1
+        self.log.extend(events)
+        if self._on_status is not None:
+            self._on_status(self.log.read_after(len(self.log) - len(events), 1)[0].event)
+
+    async def run(self) -> None:
+        """Sample until cancelled. Sampling runs in a thread, so the loop keeps serving."""
+        loop = asyncio.get_running_loop()
+        # One thread of its own: psutil's CPU clock is per thread, and the default
+        # executor may hand a sample to a thread that never took the previous one.
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jb-live-monitor")
+        try:
+            await loop.run_in_executor(executor, self.sampler.prime)
+            await self._sample_every_interval(loop, executor)
+        finally:
+            executor.shutdown(wait=False)
+
+    async def _sample_every_interval(
+        self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor
+    ) -> None:
+        next_at = loop.time()
+        while True:
+            # Fixed rate, not fixed delay; after a stall, skip ahead rather than burst.
+            next_at += self.config.interval
+            now = loop.time()
+            if next_at < now:
+                next_at = now
+            await asyncio.sleep(next_at - now)
+            if self.done:
+                return
+            try:
+                fields = await loop.run_in_executor(executor, self.tick_fields)
+                self.record(fields)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let one bad sample end the sampler
+                self._note_error("sample", exc)

@@ -1,0 +1,140 @@
+"""The event log: the one ordered record of a run that everything else reads.
+
+Each event gets its run-wide ``seq`` and its JSON text once, when it is appended.
+Viewers are cursors into the log (see ``server/viewers.py``), the recording is the
+log written to disk, and replay serves a log read back from a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pytest_jbrealtime.protocol import (
+    GROUP_GENERAL,
+    GROUP_SYSTEM_MONITOR,
+    SYSTEM_MONITOR_TYPES,
+    TEST_GROUP_PREFIX,
+)
+from pytest_jbrealtime.shared.text import repaired_json
+from pytest_jbrealtime.shared.timestamps import iso_timestamp as iso_timestamp
+from pytest_jbrealtime.shared.unpatched import clock
+
+
+def event_json(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The event and its JSON text, both valid UTF-8: what every transport can carry.
+
+    Text UTF-8 cannot hold (lone surrogates) is repaired here, once (text.py).
+    """
+    return repaired_json(event)
+
+
+class LoggedEvent:
+    """An event as stored: the stamped dict and its JSON text, encoded once."""
+
+    __slots__ = ("event", "text")
+
+    def __init__(self, event: dict[str, Any], text: str) -> None:
+        self.event = event
+        self.text = text
+
+    def in_groups(self, groups: frozenset[str]) -> bool:
+        if GROUP_GENERAL in groups:
+            return True
+        if self.event["type"] in SYSTEM_MONITOR_TYPES:
+            return GROUP_SYSTEM_MONITOR in groups
+        test_id = self.event.get("test_id")
+        return test_id is not None and TEST_GROUP_PREFIX + test_id in groups
+
+
+def stamped_fields(run_id: str, raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An event's type and its stamped fields after ``seq``: run id, timestamp, its own.
+
+    The one stamping rule: ``EventLog.stamp`` puts the seq between the two, and the
+    hub's Redis store (hub/runlog.py ``stamp_parts``) does the same in its script.
+    """
+    fields = dict(raw)
+    event_type = fields.pop("type")
+    epoch = fields.pop("ts", None)
+    fields.pop("seq", None)
+    rest: dict[str, Any] = {
+        "run_id": run_id,
+        "timestamp": iso_timestamp(epoch if isinstance(epoch, float) else clock.time()),
+    }
+    rest.update(fields)
+    rest.setdefault("worker", "main")
+    return event_type, rest
+
+
+AppendListener = Callable[[list[LoggedEvent]], None]
+
+
+class EventLog:
+    """In-memory log of one run; listeners hear of every append (the viewers' registry)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self._entries: list[LoggedEvent] = []
+        self.finished = False
+        self.closed = False
+        self.listeners: list[AppendListener] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stamp(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Give an unstamped event its seq, run id and timestamp, common fields first."""
+        event_type, rest = stamped_fields(self.run_id, raw)
+        return {"type": event_type, "seq": len(self._entries) + 1, **rest}
+
+    def extend(self, raw_events: Iterable[dict[str, Any]]) -> list[LoggedEvent]:
+        """Stamp and append events as they are published."""
+        added: list[LoggedEvent] = []
+        for raw in raw_events:
+            entry = LoggedEvent(*event_json(self.stamp(raw)))
+            self._entries.append(entry)
+            added.append(entry)
+        return self._appended(added)
+
+    def add_stamped(self, items: Iterable[tuple[dict[str, Any], str]]) -> list[LoggedEvent]:
+        """Append events stamped elsewhere (the hub's store chose their seq): the next
+        ones, in order, with their text."""
+        added = [LoggedEvent(event, text) for event, text in items]
+        self._entries.extend(added)
+        return self._appended(added)
+
+    def add_recorded(
+        self, events: list[dict[str, Any]], texts: list[str] | None = None
+    ) -> list[LoggedEvent]:
+        """Append events read back from a recording (with their texts, if known), as
+        recorded. Only ``seq`` is renumbered, where a skipped broken line left a gap:
+        cursors stay gap-free."""
+        items: list[tuple[dict[str, Any], str]] = []
+        for index, event in enumerate(events):
+            seq = len(self._entries) + index + 1
+            if event.get("seq") != seq or texts is None:
+                items.append(event_json({**event, "seq": seq}))
+            else:
+                items.append((event, texts[index]))
+        return self.add_stamped(items)
+
+    def truncate(self) -> None:
+        """Forget every event (the hub's store lost them); the caller resets the viewers."""
+        self._entries.clear()
+        self.finished = False
+
+    def _appended(self, added: list[LoggedEvent]) -> list[LoggedEvent]:
+        if not added:
+            return added
+        if any(entry.event["type"] == "session_finished" for entry in added):
+            self.finished = True
+        for listener in self.listeners:
+            listener(added)
+        return added
+
+    def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:
+        return self._entries[seq : seq + limit]
+
+    def close(self) -> None:
+        """The server is stopping (the monitor stops sampling)."""
+        self.closed = True
