@@ -134,7 +134,8 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
 
     from pytest_jbrealtime.hub.app import Hub, create_hub_app
     from pytest_jbrealtime.hub.backends import backend_for_url
-    from pytest_jbrealtime.hub.history import HistoryDatabase, HubHistory
+    from pytest_jbrealtime.hub.history import HubHistory
+    from pytest_jbrealtime.hub.history_db import HistoryDatabase
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
     from pytest_jbrealtime.pytest_side.live_server import ServerStartError, bind_listening_socket
