@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pytest_jbrealtime.hub.history import HistoryDatabase
+from pytest_jbrealtime.hub.history_db import HistoryDatabase
 from pytest_jbrealtime.shared.verdicts import history_info
 
 RESULTS = ("passed",) * 17 + ("failed", "skipped", "error")

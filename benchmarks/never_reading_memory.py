@@ -32,7 +32,7 @@ import jwt
 import psutil
 import websockets
 
-from pytest_jbrealtime.server.auth import AUDIENCE
+from pytest_jbrealtime.shared.auth import AUDIENCE
 
 SECRET = "benchmark-secret-" + "b" * 48
 LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_jbrealtime.hub.history import SCHEMA_VERSION, HistoryDatabase, compare_results
+from pytest_jbrealtime.hub.history_db import SCHEMA_VERSION, HistoryDatabase, compare_results
 from tests.history_support import STORY, SUITE
 from tests.hub_support import HUB_SECRET, HubProcess, Shard, base_env
 from tests.postgres_support import PostgresServer, postgres  # noqa: F401 (fixture)

@@ -21,6 +21,7 @@ from tests.hub_support import HubProcess, Shard
 from tests.support import watch_sync
 from tests.test_never_hurt import events_in_report
 from tests.test_stacks import (
+    GATE,
     PARALLEL,
     SLEEPER,
     SLEEPS,
@@ -117,6 +118,90 @@ def test_a_worker_killed_with_sigterm_leaves_its_tests_last_stack(
     assert event["reason"] == "worker crashed (SIGTERM)" and event["worker"] == crash[0]["worker"]
     check_last_stack(event, SLEEPER)
     assert event["seq"] > crash[0]["seq"]
+
+
+KILLED_HARD_SUITE = GATE + f"""
+import signal
+
+def {SLEEPER}():
+    once = _gate("killed")
+    if once.exists():  # xdist runs the test again on a new worker: that one passes
+        return
+    deadline = time.monotonic() + 240
+    while not _gate("kill").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    once.touch()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def test_sleeps():
+    {SLEEPER}()
+"""
+
+
+def run_killed_with_sigkill(tmp_path: Path, start_live: Any,
+                            *args: str) -> tuple[Any, Path, dict[str, Any]]:
+    """A ``-n 2`` run whose worker SIGKILLs itself in SLEEPS once that test's stall
+    alert (with its stack) is out: the run, its recording and the alert."""
+    directory, gates = suite(tmp_path)
+    (directory / "test_sleepy.py").write_text(KILLED_HARD_SUITE)
+    (gates / "spins").touch()
+    record = tmp_path / "run.jsonl"
+    run = start_live(directory, *PARALLEL, "--jb-live-record", str(record),
+                     "--jb-live-stall-after", "1", *args,
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+
+    async def kill_after_the_stall_alert() -> dict[str, Any]:
+        stacks = StackViewer(await Viewer.connect(run.ws_url()))
+        try:
+            stalled = await stacks.until(lambda m: m.get("type") == "test_stalled"
+                                         and m.get("test_id") == SLEEPS and m["threads"])
+            (gates / "kill").touch()
+            return stalled
+        finally:
+            await stacks.viewer.close()
+
+    stalled = asyncio.run(kill_after_the_stall_alert())
+    assert run.wait(TIMEOUT) == 1, run.output  # the worker died; xdist reports it
+    return run, record, stalled
+
+
+def test_a_worker_killed_with_sigkill_is_recorded_with_its_stall_alerts_stack(
+    tmp_path: Path, start_live: Any
+) -> None:
+    """Nothing runs in a SIGKILLed process, so there is no stack from its end: the crash
+    says which signal it was, and the test's last stall alert's stack is offered,
+    labelled as such."""
+    run, record, stalled = run_killed_with_sigkill(tmp_path, start_live)
+    events = recorded(record)
+    crash = [e for e in events if e.get("type") == "worker_crashed"]
+    assert len(crash) == 1 and crash[0]["test_id"] == SLEEPS, (crash, run.output)
+    assert crash[0]["signal"] == "SIGKILL", crash
+    event = interrupted(events, SLEEPS)
+    assert event["reason"] == "worker crashed (SIGKILL)" and event["seq"] > crash[0]["seq"]
+    assert "nothing runs in a process killed with SIGKILL" in event["stack_note"], event
+    assert "stall alert" in event["stack_note"] and event["taken_at"] == stalled["taken_at"]
+    assert event["threads"] == stalled["threads"]
+    check_last_stack(event, SLEEPER)
+
+
+def test_pytest_killed_with_sigkill_is_recorded_without_a_stack(
+    tmp_path: Path, start_live: Any
+) -> None:
+    directory, gates = suite(tmp_path)
+    record = tmp_path / "run.jsonl"
+    run = start_live(directory, "--jb-live-record", str(record),
+                     env={"JB_TEST_GATE_DIR": str(gates)})
+    asyncio.run(wait_started(run.ws_url(), SLEEPS))
+    run.process.send_signal(signal.SIGKILL)
+    assert run.wait(TIMEOUT) == -signal.SIGKILL
+    for _ in range(200):  # the server outlives pytest and closes the recording
+        if record.exists():
+            break
+        time.sleep(0.1)
+    event = interrupted(recorded(record), SLEEPS)
+    assert event["reason"] == "pytest ended" and event["threads"] == [], event
+    assert event["stack_note"].startswith("no stack from its end: the process ended without"), \
+        event
 
 
 def test_ctrl_c_mid_test_records_where_the_test_was(tmp_path: Path, start_live: Any) -> None:

@@ -21,8 +21,8 @@ from pytest_jbrealtime.server.monitor import (
     MonitorConfig,
     RunProgress,
     SystemMonitor,
-    SystemSampler,
 )
+from pytest_jbrealtime.server.sampler import SystemSampler
 from pytest_jbrealtime.shared.log import EventLog
 from tests.monitor_support import WAIT_FOR_FILE, follow_sync, signal
 from tests.support import LiveProcess, Watched, watch_sync

@@ -377,8 +377,8 @@ def test_patched_stdlib_never_reaches_the_plugin(patched_suite: Path, xdist: lis
 # point (plugin.py), the package's API (__init__.py), pytest_side/, and the shared/ modules
 # that side calls then. The rest runs in the server or hub process (server/, hub/), before
 # the tests (options, tokens, limits) or after the run (tools/, the CLI).
-PYTEST_SIDE_EXCLUDED = {"ci.py", "settings.py", "monitor_config.py", "unpatched.py",
-                        "limit_config.py", "auth.py", "names.py"}
+PYTEST_SIDE_EXCLUDED = {"ci.py", "settings.py", "option_values.py", "monitor_config.py",
+                        "unpatched.py", "limit_config.py", "auth.py", "names.py"}
 PATCHABLE = {
     "time": {"time", "monotonic", "perf_counter", "sleep", "gmtime", "localtime", "strftime",
              "time_ns", "monotonic_ns"},

@@ -230,7 +230,7 @@ def test_corrupt_line_is_skipped_with_its_line_number(tmp_path: Path) -> None:
 
 def test_gzip_cut_short_keeps_what_was_flushed(tmp_path: Path) -> None:
     from pytest_jbrealtime.shared.log import LoggedEvent
-    from pytest_jbrealtime.shared.recording import RecordingWriter
+    from pytest_jbrealtime.shared.recorder import RecordingWriter
 
     path = tmp_path / "run.jsonl.gz"
     writer = RecordingWriter(path, "r" * 32, {}, None, warn=pytest.fail)

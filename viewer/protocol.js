@@ -193,6 +193,8 @@ export const EVENT_FIELDS = Object.freeze({
   ],
   "worker_crashed": [
     "error",
+    "exit_code",
+    "signal",
     "test_id"
   ],
   "shard_joined": [
@@ -228,6 +230,8 @@ export const EVENT_FIELDS = Object.freeze({
   ],
   "test_interrupted": [
     "reason",
+    "stack_note",
+    "taken_at",
     "test_id",
     "threads"
   ]

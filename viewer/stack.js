@@ -71,6 +71,8 @@ export class StackPanel {
       el('h3', {},
         el('span', { className: 'badge status-stalled', text: 'interrupted' }),
         el('span', { text: ` the run ended here: ${event.reason ?? ''}` })),
+      // No stack from its end (SIGKILL …), and which one is shown instead, if any.
+      event.stack_note ? el('div', { className: 'stack-status', 'data-testid': 'interrupted-note', text: event.stack_note }) : null,
       this.threads(event.threads ?? [], 'interrupted-stack'));
   }
 

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pytest_jbrealtime.hub.history import KEEP_RESULTS, HubHistory
+from pytest_jbrealtime.hub.history import HubHistory
+from pytest_jbrealtime.hub.history_db import KEEP_RESULTS
 from pytest_jbrealtime.shared.names import valid_run_id
 
 MAX_LIMIT = 200

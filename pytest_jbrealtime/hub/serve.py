@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_jbrealtime.protocol import HUB_LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
-from pytest_jbrealtime.shared import settings
+from pytest_jbrealtime.shared import option_values
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
@@ -65,10 +65,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "for this long; it is read back from the store when opened "
                              "(default %(default)g)")
     parser.add_argument("--public-url", default=None, metavar="URL",
-                        type=_checked(settings.parse_public_url),
+                        type=_checked(option_values.parse_public_url),
                         help="the address others reach the hub by (printed link, allowed Host)")
     parser.add_argument("--allow-origin", action="extend", default=[], metavar="ORIGIN",
-                        type=_checked(settings.parse_origins),
+                        type=_checked(option_values.parse_origins),
                         help="a web page origin besides the hub's own that may open its sockets")
     parser.add_argument("--max-viewers", type=int, default=1000, metavar="N",
                         help="viewer connections at once, all runs together (default %(default)s)")
@@ -91,7 +91,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """One of settings.py's parsers as an argparse type: the same rules as the pytest
+    """One of option_values.py's parsers as an argparse type: the same rules as the pytest
     options, and its message when a value is refused."""
 
     def check(text: str) -> Any:
@@ -134,7 +134,8 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
 
     from pytest_jbrealtime.hub.app import Hub, create_hub_app
     from pytest_jbrealtime.hub.backends import backend_for_url
-    from pytest_jbrealtime.hub.history import HistoryDatabase, HubHistory
+    from pytest_jbrealtime.hub.history import HubHistory
+    from pytest_jbrealtime.hub.history_db import HistoryDatabase
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
     from pytest_jbrealtime.pytest_side.live_server import ServerStartError, bind_listening_socket

@@ -292,7 +292,12 @@ class WorkerFinished(TypedDict):
     dropped_events: int
 
 
-class WorkerCrashed(_OfTest):
+class _WorkerCrashedOptional(_OfTest, total=False):
+    signal: str  # the signal that ended the worker ("SIGKILL"), when one did
+    exit_code: int  # or the status it exited with (pytest-timeout's os._exit: 1)
+
+
+class WorkerCrashed(_WorkerCrashedOptional):
     error: str
 
 
@@ -312,7 +317,14 @@ class TestStalled(_TestStalledOptional):
     threads: list[dict[str, Any]]
 
 
-class TestInterrupted(TypedDict):
+class _TestInterruptedOptional(TypedDict, total=False):
+    # Why there is no stack from the moment it ended (SIGKILL, os._exit), and which
+    # one ``threads`` holds instead (its last stall alert's, taken at ``taken_at``).
+    stack_note: str
+    taken_at: str | None
+
+
+class TestInterrupted(_TestInterruptedOptional):
     """The run ended mid-test (last_words.py): the stacks when it did."""
 
     test_id: str

@@ -95,7 +95,7 @@ class LiveServer:
         self.port = 0
         self.viewer_count = 0
         self.run_dir = Path(tempfile.mkdtemp(prefix="jb-live-"))
-        # Where the server process records the log (recording.py); set before start().
+        # Where the server process records the log (shared/recorder.py); set before start().
         self.record_path: Path | None = None
         self._secret = self._configured_secret() or new_secret()
         self.authority = TokenAuthority(self._secret, run_id=run_id)
@@ -108,7 +108,7 @@ class LiveServer:
         self._next_control_read = 0.0
         self._control_messages: list[dict[str, Any]] = []
         self._warned_broken = False
-        # What became of the recording (recording.recording_outcome), once the server
+        # What became of the recording (recorder.recording_outcome), once the server
         # has closed it; None if it never said (no recording, or the server died).
         self.recording: dict[str, Any] | None = None
 

@@ -23,6 +23,9 @@ This plugin adds what a parallel run needs on top:
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +50,22 @@ ANY_ADDRESS = {"0.0.0.0", "::", ""}
 # How long Ctrl-C waits for the workers' stacks (all asked at once; a live one answers
 # in milliseconds).
 LAST_WORDS_TIMEOUT = 2.0
+# How long a crashed worker's exit status is waited for (a dead process has it at once).
+CRASH_WAIT = 1.0
+
+
+def worker_exit_code(node: Any) -> int | None:
+    """How a crashed worker's process ended (``Popen.returncode``: -9 for SIGKILL), if
+    execnet's process handle says within ``CRASH_WAIT`` (its end of the pipe closes a
+    moment before the kernel has the status); None when it cannot tell."""
+    popen = getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
+    if not isinstance(popen, subprocess.Popen):
+        return None
+    try:
+        code: int | None = popen.wait(CRASH_WAIT)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    return code
 
 
 def tests_from_ids(ids: list[str]) -> list[CollectedTest]:
@@ -254,5 +273,11 @@ class XdistController:
             test_id = self.running.pop(worker, None)
             if test_id is not None:
                 fields["test_id"] = test_id
+            code = worker_exit_code(node)
+            if code is not None and code < 0:
+                with contextlib.suppress(ValueError):
+                    fields["signal"] = signal.Signals(-code).name
+            elif code:
+                fields["exit_code"] = code
             self.publisher.publish("worker_crashed", fields)
         self.publisher.flush()

@@ -31,7 +31,7 @@ from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV, configure_server_logg
 from pytest_jbrealtime.shared.auth import TokenAuthority
 from pytest_jbrealtime.shared.channel import CONFIG, EVENTS, FINISH, PIPE_SIZE, FrameDecoder
 from pytest_jbrealtime.shared.log import EventLog
-from pytest_jbrealtime.shared.recording import open_recorder, recording_outcome
+from pytest_jbrealtime.shared.recorder import open_recorder, recording_outcome
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts

@@ -3,8 +3,9 @@
 Every option is declared once in ``OPTIONS``; ``addoption``/``addini`` and the
 resolution in :func:`load_settings` are derived from it, so adding an option is one
 entry here and one field on :class:`LiveSettings`, which holds its default (the help
-text's ``{default}`` shows it). pytest is imported only where a value is refused, so
-the server process can read the defaults without it.
+text's ``{default}`` shows it). What a value may be is checked by the parsers of
+``option_values.py``. pytest is imported only where a value is refused, so the server
+process can read the defaults without it.
 """
 
 from __future__ import annotations
@@ -18,181 +19,28 @@ if TYPE_CHECKING:
     import pytest
 
 from pytest_jbrealtime.shared.editor import parse_editor
+from pytest_jbrealtime.shared.option_values import (
+    one_of,
+    parse_alert_line,
+    parse_bool,
+    parse_hub_url,
+    parse_label,
+    parse_monitor_interval,
+    parse_non_negative_float,
+    parse_non_negative_int,
+    parse_origins,
+    parse_path,
+    parse_port,
+    parse_positive_float,
+    parse_positive_int,
+    parse_public_url,
+    parse_run_id,
+    parse_shard,
+    parse_stall_after,
+    parse_text,
+)
 
 DEFAULT_PORT = 8765
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected one of 1/true/yes/on or 0/false/no/off")
-
-
-def _number(text: str, kind: Callable[[str], Any]) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise ValueError(f"expected a {'whole ' if kind is int else ''}number") from None
-
-
-def _non_negative_float(text: str) -> float:
-    value: float = _number(text, float)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError("expected a number >= 0")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value: float = _number(text, float)
-    if not value > 0 or value == float("inf"):
-        raise ValueError("expected a number > 0")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value: int = _number(text, int)
-    if value < 0:
-        raise ValueError("expected a whole number >= 0")
-    return value
-
-
-def _port(text: str) -> int:
-    value: int = _number(text, int)
-    if not 0 <= value <= 65535:
-        raise ValueError("expected a port number from 0 to 65535 (0: any free port)")
-    return value
-
-
-def _path(text: str) -> str:
-    if not text.strip():
-        raise ValueError("expected a file path")
-    return text
-
-
-def parse_public_url(text: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        raise ValueError("expected an http:// or https:// address without a query, "
-                         "e.g. https://ci-runner-7.example.com:8765")
-    return text.strip().rstrip("/")
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return text
-
-    return parse
-
-
-def _text(text: str) -> str:
-    return text
-
-
-MIN_MONITOR_INTERVAL = 0.05
-
-
-def _monitor_interval(text: str) -> float:
-    value = _non_negative_float(text)
-    if 0 < value < MIN_MONITOR_INTERVAL:
-        raise ValueError(f"expected 0 (off) or a number >= {MIN_MONITOR_INTERVAL} (seconds)")
-    return value
-
-
-def _alert_line(text: str) -> tuple[float, float]:
-    """``"85"`` or ``"85,95"``: warning and critical percentages (no critical: inf)."""
-    usage = "expected WARNING or WARNING,CRITICAL percentages, e.g. 85,95"
-    parts = text.split(",")
-    if not 1 <= len(parts) <= 2:
-        raise ValueError(usage)
-    try:
-        numbers = [float(part) for part in parts]
-    except ValueError:
-        raise ValueError(usage) from None
-    warning = numbers[0]
-    critical = numbers[1] if len(numbers) == 2 else float("inf")
-    if not 0 < warning <= 100 or not (critical == float("inf") or warning <= critical <= 100):
-        raise ValueError(f"{usage}, with 0 < WARNING <= CRITICAL <= 100")
-    return warning, critical
-
-
-def _positive_int(text: str) -> int:
-    value: int = _number(text, int)
-    if value < 1:
-        raise ValueError("expected a whole number >= 1")
-    return value
-
-
-def parse_origins(text: str) -> tuple[str, ...]:
-    """Comma- or space-separated origins (scheme://host[:port]), kept exactly as given."""
-    from urllib.parse import urlsplit
-
-    origins = []
-    for item in text.replace(",", " ").split():
-        try:
-            parts = urlsplit(item)
-            parts.port  # noqa: B018 (raises on a bad port)
-        except ValueError:
-            parts = urlsplit("")
-        if parts.scheme not in ("http", "https") or not parts.hostname or (
-            parts.path not in ("", "/") or parts.query or parts.fragment
-        ):
-            raise ValueError(
-                f"{item!r} is not an origin; expected e.g. https://ci.example.com or "
-                "http://host:8080, separated by commas"
-            )
-        origins.append(item.rstrip("/"))
-    return tuple(origins)
-
-
-def _hub_url(text: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc or parts.query:
-        raise ValueError("expected the hub's http:// or https:// address, e.g. "
-                         "https://pytest-hub.example.com")
-    return text.strip().rstrip("/")
-
-
-def _run_id(text: str) -> str:
-    from pytest_jbrealtime.shared.names import valid_run_id
-
-    if not valid_run_id(text):
-        raise ValueError("expected 1-64 of A-Z a-z 0-9 _ . - (e.g. the CI pipeline id)")
-    return text
-
-
-def _shard(text: str) -> str:
-    from pytest_jbrealtime.shared.names import valid_shard
-
-    if not valid_shard(text):
-        raise ValueError("expected 1-64 of A-Z a-z 0-9 _ . : @ -")
-    return text
-
-
-def _stall_after(text: str) -> float | str:
-    """``auto``, ``off``, or seconds (> 0): when a running test counts as stalled."""
-    lowered = text.strip().lower()
-    if lowered in ("auto", "off"):
-        return lowered
-    try:
-        return _positive_float(lowered)
-    except ValueError:
-        raise ValueError("expected SECONDS (> 0), auto or off") from None
-
-
-def _label(text: str) -> str:
-    label = text.strip()
-    if not 1 <= len(label) <= 200 or not label.isprintable():
-        raise ValueError("expected 1-200 printable characters")
-    return label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,53 +82,53 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "jb_live", "--jb-live", "JB_LIVE",
         "stream the run live to a browser viewer (prints the link)",
-        _parse_bool, is_flag=True,
+        parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_host", "--jb-live-host", "JB_LIVE_HOST",
         "address the live server binds (default {default}; anything else is reachable "
         "from other machines)",
-        _text, metavar="HOST",
+        parse_text, metavar="HOST",
     ),
     Option(
         "jb_live_port", "--jb-live-port", "JB_LIVE_PORT",
         "port of the live server (default {default}, or a free one if taken; "
         "0: any free port)",
-        _port, metavar="PORT",
+        parse_port, metavar="PORT",
     ),
     Option(
         "jb_live_linger", "--jb-live-linger", "JB_LIVE_LINGER",
         "keep serving the finished run for SECONDS so late viewers can still watch",
-        _non_negative_float, metavar="SECONDS",
+        parse_non_negative_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_wait_viewers", "--jb-live-wait-viewers", "JB_LIVE_WAIT_VIEWERS",
         "before the first test, wait until N viewers are connected (with --jb-live-hub: "
         "watching the run on the hub)",
-        _non_negative_int, metavar="N",
+        parse_non_negative_int, metavar="N",
     ),
     Option(
         "jb_live_wait_timeout", "--jb-live-wait-timeout", "JB_LIVE_WAIT_TIMEOUT",
         "give up waiting for viewers after SECONDS (default {default}) and run anyway",
-        _positive_float, metavar="SECONDS",
+        parse_positive_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_record", "--jb-live-record", "JB_LIVE_RECORD",
         "write the run's events to PATH as JSON lines as they happen (PATH.partial until "
         "the run ends; .gz: compressed); "
         "replay with `python -m pytest_jbrealtime replay PATH`",
-        _path, metavar="PATH",
+        parse_path, metavar="PATH",
     ),
     Option(
         "jb_live_report", "--jb-live-report", "JB_LIVE_REPORT",
         "at the end, write one self-contained HTML file of the run (opens from disk)",
-        _path, metavar="PATH",
+        parse_path, metavar="PATH",
     ),
     Option(
         "jb_live_report_budget", "--jb-live-report-budget", "JB_LIVE_REPORT_BUDGET",
         "screenshots embedded in the report up to MIB mebibytes (default {default}); the rest "
         "are files beside it",
-        _non_negative_float, metavar="MIB",
+        parse_non_negative_float, metavar="MIB",
     ),
     Option(
         "jb_live_public_url", "--jb-live-public-url", "JB_LIVE_PUBLIC_URL",
@@ -291,61 +139,61 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "jb_live_open", "--jb-live-open", "JB_LIVE_OPEN",
         "open the viewer in the local browser when the run starts",
-        _parse_bool, is_flag=True,
+        parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_screenshots", "--jb-live-screenshots", "JB_LIVE_SCREENSHOTS",
         "browser screenshots of watched Selenium drivers: off, failure (when a test that used "
         "one fails) or actions (also after each navigation and click); default {default}",
-        _choice("off", "failure", "actions"), metavar="WHEN",
+        one_of("off", "failure", "actions"), metavar="WHEN",
     ),
     Option(
         "jb_live_screenshot_interval", "--jb-live-screenshot-interval",
         "JB_LIVE_SCREENSHOT_INTERVAL",
         "with --jb-live-screenshots=actions, at most one screenshot per driver every MS "
         "milliseconds (default {default})",
-        _non_negative_int, metavar="MS",
+        parse_non_negative_int, metavar="MS",
     ),
     Option(
         "jb_live_show_typed_text", "--jb-live-show-typed-text", "JB_LIVE_SHOW_TYPED_TEXT",
         "put the text typed into browser fields in the events (hidden by default: it is "
         "often a password; the events say how many characters were typed)",
-        _parse_bool, is_flag=True,
+        parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_monitor_interval", "--jb-live-monitor-interval", "JB_LIVE_MONITOR_INTERVAL",
         "sample CPU, memory, disk and the run's processes every SECONDS "
         "(default {default}; 0: off)",
-        _monitor_interval, metavar="SECONDS",
+        parse_monitor_interval, metavar="SECONDS",
     ),
     Option(
         "jb_live_alert_cpu", "--jb-live-alert-cpu", "JB_LIVE_ALERT_CPU",
         "machine CPU use (%) held for 5 s that raises a high_cpu alert: WARNING[,CRITICAL] "
         "(default {default})",
-        _alert_line, metavar="PCT[,PCT]",
+        parse_alert_line, metavar="PCT[,PCT]",
     ),
     Option(
         "jb_live_alert_memory", "--jb-live-alert-memory", "JB_LIVE_ALERT_MEMORY",
         "machine memory use (%) that raises a high_memory alert: WARNING[,CRITICAL] "
         "(default {default})",
-        _alert_line, metavar="PCT[,PCT]",
+        parse_alert_line, metavar="PCT[,PCT]",
     ),
     Option(
         "jb_live_alert_disk", "--jb-live-alert-disk", "JB_LIVE_ALERT_DISK",
         "use (%) of the disk the run writes to that raises a disk_space alert: "
         "WARNING[,CRITICAL] (default {default})",
-        _alert_line, metavar="PCT[,PCT]",
+        parse_alert_line, metavar="PCT[,PCT]",
     ),
     Option(
         "jb_live_alert_hysteresis", "--jb-live-alert-hysteresis", "JB_LIVE_ALERT_HYSTERESIS",
         "an alert is resolved once its value is this many points below the warning line "
         "(default {default})",
-        _non_negative_float, metavar="POINTS",
+        parse_non_negative_float, metavar="POINTS",
     ),
     Option(
         "jb_live_metrics_public", "--jb-live-metrics-public", "JB_LIVE_METRICS_PUBLIC",
         "serve /metrics (Prometheus) without a token (the other routes still need one)",
-        _parse_bool, is_flag=True,
+        parse_bool, is_flag=True,
     ),
     Option(
         "jb_live_allow_origin", "--jb-live-allow-origin", "JB_LIVE_ALLOW_ORIGIN",
@@ -356,58 +204,58 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "jb_live_max_viewers", "--jb-live-max-viewers", "JB_LIVE_MAX_VIEWERS",
         "viewers the server takes at once (default {default}); more are refused with 1013",
-        _positive_int, metavar="N",
+        parse_positive_int, metavar="N",
     ),
     Option(
         "jb_live_max_user_connections", "--jb-live-max-user-connections",
         "JB_LIVE_MAX_USER_CONNECTIONS",
         "connections one token holder may have open (default {default}); a new one past that "
         "closes the oldest",
-        _positive_int, metavar="N",
+        parse_positive_int, metavar="N",
     ),
     Option(
         "jb_live_max_message_rate", "--jb-live-max-message-rate", "JB_LIVE_MAX_MESSAGE_RATE",
         "messages a second a viewer may send (default {default}); more close it with 1008",
-        _positive_float, metavar="PER_SECOND",
+        parse_positive_float, metavar="PER_SECOND",
     ),
     Option(
         "jb_live_write_cap", "--jb-live-write-cap", "JB_LIVE_WRITE_CAP",
         "bytes a viewer may leave unread beyond what the kernel buffers (default {default}); "
         "past that it is closed (4008) and reconnects",
-        _positive_int, metavar="BYTES",
+        parse_positive_int, metavar="BYTES",
     ),
     Option(
         "jb_live_ping_interval", "--jb-live-ping-interval", "JB_LIVE_PING_INTERVAL",
         "ping each viewer every SECONDS (default {default})",
-        _positive_float, metavar="SECONDS",
+        parse_positive_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_ping_timeout", "--jb-live-ping-timeout", "JB_LIVE_PING_TIMEOUT",
         "drop a viewer that has not answered a ping within SECONDS (default {default})",
-        _positive_float, metavar="SECONDS",
+        parse_positive_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_hub", "--jb-live-hub", "JB_LIVE_HUB",
         "publish the run to the hub at URL (python -m pytest_jbrealtime serve) instead of "
         "serving it here; the producer token comes from JB_LIVE_TOKEN",
-        _hub_url, metavar="URL",
+        parse_hub_url, metavar="URL",
     ),
     Option(
         "jb_live_run_id", "--jb-live-run-id", "JB_LIVE_RUN_ID",
         "the run's id (default: a random one); shards publishing with one id to a hub "
         "make one run",
-        _run_id, metavar="ID",
+        parse_run_id, metavar="ID",
     ),
     Option(
         "jb_live_shard", "--jb-live-shard", "JB_LIVE_SHARD",
         "this process's name within a run on a hub (default: HOSTNAME-PID)",
-        _shard, metavar="NAME",
+        parse_shard, metavar="NAME",
     ),
     Option(
         "jb_live_shards", "--jb-live-shards", "JB_LIVE_SHARDS",
         "with --jb-live-run-id: the run on the hub ends once N shards have finished "
         "(default {default}: once every shard that joined has)",
-        _non_negative_int, metavar="N",
+        parse_non_negative_int, metavar="N",
     ),
     Option(
         "jb_live_editor", "--jb-live-editor", "JB_LIVE_EDITOR",
@@ -419,26 +267,26 @@ OPTIONS: tuple[Option, ...] = (
         "jb_live_project", "--jb-live-project", "JB_LIVE_PROJECT",
         "the project a hub keeps this run's history under (default: the CI's repository "
         "or project, else the root directory's name)",
-        _label, metavar="NAME",
+        parse_label, metavar="NAME",
     ),
     Option(
         "jb_live_branch", "--jb-live-branch", "JB_LIVE_BRANCH",
         "the branch a hub keeps this run's history under (default: the CI's branch, else "
         "git's current branch, read from .git)",
-        _label, metavar="NAME",
+        parse_label, metavar="NAME",
     ),
     Option(
         "jb_live_hub_wait", "--jb-live-hub-wait", "JB_LIVE_HUB_WAIT",
         "at the end, wait up to SECONDS (default {default}) for the hub to take events "
         "still unsent",
-        _non_negative_float, metavar="SECONDS",
+        parse_non_negative_float, metavar="SECONDS",
     ),
     Option(
         "jb_live_stall_after", "--jb-live-stall-after", "JB_LIVE_STALL_AFTER",
         "a test running longer than SECONDS is stalled: a test_stalled event with its "
         "stack, again each time its time doubles (default {default}: 10 times its last "
         "duration, at least 10 s; 60 s without history; off: never)",
-        _stall_after, metavar="SECONDS|auto|off",
+        parse_stall_after, metavar="SECONDS|auto|off",
     ),
 )
 

@@ -100,3 +100,23 @@ def test_a_stalled_test_is_marked_with_its_stack(
     assert page.find_all("stalled-mark"), "the mark stays once the test has ended"
     assert run.wait(60) == 0
     assert not page.csp_violations()
+
+
+def test_a_test_whose_worker_was_sigkilled_says_why_it_has_no_stack_of_its_end(
+    tmp_path: Path, start_live: Any, driver: Chrome
+) -> None:
+    """The report's detail: the *interrupted* section says there is no stack from the
+    end (SIGKILL) and shows its stall alert's, labelled."""
+    from tests.test_interrupted import run_killed_with_sigkill
+
+    report = tmp_path / "report.html"
+    run_killed_with_sigkill(tmp_path, start_live, "--jb-live-report", str(report))
+    page = ViewerPage(driver).open(report.as_uri())
+    open_test(page, driver, SLEEPS)
+    page.wait_for(lambda: page.find_all("interrupted-note"))
+    note = page.text("interrupted-note")
+    assert "nothing runs in a process killed with SIGKILL" in note, note
+    assert "stall alert" in note, note
+    assert "worker crashed (sigkill)" in page.text("interrupted-section").lower()
+    assert SLEEPER in stack_functions(page, "interrupted-stack")
+    assert not page.csp_violations()

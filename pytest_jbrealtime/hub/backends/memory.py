@@ -37,7 +37,8 @@ from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.runstate import RunState
 from pytest_jbrealtime.shared.log import LoggedEvent
 from pytest_jbrealtime.shared.names import valid_run_id
-from pytest_jbrealtime.shared.recording import RecordingError, RecordingWriter, read_recording
+from pytest_jbrealtime.shared.recorder import RecordingWriter
+from pytest_jbrealtime.shared.recording import RecordingError, read_recording
 
 LOG_NAME = "log.jsonl"
 logger = logging.getLogger("pytest_jbrealtime.hub")
