@@ -37,6 +37,16 @@ def recorded(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def recorded_after_death(path: Path) -> list[dict[str, Any]]:
+    """The recording of a run whose pytest died: the server, which outlives it, writes
+    the last word and then closes the file (renamed from PATH.partial) a moment later."""
+    deadline = time.monotonic() + TIMEOUT
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never closed"
+        time.sleep(0.1)
+    return recorded(path)
+
+
 def interrupted(events: list[dict[str, Any]], test_id: str) -> dict[str, Any]:
     found = [e for e in events if e.get("type") == "test_interrupted" and e["test_id"] == test_id]
     assert len(found) == 1, [e.get("type") for e in events]
@@ -75,11 +85,7 @@ def test_sigterm_mid_test_leaves_the_running_tests_last_stack(
     # Killed as SIGTERM kills it: the plugin changes nothing about that.
     assert run.wait(TIMEOUT) == -signal.SIGTERM
     # The server outlives pytest, writes the last word, and closes the recording.
-    for _ in range(200):
-        if record.exists() and '"test_interrupted"' in record.read_text():
-            break
-        asyncio.run(asyncio.sleep(0.1))
-    event = interrupted(recorded(record), SLEEPS)
+    event = interrupted(recorded_after_death(record), SLEEPS)
     assert event["reason"] == "terminated (SIGTERM)" and event["worker"] == "main"
     check_last_stack(event, SLEEPER)
     assert event["threads"][0]["frames"][-1]["function"] == SLEEPER, "blocked in time.sleep"
@@ -194,11 +200,7 @@ def test_pytest_killed_with_sigkill_is_recorded_without_a_stack(
     asyncio.run(wait_started(run.ws_url(), SLEEPS))
     run.process.send_signal(signal.SIGKILL)
     assert run.wait(TIMEOUT) == -signal.SIGKILL
-    for _ in range(200):  # the server outlives pytest and closes the recording
-        if record.exists():
-            break
-        time.sleep(0.1)
-    event = interrupted(recorded(record), SLEEPS)
+    event = interrupted(recorded_after_death(record), SLEEPS)
     assert event["reason"] == "pytest ended" and event["threads"] == [], event
     assert event["stack_note"].startswith("no stack from its end: the process ended without"), \
         event
@@ -326,13 +328,31 @@ def test_pytest_timeout_thread_method_leaves_the_tests_last_stack(
                      env={"JB_TEST_GATE_DIR": str(gates)})
     assert run.wait(TIMEOUT) == 1, run.output  # pytest-timeout's os._exit(1), as without us
     assert "Timeout" in run.output  # its own dump still went to the terminal
-    event = interrupted(recorded(record), SLEEPS)
+    event = interrupted(recorded_after_death(record), SLEEPS)
     assert event["reason"] == "pytest-timeout (thread method, 2 s)", event
     check_last_stack(event, SLEEPER)
     assert event["threads"][0]["frames"][-1]["function"] == SLEEPER, "blocked in time.sleep"
     # The timer thread that took it is no news: pytest-timeout prints its own.
     assert not any("timeout_timer" in f["function"] for t in event["threads"]
                    for f in t["frames"]), event["threads"]
+
+
+def test_pytest_timeout_on_a_hub_shard_leaves_the_tests_last_stack_on_the_hub(
+    tmp_path: Path, running: list[Any]
+) -> None:
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    directory, gates = suite(tmp_path)
+    (directory / "test_sleepy.py").write_text(TIMED_OUT_SUITE)
+    (directory / "test_spinny.py").unlink()
+    shard = Shard(directory, hub.url, run_id="timed", env={"JB_TEST_GATE_DIR": str(gates)})
+    running.append(shard)
+    assert shard.wait(TIMEOUT) == 1, shard.text  # pytest-timeout's os._exit(1)
+    watched = watch_sync(hub.viewer_url("timed"), until_type="test_interrupted",
+                         timeout=TIMEOUT)
+    event = interrupted(watched.events, SLEEPS)
+    assert event["reason"] == "pytest-timeout (thread method, 2 s)", event
+    check_last_stack(event, SLEEPER)
 
 
 def test_pytest_timeout_on_an_xdist_worker_leaves_the_tests_last_stack(

@@ -20,7 +20,9 @@ SIGTERM mid-test (last_words.py): no server process outlives this one, so the si
 only dumps the stacks into the run folder (faulthandler without chaining) and this
 thread, which sees the dump appear, logs the last word (``test_interrupted``), gives
 the hub a bounded time to take it, and then lets the same SIGTERM end the process as
-it would have (:meth:`HubProducer._terminated`).
+it would have (:meth:`HubProducer._terminated`). pytest-timeout's thread method, about
+to ``os._exit``, hands its last word over the same way and waits for it
+(:meth:`HubProducer.last_word`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ FRAME_BYTES = 1024 * 1024
 IN_FLIGHT_BYTES = 8 * 1024 * 1024
 SPOOL_BYTES = 512 * 1024 * 1024
 _STOP = object()
+
+
+class _LastWord:
+    """A queue item: events to deliver at once, then ``done`` is set (the process ends)."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.done = threading.Event()
+
 # How a screenshot's event looks in the spool (compact JSON): only these lines are parsed.
 SCREENSHOT_MARK = b'"type":"screenshot_captured"'
 # After SIGTERM: how long the hub gets to take the last word before the process ends.
@@ -173,7 +184,10 @@ class HubProducer:
                     stop_at = clock.monotonic() + self._end_wait
                 try:
                     for item in items:
-                        if item is not _STOP:
+                        if isinstance(item, _LastWord):
+                            self._deliver_last(item.events)
+                            item.done.set()
+                        elif item is not _STOP:
                             self._record(item)
                     self._check_stalls()
                     self._check_sigterm()
@@ -217,23 +231,37 @@ class HubProducer:
         self.sigterm_dump = None
         self._terminated()
 
+    def last_word(self, event: dict[str, Any]) -> None:
+        """From another thread whose process ends next (pytest-timeout's timer): deliver
+        ``event`` and what came before it, waiting ``LAST_WORD_WAIT`` (and a little)
+        at most."""
+        event["ts"] = clock.time()
+        item = _LastWord([event])
+        self._queue.put(item)
+        item.done.wait(LAST_WORD_WAIT + 1.0)
+
+    def _deliver_last(self, events: list[dict[str, Any]]) -> None:
+        """``events`` (and everything before them) to the hub, for ``LAST_WORD_WAIT`` at
+        most, and the local recording closed: the process ends next."""
+        self._record(events)
+        deadline = clock.monotonic() + LAST_WORD_WAIT
+        while (self.fatal is None and self.acked < self.spool.last
+               and clock.monotonic() < deadline):
+            self._talk()
+            if self._connection is not None:
+                self._read_acks(0.05)
+            else:
+                clock.sleep(0.05)
+        if self.before_exit is not None:
+            self.before_exit()
+
     def _terminated(self) -> None:
         """The process got SIGTERM: the last word of its running tests to the hub (and
-        the local recording), for ``LAST_WORD_WAIT`` at most; then the signal again,
-        with the handler there was before us, which ends the process as it would have."""
+        the local recording); then the signal again, with the handler there was before
+        us, which ends the process as it would have."""
         try:
             clock.sleep(DUMP_SETTLE)
-            self._record(self._last_words())
-            deadline = clock.monotonic() + LAST_WORD_WAIT
-            while (self.fatal is None and self.acked < self.spool.last
-                   and clock.monotonic() < deadline):
-                self._talk()
-                if self._connection is not None:
-                    self._read_acks(0.05)
-                else:
-                    clock.sleep(0.05)
-            if self.before_exit is not None:
-                self.before_exit()
+            self._deliver_last(self._last_words())
         except Exception:  # whatever went wrong, the process must still end
             pass
         finally:

@@ -117,7 +117,9 @@ class LiveRun:
         # (last_words.py); on a hub run, for the producer's thread, which sends it and
         # then lets the signal end the process (pytest_side/hub_producer.py).
         hub_producer = getattr(server, "producer", None)
-        self.last_words = LastWords(server.run_dir, "main", chain=hub_producer is None)
+        self.last_words = LastWords(
+            server.run_dir, "main", chain=hub_producer is None,
+            on_timeout=hub_producer.last_word if hub_producer is not None else None)
         if self.last_words.arm() and hub_producer is not None:
             hub_producer.watch_sigterm(self.last_words.path)
         # Per-test CPU and memory, measured where the tests run (resources.py).

@@ -25,9 +25,10 @@ Three ways a run ends mid-test, three ways to catch what it was doing:
   with ``os._exit(1)``: :class:`LastWords` puts a wrapper in that module attribute
   while the tests run (looked up when each timer is made) that first writes the
   stacks, as JSON, to ``timeout-<worker>.json`` in the run folder, where the server
-  finds them when the process is gone, and then calls the original. Nothing runs per
-  test: the wrapper runs only in the timer thread of a timeout that fired (pytest-
-  timeout's own thread; none of ours).
+  finds them when the process is gone (on a hub run: hands them to the hub producer's
+  thread and waits, bounded, for their delivery), and then calls the original. Nothing
+  runs per test: the wrapper runs only in the timer thread of a timeout that fired
+  (pytest-timeout's own thread; none of ours).
 
 Nothing here runs until the run is interrupted; registering costs one ``sigaction``.
 """
@@ -86,12 +87,17 @@ class LastWords:
     """faulthandler's dump on SIGTERM into the run folder, for one test process; and
     the stacks of a test whose pytest-timeout (thread method) fired."""
 
-    def __init__(self, run_dir: Path | str, worker: str, chain: bool = True) -> None:
+    def __init__(self, run_dir: Path | str, worker: str, chain: bool = True,
+                 on_timeout: Callable[[dict[str, Any]], None] | None = None) -> None:
         """``chain=False`` (a hub run: no server outlives this process to read the dump):
         SIGTERM only writes the dump; the hub producer's thread sees it, sends the last
-        word and raises the signal again (pytest_side/hub_producer.py)."""
+        word and raises the signal again (pytest_side/hub_producer.py). ``on_timeout``
+        (a hub run) takes the ``test_interrupted`` of a pytest-timeout about to end the
+        process, and returns once it is delivered (bounded)."""
         self.path = last_words_path(run_dir, worker)
         self.chain = chain
+        self.worker = worker
+        self.on_timeout = on_timeout
         self.timeout_path = timeout_words_path(run_dir, worker)
         self._file: IO[str] | None = None
         # Tests run on the thread that configures pytest (serially and on xdist workers).
@@ -143,12 +149,14 @@ class LastWords:
 
     def _timed_out(self, item: Any, settings: Any) -> None:
         """In pytest-timeout's timer thread, just before it ends the process."""
-        words = {
-            "test_id": str(getattr(item, "nodeid", "")),
-            "reason": timeout_reason(settings),
-            "taken_at": iso_timestamp(clock.time()),
-            "threads": current_stacks(self.test_thread, frozenset({threading.get_ident()})),
-        }
+        test_id = str(getattr(item, "nodeid", ""))
+        reason = timeout_reason(settings)
+        threads = current_stacks(self.test_thread, frozenset({threading.get_ident()}))
+        if self.on_timeout is not None:  # a hub run: no server to find a file
+            self.on_timeout(interrupted_event(test_id, self.worker, reason, threads))
+            return
+        words = {"test_id": test_id, "reason": reason, "taken_at": iso_timestamp(clock.time()),
+                 "threads": threads}
         partial = self.timeout_path.with_suffix(".partial")
         partial.write_text(system.json_dumps(words, default=str), encoding="utf-8")
         os.replace(partial, self.timeout_path)
