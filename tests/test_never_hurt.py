@@ -524,7 +524,7 @@ def test_loud_then_fails():
 
 
 def test_over_long_output_keeps_its_end(suite_dir: pytest.Pytester, start_live) -> None:
-    from pytest_jbrealtime.pytest_side.session import MAX_SECTION_CHARS
+    from pytest_jbrealtime.pytest_side.reports import MAX_SECTION_CHARS
 
     suite_dir.makepyfile(test_long=LONG_OUTPUT_SUITE)
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
