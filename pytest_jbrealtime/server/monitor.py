@@ -50,15 +50,16 @@ class RunProgress:
 
     def apply(self, entries: Iterable[LoggedEvent]) -> None:
         for entry in entries:
-            event = entry.event
-            kind = event["type"]
-            if kind == "test_started":
-                self.started.add(event["test_id"])
-                self.running.add(event["test_id"])
-            elif kind == "test_completed":
-                self.running.discard(event["test_id"])
+            # Read from what the log keeps beside the text: the sampler parses only
+            # the one event that needs it (an older event's dict is parsed back).
+            kind = entry.type
+            if kind == "test_started" and entry.test_id is not None:
+                self.started.add(entry.test_id)
+                self.running.add(entry.test_id)
+            elif kind == "test_completed" and entry.test_id is not None:
+                self.running.discard(entry.test_id)
             elif kind == "collection_finished":
-                self.total = int(event.get("total") or 0)
+                self.total = int(entry.event.get("total") or 0)
             elif kind == "session_finished":
                 self.running.clear()
 

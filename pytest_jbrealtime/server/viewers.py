@@ -129,7 +129,7 @@ class ViewerConnection:
                 entries, wanted = self._next_frame(entries)
                 await self._send_events(wanted)
                 if moves == self._cursor_moves:
-                    self.cursor = entries[-1].event["seq"]
+                    self.cursor = entries[-1].seq
                 continue
             if self.registry.closing:
                 # 1000 tells the viewer it has the whole run; without session_finished

@@ -80,6 +80,13 @@ def repaired_json(value: Any) -> tuple[Any, str]:
     return value, _encoder.encode(value)
 
 
+def json_value(text: str) -> Any:
+    """The value of a JSON text this module wrote (orjson where it is, else json)."""
+    if orjson is not None:
+        return orjson.loads(text)
+    return json.loads(text)
+
+
 def json_text(value: Any) -> str:
     """``value`` as compact JSON text that UTF-8 can carry (see :func:`repaired_json`)."""
     return repaired_json(value)[1]

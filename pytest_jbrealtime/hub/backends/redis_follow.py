@@ -138,7 +138,7 @@ class StreamFollower:
             return False
         meta = {**run.state.to_meta(), "epoch": run.epoch, "ending": "0"}
         fields = [item for pair in meta.items() for item in pair]
-        events = [item for entry in entries for item in (str(entry.event["seq"]), entry.text)]
+        events = [item for entry in entries for item in (str(entry.seq), entry.text)]
         restored = await self._restore(
             keys=[meta_key(run.run_id), log_key(run.run_id), RUNS_KEY, LIVE_KEY],
             args=[run.run_id, self.max_stream_length, _score(run.state.created),
