@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -305,6 +306,14 @@ def create_run(hub_url: str, run_id: str, shards: int) -> None:
         json.loads(ws.recv())
 
 
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy samples a hub for the whole run (``--profile DIR``); SIGINT writes it out."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw",
+                             "--rate", "250", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -335,6 +344,8 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             assert viewer.stdout is not None
             assert json.loads(viewer.stdout.readline()).get("ready")
         processes += viewers
+        profilers = [profile(process.pid, Path(args.profile) / f"{run_id}-{name}-hub{i}.txt")
+                     for i, (process, _) in enumerate(hubs)] if args.profile else []
         token = authority().mint("producer", 3600, project="")
         started = time.time()
         producers = [subprocess.Popen(
@@ -349,6 +360,9 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         for viewer in viewers:
             out = viewer.communicate(timeout=900)[0]
             results += [json.loads(line) for line in out.splitlines()]
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         samples = [s for r in results for s in r["samples"]]
         finished = max(r["done"] for r in results)
         return {
@@ -401,6 +415,8 @@ def main() -> None:
         target.add_argument("--rate", type=float, default=2000.0)
         target.add_argument("--rounds", type=int, default=1)
         target.add_argument("--configs", default="one,redis,two")
+        target.add_argument("--profile", metavar="DIR",
+                            help="record each hub with py-spy (raw stacks) into DIR")
         target.add_argument("--count-only", action="store_true",
                             help="viewers count events without parsing each one")
         target.add_argument("--parse-every", type=int, default=PARSE_EVERY,
