@@ -2,6 +2,7 @@
 
     python benchmarks/hub_fanout.py [--events 10000] [--producers 4] [--viewers 100]
                                     [--rate 2000] [--rounds 1] [--configs one,redis,two]
+                                    [--count-only [--parse-every 20]] [--profile DIR]
 
 Configurations (alternated round by round, medians reported):
 
@@ -15,7 +16,12 @@ batches as pytest's publisher does (``--rate 0``: as fast as it can). Viewers ar
 WebSocket clients, 25 per process; a viewer the hub closes for lagging (4008) reconnects
 and resumes, as the browser viewer does. Each event carries the producer's send time;
 latency is arrival minus that (same machine, same clock). Every viewer must receive all
-events, each producer's in its order, none twice.
+events, each producer's in its order, none twice. Deliveries/s: events times viewers over
+the time from the first event sent to the last viewer having all.
+
+Viewers parse every frame (as a browser does), or with ``--count-only`` count events
+without parsing them (``ViewerTally``), so that the hub's throughput is measured rather
+than the viewers' on a small machine. ``--profile DIR`` records each hub with py-spy.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ def producer_main(args: argparse.Namespace) -> None:
     producer.start()
     batch_size = max(1, int(args.rate * 0.02)) if args.rate else 256
     start = time.monotonic()
+    first_sent = time.time()
     sent = 0
     while sent < args.events:
         count = min(batch_size, args.events - sent)
@@ -91,7 +98,7 @@ def producer_main(args: argparse.Namespace) -> None:
     producer.send_batch([{"type": "session_finished", "exit_status": 0, "duration": 0.0,
                           "total": 0, "counts": {}, "ts": time.time()}])
     delivered = producer.stop(120.0)
-    print(json.dumps({"producer": args.index, "delivered": delivered,
+    print(json.dumps({"producer": args.index, "delivered": delivered, "first_sent": first_sent,
                       "seconds": time.monotonic() - start, "connects": producer.connects}),
           flush=True)
     shutil.rmtree(folder, ignore_errors=True)
@@ -347,7 +354,6 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         profilers = [profile(process.pid, Path(args.profile) / f"{run_id}-{name}-hub{i}.txt")
                      for i, (process, _) in enumerate(hubs)] if args.profile else []
         token = authority().mint("producer", 3600, project="")
-        started = time.time()
         producers = [subprocess.Popen(
             [sys.executable, __file__, "producer", "--url", hubs[i % len(hubs)][1],
              "--token", token, "--run", run_id, "--index", str(i), "--events",
@@ -365,6 +371,8 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             profiler.wait(60)
         samples = [s for r in results for s in r["samples"]]
         finished = max(r["done"] for r in results)
+        # From the first event sent (not the producers' start-up) to the last delivered.
+        started = min(p["first_sent"] for p in produced)
         return {
             "config": name,
             "viewers": len(results),

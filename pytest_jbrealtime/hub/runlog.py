@@ -8,7 +8,6 @@ given by Redis; and is emptied when the backend lost what it held, viewers then 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pytest_jbrealtime.hub.runstate import RunState
@@ -19,7 +18,7 @@ from pytest_jbrealtime.shared.text import json_text
 # Viewers of a hub's run are woken at most once per this many seconds: a run's events
 # come from many producers (and Redis followers), in frames a few ms apart; one
 # wake-up then sends one shared frame for all of them (server/viewers.py).
-WAKE_DELAY = float(os.environ.get("JB_HUB_WAKE_DELAY", "0.002"))
+WAKE_DELAY = 0.002
 
 
 def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:
