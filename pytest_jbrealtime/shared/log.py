@@ -101,6 +101,8 @@ class EventLog:
         self.finished = False
         self.closed = False
         self.listeners: list[AppendListener] = []
+        # Counts truncations: what was read before one does not describe the log after.
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -145,6 +147,7 @@ class EventLog:
         """Forget every event (the hub's store lost them); the caller resets the viewers."""
         self._entries.clear()
         self.finished = False
+        self.generation += 1
 
     def _appended(self, added: list[LoggedEvent]) -> list[LoggedEvent]:
         if not added:
