@@ -2,6 +2,7 @@
 
     python benchmarks/hub_fanout.py [--events 10000] [--producers 4] [--viewers 100]
                                     [--rate 2000] [--rounds 1] [--configs one,redis,two]
+                                    [--count-only [--parse-every 20]] [--profile DIR]
 
 Configurations (alternated round by round, medians reported):
 
@@ -15,7 +16,12 @@ batches as pytest's publisher does (``--rate 0``: as fast as it can). Viewers ar
 WebSocket clients, 25 per process; a viewer the hub closes for lagging (4008) reconnects
 and resumes, as the browser viewer does. Each event carries the producer's send time;
 latency is arrival minus that (same machine, same clock). Every viewer must receive all
-events, each producer's in its order, none twice.
+events, each producer's in its order, none twice. Deliveries/s: events times viewers over
+the time from the first event sent to the last viewer having all.
+
+Viewers parse every frame (as a browser does), or with ``--count-only`` count events
+without parsing them (``ViewerTally``), so that the hub's throughput is measured rather
+than the viewers' on a small machine. ``--profile DIR`` records each hub with py-spy.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +50,8 @@ from pytest_jbrealtime.shared.auth import TokenAuthority
 SECRET = "benchmark-hub-secret-" + "h" * 40
 VIEWERS_PER_PROCESS = 25
 SAMPLE_EVERY = 10
+# --count-only: every how many frames a viewer parses one in full (latency samples).
+PARSE_EVERY = 20
 BENCH_TYPE = "bench_event"
 
 
@@ -72,6 +81,7 @@ def producer_main(args: argparse.Namespace) -> None:
     producer.start()
     batch_size = max(1, int(args.rate * 0.02)) if args.rate else 256
     start = time.monotonic()
+    first_sent = time.time()
     sent = 0
     while sent < args.events:
         count = min(batch_size, args.events - sent)
@@ -88,7 +98,7 @@ def producer_main(args: argparse.Namespace) -> None:
     producer.send_batch([{"type": "session_finished", "exit_status": 0, "duration": 0.0,
                           "total": 0, "counts": {}, "ts": time.time()}])
     delivered = producer.stop(120.0)
-    print(json.dumps({"producer": args.index, "delivered": delivered,
+    print(json.dumps({"producer": args.index, "delivered": delivered, "first_sent": first_sent,
                       "seconds": time.monotonic() - start, "connects": producer.connects}),
           flush=True)
     shutil.rmtree(folder, ignore_errors=True)
@@ -97,60 +107,121 @@ def producer_main(args: argparse.Namespace) -> None:
 # -- a viewer process ----------------------------------------------------------------------
 
 
-async def one_viewer(url: str, expected: int, producers: int,
-                     connected: asyncio.Event) -> dict[str, Any]:
+BATCH_PREFIX = '{"type":"batch","count":'
+BENCH_PREFIX = '{"type":"' + BENCH_TYPE + '","seq":'
+SEQ_KEY = '"seq":'
+
+
+def first_seq(frame: str, start: int) -> int:
+    """The seq of the event whose text starts at ``start`` (``{"type":"…","seq":N,``):
+    the hub puts type then seq first in every event, and a string cannot hold an
+    unescaped quote, so the first ``"seq":`` after ``start`` is that event's."""
+    at = frame.index(SEQ_KEY, start) + len(SEQ_KEY)
+    return int(frame[at:frame.index(",", at)])
+
+
+class ViewerTally:
+    """What one viewer received, checked as it arrives.
+
+    Parsing mode: every event is parsed (``json.loads`` of every frame), as a browser
+    does. Counting mode (``--count-only``): a batch frame is counted from its header
+    (the hub writes ``{"type":"batch","count":N,"messages":[…]}``), its first event's
+    seq is read where the hub puts it, and its bench events are counted with one
+    substring count (bench events hold no nested object, so ``{"type":"bench_event"``
+    starts exactly one of them); seqs must follow on from frame to frame, so nothing is
+    missing, twice or out of the hub's order. Every ``parse_every``-th frame is parsed
+    in full anyway, for latency samples and each producer's order.
+    """
+
+    def __init__(self, producers: int, count_only: bool, parse_every: int) -> None:
+        self.last = dict.fromkeys(range(producers), 0)
+        # duplicates: a producer's event logged twice (under two seqs: the hub failed to
+        # drop it); resent: seqs sent again after a reconnect, dropped as LiveClient does.
+        self.got = self.duplicates = self.resent = self.out_of_order = self.gaps = 0
+        self.samples: list[float] = []
+        self.run_id: str | None = None
+        self.last_seq = 0
+        self.frames = 0
+        self.count_only = count_only
+        self.parse_every = parse_every
+
+    def frame(self, frame: str, arrived: float) -> None:
+        self.frames += 1
+        if self.count_only and self.run_id is not None and self.frames % self.parse_every:
+            if frame.startswith(BATCH_PREFIX):
+                start = frame.index(",", len(BATCH_PREFIX))
+                count = int(frame[len(BATCH_PREFIX):start])
+                seq = first_seq(frame, start)
+                if seq == self.last_seq + 1:
+                    self.last_seq = seq + count - 1
+                    self.got += frame.count(BENCH_PREFIX)
+                    return
+            elif frame.startswith(BENCH_PREFIX) and first_seq(frame, 0) == self.last_seq + 1:
+                self.last_seq += 1
+                self.got += 1
+                return
+        self.parse(frame, arrived)
+
+    def parse(self, frame: str, arrived: float) -> None:
+        message = json.loads(frame)
+        messages = message["messages"] if message["type"] == "batch" else [message]
+        # Parsing mode samples every SAMPLE_EVERY-th event; counting mode every event
+        # of the frames it parses.
+        every = 1 if self.count_only else SAMPLE_EVERY
+        for event in messages:
+            seq = event.get("seq")
+            if seq is None:
+                if event["type"] == "reset":
+                    raise RuntimeError("unexpected reset")
+                continue
+            if seq <= self.last_seq:
+                self.resent += 1
+                continue
+            if seq != self.last_seq + 1:
+                self.gaps += 1
+            self.last_seq, self.run_id = seq, event["run_id"]
+            if event["type"] != BENCH_TYPE:
+                continue
+            producer, number = event["p"], event["n"]
+            if number <= self.last[producer]:
+                self.duplicates += 1
+                continue
+            # Counting mode sees a producer's events only in the frames it parses.
+            if number != self.last[producer] + 1 and not self.count_only:
+                self.out_of_order += 1
+            self.last[producer] = number
+            self.got += 1
+            if number % every == 0:
+                self.samples.append(arrived - event["sent"])
+
+
+async def one_viewer(url: str, expected: int, producers: int, connected: asyncio.Event,
+                     count_only: bool, parse_every: int) -> dict[str, Any]:
     import websockets
 
-    last = dict.fromkeys(range(producers), 0)
-    # duplicates: a producer's event logged twice (under two seqs: the hub failed to
-    # drop it); resent: seqs sent again after a reconnect, dropped as LiveClient does.
-    got = duplicates = resent = out_of_order = reconnects = 0
-    samples: list[float] = []
-    run_id: str | None = None
-    last_seq = 0
-    while got < expected:
+    tally = ViewerTally(producers, count_only, parse_every)
+    reconnects = 0
+    while tally.got < expected:
         try:
             async with websockets.connect(url, max_size=None, compression=None,
                                           open_timeout=30) as ws:
-                if run_id is not None:
-                    await ws.send(json.dumps({"type": "resume", "run_id": run_id,
-                                              "last_seq": last_seq}))
+                if tally.run_id is not None:
+                    await ws.send(json.dumps({"type": "resume", "run_id": tally.run_id,
+                                              "last_seq": tally.last_seq}))
                 connected.set()
                 async for frame in ws:
-                    arrived = time.time()
-                    message = json.loads(frame)
-                    messages = message["messages"] if message["type"] == "batch" else [message]
-                    for event in messages:
-                        seq = event.get("seq")
-                        if seq is None:
-                            if event["type"] == "reset":
-                                raise RuntimeError("unexpected reset")
-                            continue
-                        if seq <= last_seq:
-                            resent += 1
-                            continue
-                        last_seq, run_id = seq, event["run_id"]
-                        if event["type"] != BENCH_TYPE:
-                            continue
-                        producer, number = event["p"], event["n"]
-                        if number <= last[producer]:
-                            duplicates += 1
-                            continue
-                        if number != last[producer] + 1:
-                            out_of_order += 1
-                        last[producer] = number
-                        got += 1
-                        if number % SAMPLE_EVERY == 0:
-                            samples.append(arrived - event["sent"])
-                    if got >= expected:
+                    assert isinstance(frame, str)
+                    tally.frame(frame, time.time())
+                    if tally.got >= expected:
                         break
         except (OSError, websockets.ConnectionClosed):
             pass
-        if got < expected:
+        if tally.got < expected:
             reconnects += 1
             await asyncio.sleep(0.05)
-    return {"got": got, "duplicates": duplicates, "resent": resent, "out_of_order": out_of_order,
-            "reconnects": reconnects, "samples": samples, "done": time.time()}
+    return {"got": tally.got, "duplicates": tally.duplicates, "resent": tally.resent,
+            "out_of_order": tally.out_of_order, "gaps": tally.gaps, "reconnects": reconnects,
+            "samples": tally.samples, "frames": tally.frames, "done": time.time()}
 
 
 def viewer_main(args: argparse.Namespace) -> None:
@@ -160,7 +231,8 @@ def viewer_main(args: argparse.Namespace) -> None:
         urls = [f"{args.url}/runs/{args.run}/ws/v{args.first + i}?token={tokens[i]}"
                 .replace("http://", "ws://") for i in range(args.count)]
         connected = [asyncio.Event() for _ in urls]
-        viewers = asyncio.gather(*(one_viewer(u, args.expected, args.producers, c)
+        viewers = asyncio.gather(*(one_viewer(u, args.expected, args.producers, c,
+                                              args.count_only, args.parse_every)
                                    for u, c in zip(urls, connected, strict=True)))
         # All connected before the producers begin.
         await asyncio.gather(*(c.wait() for c in connected))
@@ -241,6 +313,14 @@ def create_run(hub_url: str, run_id: str, shards: int) -> None:
         json.loads(ws.recv())
 
 
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy samples a hub for the whole run (``--profile DIR``); SIGINT writes it out."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw",
+                             "--rate", "250", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -263,14 +343,17 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 [sys.executable, __file__, "viewer", "--url", hub_url, "--run", run_id,
                  "--first", str(first), "--count",
                  str(min(VIEWERS_PER_PROCESS, args.viewers - first)),
-                 "--expected", str(expected), "--producers", str(args.producers)],
+                 "--expected", str(expected), "--producers", str(args.producers),
+                 "--parse-every", str(args.parse_every),
+                 *(["--count-only"] if args.count_only else [])],
                 stdout=subprocess.PIPE, text=True))
         for viewer in viewers:
             assert viewer.stdout is not None
             assert json.loads(viewer.stdout.readline()).get("ready")
         processes += viewers
+        profilers = [profile(process.pid, Path(args.profile) / f"{run_id}-{name}-hub{i}.txt")
+                     for i, (process, _) in enumerate(hubs)] if args.profile else []
         token = authority().mint("producer", 3600, project="")
-        started = time.time()
         producers = [subprocess.Popen(
             [sys.executable, __file__, "producer", "--url", hubs[i % len(hubs)][1],
              "--token", token, "--run", run_id, "--index", str(i), "--events",
@@ -283,14 +366,21 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         for viewer in viewers:
             out = viewer.communicate(timeout=900)[0]
             results += [json.loads(line) for line in out.splitlines()]
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         samples = [s for r in results for s in r["samples"]]
         finished = max(r["done"] for r in results)
+        # From the first event sent (not the producers' start-up) to the last delivered.
+        started = min(p["first_sent"] for p in produced)
         return {
             "config": name,
             "viewers": len(results),
             "all_received": all(r["got"] == expected for r in results),
             "duplicates": sum(r["duplicates"] for r in results),
             "out_of_order": sum(r["out_of_order"] for r in results),
+            "gaps": sum(r["gaps"] for r in results),
+            "events_per_frame": expected * len(results) / sum(r["frames"] for r in results),
             "reconnects": sum(r["reconnects"] for r in results),
             "resent": sum(r["resent"] for r in results),
             "producers_delivered": all(p["delivered"] for p in produced),
@@ -333,6 +423,12 @@ def main() -> None:
         target.add_argument("--rate", type=float, default=2000.0)
         target.add_argument("--rounds", type=int, default=1)
         target.add_argument("--configs", default="one,redis,two")
+        target.add_argument("--profile", metavar="DIR",
+                            help="record each hub with py-spy (raw stacks) into DIR")
+        target.add_argument("--count-only", action="store_true",
+                            help="viewers count events without parsing each one")
+        target.add_argument("--parse-every", type=int, default=PARSE_EVERY,
+                            help="with --count-only: parse every Nth frame in full")
     producer = commands.add_parser("producer")
     for flag in ("--url", "--token", "--run"):
         producer.add_argument(flag, required=True)
@@ -342,8 +438,9 @@ def main() -> None:
     viewer = commands.add_parser("viewer")
     viewer.add_argument("--url", required=True)
     viewer.add_argument("--run", required=True)
-    for flag in ("--first", "--count", "--expected", "--producers"):
+    for flag in ("--first", "--count", "--expected", "--producers", "--parse-every"):
         viewer.add_argument(flag, type=int, required=True)
+    viewer.add_argument("--count-only", action="store_true")
     args = parser.parse_args()
     if args.command == "producer":
         producer_main(args)
@@ -355,7 +452,8 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}", flush=True)
     print(f"# {args.producers} producers x {args.events} events at "
-          f"{args.rate or 'max'}/s each, {args.viewers} viewers", flush=True)
+          f"{args.rate or 'max'}/s each, {args.viewers} viewers "
+          f"({'counting' if args.count_only else 'parsing'})", flush=True)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
     for round_number in range(args.rounds):
         order = configs if round_number % 2 == 0 else list(reversed(configs))
@@ -363,18 +461,19 @@ def main() -> None:
             result = run_config(name, args)
             results[name].append(result)
             print(json.dumps({"round": round_number + 1, **result}), flush=True)
-    print("| config | all received | dups | out of order | reconnects (resent, dropped) | p50 "
-          "| p99 | deliveries/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| config | all received | dups | out of order | seq gaps | reconnects (resent) "
+          "| events/frame | p50 | p99 | deliveries/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, rounds in results.items():
         def median(key: str, rounds: list[dict[str, Any]] = rounds) -> float:
-            return statistics.median(r[key] for r in rounds)
+            return float(statistics.median(r[key] for r in rounds))
         duplicates = sum(r["duplicates"] for r in rounds)
         disorder = sum(r["out_of_order"] for r in rounds)
+        gaps = sum(r["gaps"] for r in rounds)
         print(f"| {name} | {all(r['all_received'] for r in rounds)} | {duplicates} | {disorder} | "
-              f"{median('reconnects'):g} ({median('resent'):g}) | {median('p50_ms'):.0f} ms | "
-              f"{median('p99_ms'):.0f} ms | "
-              f"{median('deliveries_per_s'):,.0f} |")
+              f"{gaps} | {median('reconnects'):g} ({median('resent'):g}) | "
+              f"{median('events_per_frame'):.0f} | {median('p50_ms'):.0f} ms | "
+              f"{median('p99_ms'):.0f} ms | {median('deliveries_per_s'):,.0f} |")
 
 
 if __name__ == "__main__":

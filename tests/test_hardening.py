@@ -86,6 +86,28 @@ def test_verbose(n):
 # The same in a 4-byte character: each test's event is about 1 MB, four frames' worth,
 # so every frame of the run is bigger than the 256 KiB a batch stops at.
 WIDE_SUITE = VERBOSE_SUITE.replace('ljust(249, ".")', 'ljust(249, "\\U0001F600")')
+# Six tests whose one event is 10.5 MB of JSON: 256 Ki control characters (6 bytes each
+# in JSON) in each of seven captured sections (the output of setup, call and teardown).
+HUGE_SUITE = """
+import logging, sys
+import pytest
+
+BIG = "\\x01" * (256 * 1024)
+
+@pytest.fixture
+def noisy():
+    print(BIG)
+    sys.stderr.write(BIG)
+    yield
+    print(BIG)
+    sys.stderr.write(BIG)
+
+@pytest.mark.parametrize("n", range(6))
+def test_huge(n, noisy):
+    print(BIG)
+    sys.stderr.write(BIG)
+    logging.getLogger().warning(BIG)
+""" + HELD_SUITE
 # What one never-reading viewer may cost the server (issue 15), all included: its write
 # cap (1 MiB), the frame it is being sent, allocator slack; the fast reader beside it.
 NEVER_READING_COST = 2 * MIB
@@ -162,7 +184,8 @@ class FastReader:
                    for e in self.events)
 
 
-@pytest.mark.parametrize("suite", [VERBOSE_SUITE, WIDE_SUITE], ids=["250KB", "1MB"])
+@pytest.mark.parametrize("suite", [VERBOSE_SUITE, WIDE_SUITE, HUGE_SUITE],
+                         ids=["250KB", "1MB", "10MB"])
 def test_a_never_reading_viewer_costs_at_most_2_mib_and_a_fast_one_is_served(
     tmp_path: Path, suite: str,
 ) -> None:
@@ -171,7 +194,9 @@ def test_a_never_reading_viewer_costs_at_most_2_mib_and_a_fast_one_is_served(
     the same batches was closed as slow (4008). Measured (RSS counts what the server
     process holds, not the kernel's socket buffers: ``ss -tm`` showed a further ~2.7 MB
     queued per stuck socket there): +1.2 MiB per never-reading viewer with 250 KB
-    events (10 and 40 viewers alike), +0.95 MiB with 1 MB events."""
+    events (10 and 40 viewers alike), +0.95 MiB with 1 MB events. 10.5 MB events each
+    went out as one frame, so each stuck socket held the rest of one (10 viewers: +86
+    MiB); now in fragments written as the write cap has room (+3 MiB)."""
     run = HeldRun(tmp_path, suite=suite)
     server = psutil.Process(server_process_of(run.live.process.pid))
 
@@ -216,6 +241,8 @@ def test_a_never_reading_viewer_costs_at_most_2_mib_and_a_fast_one_is_served(
             assert reader.largest_batch <= VIEWER_SOCKET.max_send_bytes
         if suite is WIDE_SUITE:  # the events really were bigger than a frame's bound
             assert fast.smallest_frame_of_one > 3 * VIEWER_SOCKET.max_send_bytes
+        if suite is HUGE_SUITE:  # far bigger than the kernel's buffers and the write cap
+            assert fast.smallest_frame_of_one > 10 * MIB
 
     try:
         asyncio.run(check())

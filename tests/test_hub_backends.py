@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_jbrealtime.hub.backends import backend_for_url
-from pytest_jbrealtime.hub.backends.base import LogBackend, UnknownRun
+from pytest_jbrealtime.hub.backends.base import LiveQuota, LiveRunsFull, LogBackend, UnknownRun
 from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.runstate import merged_session_finished
 from tests.redis_support import redis_server_fixture  # noqa: F401
@@ -252,5 +252,33 @@ async def test_backend_lifecycle_contract(new_backend: StoreFactory) -> None:
         await caught_up(again, len(texts))
         assert [e.text for e in again.log.read_after(0, 100)] == texts
         assert again.log.finished
+    finally:
+        await backend.close()
+
+
+@pytest.mark.asyncio
+async def test_live_run_quota_contract(new_backend: StoreFactory) -> None:
+    """The caps on live runs, taken in the join's own step: a run counts for its token
+    once, a refused join joins nothing, an ended run frees its slot."""
+    backend = new_backend()
+    await backend.start()
+    try:
+        mine, theirs = LiveQuota("token-a", 2, 3), LiveQuota("token-b", 2, 3)
+        await backend.join("a1", "s", "p", {}, 1, mine)
+        await backend.join("a1", "s2", "p", {}, 1, mine)  # the same run: counted once
+        await backend.join("a2", "s", "p", {}, 1, mine)
+        with pytest.raises(LiveRunsFull, match="this token has 2 live runs"):
+            await backend.join("a3", "s", "p", {}, 1, mine)
+        assert await backend.open_run("a3") is None  # nothing joined
+        await backend.join("b1", "s", "p", {}, 1, theirs)
+        with pytest.raises(LiveRunsFull, match="the hub has 3 live runs"):
+            await backend.join("b2", "s", "p", {}, 1, theirs)
+        await backend.join("a1", "s3", "p", {}, 1, theirs)  # live already: no new slot
+        # a1 ends: its slot is free for token a (a3) and in all.
+        await backend.append("a1", None, [merged_session_finished({})])
+        await backend.join("a3", "s", "p", {}, 1, mine)
+        with pytest.raises(LiveRunsFull, match="the hub has 3 live runs"):
+            await backend.join("b2", "s", "p", {}, 1, theirs)
+        await backend.join("b2", "s", "p", {}, 1)  # without a quota: not counted
     finally:
         await backend.close()

@@ -524,7 +524,7 @@ def test_loud_then_fails():
 
 
 def test_over_long_output_keeps_its_end(suite_dir: pytest.Pytester, start_live) -> None:
-    from pytest_jbrealtime.pytest_side.session import MAX_SECTION_CHARS
+    from pytest_jbrealtime.pytest_side.reports import MAX_SECTION_CHARS
 
     suite_dir.makepyfile(test_long=LONG_OUTPUT_SUITE)
     run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1")
@@ -696,6 +696,61 @@ def test_the_run_folder_goes_when_pytest_dies(
     assert live.returncode == plain.returncode != 0
     # The server saw pytest's end of the pipe close without "finish", and cleaned up.
     wait_until(lambda: not list(temp.glob("jb-live-*")), timeout=30)
+
+
+@pytest.mark.parametrize("death", sorted(DYING_SUITES))
+def test_a_hub_runs_folder_goes_when_pytest_dies(
+    suite_dir: pytest.Pytester, tmp_path: Path, death: str
+) -> None:
+    """A run on a hub has no server process of its own: a janitor process waiting on a
+    pipe removes the folder (the hub buffer) when pytest ends without doing it."""
+    from tests.hub_support import HubProcess, mint
+
+    suite_dir.makepyfile(test_dies=DYING_SUITES[death])
+    plain = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly"],
+                           cwd=suite_dir.path, capture_output=True, timeout=120)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "JB_LIVE_SERVER_LOG_LEVEL")}
+    hub = HubProcess(tmp_path / "hub")
+    try:
+        live = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live-hub", hub.url],
+            cwd=suite_dir.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**env, "TMPDIR": str(temp), "JB_LIVE_TOKEN": mint("producer", "ci")})
+        # While the run goes on, its folder holds the hub buffer.
+        wait_until(lambda: list(temp.glob("jb-live-*/hub-spool.jsonl")), timeout=60)
+        output = live.communicate(timeout=120)[0].decode(errors="replace")
+        assert live.returncode == plain.returncode != 0, output
+        wait_until(lambda: not list(temp.glob("jb-live-*")), timeout=30)
+    finally:
+        hub.kill()
+
+
+def test_a_hub_runs_folder_goes_at_a_normal_end_and_no_janitor_stays(
+    suite_dir: pytest.Pytester, tmp_path: Path
+) -> None:
+    from tests.hub_support import HubProcess, mint
+
+    suite_dir.makepyfile(test_fine="def test_a():\n    pass\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "JB_LIVE_SERVER_LOG_LEVEL")}
+    hub = HubProcess(tmp_path / "hub")
+    try:
+        live = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live-hub", hub.url],
+            cwd=suite_dir.path, capture_output=True, timeout=120,
+            env={**env, "TMPDIR": str(temp), "JB_LIVE_TOKEN": mint("producer", "ci")})
+        assert live.returncode == 0, live.stdout
+        assert not list(temp.glob("jb-live-*"))
+        janitors = [p for p in psutil.process_iter(["cmdline"])
+                    if str(temp) in " ".join(p.info["cmdline"] or ())]
+        assert janitors == []
+    finally:
+        hub.kill()
 
 
 # -- Ctrl-C during --jb-live-linger closes viewers cleanly (issue 13, item 5) ------------------

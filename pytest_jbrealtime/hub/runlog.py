@@ -15,6 +15,11 @@ from pytest_jbrealtime.server.viewers import ViewerRegistry
 from pytest_jbrealtime.shared.log import EventLog, LoggedEvent, stamped_fields
 from pytest_jbrealtime.shared.text import json_text
 
+# Viewers of a hub's run are woken at most once per this many seconds: a run's events
+# come from many producers (and Redis followers), in frames a few ms apart; one
+# wake-up then sends one shared frame for all of them (server/viewers.py).
+WAKE_DELAY = 0.002
+
 
 def stamp_parts(run_id: str, raw: dict[str, Any]) -> tuple[str, str]:
     """The stamped event's JSON text around its seq: ``head + str(seq) + tail``.
@@ -36,7 +41,7 @@ class HubRun:
         self.run_id = run_id
         self.log = EventLog(run_id)
         self.state = RunState(run_id)
-        self.registry = ViewerRegistry(self.log)
+        self.registry = ViewerRegistry(self.log, wake_delay=WAKE_DELAY)
         self.log.listeners.append(self._on_append)
 
     def _on_append(self, entries: list[LoggedEvent]) -> None:

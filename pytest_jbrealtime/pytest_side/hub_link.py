@@ -11,6 +11,7 @@ process does, and, once stopped, the verdicts the hub's history gave the run's t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pytest_jbrealtime.pytest_side.hub_producer import NO_TOKEN, SPOOL_BYTES, TOKEN_ENV, HubProducer
 from pytest_jbrealtime.pytest_side.hub_spool import Spool
+from pytest_jbrealtime.pytest_side.janitor import FolderJanitor
 from pytest_jbrealtime.pytest_side.live_server import LiveServer, ServerStartError
 from pytest_jbrealtime.pytest_side.screenshots import SCREENSHOTS_DIRECTORY
+from pytest_jbrealtime.shared.channel import LOG_LEVEL_ENV
 from pytest_jbrealtime.shared.log import EventLog
 from pytest_jbrealtime.shared.recorder import RecordingWriter, open_recorder, recording_outcome
 from pytest_jbrealtime.shared.unpatched import clock, system
@@ -68,6 +71,7 @@ class HubLink(LiveServer):
         # why some may be missing. The CI outputs use them (outputs.py, docs/ci.md).
         self.verdicts: dict[str, str] = {}
         self.verdicts_missing = "the hub's history judged none of them"
+        self._janitor: FolderJanitor | None = None
 
     def _configured_secret(self) -> str | None:
         return None  # this process signs nothing: the hub's tokens are the hub's
@@ -92,6 +96,10 @@ class HubLink(LiveServer):
             if self.recorder is not None:
                 local_log = EventLog(self.run_id)
                 local_log.listeners.append(self.recorder)
+        if not os.environ.get(LOG_LEVEL_ENV):  # (kept for its logs otherwise)
+            # No server process here to remove the run folder if pytest dies.
+            with contextlib.suppress(OSError):
+                self._janitor = FolderJanitor(self.run_dir)
         try:
             spool = Spool(self.run_dir / "hub-spool.jsonl", SPOOL_BYTES)
         except OSError as exc:
@@ -134,6 +142,15 @@ class HubLink(LiveServer):
 
     def close(self, timeout: float) -> None:
         self.stop(linger=0.0)
+
+    def remove_run_dir(self) -> None:
+        super().remove_run_dir()
+        janitor, self._janitor = self._janitor, None
+        if janitor is not None:
+            if self.run_dir.exists():  # kept on purpose (the run's server failed)
+                janitor.keep()
+            else:
+                janitor.release()
 
     def stop(self, linger: float) -> None:
         producer, self.producer = self.producer, None

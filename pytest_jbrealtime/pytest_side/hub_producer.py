@@ -85,6 +85,12 @@ class FatalHubError(Exception):
     """Trying again cannot help (the hub refused the token, or is no hub)."""
 
 
+def _end_as_sigterm() -> None:
+    with contextlib.suppress(Exception):
+        faulthandler.unregister(signal.SIGTERM)
+    os.kill(system.getpid(), signal.SIGTERM)
+
+
 class HubProducer:
     def __init__(
         self,
@@ -122,6 +128,7 @@ class HubProducer:
         # faulthandler's SIGTERM dump of this process (watch_sigterm), and what to do
         # once the last word is delivered, before the process ends (close the recording).
         self.sigterm_dump: Path | None = None
+        self._end_terminated: Callable[[], None] = _end_as_sigterm
         self.before_exit: Callable[[], None] | None = None
         self.screenshots_sent = 0
         # Screenshots whose image could not be sent (gone, too big): their URL is a 404.
@@ -214,10 +221,12 @@ class HubProducer:
             pass
         return items
 
-    def watch_sigterm(self, dump: Path) -> None:
-        """SIGTERM writes ``dump`` and ends nothing (last_words.py, ``chain=False``):
-        this thread ends the process once the last word is out."""
+    def watch_sigterm(self, dump: Path, end: Callable[[], None]) -> None:
+        """SIGTERM writes ``dump``; the main thread then waits (last_words.py,
+        ``chain=False``) while this thread sends the last word, and ``end`` lets it end
+        the process (or ends it from here, if the main thread is stuck in C)."""
         self.sigterm_dump = dump
+        self._end_terminated = end
 
     def _check_sigterm(self) -> None:
         dump = self.sigterm_dump
@@ -265,9 +274,7 @@ class HubProducer:
         except Exception:  # whatever went wrong, the process must still end
             pass
         finally:
-            with contextlib.suppress(Exception):
-                faulthandler.unregister(signal.SIGTERM)
-            os.kill(system.getpid(), signal.SIGTERM)
+            self._end_terminated()
 
     def _last_words(self) -> list[dict[str, Any]]:
         if self.run_dir is None:

@@ -121,7 +121,7 @@ class LiveRun:
             server.run_dir, "main", chain=hub_producer is None,
             on_timeout=hub_producer.last_word if hub_producer is not None else None)
         if self.last_words.arm() and hub_producer is not None:
-            hub_producer.watch_sigterm(self.last_words.path)
+            hub_producer.watch_sigterm(self.last_words.path, self.last_words.end_from_thread)
         # Per-test CPU and memory, measured where the tests run (resources.py).
         from pytest_jbrealtime.pytest_side.resources import ResourceMeter
 

@@ -23,9 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.protocol import RUN_VIEWER_TOKEN_SECONDS
-from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV
 from pytest_jbrealtime.shared.auth import MIN_SECRET_BYTES, TokenAuthority, new_secret
-from pytest_jbrealtime.shared.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
+from pytest_jbrealtime.shared.channel import (
+    CONFIG,
+    EVENTS,
+    FINISH,
+    LOG_LEVEL_ENV,
+    PipeWriter,
+    encode_frame,
+)
 from pytest_jbrealtime.shared.text import clipped, repaired
 from pytest_jbrealtime.shared.unpatched import clock, system
 

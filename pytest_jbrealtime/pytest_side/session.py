@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import platform
 import warnings
-from dataclasses import dataclass, field
 from threading import get_ident as system_thread_id
 from typing import TYPE_CHECKING
 
@@ -21,104 +20,30 @@ from pytest_jbrealtime.protocol.events import (
     CollectedTest,
     CollectionError,
     HistoryInfo,
-    PytestWarning,
     SessionFinished,
     SessionStarted,
-    Subtest,
     TestCompleted,
     TestStarted,
     phase_progress,
 )
 from pytest_jbrealtime.pytest_side.history import RunHistory
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher
+from pytest_jbrealtime.pytest_side.reports import (
+    MAX_SUMMARY_CHARS,
+    TestRecord,
+    one_line_summary,
+    pytest_warning_fields,
+    report_category,
+    truncated,
+)
 from pytest_jbrealtime.shared import ci
-from pytest_jbrealtime.shared.text import as_text, clipped, keep_end
+from pytest_jbrealtime.shared.text import as_text, clipped
 from pytest_jbrealtime.shared.timestamps import iso_timestamp
 from pytest_jbrealtime.shared.unpatched import clock, system
 from pytest_jbrealtime.shared.verdicts import FAILING
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
-
-MAX_SECTION_CHARS = 256 * 1024
-MAX_SUMMARY_CHARS = 1000
-
-
-def report_category(report: pytest.TestReport) -> str:
-    """The category pytest's terminal summary counts this report under."""
-    outcome: str = report.outcome  # str: plugins add outcomes pytest's Literal lacks
-    if outcome == "rerun":  # pytest-rerunfailures
-        return "rerun"
-    is_subtest = hasattr(report, "context") and report.when == "call"
-    if hasattr(report, "wasxfail"):
-        if outcome == "skipped":
-            return "xfailed"
-        if outcome == "passed":
-            return "xpassed"
-    if outcome == "failed":
-        return "failed" if report.when == "call" else "error"
-    if is_subtest:
-        return f"subtests {outcome}"
-    if outcome == "skipped":
-        return "skipped"
-    return "passed" if report.when == "call" else ""
-
-
-def one_line_summary(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if longrepr is None:
-        return report.outcome
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(longrepr, "reprcrash", None)
-    message = getattr(crash, "message", None) or str(longrepr)
-    first = message.strip().splitlines()[0] if message.strip() else report.outcome
-    return clipped(first, MAX_SUMMARY_CHARS)
-
-
-def pytest_warning_fields(
-    warning_message: warnings.WarningMessage, when: str, nodeid: str
-) -> PytestWarning:
-    """A ``pytest_warning`` event's fields (docs/protocol.md)."""
-    category = warning_message.category
-    return {
-        "test_id": nodeid or None,
-        "category": getattr(category, "__name__", str(category)),
-        "message": _truncate(str(warning_message.message)),
-        "filename": str(warning_message.filename),
-        "lineno": warning_message.lineno,
-        "when": when,
-    }
-
-
-def _truncate(text: object) -> str:
-    """Captured output or a traceback, as text, its end kept when too long (text.py)."""
-    return keep_end(as_text(text), MAX_SECTION_CHARS)
-
-
-@dataclass
-class TestRecord:
-    """What the reports of one test have said so far."""
-
-    test_id: str
-    reports: dict[str, pytest.TestReport] = field(default_factory=dict)
-    subtests: list[Subtest] = field(default_factory=list)
-    subtest_categories: list[str] = field(default_factory=list)
-    # Each failed subtest's one-line message, for the test's summary.
-    subtest_failures: list[str] = field(default_factory=list)
-
-    def result(self) -> tuple[str, pytest.TestReport | None]:
-        """The test's one result, and the report that decided it."""
-        teardown = self.reports.get("teardown")
-        for when in ("setup", "call"):
-            report = self.reports.get(when)
-            if report is not None and report_category(report) not in ("", "passed"):
-                return report_category(report), report
-        if teardown is not None and teardown.outcome in ("failed", "rerun"):
-            return report_category(teardown), teardown
-        call = self.reports.get("call")
-        return ("passed", call) if call is not None else ("error", None)
-
 
 class LivePlugin:
     """Registered as ``jb-live`` when ``--jb-live`` is on (see plugin.py)."""
@@ -170,7 +95,7 @@ class LivePlugin:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             error: CollectionError = {"test_id": report.nodeid, "file": report.fspath,
-                                      "longrepr": _truncate(report.longrepr)}
+                                      "longrepr": truncated(report.longrepr)}
             self.collection_errors.append(error)
             self.counts["error"] = self.counts.get("error", 0) + 1
 
@@ -331,7 +256,7 @@ class LivePlugin:
                     "description": report._sub_test_description(),
                     "result": category.removeprefix("subtests "),
                     "duration": round(report.duration, 6),
-                    "longrepr": _truncate(report.longrepr) if report.failed else None,
+                    "longrepr": truncated(report.longrepr) if report.failed else None,
                 }
             )
             record.subtest_categories.append(category)
@@ -365,7 +290,7 @@ class LivePlugin:
             "duration": round(duration, 6),
             "summary": clipped((longrepr.strip() or "worker crashed").splitlines()[0],
                                MAX_SUMMARY_CHARS),
-            "longrepr": _truncate(longrepr),
+            "longrepr": truncated(longrepr),
             "sections": [],
             "phases": {when: r.outcome for when, r in record.reports.items()},
             "subtests": record.subtests,
@@ -412,7 +337,7 @@ class LivePlugin:
         duration = sum(r.duration for r in record.reports.values())
         failed = deciding is not None and deciding.outcome == "failed"
         summary = one_line_summary(deciding or last)
-        longrepr = (_truncate(deciding.longrepr)
+        longrepr = (truncated(deciding.longrepr)
                     if failed and deciding is not None and deciding.longrepr is not None
                     else None)
         failed_subtests = [s for s in record.subtests if s["result"] == "failed"]
@@ -435,7 +360,7 @@ class LivePlugin:
             "summary": summary,
             "longrepr": longrepr,
             "sections": [
-                {"name": as_text(name), "content": _truncate(content)}
+                {"name": as_text(name), "content": truncated(content)}
                 for name, content in last.sections
             ],
             "phases": {when: r.outcome for when, r in record.reports.items()},

@@ -11,7 +11,10 @@ viewer socket's ``receive``/``send``:
   read for ``slow_seconds`` is closed with 4008 and its transport aborted shortly
   after, so a viewer that never reads costs at most the cap (or one frame);
 - a sweep that ends viewers whose transport uvicorn is closing (keepalive timeout)
-  without waiting for a buffer that a frozen peer will never drain.
+  without waiting for a buffer that a frozen peer will never drain;
+- a text message longer than a frame's bound goes out as WebSocket fragments, each
+  encoded and written only when the write cap has room, so one event's size (a test's
+  captured output: 10 MB and more in JSON) is never what a stuck viewer holds.
 
 Frame size (1009) and ping/pong are uvicorn's, configured in ``server/core.py``; the
 handshake deadline is in ``server/deadline.py``; the numbers themselves in
@@ -23,12 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from websockets.exceptions import InvalidState, ProtocolError
+from websockets.protocol import Protocol as WebSocketConnection
 
 from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.server.metrics import text_size
 from pytest_jbrealtime.shared.auth import BROWSER_PROTOCOL
+from pytest_jbrealtime.shared.limit_config import VIEWER_SOCKET
 from pytest_jbrealtime.shared.limit_config import ServerLimits as ServerLimits
 
 # After a viewer's app has ended, how long its transport may take to flush before it
@@ -39,6 +46,9 @@ SWEEP_INTERVAL = 0.5
 DRAIN_POLL = 0.02
 # The scope["state"] key under which the outer guard leaves the connection's transport.
 TRANSPORT_KEY = "jb_live_transport"
+# A text message of more characters than this goes out in fragments of this many: at
+# most 4 bytes a character, a fragment is at most a frame's bound (limit_config.py).
+FRAGMENT_CHARS = VIEWER_SOCKET.max_send_bytes // 4
 
 
 def frame_size(message: Message) -> int:
@@ -59,6 +69,17 @@ def transport_of(send: Send) -> asyncio.WriteTransport | None:
     protocol = getattr(send, "__self__", None)
     transport = getattr(protocol, "transport", None)
     return transport if isinstance(transport, asyncio.WriteTransport) else None
+
+
+def websocket_of(send: Send) -> Any | None:
+    """uvicorn's WebSocket protocol behind ``send`` (its ``conn``: a websockets sans-I/O
+    connection), to write one message as fragments, which ASGI cannot ask for; None
+    behind another server or protocol: messages then go out whole."""
+    protocol = getattr(send, "__self__", None)
+    conn = getattr(protocol, "conn", None)
+    if isinstance(conn, WebSocketConnection) and hasattr(protocol, "close_sent"):
+        return protocol
+    return None
 
 
 class ViewerClosed(OSError):
@@ -95,6 +116,7 @@ class GuardedSocket:
         self._receive = receive
         self._send = send
         self.transport = transport
+        self._websocket = websocket_of(send) if transport is not None else None
         self.limits = limits
         self.user = user
         self.rate = MessageRate(limits.messages_per_second)
@@ -137,6 +159,11 @@ class GuardedSocket:
             raise ViewerClosed(f"closed by the server ({self.close_code})")
         transport = self.transport
         if message["type"] == "websocket.send" and transport is not None:
+            text = message.get("text")
+            if (self._websocket is not None and text is not None
+                    and len(text) > FRAGMENT_CHARS):
+                await self._send_fragments(transport, self._websocket, text)
+                return
             await self._wait_for_room(transport, frame_size(message))
         await self._send(message)
         if message["type"] == "websocket.accept":
@@ -145,6 +172,29 @@ class GuardedSocket:
                 # Never let uvicorn pause our sends below the cap: past it we close
                 # instead, so the close frame is never stuck behind a paused writer.
                 transport.set_write_buffer_limits(high=2**62)
+
+    async def _send_fragments(self, transport: asyncio.WriteTransport, websocket: Any,
+                              text: str) -> None:
+        """One text message as fragments of FRAGMENT_CHARS characters, each encoded and
+        written once the write cap has room for it (uvicorn would encode and frame the
+        whole message at once: two copies of it per viewer, then a third in the buffer).
+        Pings and a close may go between fragments (RFC 6455, 5.4)."""
+        conn = websocket.conn
+        for start in range(0, len(text), FRAGMENT_CHARS):
+            chunk = text[start:start + FRAGMENT_CHARS].encode()
+            await self._wait_for_room(transport, len(chunk))
+            if websocket.close_sent or transport.is_closing():
+                self.gone()
+                raise ViewerClosed("connection closing")
+            last = start + FRAGMENT_CHARS >= len(text)
+            try:
+                if start == 0:
+                    conn.send_text(chunk, fin=last)
+                else:
+                    conn.send_continuation(chunk, fin=last)
+            except (InvalidState, ProtocolError) as exc:
+                raise ViewerClosed(f"connection closing: {exc}") from None
+            transport.write(b"".join(conn.data_to_send()))
 
     async def _wait_for_room(self, transport: asyncio.WriteTransport, size: int) -> None:
         """Hold the frame back while it would take the unsent bytes past the write cap.

@@ -60,6 +60,11 @@ class StackUnavailable(Exception):
 StackFetch = Callable[[RunningTest], Awaitable[dict[str, Any]]]
 
 
+# The events whose fields (beyond type and test id) say where a test runs.
+WHEREABOUTS_TYPES = frozenset({"collection_finished", "collection_part", "test_started",
+                               "session_finished", "shard_finished"})
+
+
 class TestWhereabouts:
     """Which tests the run has collected, runs now (and where), and has finished."""
 
@@ -80,8 +85,15 @@ class TestWhereabouts:
 
     def __call__(self, entries: list[LoggedEvent]) -> None:
         for entry in entries:
+            kind = entry.type
+            if kind == "test_completed":
+                if entry.test_id is not None:
+                    self.running.pop(entry.test_id, None)
+                    self.finished.add(entry.test_id)
+                continue
+            if kind not in WHEREABOUTS_TYPES:
+                continue  # (no dict to parse back for most of a run's events)
             event = entry.event
-            kind = event.get("type")
             if kind in ("collection_finished", "collection_part"):
                 for test in event.get("tests") or ():
                     if isinstance(test, dict) and isinstance(test.get("test_id"), str):
@@ -94,11 +106,6 @@ class TestWhereabouts:
                         test_id, str(event.get("worker") or "main"),
                         shard if isinstance(shard, str) else None)
                     self.finished.discard(test_id)  # a rerun
-            elif kind == "test_completed":
-                test_id = event.get("test_id")
-                if isinstance(test_id, str):
-                    self.running.pop(test_id, None)
-                    self.finished.add(test_id)
             elif kind in ("session_finished", "shard_finished"):
                 # Nothing runs after the end (of this shard): an interrupted run's tests
                 # were never completed, but they are not running either.

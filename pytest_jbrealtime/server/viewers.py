@@ -3,6 +3,12 @@
 A viewer's sender sends everything after its cursor (one ``batch`` frame when more
 than one event is waiting) and then sleeps until the log grows. Nothing is copied per
 viewer: a slow viewer only means a cursor that lags.
+
+Wake-ups are coalesced: appends wake the viewers once per loop turn (or once per
+``wake_delay``, on the hub), not once per append; and viewers of every event (the
+``general`` group) that stand at the same cursor share one frame, built once
+(:class:`FrameCache`). With 100 viewers, building each frame per viewer was a quarter
+of the hub's CPU (docs/benchmarks.md, "Hub").
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import asyncio
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -43,6 +50,8 @@ MAX_STACK_REQUESTS = 4
 MAX_TEST_ID_CHARS = 60 * 1024
 # Groups one viewer may be in: each event is matched against them.
 MAX_GROUPS = 1000
+# Shared frames kept (FrameCache): viewers in step need one; a few lagging ones more.
+SHARED_FRAMES = 32
 
 
 class ProtocolError(Exception):
@@ -51,6 +60,67 @@ class ProtocolError(Exception):
 
 def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What a viewer sends next: the log up to ``last_seq``, as ``count`` of its events."""
+
+    last_seq: int
+    # None: none of the covered events is in the viewer's groups (it only moves on).
+    text: str | None
+    count: int
+
+
+def build_frame(entries: list[LoggedEvent], groups: frozenset[str]) -> Frame:
+    """The next frame from ``entries`` (not empty): the events in ``groups``, up to
+    ``max_send_bytes`` (at least one); one event alone, more in a ``batch``."""
+    wanted: list[str] = []
+    size = 0
+    covered = entries
+    for index, entry in enumerate(entries):
+        if not entry.in_groups(groups):
+            continue
+        entry_size = text_size(entry.text) + 1
+        if wanted and size + entry_size > VIEWER_SOCKET.max_send_bytes:
+            covered = entries[:index]
+            break
+        wanted.append(entry.text)
+        size += entry_size
+    if not wanted:
+        text = None
+    elif len(wanted) == 1:
+        text = wanted[0]
+    else:
+        text = f'{{"type":"batch","count":{len(wanted)},"messages":[{",".join(wanted)}]}}'
+    return Frame(covered[-1].seq, text, len(wanted))
+
+
+class FrameCache:
+    """Frames for viewers of every event, built once for all that read the same range.
+
+    Such a viewer's next frame depends only on its cursor and the log's length (the
+    range it reads), so woken together, viewers in step send the same text.
+    """
+
+    _ALL = frozenset({GROUP_GENERAL})
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self._frames: dict[tuple[int, int, int], Frame] = {}
+
+    def after(self, cursor: int) -> Frame | None:
+        end = min(len(self.log), cursor + MAX_BATCH)
+        if end <= cursor:
+            return None
+        key = (self.log.generation, cursor, end)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = build_frame(self.log.read_after(cursor, end - cursor), self._ALL)
+            if len(self._frames) >= SHARED_FRAMES:
+                del self._frames[next(iter(self._frames))]  # the oldest
+            self._frames[key] = frame
+        return frame
 
 
 class ViewerConnection:
@@ -122,14 +192,12 @@ class ViewerConnection:
                 await self.websocket.send_text(text)
                 self._count_sent(text, 0)
             moves = self._cursor_moves
-            # A viewer in no group is paused, not skipped ahead: whatever it subscribes
-            # to next is delivered from where its cursor stands.
-            entries = self.log.read_after(self.cursor, MAX_BATCH) if self.groups else []
-            if entries:
-                entries, wanted = self._next_frame(entries)
-                await self._send_events(wanted)
+            frame = self._next_frame()
+            if frame is not None:
+                if frame.text is not None:
+                    await self._send_frame(frame.text, frame.count)
                 if moves == self._cursor_moves:
-                    self.cursor = entries[-1].event["seq"]
+                    self.cursor = frame.last_seq
                 continue
             if self.registry.closing:
                 # 1000 tells the viewer it has the whole run; without session_finished
@@ -141,31 +209,20 @@ class ViewerConnection:
                 return
             await self._wake.wait()
 
-    def _next_frame(self, entries: list[LoggedEvent]) -> tuple[list[LoggedEvent], list[str]]:
-        """The entries the next frame covers and the texts it sends: this viewer's
-        events, up to ``max_send_bytes`` (at least one)."""
-        wanted: list[str] = []
-        size = 0
-        for index, entry in enumerate(entries):
-            if not entry.in_groups(self.groups):
-                continue
-            entry_size = text_size(entry.text) + 1
-            if wanted and size + entry_size > VIEWER_SOCKET.max_send_bytes:
-                return entries[:index], wanted
-            wanted.append(entry.text)
-            size += entry_size
-        return entries, wanted
+    def _next_frame(self) -> Frame | None:
+        # A viewer in no group is paused, not skipped ahead: whatever it subscribes
+        # to next is delivered from where its cursor stands.
+        if not self.groups:
+            return None
+        if GROUP_GENERAL in self.groups:
+            return self.registry.frames.after(self.cursor)
+        entries = self.log.read_after(self.cursor, MAX_BATCH)
+        return build_frame(entries, self.groups) if entries else None
 
-    async def _send_events(self, wanted: list[str]) -> None:
-        if not wanted:
-            return
-        if len(wanted) == 1:
-            text = wanted[0]
-        else:
-            text = f'{{"type":"batch","count":{len(wanted)},"messages":[{",".join(wanted)}]}}'
+    async def _send_frame(self, text: str, count: int) -> None:
         await self.websocket.send_text(text)
-        self.registry.messages_sent += len(wanted)
-        self._count_sent(text, len(wanted))
+        self.registry.messages_sent += count
+        self._count_sent(text, count)
 
     def _count_sent(self, text: str, events: int) -> None:
         self.frames_sent += 1
@@ -301,10 +358,18 @@ class ViewerConnection:
 
 
 class ViewerRegistry:
-    """All connected viewers of one log; wakes them when the log grows."""
+    """All connected viewers of one log; wakes them when the log grows.
 
-    def __init__(self, log: EventLog) -> None:
+    Once per loop turn (``wake_delay`` 0: a run's server, whose latency matters) or
+    once per ``wake_delay`` seconds (the hub: appends from many producers in a few ms
+    make one wake-up, and one shared frame, instead of one each).
+    """
+
+    def __init__(self, log: EventLog, wake_delay: float = 0.0) -> None:
         self.log = log
+        self.wake_delay = wake_delay
+        self.frames = FrameCache(log)
+        self._wake_due = False
         self.viewers: set[ViewerConnection] = set()
         self.closing = False
         self.messages_sent = 0
@@ -313,7 +378,25 @@ class ViewerRegistry:
         # Answers stack requests for this log's run (server/stacks.py); None: cannot.
         self.stacks: StackService | None = None
         self.count_changed = asyncio.Event()
-        log.listeners.append(lambda _added: self.wake_all())
+        log.listeners.append(self._log_grew)
+
+    def _log_grew(self, _added: list[LoggedEvent]) -> None:
+        if self._wake_due:
+            return  # the wake-up already due covers these too
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # appended outside the loop (a tool's log): at once
+            self.wake_all()
+            return
+        self._wake_due = True
+        if self.wake_delay > 0:
+            loop.call_later(self.wake_delay, self._wake_due_viewers)
+        else:
+            loop.call_soon(self._wake_due_viewers)
+
+    def _wake_due_viewers(self) -> None:
+        self._wake_due = False
+        self.wake_all()
 
     def wake_all(self) -> None:
         for viewer in self.viewers:

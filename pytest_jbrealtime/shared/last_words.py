@@ -64,6 +64,12 @@ THREAD_LINE = re.compile(
 FRAME_LINE = re.compile(r'^  File "(.*)", line (\d+) in (.*)$')
 
 
+# A hub run's SIGTERM: how long the main thread waits for the last word to be sent
+# (the producer gives the hub 2 s), and how long the producer's thread then waits for
+# the main thread to end the process before it does so itself.
+MAIN_THREAD_WAIT = 4.0
+TAKE_OVER_WAIT = 1.0
+
 # The function pytest-timeout's thread method runs when a test's time is up.
 TIMEOUT_MODULE = "pytest_timeout"
 TIMEOUT_FUNCTION = "timeout_timer"
@@ -103,6 +109,15 @@ class LastWords:
         # Tests run on the thread that configures pytest (serially and on xdist workers).
         self.test_thread = threading.get_ident()
         self._patched: tuple[Any, Callable[..., Any]] | None = None
+        # chain=False: the main thread's own SIGTERM handler, which holds the tests
+        # still until the hub producer's thread has sent the last word (``delivered``),
+        # then ends the process with the handler there was. Without it the tests ran
+        # on while the word was sent, and a run that SIGTERM ends in plain pytest could
+        # pass (exit 0) on a hub.
+        self.delivered = threading.Event()
+        self.main_took_over = threading.Event()
+        self._previous_handler: Any = None
+        self._own_handler = False
 
     def arm(self) -> bool:
         self._wrap_timeout()
@@ -111,14 +126,52 @@ class LastWords:
             return False  # Windows: no faulthandler.register
         try:
             self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (kept open)
-            # chain=True: after the dump, the handler there was (the process dies as
-            # it would have without us).
+            if not self.chain and threading.current_thread() is threading.main_thread():
+                self._previous_handler = signal.signal(sigterm, self._on_sigterm)
+                self._own_handler = True
+            # chain=True: after the dump (written at once, even when the test is stuck
+            # in C), the handler there was: the process dies as it would have without
+            # us; on a hub run, ours (``_on_sigterm``) runs next in the main thread.
             faulthandler.register(sigterm, file=self._file, all_threads=True,
-                                  chain=self.chain)
+                                  chain=self.chain or self._own_handler)
         except (OSError, RuntimeError, ValueError):
+            self._restore_handler()
             self._close()
             return False
         return True
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        """A hub run's SIGTERM, in the main thread: no test goes on while the producer's
+        thread sends the last word (``MAIN_THREAD_WAIT`` at most); then the signal
+        again, to the handler there was (the default ends the process as -15)."""
+        self.main_took_over.set()
+        if self._file is not None:  # (armed: a dump was written, the producer sends it)
+            self.delivered.wait(MAIN_THREAD_WAIT)
+        with contextlib.suppress(Exception):
+            faulthandler.unregister(signal.SIGTERM)
+        self._restore_handler()
+        os.kill(system.getpid(), signal.SIGTERM)
+
+    def end_from_thread(self) -> None:
+        """The last word is out and the main thread did not take over (stuck in C, where
+        Python handlers do not run): end the process as SIGTERM ends it, from here."""
+        self.delivered.set()
+        if self.main_took_over.wait(TAKE_OVER_WAIT):
+            return  # the main thread ends it (``_on_sigterm``)
+        with contextlib.suppress(Exception):
+            faulthandler.unregister(signal.SIGTERM)
+        with contextlib.suppress(Exception):
+            import ctypes  # signal.signal is for the main thread only; libc's is not
+
+            ctypes.CDLL(None).signal(int(signal.SIGTERM), 0)  # SIG_DFL
+        os.kill(system.getpid(), signal.SIGTERM)
+
+    def _restore_handler(self) -> None:
+        if self._own_handler and threading.current_thread() is threading.main_thread():
+            self._own_handler = False
+            with contextlib.suppress(Exception):
+                signal.signal(signal.SIGTERM, self._previous_handler
+                              if self._previous_handler is not None else signal.SIG_DFL)
 
     def _wrap_timeout(self) -> None:
         """pytest-timeout's ``timeout_timer`` through :meth:`_timed_out` (if loaded)."""
@@ -170,6 +223,9 @@ class LastWords:
             return
         with contextlib.suppress(Exception):
             faulthandler.unregister(signal.SIGTERM)
+        if signal.getsignal(signal.SIGTERM) == self._on_sigterm:  # (not replaced since)
+            self._restore_handler()
+        self._own_handler = False
         self._close()
         with contextlib.suppress(OSError):
             self.path.unlink()

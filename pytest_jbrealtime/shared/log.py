@@ -16,7 +16,7 @@ from pytest_jbrealtime.protocol import (
     SYSTEM_MONITOR_TYPES,
     TEST_GROUP_PREFIX,
 )
-from pytest_jbrealtime.shared.text import repaired_json
+from pytest_jbrealtime.shared.text import json_value, repaired_json
 from pytest_jbrealtime.shared.timestamps import iso_timestamp as iso_timestamp
 from pytest_jbrealtime.shared.unpatched import clock
 
@@ -30,20 +30,43 @@ def event_json(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 class LoggedEvent:
-    """An event as stored: the stamped dict and its JSON text, encoded once."""
+    """An event as stored: its JSON text, encoded once, and what viewers filter on.
 
-    __slots__ = ("event", "text")
+    The stamped dict is held only while the log's listeners hear of the append; then
+    the log keeps the text alone, and ``event`` parses it back for the few readers of
+    older events. A large run's server held each event twice (dict and text: ~830
+    bytes an event of a trivial test, ~360 of them the text); at 100,000 tests that
+    was some 400 MB of the server's memory (docs/benchmarks.md).
+    """
+
+    __slots__ = ("_event", "seq", "test_id", "text", "type")
 
     def __init__(self, event: dict[str, Any], text: str) -> None:
-        self.event = event
+        self._event: dict[str, Any] | None = event
         self.text = text
+        self.seq: int = event["seq"]
+        self.type: str = event["type"]
+        test_id = event.get("test_id")
+        self.test_id: str | None = test_id if isinstance(test_id, str) else None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        event = self._event
+        if event is None:
+            parsed: dict[str, Any] = json_value(self.text)
+            return parsed
+        return event
+
+    def release(self) -> None:
+        """Drop the dict (the text says the same)."""
+        self._event = None
 
     def in_groups(self, groups: frozenset[str]) -> bool:
         if GROUP_GENERAL in groups:
             return True
-        if self.event["type"] in SYSTEM_MONITOR_TYPES:
+        if self.type in SYSTEM_MONITOR_TYPES:
             return GROUP_SYSTEM_MONITOR in groups
-        test_id = self.event.get("test_id")
+        test_id = self.test_id
         return test_id is not None and TEST_GROUP_PREFIX + test_id in groups
 
 
@@ -78,6 +101,8 @@ class EventLog:
         self.finished = False
         self.closed = False
         self.listeners: list[AppendListener] = []
+        # Counts truncations: what was read before one does not describe the log after.
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -122,14 +147,17 @@ class EventLog:
         """Forget every event (the hub's store lost them); the caller resets the viewers."""
         self._entries.clear()
         self.finished = False
+        self.generation += 1
 
     def _appended(self, added: list[LoggedEvent]) -> list[LoggedEvent]:
         if not added:
             return added
-        if any(entry.event["type"] == "session_finished" for entry in added):
+        if any(entry.type == "session_finished" for entry in added):
             self.finished = True
         for listener in self.listeners:
             listener(added)
+        for entry in added:
+            entry.release()
         return added
 
     def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:

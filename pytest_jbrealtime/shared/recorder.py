@@ -109,7 +109,7 @@ class RecordingWriter:
                     os.truncate(self.path, self._whole_bytes)  # (renamed by close)
             return
         for entry in entries:
-            if entry.event["type"] != "screenshot_captured":
+            if entry.type != "screenshot_captured":
                 continue
             try:
                 self._copy_screenshot(entry.event.get("screenshot_url"), keep_pending=True)

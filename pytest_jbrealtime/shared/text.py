@@ -24,6 +24,8 @@ try:  # orjson: about 9x faster than json's C encoder for an event (docs/benchma
 except ImportError:  # pragma: no cover - a platform without an orjson wheel
     orjson = None  # type: ignore[assignment]
 
+# Bound now, not looked up per call: a test may patch json.loads (unpatched.py).
+_json_loads = json.loads
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
@@ -78,6 +80,13 @@ def repaired_json(value: Any) -> tuple[Any, str]:
         return value, text
     value = repaired_value(value)
     return value, _encoder.encode(value)
+
+
+def json_value(text: str) -> Any:
+    """The value of a JSON text this module wrote (orjson where it is, else json)."""
+    if orjson is not None:
+        return orjson.loads(text)
+    return _json_loads(text)
 
 
 def json_text(value: Any) -> str:

@@ -237,3 +237,31 @@ def test_html_in_test_data_is_shown_as_text(
     assert driver.find_elements("css selector", "img") == []
     assert driver.execute_script("return typeof window.alert") == "function"
     assert page.csp_violations() == []
+
+
+def test_events_bigger_than_a_frame_arrive_whole(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    """An event over 64 Ki characters reaches a viewer as WebSocket fragments (issue 15:
+    what a viewer that never reads holds stays under the write cap); the browser joins
+    them into the one message, in order, with nothing lost or repeated."""
+    suite_dir.makepyfile(test_big=textwrap.dedent(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_big(n):
+            print("\\u00e9" * 300000 + "end of output %d" % n)
+            assert n != 1
+        """
+    ))
+    run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1", "--jb-live-linger", "60")
+    page = ViewerPage(driver).open(run.wait_for_link())
+    page.wait_finished()
+    assert page.statuses() == {f"test_big.py::test_big[{n}]": "failed" if n == 1 else "passed"
+                               for n in range(3)}
+    health = page.store_health()
+    assert health["seqErrors"] == 0 and health["duplicates"] == 0 and health["connects"] == 1
+    assert health["lastSeq"] == health["finalSeq"]
+    page.find("jump-first-failure").click()
+    page.wait_for(lambda: "end of output 1" in page.find("test-detail").text)
