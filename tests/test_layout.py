@@ -28,15 +28,11 @@ MAY_IMPORT = {
 
 # The crossings left, each explained in docs/architecture.md ("borrows").
 CROSSINGS = {
-    ("hub/serve.py", "pytest_jbrealtime.pytest_side.live_server"),
     ("pytest_side/hub_producer.py", "pytest_jbrealtime.hub.screenshots"),
     ("pytest_side/hub_producer.py", "pytest_jbrealtime.hub.stacks"),
-    ("pytest_side/live_server.py", "pytest_jbrealtime.server.redact"),
     ("pytest_side/live_server.py", "pytest_jbrealtime.server.process"),
     ("pytest_side/outputs.py", "pytest_jbrealtime.tools.report"),
     ("server/app.py", "pytest_jbrealtime.pytest_side.screenshots"),
-    ("shared/stalls.py", "pytest_jbrealtime.server.stacks"),
-    ("tools/replay.py", "pytest_jbrealtime.pytest_side.live_server"),
 }
 
 

@@ -30,6 +30,8 @@ import { mountResources } from './resources.js';
 
 // Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
 // toasted at all; the failure counter in the header announces them (triage.js).
+// While catching up with the log (a late joiner), the page renders at most this often.
+export const CATCH_UP_RENDER_MS = 500;
 export const TOAST_LIMIT = 2;
 export const TOAST_MS = 8000;
 
@@ -71,6 +73,15 @@ export class LiveView {
     this.applied = { seq: 0, at: null, count: 0 };
     this.pending = [];
     this.scheduled = false;
+    // Joining a run late (or coming back after a drop), the page catches up with the
+    // log's length as the server's hello gave it: until then it renders at most every
+    // CATCH_UP_RENDER_MS and feeds the panels in one batch then, instead of at every
+    // animation frame (a finished 50,000-test run took 7 s to show; most of it went
+    // to renders and panel draws of states nobody saw: docs/benchmarks.md).
+    this.catchUpTo = 0;
+    this.panelBacklog = [];
+    this.renderedAt = 0;
+    this.deferredRender = null;
     this.statusFilter = FILTER_ALL;
     this.queryText = ''; // the search box's text; `query` is what search.js made of it
     this.query = parseSearch('');
@@ -142,12 +153,22 @@ export class LiveView {
       else if (message.type === 'reset') {
         this.history = [];
         reset = true;
+      } else if (message.type === 'hello' && typeof message.log_length === 'number') {
+        this.catchUpTo = message.log_length;
       }
     }
     this.liveStore.applyEvents(messages);
     if (messages.length > 0) this.applied = { seq: this.liveStore.lastSeq, at: Date.now(), count: this.applied.count + messages.length };
     if (!scrubbed) {
-      for (const panel of this.panels) panel.applyEvents(messages);
+      for (const message of messages) this.panelBacklog.push(message);
+      if (this.liveStore.lastSeq < this.catchUpTo && performance.now() - this.renderedAt < CATCH_UP_RENDER_MS) {
+        // Behind the log: render later (a viewer in few groups may never reach its end).
+        if (this.deferredRender === null) {
+          this.deferredRender = setTimeout(() => this.renderDeferred(), CATCH_UP_RENDER_MS);
+        }
+        return;
+      }
+      this.feedPanels();
     } else if (reset) {
       this.showLatest(); // the run shown is gone: follow the replay that comes
       return;
@@ -159,6 +180,20 @@ export class LiveView {
 
   isScrubbed() {
     return this.store !== this.liveStore;
+  }
+
+  /** The panels get what arrived since they last did, in one batch. */
+  feedPanels() {
+    const backlog = this.panelBacklog;
+    this.panelBacklog = [];
+    if (backlog.length > 0) for (const panel of this.panels) panel.applyEvents(backlog);
+  }
+
+  renderDeferred() {
+    this.deferredRender = null;
+    if (this.isScrubbed()) return;
+    this.feedPanels();
+    this.render();
   }
 
   /** A recording, or a run that has finished: the timeline can be scrubbed. */
@@ -182,6 +217,7 @@ export class LiveView {
       start = countUpTo(this.history, store.lastSeq);
     } else {
       store = new RunStore();
+      this.panelBacklog = []; // (in the history the panels are fed from here)
       for (const panel of this.panels) panel.clear();
     }
     const events = this.history.slice(start, end);
@@ -195,6 +231,7 @@ export class LiveView {
   showLatest() {
     if (!this.isScrubbed()) return;
     this.store = this.liveStore;
+    this.panelBacklog = [];
     for (const panel of this.panels) {
       panel.clear();
       panel.applyEvents(this.history);
@@ -241,6 +278,11 @@ export class LiveView {
   }
 
   render() {
+    this.renderedAt = performance.now();
+    if (this.deferredRender !== null) {
+      clearTimeout(this.deferredRender);
+      this.deferredRender = null;
+    }
     const changes = this.store.takeChanges();
     // A filter, a search or a sort by duration may take a changed test in or out, or move it.
     const narrowed = this.statusFilter !== FILTER_ALL || !this.query.empty || this.sortBy === 'duration';

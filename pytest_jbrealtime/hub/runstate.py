@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_jbrealtime.protocol.events import SessionFinished, unstamped
+
 # The result of a test that ran again at once (pytest-rerunfailures): not a test's end.
 NOT_A_RESULT = frozenset({"rerun"})
 # pytest's ExitCode.INTERRUPTED: the exit status of a run that a shard left unfinished.
@@ -58,12 +60,12 @@ def interrupted_session_finished(
     Counts and totals are the finished shards' (plus nothing of the vanished ones: their
     results so far are in the log); the exit status is at least 2 (interrupted).
     """
-    merged = merged_session_finished(summaries)
+    merged = _merged_fields(summaries)
     statuses = [merged["exit_status"], INTERRUPTED] if summaries else [INTERRUPTED]
     gone = [f"shard {name}" for name in vanished]
     if missing:
         gone.append(f"{missing} shard(s) that never joined")
-    return {
+    finished: SessionFinished = {
         **merged,
         "exit_status": merged_exit_status(statuses),
         "status": "interrupted",
@@ -71,10 +73,17 @@ def interrupted_session_finished(
         "missing_shards": missing,
         "reason": f"no producer for {timeout:g} s: {', '.join(gone)}",
     }
+    return unstamped("session_finished", finished)
 
 
 def merged_session_finished(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The fields of the run's one ``session_finished``, once every shard has ended."""
+    """The run's one ``session_finished``, once every shard has ended."""
+    return unstamped("session_finished", _merged_fields(summaries))
+
+
+def _merged_fields(summaries: dict[str, dict[str, Any]]) -> SessionFinished:
+    """The shards' ``session_finished`` fields as the run's: counts summed, the longest
+    duration, the worst exit status."""
     counts: dict[str, int] = {}
     total = 0
     statuses: list[int] = []
@@ -91,7 +100,6 @@ def merged_session_finished(summaries: dict[str, dict[str, Any]]) -> dict[str, A
             # Shards run side by side: the run took as long as its longest shard.
             duration = max(duration, float(summary["duration"]))
     return {
-        "type": "session_finished",
         "exit_status": merged_exit_status(statuses),
         "duration": round(duration, 6),
         "total": total,

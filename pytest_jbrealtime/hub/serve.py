@@ -138,11 +138,11 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
     from pytest_jbrealtime.hub.history_db import HistoryDatabase
     from pytest_jbrealtime.hub.lifecycle import RunLifecycle
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
-    from pytest_jbrealtime.pytest_side.live_server import ServerStartError, bind_listening_socket
     from pytest_jbrealtime.server.core import uvicorn_config
     from pytest_jbrealtime.server.limits import ServerLimits
     from pytest_jbrealtime.shared import ci
     from pytest_jbrealtime.shared.auth import TokenAuthority
+    from pytest_jbrealtime.shared.listening import ServerStartError, bind_listening_socket
 
     try:
         backend = backend_for_url(args.redis_url, args.data, args.retention_days * 86400)

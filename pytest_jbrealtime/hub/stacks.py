@@ -21,13 +21,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_jbrealtime.server.stacks import (
-    FETCH_TIMEOUT,
-    RunningTest,
-    StackFetch,
-    StackUnavailable,
-)
+from pytest_jbrealtime.server.stacks import FETCH_TIMEOUT, StackFetch, StackUnavailable
 from pytest_jbrealtime.shared.stack_responder import ask_responder, responder_path
+from pytest_jbrealtime.shared.stalls import RunningTest
 
 WORKER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # The producer asks its responder for at most this long (the hub waits a little more).

@@ -9,7 +9,7 @@ maps every type name to its payload; it is what ``RESERVED_TYPES`` and the viewe
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict
 
 from pytest_jbrealtime.protocol.constants import PHASE_PROGRESS, PHASES
 
@@ -174,10 +174,10 @@ class TestCompleted(_TestCompletedOptional):
 
 class _SessionFinishedOptional(TypedDict, total=False):
     # Only in the hub's session_finished (hub/runstate.py):
-    shards: list[dict[str, Any]]
+    shards: dict[str, dict[str, Any]]  # each shard's own session_finished fields
     status: str  # "interrupted"
     vanished_shards: list[str]
-    missing_shards: list[str]
+    missing_shards: int
     reason: str
 
 
@@ -256,18 +256,23 @@ class PytestWarning(TypedDict):
 # -- the server's monitor (monitor.py) -----------------------------------------------------
 
 
-class SystemStatus(TypedDict):
+class MachineSample(TypedDict):
+    """One sample of the machine and the pytest process tree (server/sampler.py)."""
+
     cpu_usage: float | None
     memory_usage: float | None
-    active_tests: int
-    queue_size: int
+    process_count: int
     process_cpu: float | None
     process_rss: int | None
-    process_count: int | None
     open_files: int | None
     disk_path: str | None
     disk_free: int | None
     disk_usage: float | None
+
+
+class SystemStatus(MachineSample):
+    active_tests: int
+    queue_size: int
     interval: float
     sampler_errors: int
 
@@ -351,6 +356,21 @@ class ShardFinished(SessionFinished):
 
 class ShardResumed(TypedDict):
     shard: str
+
+
+# Any event's payload: what ``EventPublisher.publish`` and the server's and hub's own
+# events take, so that mypy checks each against its type's fields.
+EventPayload: TypeAlias = (
+    SessionStarted | CollectionFinished | CollectionPart | TestStarted | TestProgress
+    | TestCompleted | SessionFinished | BrowserAction | PageLoaded | ScreenshotCaptured
+    | LogRecord | Custom | PluginWarning | PytestWarning | SystemStatus | ResourceAlert
+    | WorkerStarted | WorkerFinished | WorkerCrashed | ShardJoined | ShardFinished
+    | ShardResumed | TestStalled | TestInterrupted
+)
+
+def unstamped(event_type: str, payload: EventPayload) -> dict[str, Any]:
+    """An event a server or hub makes itself, for its log to stamp: ``type``, then fields."""
+    return {"type": event_type, **payload}
 
 
 # Every event type and its payload. A new type goes here (and in docs/protocol.md);

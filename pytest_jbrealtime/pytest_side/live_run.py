@@ -17,12 +17,13 @@ from pytest_jbrealtime.protocol import LINK_PREFIX
 from pytest_jbrealtime.pytest_side.cancel import CancelGuard
 from pytest_jbrealtime.pytest_side.event_hook import EVENT_HOOK_NAME, EventHook
 from pytest_jbrealtime.pytest_side.history import RunHistory
-from pytest_jbrealtime.pytest_side.live_server import LiveServer, ServerStartError
+from pytest_jbrealtime.pytest_side.live_server import LiveServer
 from pytest_jbrealtime.pytest_side.outputs import RunOutputs
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher, set_active_publisher
 from pytest_jbrealtime.pytest_side.session import LivePlugin
 from pytest_jbrealtime.shared.last_words import LastWords
 from pytest_jbrealtime.shared.limit_config import limits_from_settings
+from pytest_jbrealtime.shared.listening import ServerStartError
 from pytest_jbrealtime.shared.monitor_config import monitor_config
 from pytest_jbrealtime.shared.settings import LiveSettings
 from pytest_jbrealtime.shared.stack_responder import StackResponder

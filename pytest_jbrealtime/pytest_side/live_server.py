@@ -9,7 +9,6 @@ the tests already run (connections queue in the listen backlog meanwhile).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import signal
@@ -23,9 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.protocol import RUN_VIEWER_TOKEN_SECONDS
-from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV
 from pytest_jbrealtime.shared.auth import MIN_SECRET_BYTES, TokenAuthority, new_secret
-from pytest_jbrealtime.shared.channel import CONFIG, EVENTS, FINISH, PipeWriter, encode_frame
+from pytest_jbrealtime.shared.channel import (
+    CONFIG,
+    EVENTS,
+    FINISH,
+    LOG_LEVEL_ENV,
+    PipeWriter,
+    encode_frame,
+)
+from pytest_jbrealtime.shared.listening import ServerStartError, bind_listening_socket
 from pytest_jbrealtime.shared.text import clipped, repaired
 from pytest_jbrealtime.shared.unpatched import clock, system
 
@@ -41,36 +47,6 @@ FINAL_DRAIN_TIMEOUT = 2.0
 # a select per batch was 2% of the plugin's time in pytest (profiled, one per test).
 CONTROL_READ_SECONDS = 0.1
 MAX_WARNING_CHARS = 1000
-
-
-class ServerStartError(Exception):
-    """The server could not be started; the run goes on without it."""
-
-
-def bind_listening_socket(host: str, port: int) -> socket.socket:
-    """Bind ``host:port``; if that port is taken, any free port on the same host."""
-    try:
-        infos = system.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ServerStartError(f"cannot resolve host {host!r}: {exc}") from None
-    family, _, _, _, address = infos[0]
-    candidates = [port, 0] if port != 0 else [0]
-    last_error: OSError | None = None
-    for candidate in candidates:
-        sock = system.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address[0], candidate, *address[2:]))
-            sock.listen(128)
-        except OSError as exc:
-            sock.close()
-            last_error = exc
-            if exc.errno == errno.EADDRINUSE:
-                continue
-            break
-        sock.set_inheritable(True)
-        return sock
-    raise ServerStartError(f"cannot bind {host}:{port}: {last_error}")
 
 
 class LiveServer:

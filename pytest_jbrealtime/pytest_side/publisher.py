@@ -10,9 +10,10 @@ cost 38% on a trivial suite.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from pytest_jbrealtime.protocol.events import EventPayload
 from pytest_jbrealtime.shared.unpatched import clock
 
 FLUSH_EVENTS = 256
@@ -41,7 +42,7 @@ class EventPublisher:
         # Sees each published event (event_hook.py); None while no plugin wants them.
         self.observer: Callable[[dict[str, Any]], None] | None = None
 
-    def publish(self, event_type: str, fields: Mapping[str, Any]) -> None:
+    def publish(self, event_type: str, fields: EventPayload) -> None:
         """Publish ``fields`` (a payload of protocol/events.py) as an ``event_type``.
 
         The payload dict itself becomes the event (no copy on the hot path): the

@@ -34,6 +34,7 @@ import pytest
 from pytest_jbrealtime.protocol import PRODUCER_TOKEN_SECONDS, split_node_id
 from pytest_jbrealtime.protocol.events import (
     CollectedTest,
+    TestInterrupted,
     WorkerCrashed,
     WorkerFinished,
     WorkerStarted,
@@ -226,16 +227,17 @@ class XdistController:
         (last_words.py), as a ``test_interrupted`` of that worker."""
         if not self.active or not self.running:
             return
-        from pytest_jbrealtime.shared.last_words import ask_workers, interrupted_event
+        from pytest_jbrealtime.shared.last_words import ask_workers
 
         running = dict(self.running)
         try:
             answered = ask_workers(self.server.run_dir, running, LAST_WORDS_TIMEOUT)
             for worker, threads in sorted(answered.items()):
                 self.publisher.worker = worker
+                interrupted: TestInterrupted = {
+                    "test_id": running[worker], "reason": "KeyboardInterrupt", "threads": threads}
                 try:
-                    self.publisher.publish("test_interrupted", interrupted_event(
-                        running[worker], worker, "KeyboardInterrupt", threads))
+                    self.publisher.publish("test_interrupted", interrupted)
                 finally:
                     self.publisher.worker = "main"
             self.publisher.flush()

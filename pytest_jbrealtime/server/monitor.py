@@ -20,13 +20,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+from pytest_jbrealtime.protocol.events import MachineSample, ResourceAlert, SystemStatus
 from pytest_jbrealtime.server.sampler import SystemSampler
 from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
 from pytest_jbrealtime.shared.monitor_config import CPU_SUSTAIN_SECONDS as CPU_SUSTAIN_SECONDS
 from pytest_jbrealtime.shared.monitor_config import NO_CRITICAL as NO_CRITICAL
 from pytest_jbrealtime.shared.monitor_config import MonitorConfig as MonitorConfig
+
+# The sample's fields an alert watches.
+UsageKey = Literal["cpu_usage", "memory_usage", "disk_usage"]
 
 # -- progress from the log -------------------------------------------------------------
 
@@ -105,7 +109,7 @@ class AlertTracker:
         self.level = self.NONE
         self._above = 0  # consecutive samples at or above the warning line
 
-    def observe(self, value: float | None) -> dict[str, Any] | None:
+    def observe(self, value: float | None) -> ResourceAlert | None:
         """The ``resource_alert`` fields this value causes, if any."""
         if value is None:
             return None
@@ -134,7 +138,7 @@ class AlertTracker:
             }
         return None
 
-    def _alert(self, state: str, value: float, threshold: float) -> dict[str, Any]:
+    def _alert(self, state: str, value: float, threshold: float) -> ResourceAlert:
         return {
             "alert_type": self.alert_type,
             "severity": self.SEVERITY[self.level],
@@ -166,7 +170,7 @@ class SystemMonitor:
             config.pytest_pid, config.disk_paths, psutil_module, on_error=self._note_error
         )
         sustain = max(1, math.ceil(config.cpu_sustain_seconds / config.interval))
-        self.alerts = {
+        self.alerts: dict[UsageKey, AlertTracker] = {
             "cpu_usage": AlertTracker("high_cpu", "CPU", *config.cpu_alert,
                                       config.hysteresis, sustain),
             "memory_usage": AlertTracker("high_memory", "memory", *config.memory_alert,
@@ -184,19 +188,17 @@ class SystemMonitor:
             self._reported.add(key)
             self._report(f"jb-live monitor: {key}: {exc} (sampling goes on)")
 
-    def events_for(self, fields: dict[str, Any]) -> list[dict[str, Any]]:
+    def events_for(self, fields: MachineSample) -> list[dict[str, Any]]:
         """The raw events (for ``EventLog.extend``) of one sample."""
         now = time.time()
-        status: dict[str, Any] = {
-            "type": "system_status",
-            "ts": now,
+        status: SystemStatus = {
             **fields,
             "active_tests": self.progress.active_tests,
             "queue_size": self.progress.queue_size,
             "interval": self.config.interval,
             "sampler_errors": self.sampler.errors,
         }
-        events = [status]
+        events: list[dict[str, Any]] = [{"type": "system_status", "ts": now, **status}]
         for key, tracker in self.alerts.items():
             alert = tracker.observe(fields.get(key))
             if alert is not None:
@@ -205,7 +207,7 @@ class SystemMonitor:
                 events.append({"type": "resource_alert", "ts": now, **alert})
         return events
 
-    def tick_fields(self) -> dict[str, Any]:
+    def tick_fields(self) -> MachineSample:
         return self.sampler.sample()
 
     @property
@@ -213,7 +215,7 @@ class SystemMonitor:
         # session_finished is the last event of a run: nothing may follow it.
         return self.log.finished or self.log.closed
 
-    def record(self, fields: dict[str, Any]) -> None:
+    def record(self, fields: MachineSample) -> None:
         """Append one sample's events (on the loop's thread, like every log append)."""
         if self.done:
             return

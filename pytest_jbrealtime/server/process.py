@@ -27,9 +27,16 @@ from pytest_jbrealtime.server.app import ServerState, create_app
 from pytest_jbrealtime.server.core import access_log_wanted, uvicorn_config
 from pytest_jbrealtime.server.interrupted import InterruptedTests
 from pytest_jbrealtime.server.limits import ServerLimits
-from pytest_jbrealtime.server.redact import LOG_LEVEL_ENV, configure_server_logging
+from pytest_jbrealtime.server.redact import configure_server_logging
 from pytest_jbrealtime.shared.auth import TokenAuthority
-from pytest_jbrealtime.shared.channel import CONFIG, EVENTS, FINISH, PIPE_SIZE, FrameDecoder
+from pytest_jbrealtime.shared.channel import (
+    CONFIG,
+    EVENTS,
+    FINISH,
+    LOG_LEVEL_ENV,
+    PIPE_SIZE,
+    FrameDecoder,
+)
 from pytest_jbrealtime.shared.log import EventLog
 from pytest_jbrealtime.shared.recorder import open_recorder, recording_outcome
 

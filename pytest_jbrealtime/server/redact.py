@@ -14,9 +14,8 @@ import re
 import sys
 import time
 
-# JB_LIVE_SERVER_LOG_LEVEL=info (or debug) makes the server log every request, for
-# debugging; the default logs only warnings and errors.
-LOG_LEVEL_ENV = "JB_LIVE_SERVER_LOG_LEVEL"
+from pytest_jbrealtime.shared.channel import LOG_LEVEL_ENV
+
 REDACTED = "[redacted]"
 _TOKEN_PARAMETER = re.compile(r"(?i)(token=)[^&\s\"'<>]+")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")

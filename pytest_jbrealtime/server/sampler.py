@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
+from pytest_jbrealtime.protocol.events import MachineSample
+
 T = TypeVar("T")
 
 
@@ -137,16 +139,14 @@ class SystemSampler:
                 files = int(process.num_handles())
         return cpu, rss, files
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self) -> MachineSample:
         psutil = self.psutil
-        fields: dict[str, Any] = {
-            "cpu_usage": self._guard(
-                "cpu_percent", lambda: round(float(psutil.cpu_percent(interval=None)), 1), None
-            ),
-            "memory_usage": self._guard(
-                "virtual_memory", lambda: round(float(psutil.virtual_memory().percent), 1), None
-            ),
-        }
+        cpu_usage: float | None = self._guard(
+            "cpu_percent", lambda: round(float(psutil.cpu_percent(interval=None)), 1), None
+        )
+        memory_usage: float | None = self._guard(
+            "virtual_memory", lambda: round(float(psutil.virtual_memory().percent), 1), None
+        )
         tree: list[Any] = self._guard("process tree", self._tree, [])
         cpu_total, rss_total, files_total, counted = 0.0, 0, 0, 0
         for process in tree:
@@ -157,15 +157,18 @@ class SystemSampler:
             rss_total += numbers[1]
             files_total += numbers[2]
             counted += 1
-        fields["process_count"] = counted
-        fields["process_cpu"] = round(cpu_total, 1) if counted else None
-        fields["process_rss"] = rss_total if counted else None
-        fields["open_files"] = files_total if counted else None
         disk = self._least_free_disk()
-        fields["disk_path"] = disk[0] if disk else None
-        fields["disk_free"] = disk[1] if disk else None
-        fields["disk_usage"] = disk[2] if disk else None
-        return fields
+        return {
+            "cpu_usage": cpu_usage,
+            "memory_usage": memory_usage,
+            "process_count": counted,
+            "process_cpu": round(cpu_total, 1) if counted else None,
+            "process_rss": rss_total if counted else None,
+            "open_files": files_total if counted else None,
+            "disk_path": disk[0] if disk else None,
+            "disk_free": disk[1] if disk else None,
+            "disk_usage": disk[2] if disk else None,
+        }
 
     def _least_free_disk(self) -> tuple[str, int, float] | None:
         least: tuple[str, int, float] | None = None

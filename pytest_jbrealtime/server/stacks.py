@@ -20,12 +20,12 @@ import asyncio
 import inspect
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_jbrealtime.shared.log import EventLog, LoggedEvent
 from pytest_jbrealtime.shared.stack_responder import responder_path
+from pytest_jbrealtime.shared.stalls import RunningTest
 
 if TYPE_CHECKING:  # the server's; the pytest side (stalls.py, hub/stacks.py) needs none
     from starlette.requests import Request
@@ -41,15 +41,6 @@ NOT_RUNNING = "not_running"
 FINISHED = "finished"
 UNAVAILABLE = "unavailable"
 REASON_STATUS = {UNKNOWN: 404, NOT_RUNNING: 409, FINISHED: 409, UNAVAILABLE: 503}
-
-
-@dataclass(frozen=True)
-class RunningTest:
-    """Where a running test runs: its worker (``main``, ``gw0`` …) and, on a hub, shard."""
-
-    test_id: str
-    worker: str
-    shard: str | None
 
 
 class StackUnavailable(Exception):

@@ -19,6 +19,11 @@ from typing import Any
 
 from pytest_jbrealtime.shared.unpatched import clock, system
 
+# JB_LIVE_SERVER_LOG_LEVEL=info (or debug) makes the server log every request, for
+# debugging; the default logs only warnings and errors. Set by whoever starts pytest; the
+# server process reads it (server/redact.py) and pytest's side keeps the run folder for it.
+LOG_LEVEL_ENV = "JB_LIVE_SERVER_LOG_LEVEL"
+
 HEADER = struct.Struct("<I")
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_SIZE = 1 << 20

@@ -26,7 +26,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_jbrealtime.server.stacks import RunningTest
 from pytest_jbrealtime.shared.unpatched import clock as _clock
 from pytest_jbrealtime.shared.unpatched import system
 
@@ -44,6 +43,15 @@ def stall_threshold(setting: float | str | None, estimated: object) -> float | N
     if isinstance(estimated, (int, float)) and not isinstance(estimated, bool) and estimated > 0:
         return max(STALL_MIN, STALL_FACTOR * float(estimated))
     return STALL_NO_HISTORY
+
+
+@dataclass(frozen=True)
+class RunningTest:
+    """Where a running test runs: its worker (``main``, ``gw0`` …) and, on a hub, shard."""
+
+    test_id: str
+    worker: str
+    shard: str | None
 
 
 @dataclass

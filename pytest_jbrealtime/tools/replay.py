@@ -81,11 +81,11 @@ async def feed(
 async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[str], None]) -> None:
     import uvicorn
 
-    from pytest_jbrealtime.pytest_side.live_server import ServerStartError, bind_listening_socket
     from pytest_jbrealtime.server.app import ServerState, create_app
     from pytest_jbrealtime.server.core import uvicorn_config
     from pytest_jbrealtime.shared import ci
     from pytest_jbrealtime.shared.auth import TokenAuthority, new_secret
+    from pytest_jbrealtime.shared.listening import ServerStartError, bind_listening_socket
 
     try:
         sock = bind_listening_socket(args.host, args.port)

@@ -35,6 +35,7 @@ from pytest_jbrealtime.hub.backends.base import (
 )
 from pytest_jbrealtime.hub.runlog import HubRun
 from pytest_jbrealtime.hub.runstate import RunState
+from pytest_jbrealtime.protocol.events import ShardJoined, ShardResumed, unstamped
 from pytest_jbrealtime.shared.log import LoggedEvent
 from pytest_jbrealtime.shared.names import valid_run_id
 from pytest_jbrealtime.shared.recorder import RecordingWriter
@@ -243,12 +244,14 @@ class MemoryBackend(LogBackend):
             number += 1
             name = f"{shard}.{number}"
         if name not in shards:
-            run.log.extend([{"type": "shard_joined", "shard": name, "producer": producer,
-                             "expected_shards": expected_shards, "run_info": info}])
+            joined: ShardJoined = {"shard": name, "producer": producer,
+                                   "expected_shards": expected_shards, "run_info": info}
+            run.log.extend([unstamped("shard_joined", joined)])
             self._ending.discard(run_id)
         elif run.state.interrupted and not shards[name].finished:
             # The hub had given up on it (--shard-timeout), and here it is again.
-            run.log.extend([{"type": "shard_resumed", "shard": name}])
+            resumed: ShardResumed = {"shard": name}
+            run.log.extend([unstamped("shard_resumed", resumed)])
             self._ending.discard(run_id)
         self._seen.setdefault(run_id, {})[name] = time.monotonic()
         return JoinResult(name, run.state.marks.get(name, 0))

@@ -63,6 +63,7 @@ from pytest_jbrealtime.hub.backends.redis_layout import (
 )
 from pytest_jbrealtime.hub.runlog import HubRun, stamp_parts
 from pytest_jbrealtime.hub.runstate import RunState, shard_summary
+from pytest_jbrealtime.protocol.events import ShardJoined, ShardResumed, unstamped
 from pytest_jbrealtime.shared.log import iso_timestamp
 from pytest_jbrealtime.shared.names import valid_run_id
 
@@ -165,12 +166,12 @@ class RedisBackend(LogBackend):
             if quota is not None and new < 0:
                 raise quota.refusal("token" if new == -1 else "total", last)
             if new == 1:
-                await self._append_events(run_id, None, [{
-                    "type": "shard_joined", "shard": name, "producer": producer,
-                    "expected_shards": expected_shards, "run_info": info}])
+                joined: ShardJoined = {"shard": name, "producer": producer,
+                                       "expected_shards": expected_shards, "run_info": info}
+                await self._append_events(run_id, None, [unstamped("shard_joined", joined)])
             elif new == 2:  # given up on (--shard-timeout), and here it is again
-                await self._append_events(run_id, None, [{"type": "shard_resumed",
-                                                          "shard": name}])
+                resumed: ShardResumed = {"shard": name}
+                await self._append_events(run_id, None, [unstamped("shard_resumed", resumed)])
             # This hub follows every run it takes events for, so it can put it back.
             await self.open_run(run_id)
         except RedisError as exc:
