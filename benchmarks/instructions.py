@@ -1,6 +1,6 @@
 """What the plugin adds to the pytest process, in instructions: exact on a noisy machine.
 
-    python benchmarks/instructions.py [--tests 100,300]
+    python benchmarks/instructions.py [--tests 100,300] [--compare plain,live]
 
 Wall and CPU seconds on a shared 2-core machine scatter by more than the plugin costs
 per test. valgrind's callgrind counts the instructions the pytest process executes
@@ -9,6 +9,8 @@ repeat to the instruction whatever else runs. Runs N trivial tests plain and wit
 ``--jb-live`` (no viewer: what pytest's own thread does does not depend on one), at
 two suite sizes: the slope between them is the cost per test (and per event, counted
 from the live run's recording), free of what a run costs once (starting the server).
+``--compare live-bare,live`` measures instead what issue 18's parts (stack responder,
+last words, per-test resources; benchmarks/bare_live.py) add to the live plugin.
 """
 
 from __future__ import annotations
@@ -29,17 +31,21 @@ from suite import write_trivial_suite
 TOTAL = re.compile(r"Collected\s*:\s*(\d+)")
 
 
-def instructions(suite: Path, out: Path, live: bool) -> int:
-    counts = out / ("live.out" if live else "plain.out")
+def instructions(suite: Path, out: Path, variant: str) -> int:
+    counts = out / f"{variant}.out"
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={counts}",
                sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(suite)]
-    if live:
-        command += ["--jb-live", "--jb-live-port", "0",
-                    "--jb-live-record", str(out / "run.jsonl")]
-    else:
-        command += ["-p", "no:jbrealtime"]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop("JB_LIVE", None)
+    if variant.startswith("live"):
+        command += ["--jb-live", "--jb-live-port", "0",
+                    "--jb-live-record", str(out / f"{variant}.jsonl")]
+    else:
+        command += ["-p", "no:jbrealtime"]
+    if variant == "live-bare":
+        command += ["-p", "bare_live", "--jb-live-stall-after", "off"]
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parent), env.get("PYTHONPATH")) if p)
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     match = TOTAL.search(result.stderr)
     if match is None:
@@ -50,20 +56,23 @@ def instructions(suite: Path, out: Path, live: bool) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", default="100,300")
+    parser.add_argument("--compare", default="plain,live",
+                        help="A,B: plain, live or live-bare (B's cost over A's)")
     args = parser.parse_args()
     small, large = (int(n) for n in args.tests.split(","))
+    base, measured = args.compare.split(",")
     rows: dict[int, tuple[int, int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for tests in (small, large):
             out = Path(tmp) / str(tests)
             out.mkdir()
             suite = write_trivial_suite(out / "suite", tests)
-            plain = instructions(suite, out, live=False)
-            live = instructions(suite, out, live=True)
-            with (out / "run.jsonl").open(encoding="utf-8") as recording:
+            plain = instructions(suite, out, base)
+            live = instructions(suite, out, measured)
+            with (out / f"{measured}.jsonl").open(encoding="utf-8") as recording:
                 events = sum(1 for line in recording if '"seq"' in line)
             rows[tests] = (plain, live, events)
-            print(f"{tests} tests: plain {plain:,} instructions, --jb-live {live:,} "
+            print(f"{tests} tests: {base} {plain:,} instructions, {measured} {live:,} "
                   f"(+{100 * (live - plain) / plain:.2f}%), {events} events", flush=True)
     (plain_s, live_s, events_s), (plain_l, live_l, events_l) = rows[small], rows[large]
     per_test_plain = (plain_l - plain_s) / (large - small)
@@ -71,7 +80,7 @@ def main() -> None:
     per_event_added = ((live_l - plain_l) - (live_s - plain_s)) / (events_l - events_s)
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"Python {platform.python_version()}, trivial tests, slope {small} -> {large}")
-    print(f"a trivial test costs pytest {per_test_plain:,.0f} instructions; the plugin adds "
+    print(f"a trivial test costs {base} {per_test_plain:,.0f} instructions; {measured} adds "
           f"{per_test_added:,.0f} ({100 * per_test_added / per_test_plain:.1f}%), "
           f"{per_event_added:,.0f} instructions an event")
 

@@ -6,7 +6,10 @@ viewer reading everything, in the same session, alternating, medians of several 
 
 Variants: ``plain`` (no plugin), ``live`` (server in its child process, the default),
 ``live-thread`` (server in a thread of pytest, JB_LIVE_SERVER_MODE=thread),
-``reportlog`` (pytest-reportlog writing a file), ``html`` (pytest-html, self-contained).
+``reportlog`` (pytest-reportlog writing a file), ``html`` (pytest-html, self-contained),
+``live-bare`` (``live`` without issue 18's stack responder, last words, per-test
+resources and stall alerts: benchmarks/bare_live.py; compare with
+``--variants live-bare,live``).
 ``--suite mixed`` is benchmarks/suite.py's 5,000 tests of real kinds; ``--suite trivial``
 is N tests that do nothing (the worst case for any per-test cost). Each run is the wall
 time of the whole pytest process, its own CPU seconds, and the CPU seconds of pytest
@@ -75,6 +78,10 @@ def run_once(variant: str, suite: Path, out: Path) -> tuple[float, float, float,
         args += ["--jb-live", "--jb-live-port", "0"]
         if variant == "live-thread":
             env["JB_LIVE_SERVER_MODE"] = "thread"
+        elif variant == "live-bare":
+            args += ["-p", "bare_live", "--jb-live-stall-after", "off"]
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(Path(__file__).resolve().parent), env.get("PYTHONPATH")) if p)
     elif variant == "reportlog":
         args += ["--report-log", str(out / "log.jsonl")]
     elif variant == "html":

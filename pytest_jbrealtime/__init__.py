@@ -1,7 +1,10 @@
 """pytest-jbrealtime: watch a pytest run live in a browser.
 
 The plugin itself is switched on with ``pytest --jb-live``; this module holds the
-API that tests and other plugins call while a run is being watched.
+API that tests and other plugins call while a run is being watched. The package is laid
+out by process: ``pytest_side/`` runs in pytest (entry point: ``plugin.py``), ``server/``
+in the run server, ``hub/`` in the hub, ``tools/`` after the run, ``shared/`` and
+``protocol/`` anywhere (map: docs/architecture.md).
 """
 
 from __future__ import annotations

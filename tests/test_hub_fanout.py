@@ -16,13 +16,8 @@ from typing import cast
 import pytest
 import websockets
 
-from pytest_jbrealtime.server.viewers import (
-    MAX_BATCH,
-    FrameCache,
-    ViewerConnection,
-    ViewerRegistry,
-    build_frame,
-)
+from pytest_jbrealtime.server.frames import MAX_BATCH, FrameCache, build_frame
+from pytest_jbrealtime.server.viewers import ViewerConnection, ViewerRegistry
 from pytest_jbrealtime.shared.log import EventLog
 from tests.hub_support import HubProcess, mint
 from tests.redis_support import RedisServer, redis_server_fixture  # noqa: F401

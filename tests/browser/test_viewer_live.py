@@ -13,7 +13,7 @@ from selenium.webdriver import Chrome
 
 from tests.browser.suites import MIXED_SUITE, pytest_outcome
 from tests.browser.viewer_page import ViewerPage
-from tests.support import LiveProcess
+from tests.support import LiveProcess, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -265,3 +265,34 @@ def test_events_bigger_than_a_frame_arrive_whole(
     assert health["lastSeq"] == health["finalSeq"]
     page.find("jump-first-failure").click()
     page.wait_for(lambda: "end of output 1" in page.find("test-detail").text)
+
+
+def test_a_late_joiner_of_a_large_finished_run_catches_up_and_feeds_the_panels(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    """Opened on a finished run of 3,000 tests, the page renders at most every 500 ms
+    until it has the log's length (views.js); at the end everything is shown, and the
+    panels were fed every event once."""
+    suite_dir.makepyfile(test_many=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(3000))
+        def test_n(n):
+            assert n % 1000 != 999
+    """))
+    run = start_live(suite_dir.path, "-q", "--jb-live-linger", "120")
+    link = run.wait_for_link()
+    wait_until(lambda: "serving the finished run" in run.output, timeout=120)
+    page = ViewerPage(driver).open(link)
+    page.wait_finished(timeout=120)
+    counts = page.counts()
+    assert (counts["passed"], counts["failed"], counts["total"]) == (2997, 3, 3000)
+    assert page.run_status() == ("finished", "1")
+    health = page.store_health()
+    assert health["lastSeq"] == health["finalSeq"] and health["seqErrors"] == 0
+    fed = driver.execute_script("""
+        const view = window.__jbLive.view;
+        return {backlog: view.panelBacklog.length, catchUpTo: view.catchUpTo,
+                slowest: view.slowest.tests.size};
+    """)
+    assert fed == {"backlog": 0, "catchUpTo": health["finalSeq"], "slowest": 3000}, fed
