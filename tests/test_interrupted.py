@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from pytest_jbrealtime.shared.last_words import parse_dump
@@ -285,17 +286,27 @@ def test_sigterm_on_a_hub_shard_leaves_the_running_tests_last_stack_on_the_hub(
     check_last_stack(interrupted(recorded(record), SLEEPS), SLEEPER)
 
 
+@pytest.mark.parametrize("terminal", [False, True], ids=["controller", "terminal"])
 def test_ctrl_c_under_xdist_records_where_each_worker_was(
-    tmp_path: Path, start_live: Any
+    tmp_path: Path, start_live: Any, terminal: bool
 ) -> None:
     """SIGINT to the controller (as a supervisor sends it): the workers are still in
-    their tests when it handles the interrupt; each one's stack is asked for then."""
+    their tests when it handles the interrupt; each one's stack is asked for then. Or
+    to the controller and its workers at once (Ctrl-C in a terminal signals the whole
+    foreground group): each worker tells the stack its interrupt unwound, or the
+    controller's ask got there first; one ``test_interrupted`` a test either way."""
     directory, gates = suite(tmp_path)
     record = tmp_path / "run.jsonl"
     run = start_live(directory, *PARALLEL, "--jb-live-record", str(record),
                      env={"JB_TEST_GATE_DIR": str(gates)})
     asyncio.run(wait_started(run.ws_url(), SLEEPS, SPINS))
-    run.process.send_signal(signal.SIGINT)
+    targets = [run.process.pid]
+    if terminal:  # the workers, not the server process (its own session, as in a shell)
+        targets += [child.pid for child in psutil.Process(run.process.pid).children()
+                    if "pytest_jbrealtime.server" not in " ".join(child.cmdline())]
+        assert len(targets) == 3, targets
+    for pid in targets:
+        os.kill(pid, signal.SIGINT)
     assert run.wait(TIMEOUT) == 2, run.output  # pytest's "interrupted", as without us
     events = recorded(record)
     started = {e["test_id"]: e["worker"] for e in events if e.get("type") == "test_started"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import platform
 import warnings
-from threading import get_ident as system_thread_id
 from typing import TYPE_CHECKING
 
 import pytest
@@ -146,17 +145,12 @@ class LivePlugin:
         test_id = self.publisher.current_test_id
         if test_id is None or self.config.pluginmanager.get_plugin("dsession") is not None:
             return
-        from pytest_jbrealtime.shared.last_words import frames_of_traceback
-        from pytest_jbrealtime.shared.stack_responder import current_stacks
+        from pytest_jbrealtime.shared.last_words import threads_at_interrupt
 
         try:
-            own = {"name": "MainThread", "current": True,
-                   "frames": frames_of_traceback(excinfo.tb)}
-            others = current_stacks(None, frozenset({system_thread_id()}))
-            for thread in others:
-                thread["current"] = False
             self.publisher.publish("test_interrupted", {
-                "test_id": test_id, "reason": "KeyboardInterrupt", "threads": [own, *others],
+                "test_id": test_id, "reason": "KeyboardInterrupt",
+                "threads": threads_at_interrupt(excinfo.tb),
             })
             self.publisher.flush()
         except Exception:  # the run is ending; its last word is not worth a crash

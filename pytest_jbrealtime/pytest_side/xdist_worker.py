@@ -18,6 +18,7 @@ worker's ``logstart`` and reports, so the order needs no waiting at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -132,6 +133,30 @@ class WorkerPublishing:
         self._settle()
         self.publisher.current_test_id = None
         self.connection.after = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C in a terminal reaches the workers too: the stack the interrupt unwound
+        here, before pytest formats it (the controller, asking the responder later,
+        would find pytest's reporting code). Not when the controller already took this
+        test's last word (``last_word_for``): one ``test_interrupted`` a test."""
+        stacks = self.stacks
+        with stacks.last_word_lock if stacks is not None else contextlib.nullcontext():
+            test_id = self.publisher.current_test_id
+            # From now on the responder answers "no test": the controller's ask finds none.
+            self.publisher.current_test_id = None
+            if test_id is None or (stacks is not None and stacks.last_word_for == test_id):
+                return
+        from pytest_jbrealtime.shared.last_words import threads_at_interrupt
+
+        try:
+            self.publisher.publish("test_interrupted", {
+                "test_id": test_id, "reason": "KeyboardInterrupt",
+                "threads": threads_at_interrupt(excinfo.tb),
+            })
+            self.publisher.flush()
+        except Exception:  # the run is ending; its last word is not worth a crash
+            pass
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -49,6 +49,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from pytest_jbrealtime.shared.stack_responder import (
+    LAST_WORD,
     MAX_CODE_CHARS,
     MAX_FRAMES,
     TEST_FRAME,
@@ -319,6 +320,16 @@ def interrupted_event(test_id: str, worker: str, reason: str,
             "reason": reason, "threads": threads}
 
 
+def threads_at_interrupt(tb: TracebackType | None) -> list[dict[str, Any]]:
+    """Ctrl-C in this process: the stack the ``KeyboardInterrupt`` unwound as this
+    thread's (current), and every other thread as it is now."""
+    own = {"name": "MainThread", "current": True, "frames": frames_of_traceback(tb)}
+    others = current_stacks(None, frozenset({threading.get_ident()}))
+    for thread in others:
+        thread["current"] = False
+    return [own, *others]
+
+
 def ask_workers(run_dir: Path | str, running: dict[str, str],
                 timeout: float) -> dict[str, list[dict[str, Any]]]:
     """The threads of each worker in ``running`` (worker -> its test) that answered
@@ -327,7 +338,8 @@ def ask_workers(run_dir: Path | str, running: dict[str, str],
     answers: dict[str, dict[str, Any]] = {}
 
     def ask(worker: str) -> None:
-        answers[worker] = ask_responder(responder_path(run_dir, worker), timeout)
+        # LAST_WORD: the worker, if Ctrl-C reached it too, does not tell it again.
+        answers[worker] = ask_responder(responder_path(run_dir, worker), timeout, LAST_WORD)
 
     askers = [threading.Thread(target=ask, args=(worker,), daemon=True,
                                name=f"jb-live-last-words-{worker}") for worker in running]

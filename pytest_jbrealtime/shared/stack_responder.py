@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any
 
 from pytest_jbrealtime.shared.timestamps import iso_timestamp
-from pytest_jbrealtime.shared.unpatched import system
+from pytest_jbrealtime.shared.unpatched import clock, system
 
 # Bound what one answer may hold: a suite with hundreds of threads or a runaway
 # recursion must not turn a click into megabytes.
@@ -40,6 +40,10 @@ REQUEST_TIMEOUT = 2.0
 TEST_FRAME = "runtestprotocol"
 # The request line; anything else is ignored (answered with nothing).
 REQUEST = b"stack\n"
+# The same, asked for a run's last word (the xdist controller's Ctrl-C): the answer's
+# test is noted (``last_word_for``), so the worker does not publish it a second time.
+LAST_WORD = b"last\n"
+LAST_WORD_SETTLE = 0.3
 # A note for the run's main process (a stall alert, stalls.py): this line, then JSON.
 STALLED_NOTE = b"stalled\n"
 MAX_NOTE_BYTES = 4 << 20
@@ -122,6 +126,10 @@ class StackResponder:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.answered = 0
+        # The test whose last word the controller took, and the lock that makes taking
+        # it and the worker's own Ctrl-C (xdist_worker.py) one or the other, never both.
+        self.last_word_for: str | None = None
+        self.last_word_lock = threading.Lock()
 
     def start(self) -> bool:
         """Listen; False (and no thread) when the socket cannot be made."""
@@ -152,6 +160,12 @@ class StackResponder:
             "threads": current_stacks(self.test_thread, skip),
         }
 
+    def _snapshot_or_error(self) -> dict[str, Any]:
+        try:
+            return self.snapshot()
+        except Exception as exc:  # never let a formatting bug kill the thread
+            return {"worker": self.worker, "error": f"cannot take the stacks: {exc!r}"}
+
     def _serve(self) -> None:
         sock = self._sock
         while sock is not None:
@@ -175,12 +189,19 @@ class StackResponder:
         if line + b"\n" == STALLED_NOTE and self._on_stalled is not None:
             self._on_stalled(system.json_loads(rest + _read_to_end(connection, MAX_NOTE_BYTES)))
             return
-        if request != REQUEST:
+        if request == LAST_WORD:
+            # A terminal's Ctrl-C reaches this process too, at the same moment: give its
+            # KeyboardInterrupt the time to reach the worker's hook, which then tells the
+            # stack it unwound (a snapshot now could catch the test half unwound).
+            clock.sleep(LAST_WORD_SETTLE)
+            with self.last_word_lock:
+                answer = self._snapshot_or_error()
+                if isinstance(answer.get("test_id"), str):
+                    self.last_word_for = answer["test_id"]
+        elif request == REQUEST:
+            answer = self._snapshot_or_error()
+        else:
             return
-        try:
-            answer = self.snapshot()
-        except Exception as exc:  # never let a formatting bug kill the thread
-            answer = {"worker": self.worker, "error": f"cannot take the stacks: {exc!r}"}
         text = system.json_dumps(answer, ensure_ascii=True, default=str)
         connection.sendall(text.encode("ascii"))
         self.answered += 1
@@ -209,13 +230,14 @@ def _read_to_end(connection: socket.socket, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def ask_responder(path: Path | str, timeout: float) -> dict[str, Any]:
+def ask_responder(path: Path | str, timeout: float,
+                  request: bytes = REQUEST) -> dict[str, Any]:
     """Blocking client (the hub link's thread): the responder's answer, or an ``error``."""
     try:
         with system.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
-            sock.sendall(REQUEST)
+            sock.sendall(request)
             data = _read_to_end(sock, 64 << 20)
     except (FileNotFoundError, ConnectionRefusedError):
         return {"error": "no stack responder (the process has ended, or never started one)"}
