@@ -45,6 +45,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
+
 from pytest_jbrealtime.shared.auth import TokenAuthority
 
 SECRET = "benchmark-hub-secret-" + "h" * 40
@@ -53,6 +55,12 @@ SAMPLE_EVERY = 10
 # --count-only: every how many frames a viewer parses one in full (latency samples).
 PARSE_EVERY = 20
 BENCH_TYPE = "bench_event"
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process, or of process ``pid``."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def free_port() -> int:
@@ -99,7 +107,8 @@ def producer_main(args: argparse.Namespace) -> None:
                           "total": 0, "counts": {}, "ts": time.time()}])
     delivered = producer.stop(120.0)
     print(json.dumps({"producer": args.index, "delivered": delivered, "first_sent": first_sent,
-                      "seconds": time.monotonic() - start, "connects": producer.connects}),
+                      "seconds": time.monotonic() - start, "connects": producer.connects,
+                      "cpu": cpu_seconds()}),
           flush=True)
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -107,17 +116,18 @@ def producer_main(args: argparse.Namespace) -> None:
 # -- a viewer process ----------------------------------------------------------------------
 
 
-BATCH_PREFIX = '{"type":"batch","count":'
-BENCH_PREFIX = '{"type":"' + BENCH_TYPE + '","seq":'
-SEQ_KEY = '"seq":'
+# Counting viewers take frames as bytes, not decoded (UTF-8 checked and copied to a str).
+BATCH_PREFIX = b'{"type":"batch","count":'
+BENCH_PREFIX = b'{"type":"' + BENCH_TYPE.encode() + b'","seq":'
+SEQ_KEY = b'"seq":'
 
 
-def first_seq(frame: str, start: int) -> int:
+def first_seq(frame: bytes, start: int) -> int:
     """The seq of the event whose text starts at ``start`` (``{"type":"…","seq":N,``):
     the hub puts type then seq first in every event, and a string cannot hold an
     unescaped quote, so the first ``"seq":`` after ``start`` is that event's."""
     at = frame.index(SEQ_KEY, start) + len(SEQ_KEY)
-    return int(frame[at:frame.index(",", at)])
+    return int(frame[at:frame.index(b",", at)])
 
 
 class ViewerTally:
@@ -145,11 +155,12 @@ class ViewerTally:
         self.count_only = count_only
         self.parse_every = parse_every
 
-    def frame(self, frame: str, arrived: float) -> None:
+    def frame(self, frame: str | bytes, arrived: float) -> None:
         self.frames += 1
-        if self.count_only and self.run_id is not None and self.frames % self.parse_every:
+        if (isinstance(frame, bytes) and self.run_id is not None
+                and self.frames % self.parse_every):
             if frame.startswith(BATCH_PREFIX):
-                start = frame.index(",", len(BATCH_PREFIX))
+                start = frame.index(b",", len(BATCH_PREFIX))
                 count = int(frame[len(BATCH_PREFIX):start])
                 seq = first_seq(frame, start)
                 if seq == self.last_seq + 1:
@@ -162,7 +173,7 @@ class ViewerTally:
                 return
         self.parse(frame, arrived)
 
-    def parse(self, frame: str, arrived: float) -> None:
+    def parse(self, frame: str | bytes, arrived: float) -> None:
         message = json.loads(frame)
         messages = message["messages"] if message["type"] == "batch" else [message]
         # Parsing mode samples every SAMPLE_EVERY-th event; counting mode every event
@@ -209,11 +220,9 @@ async def one_viewer(url: str, expected: int, producers: int, connected: asyncio
                     await ws.send(json.dumps({"type": "resume", "run_id": tally.run_id,
                                               "last_seq": tally.last_seq}))
                 connected.set()
-                async for frame in ws:
-                    assert isinstance(frame, str)
+                while tally.got < expected:
+                    frame = await ws.recv(decode=False if count_only else None)
                     tally.frame(frame, time.time())
-                    if tally.got >= expected:
-                        break
         except (OSError, websockets.ConnectionClosed):
             pass
         if tally.got < expected:
@@ -239,8 +248,10 @@ def viewer_main(args: argparse.Namespace) -> None:
         print(json.dumps({"ready": True}), flush=True)
         return await viewers
 
-    for result in asyncio.run(all_viewers()):
-        print(json.dumps(result), flush=True)
+    results = asyncio.run(all_viewers())
+    cpu = cpu_seconds() / len(results)  # the process's CPU, shared out among its viewers
+    for result in results:
+        print(json.dumps({**result, "cpu": cpu}), flush=True)
 
 
 # -- the coordinator -----------------------------------------------------------------------
@@ -327,6 +338,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    load = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     redis = Redis() if name in ("redis", "two") else None
     hubs = [start_hub(folder / f"hub{i}", redis.url if redis else None)
@@ -366,6 +378,11 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         for viewer in viewers:
             out = viewer.communicate(timeout=900)[0]
             results += [json.loads(line) for line in out.splitlines()]
+        # Where the machine's CPU went (seconds, whole run): hubs, Redis, viewers, producers.
+        cpu = {"hubs": sum(cpu_seconds(process.pid) for process, _ in hubs),
+               "redis": cpu_seconds(redis.process.pid) if redis else 0.0,
+               "viewers": sum(r["cpu"] for r in results),
+               "producers": sum(p["cpu"] for p in produced)}
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
@@ -375,6 +392,7 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         started = min(p["first_sent"] for p in produced)
         return {
             "config": name,
+            "load": load,
             "viewers": len(results),
             "all_received": all(r["got"] == expected for r in results),
             "duplicates": sum(r["duplicates"] for r in results),
@@ -388,6 +406,8 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "p99_ms": percentile(samples, 0.99) * 1000,
             "seconds": finished - started,
             "deliveries_per_s": expected * len(results) / (finished - started),
+            **{f"cpu_{name}_s": seconds for name, seconds in cpu.items()},
+            "hub_us_per_delivery": cpu["hubs"] * 1e6 / (expected * len(results)),
         }
     finally:
         for process in processes:
@@ -474,6 +494,18 @@ def main() -> None:
               f"{gaps} | {median('reconnects'):g} ({median('resent'):g}) | "
               f"{median('events_per_frame'):.0f} | {median('p50_ms'):.0f} ms | "
               f"{median('p99_ms'):.0f} ms | {median('deliveries_per_s'):,.0f} |")
+    print()
+    print("| config | run (s) | CPU s: hubs | Redis | viewers | producers | load at start "
+          "| hub CPU µs per delivery |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rounds in results.items():
+        def mid(key: str, rounds: list[dict[str, Any]] = rounds) -> float:
+            return float(statistics.median(r[key] for r in rounds))
+        loads = [r["load"] for r in rounds]
+        print(f"| {name} | {mid('seconds'):.1f} | {mid('cpu_hubs_s'):.1f} | "
+              f"{mid('cpu_redis_s'):.1f} | {mid('cpu_viewers_s'):.1f} | "
+              f"{mid('cpu_producers_s'):.1f} | {min(loads):.1f}-{max(loads):.1f} | "
+              f"{mid('hub_us_per_delivery'):.2f} |")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,12 @@ def test_sigterm_mid_test_leaves_the_running_tests_last_stack(
     assert event["reason"] == "terminated (SIGTERM)" and event["worker"] == "main"
     check_last_stack(event, SLEEPER)
     assert event["threads"][0]["frames"][-1]["function"] == SLEEPER, "blocked in time.sleep"
+    # pytest wrote no report (it was killed); the recording makes one, last word included.
+    report = tmp_path / "report.html"
+    made = subprocess.run([sys.executable, "-m", "pytest_jbrealtime", "report", str(record),
+                           "-o", str(report)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert made.returncode == 0, made.stderr
+    check_last_stack(interrupted(events_in_report(report), SLEEPS), SLEEPER)
 
 
 KILLED_WORKER_SUITE = f"""
