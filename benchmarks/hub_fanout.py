@@ -116,17 +116,18 @@ def producer_main(args: argparse.Namespace) -> None:
 # -- a viewer process ----------------------------------------------------------------------
 
 
-BATCH_PREFIX = '{"type":"batch","count":'
-BENCH_PREFIX = '{"type":"' + BENCH_TYPE + '","seq":'
-SEQ_KEY = '"seq":'
+# Counting viewers take frames as bytes, not decoded (UTF-8 checked and copied to a str).
+BATCH_PREFIX = b'{"type":"batch","count":'
+BENCH_PREFIX = b'{"type":"' + BENCH_TYPE.encode() + b'","seq":'
+SEQ_KEY = b'"seq":'
 
 
-def first_seq(frame: str, start: int) -> int:
+def first_seq(frame: bytes, start: int) -> int:
     """The seq of the event whose text starts at ``start`` (``{"type":"…","seq":N,``):
     the hub puts type then seq first in every event, and a string cannot hold an
     unescaped quote, so the first ``"seq":`` after ``start`` is that event's."""
     at = frame.index(SEQ_KEY, start) + len(SEQ_KEY)
-    return int(frame[at:frame.index(",", at)])
+    return int(frame[at:frame.index(b",", at)])
 
 
 class ViewerTally:
@@ -154,11 +155,12 @@ class ViewerTally:
         self.count_only = count_only
         self.parse_every = parse_every
 
-    def frame(self, frame: str, arrived: float) -> None:
+    def frame(self, frame: str | bytes, arrived: float) -> None:
         self.frames += 1
-        if self.count_only and self.run_id is not None and self.frames % self.parse_every:
+        if (isinstance(frame, bytes) and self.run_id is not None
+                and self.frames % self.parse_every):
             if frame.startswith(BATCH_PREFIX):
-                start = frame.index(",", len(BATCH_PREFIX))
+                start = frame.index(b",", len(BATCH_PREFIX))
                 count = int(frame[len(BATCH_PREFIX):start])
                 seq = first_seq(frame, start)
                 if seq == self.last_seq + 1:
@@ -171,7 +173,7 @@ class ViewerTally:
                 return
         self.parse(frame, arrived)
 
-    def parse(self, frame: str, arrived: float) -> None:
+    def parse(self, frame: str | bytes, arrived: float) -> None:
         message = json.loads(frame)
         messages = message["messages"] if message["type"] == "batch" else [message]
         # Parsing mode samples every SAMPLE_EVERY-th event; counting mode every event
@@ -218,11 +220,9 @@ async def one_viewer(url: str, expected: int, producers: int, connected: asyncio
                     await ws.send(json.dumps({"type": "resume", "run_id": tally.run_id,
                                               "last_seq": tally.last_seq}))
                 connected.set()
-                async for frame in ws:
-                    assert isinstance(frame, str)
+                while tally.got < expected:
+                    frame = await ws.recv(decode=False if count_only else None)
                     tally.frame(frame, time.time())
-                    if tally.got >= expected:
-                        break
         except (OSError, websockets.ConnectionClosed):
             pass
         if tally.got < expected:

@@ -134,24 +134,39 @@ class CountedWakes:
         self.wakes += 1
 
 
-@pytest.mark.parametrize("wake_delay", [0.0, 0.005])
-def test_appends_in_quick_succession_wake_each_viewer_once(wake_delay: float) -> None:
+def test_appends_in_quick_succession_wake_each_viewer_once() -> None:
+    """The hub's delay: 50 producer frames within it make one wake-up of each viewer."""
+    delay = 0.005
+
     async def scenario() -> list[int]:
         log = EventLog("run")
-        registry = ViewerRegistry(log, wake_delay=wake_delay)
+        registry = ViewerRegistry(log, wake_delay=delay)
         viewers = [CountedWakes() for _ in range(10)]
         registry.viewers.update(cast(ViewerConnection, v) for v in viewers)
         for number in range(50):  # 50 producer frames within one loop turn
             log.extend([{"type": "burst_event", "n": number}])
         assert all(v.wakes == 0 for v in viewers)  # none yet: one wake-up is due
-        await asyncio.sleep(wake_delay + 0.05)
+        await asyncio.sleep(delay + 0.05)
         counts = [v.wakes for v in viewers]
         log.extend([{"type": "burst_event", "n": 50}])  # a later append: woken again
-        await asyncio.sleep(wake_delay + 0.05)
+        await asyncio.sleep(delay + 0.05)
         return counts + [v.wakes for v in viewers]
 
     counts = asyncio.run(scenario())
     assert counts == [1] * 10 + [2] * 10
+
+
+def test_a_run_servers_viewers_are_woken_at_once() -> None:
+    """No delay (a run's own server): woken by the append itself, not a loop turn later."""
+    async def scenario() -> list[int]:
+        log = EventLog("run")
+        registry = ViewerRegistry(log)
+        viewers = [CountedWakes() for _ in range(3)]
+        registry.viewers.update(cast(ViewerConnection, v) for v in viewers)
+        log.extend([{"type": "burst_event", "n": 0}])
+        return [v.wakes for v in viewers]
+
+    assert asyncio.run(scenario()) == [1, 1, 1]
 
 
 def test_viewers_at_one_cursor_share_one_frame() -> None:

@@ -32,7 +32,6 @@ CROSSINGS = {
     ("pytest_side/hub_producer.py", "pytest_jbrealtime.hub.stacks"),
     ("pytest_side/live_server.py", "pytest_jbrealtime.server.process"),
     ("pytest_side/outputs.py", "pytest_jbrealtime.tools.report"),
-    ("server/app.py", "pytest_jbrealtime.pytest_side.screenshots"),
 }
 
 

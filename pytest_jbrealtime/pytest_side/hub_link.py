@@ -21,11 +21,11 @@ from pytest_jbrealtime.pytest_side.hub_producer import NO_TOKEN, SPOOL_BYTES, TO
 from pytest_jbrealtime.pytest_side.hub_spool import Spool
 from pytest_jbrealtime.pytest_side.janitor import FolderJanitor
 from pytest_jbrealtime.pytest_side.live_server import LiveServer
-from pytest_jbrealtime.pytest_side.screenshots import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.shared.channel import LOG_LEVEL_ENV
 from pytest_jbrealtime.shared.listening import ServerStartError
 from pytest_jbrealtime.shared.log import EventLog
 from pytest_jbrealtime.shared.recorder import RecordingWriter, open_recorder, recording_outcome
+from pytest_jbrealtime.shared.recording import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.shared.unpatched import clock, system
 
 

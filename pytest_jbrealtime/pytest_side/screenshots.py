@@ -15,10 +15,9 @@ from typing import Any
 
 from pytest_jbrealtime.protocol.events import PluginWarning, ScreenshotCaptured
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher
+from pytest_jbrealtime.shared.recording import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.shared.unpatched import clock
 
-# Under the run's folder; the server reads the same place.
-SCREENSHOTS_DIRECTORY = "screenshots"
 # A screenshot of a hung browser must not hold the test for Selenium's default 120 s.
 SCREENSHOT_TIMEOUT = 10.0
 MAX_NAME_CHARS = 200

@@ -19,7 +19,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_jbrealtime.protocol import CloseCode
-from pytest_jbrealtime.pytest_side.screenshots import SCREENSHOTS_DIRECTORY
 from pytest_jbrealtime.server.guard import HostOriginGuard
 from pytest_jbrealtime.server.limits import ServerLimits, ViewerLimits, accept_message
 from pytest_jbrealtime.server.metrics import METRICS_PATH, metrics_routes
@@ -31,6 +30,7 @@ from pytest_jbrealtime.server.viewers import ViewerRegistry
 from pytest_jbrealtime.shared.auth import TOKEN_PROTOCOL_PREFIX, InvalidToken, TokenAuthority
 from pytest_jbrealtime.shared.limit_config import PRODUCER_PATH, socket_role
 from pytest_jbrealtime.shared.log import EventLog
+from pytest_jbrealtime.shared.recording import SCREENSHOTS_DIRECTORY
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "

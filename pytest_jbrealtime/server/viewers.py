@@ -4,8 +4,9 @@ A viewer's sender sends everything after its cursor (one ``batch`` frame when mo
 than one event is waiting) and then sleeps until the log grows. Nothing is copied per
 viewer: a slow viewer only means a cursor that lags.
 
-Wake-ups are coalesced: appends wake the viewers once per loop turn (or once per
-``wake_delay``, on the hub), not once per append; and viewers of every event (the
+Wake-ups are coalesced: a viewer's wake-up is an ``asyncio.Event``, so however many
+appends a loop turn makes, a waiting sender runs once after them; on the hub, appends
+wake the viewers at most once per ``wake_delay``. Viewers of every event (the
 ``general`` group) that stand at the same cursor share one frame, built once
 (``frames.py``). With 100 viewers, building each frame per viewer was a quarter
 of the hub's CPU (docs/benchmarks.md, "Hub").
@@ -296,8 +297,11 @@ class ViewerConnection:
 class ViewerRegistry:
     """All connected viewers of one log; wakes them when the log grows.
 
-    Once per loop turn (``wake_delay`` 0: a run's server, whose latency matters) or
-    once per ``wake_delay`` seconds (the hub: appends from many producers in a few ms
+    ``wake_delay`` 0 (a run's server, whose latency matters): at once, each append
+    (setting a set Event is a no-op: a sender runs once per loop turn however many
+    appends it missed; deferring the wake-up by ``call_soon`` cost a loop turn, which
+    with 100 viewers sending is milliseconds). Otherwise once per ``wake_delay``
+    seconds (the hub: appends from many producers, or Redis reads, within a few ms
     make one wake-up, and one shared frame, instead of one each).
     """
 
@@ -322,13 +326,12 @@ class ViewerRegistry:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # appended outside the loop (a tool's log): at once
+            loop = None
+        if self.wake_delay <= 0 or loop is None:
             self.wake_all()
             return
         self._wake_due = True
-        if self.wake_delay > 0:
-            loop.call_later(self.wake_delay, self._wake_due_viewers)
-        else:
-            loop.call_soon(self._wake_due_viewers)
+        loop.call_later(self.wake_delay, self._wake_due_viewers)
 
     def _wake_due_viewers(self) -> None:
         self._wake_due = False

@@ -7,6 +7,9 @@ log written to disk, and replay serves a log read back from a file.
 
 from __future__ import annotations
 
+import sys
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,6 +51,17 @@ class LoggedEvent:
         self.type: str = event["type"]
         test_id = event.get("test_id")
         self.test_id: str | None = test_id if isinstance(test_id, str) else None
+
+    @classmethod
+    def stored(cls, text: str, seq: int, event_type: str, test_id: str | None) -> LoggedEvent:
+        """An entry read back from a sealed block: its text and what was kept beside it."""
+        entry = cls.__new__(cls)
+        entry._event = None
+        entry.text = text
+        entry.seq = seq
+        entry.type = event_type
+        entry.test_id = test_id
+        return entry
 
     @property
     def event(self) -> dict[str, Any]:
@@ -91,13 +105,46 @@ def stamped_fields(run_id: str, raw: dict[str, Any]) -> tuple[str, dict[str, Any
 
 AppendListener = Callable[[list[LoggedEvent]], None]
 
+# A long run's older events are kept compressed, in sealed blocks: a log of more than
+# SEAL_AFTER events seals its oldest SEAL_BLOCK at a time, keeping the newest
+# KEEP_UNSEALED as they are (what live viewers read). A block of a trivial run's events
+# is ~1.4 MB of JSON, ~70 KB sealed (zlib level 1: ~1.3 µs an event to seal, ~3 ms a
+# block to read back). 100,000 trivial tests held ~350 MiB of text in the server
+# without it (docs/benchmarks.md). Smaller runs pay nothing.
+SEAL_AFTER = 131_072
+SEAL_BLOCK = 4096
+KEEP_UNSEALED = 16_384
+# Blocks kept read back, for viewers catching up from different places.
+OPEN_BLOCKS = 4
+
+
+class _SealedBlock:
+    """SEAL_BLOCK events: their texts compressed, their types and test ids as they were."""
+
+    __slots__ = ("data", "test_ids", "types")
+
+    def __init__(self, entries: list[LoggedEvent]) -> None:
+        self.data = zlib.compress("\n".join(e.text for e in entries).encode("utf-8"), 1)
+        self.types = tuple(sys.intern(e.type) for e in entries)
+        self.test_ids = tuple(e.test_id for e in entries)
+
+    def entries(self, first_seq: int) -> list[LoggedEvent]:
+        # (JSON text holds no raw newline: one is written \n)
+        texts = zlib.decompress(self.data).decode("utf-8").split("\n")
+        return [LoggedEvent.stored(text, first_seq + index, self.types[index],
+                                   self.test_ids[index])
+                for index, text in enumerate(texts)]
+
 
 class EventLog:
     """In-memory log of one run; listeners hear of every append (the viewers' registry)."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        # The newest events as they are; before them, ``_sealed`` blocks of older ones.
         self._entries: list[LoggedEvent] = []
+        self._sealed: list[_SealedBlock] = []
+        self._open: OrderedDict[int, list[LoggedEvent]] = OrderedDict()
         self.finished = False
         self.closed = False
         self.listeners: list[AppendListener] = []
@@ -105,12 +152,12 @@ class EventLog:
         self.generation = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._sealed) * SEAL_BLOCK + len(self._entries)
 
     def stamp(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Give an unstamped event its seq, run id and timestamp, common fields first."""
         event_type, rest = stamped_fields(self.run_id, raw)
-        return {"type": event_type, "seq": len(self._entries) + 1, **rest}
+        return {"type": event_type, "seq": len(self) + 1, **rest}
 
     def extend(self, raw_events: Iterable[dict[str, Any]]) -> list[LoggedEvent]:
         """Stamp and append events as they are published."""
@@ -136,7 +183,7 @@ class EventLog:
         cursors stay gap-free."""
         items: list[tuple[dict[str, Any], str]] = []
         for index, event in enumerate(events):
-            seq = len(self._entries) + index + 1
+            seq = len(self) + index + 1
             if event.get("seq") != seq or texts is None:
                 items.append(event_json({**event, "seq": seq}))
             else:
@@ -146,6 +193,8 @@ class EventLog:
     def truncate(self) -> None:
         """Forget every event (the hub's store lost them); the caller resets the viewers."""
         self._entries.clear()
+        self._sealed.clear()
+        self._open.clear()
         self.finished = False
         self.generation += 1
 
@@ -158,10 +207,46 @@ class EventLog:
             listener(added)
         for entry in added:
             entry.release()
+        self._seal()
         return added
 
+    def _seal(self) -> None:
+        """Seal the oldest unsealed blocks, if the log is long enough: a few at a time
+        (the first time the log passes SEAL_AFTER, no append pays for all of them)."""
+        for _ in range(4):
+            if len(self) <= SEAL_AFTER or len(self._entries) < KEEP_UNSEALED + SEAL_BLOCK:
+                return
+            self._sealed.append(_SealedBlock(self._entries[:SEAL_BLOCK]))
+            del self._entries[:SEAL_BLOCK]
+
+    def _block(self, number: int) -> list[LoggedEvent]:
+        entries = self._open.get(number)
+        if entries is None:
+            entries = self._sealed[number].entries(number * SEAL_BLOCK + 1)
+            self._open[number] = entries
+            if len(self._open) > OPEN_BLOCKS:
+                self._open.popitem(last=False)
+        else:
+            self._open.move_to_end(number)
+        return entries
+
     def read_after(self, seq: int, limit: int = 1000) -> list[LoggedEvent]:
-        return self._entries[seq : seq + limit]
+        """The events after ``seq`` (at most ``limit``), in order."""
+        sealed = len(self._sealed) * SEAL_BLOCK
+        if seq >= sealed:
+            return self._entries[seq - sealed : seq - sealed + limit]
+        found: list[LoggedEvent] = []
+        index, end = max(seq, 0), min(seq + limit, len(self))
+        while index < end:
+            if index < sealed:
+                number = index // SEAL_BLOCK
+                offset = index - number * SEAL_BLOCK
+                part = self._block(number)[offset : offset + end - index]
+            else:
+                part = self._entries[index - sealed : end - sealed]
+            found.extend(part)
+            index += len(part)
+        return found
 
     def close(self) -> None:
         """The server is stopping (the monitor stops sampling)."""

@@ -35,6 +35,11 @@ class RecordingError(Exception):
     """The file cannot be read as a recording at all (or is of a newer format)."""
 
 
+# A live run's screenshots: RUN_DIR/screenshots/ID.png, written by the pytest side and
+# served from there by the run server; a recording keeps its own (screenshots_dir_for).
+SCREENSHOTS_DIRECTORY = "screenshots"
+
+
 def screenshots_dir_for(path: Path) -> Path:
     """The folder beside a recording that holds its screenshots: run.jsonl.gz -> run.screenshots."""
     name = path.name
