@@ -16,23 +16,15 @@ already a file in the run folder), and before a publish frame with a
 (``hub/screenshots.py``). So an image reaches the hub just before its event, is sent
 again with its event after a reconnect, and costs the tests nothing more.
 
-SIGTERM mid-test (last_words.py): no server process outlives this one, so the signal
-only dumps the stacks into the run folder (faulthandler without chaining) and this
-thread, which sees the dump appear, logs the last word (``test_interrupted``), gives
-the hub a bounded time to take it, and then lets the same SIGTERM end the process as
-it would have (:meth:`HubProducer._terminated`). pytest-timeout's thread method, about
-to ``os._exit``, hands its last word over the same way and waits for it
-(:meth:`HubProducer.last_word`).
+When the process is about to end (SIGTERM, pytest-timeout's thread method), this
+thread sends the last word first: ``hub_last_word.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import json
-import os
 import queue
-import signal
 import threading
 import uuid
 from collections.abc import Callable
@@ -42,8 +34,12 @@ from typing import Any
 from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_frame
 from pytest_jbrealtime.hub.stacks import PRODUCER_ASK_TIMEOUT, answer_stack_request
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.pytest_side.hub_last_word import (
+    LastWord,
+    LastWordDuties,
+    end_as_sigterm,
+)
 from pytest_jbrealtime.pytest_side.hub_spool import Spool
-from pytest_jbrealtime.shared.last_words import ask_workers, interrupted_event, read_dump
 from pytest_jbrealtime.shared.log import EventLog
 from pytest_jbrealtime.shared.stack_responder import ask_responder, responder_path
 from pytest_jbrealtime.shared.stalls import StallWatch, stalled_event
@@ -61,19 +57,8 @@ SPOOL_BYTES = 512 * 1024 * 1024
 _STOP = object()
 
 
-class _LastWord:
-    """A queue item: events to deliver at once, then ``done`` is set (the process ends)."""
-
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        self.events = events
-        self.done = threading.Event()
-
 # How a screenshot's event looks in the spool (compact JSON): only these lines are parsed.
 SCREENSHOT_MARK = b'"type":"screenshot_captured"'
-# After SIGTERM: how long the hub gets to take the last word before the process ends.
-LAST_WORD_WAIT = 2.0
-# faulthandler writes its dump from the signal handler in a few calls: let it finish.
-DUMP_SETTLE = 0.05
 TOKEN_ENV = "JB_LIVE_TOKEN"
 NO_TOKEN = f"{TOKEN_ENV} is not set (a producer token of the hub)"
 
@@ -85,13 +70,7 @@ class FatalHubError(Exception):
     """Trying again cannot help (the hub refused the token, or is no hub)."""
 
 
-def _end_as_sigterm() -> None:
-    with contextlib.suppress(Exception):
-        faulthandler.unregister(signal.SIGTERM)
-    os.kill(system.getpid(), signal.SIGTERM)
-
-
-class HubProducer:
+class HubProducer(LastWordDuties):
     def __init__(
         self,
         ws_url: str,
@@ -128,7 +107,7 @@ class HubProducer:
         # faulthandler's SIGTERM dump of this process (watch_sigterm), and what to do
         # once the last word is delivered, before the process ends (close the recording).
         self.sigterm_dump: Path | None = None
-        self._end_terminated: Callable[[], None] = _end_as_sigterm
+        self._end_terminated: Callable[[], None] = end_as_sigterm
         self.before_exit: Callable[[], None] | None = None
         self.screenshots_sent = 0
         # Screenshots whose image could not be sent (gone, too big): their URL is a 404.
@@ -191,7 +170,7 @@ class HubProducer:
                     stop_at = clock.monotonic() + self._end_wait
                 try:
                     for item in items:
-                        if isinstance(item, _LastWord):
+                        if isinstance(item, LastWord):
                             self._deliver_last(item.events)
                             item.done.set()
                         elif item is not _STOP:
@@ -220,81 +199,6 @@ class HubProducer:
         except queue.Empty:
             pass
         return items
-
-    def watch_sigterm(self, dump: Path, end: Callable[[], None]) -> None:
-        """SIGTERM writes ``dump``; the main thread then waits (last_words.py,
-        ``chain=False``) while this thread sends the last word, and ``end`` lets it end
-        the process (or ends it from here, if the main thread is stuck in C)."""
-        self.sigterm_dump = dump
-        self._end_terminated = end
-
-    def _check_sigterm(self) -> None:
-        dump = self.sigterm_dump
-        if dump is None:
-            return
-        try:
-            if os.stat(dump).st_size == 0:
-                return
-        except OSError:  # disarmed: the tests are over
-            return
-        self.sigterm_dump = None
-        self._terminated()
-
-    def last_word(self, event: dict[str, Any]) -> None:
-        """From another thread whose process ends next (pytest-timeout's timer): deliver
-        ``event`` and what came before it, waiting ``LAST_WORD_WAIT`` (and a little)
-        at most."""
-        event["ts"] = clock.time()
-        item = _LastWord([event])
-        self._queue.put(item)
-        item.done.wait(LAST_WORD_WAIT + 1.0)
-
-    def _deliver_last(self, events: list[dict[str, Any]]) -> None:
-        """``events`` (and everything before them) to the hub, for ``LAST_WORD_WAIT`` at
-        most, and the local recording closed: the process ends next."""
-        self._record(events)
-        deadline = clock.monotonic() + LAST_WORD_WAIT
-        while (self.fatal is None and self.acked < self.spool.last
-               and clock.monotonic() < deadline):
-            self._talk()
-            if self._connection is not None:
-                self._read_acks(0.05)
-            else:
-                clock.sleep(0.05)
-        if self.before_exit is not None:
-            self.before_exit()
-
-    def _terminated(self) -> None:
-        """The process got SIGTERM: the last word of its running tests to the hub (and
-        the local recording); then the signal again, with the handler there was before
-        us, which ends the process as it would have."""
-        try:
-            clock.sleep(DUMP_SETTLE)
-            self._deliver_last(self._last_words())
-        except Exception:  # whatever went wrong, the process must still end
-            pass
-        finally:
-            self._end_terminated()
-
-    def _last_words(self) -> list[dict[str, Any]]:
-        if self.run_dir is None:
-            return []
-        events = []
-        threads = read_dump(self.run_dir, "main")
-        workers: dict[str, str] = {}
-        for test_id, worker in sorted(self.running.items()):
-            if worker == "main":
-                if threads:
-                    events.append(interrupted_event(test_id, worker, "terminated (SIGTERM)",
-                                                    threads))
-            else:  # an xdist worker, alive still: its responder answers
-                workers[worker] = test_id
-        for worker, worker_threads in sorted(ask_workers(self.run_dir, workers, 1.0).items()):
-            events.append(interrupted_event(workers[worker], worker, "terminated (SIGTERM)",
-                                            worker_threads))
-        for event in events:
-            event["ts"] = clock.time()
-        return events
 
     def _check_stalls(self) -> None:
         if self.stalls is None:
