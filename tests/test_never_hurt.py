@@ -698,27 +698,34 @@ def test_the_run_folder_goes_when_pytest_dies(
     wait_until(lambda: not list(temp.glob("jb-live-*")), timeout=30)
 
 
+def hub_run_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A temporary folder of its own for a hub run (TMPDIR), and its environment."""
+    from tests.hub_support import mint
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "JB_LIVE_SERVER_LOG_LEVEL")}
+    return temp, {**env, "TMPDIR": str(temp), "JB_LIVE_TOKEN": mint("producer", "ci")}
+
+
 @pytest.mark.parametrize("death", sorted(DYING_SUITES))
 def test_a_hub_runs_folder_goes_when_pytest_dies(
     suite_dir: pytest.Pytester, tmp_path: Path, death: str
 ) -> None:
     """A run on a hub has no server process of its own: a janitor process waiting on a
     pipe removes the folder (the hub buffer) when pytest ends without doing it."""
-    from tests.hub_support import HubProcess, mint
+    from tests.hub_support import HubProcess
 
     suite_dir.makepyfile(test_dies=DYING_SUITES[death])
     plain = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly"],
                            cwd=suite_dir.path, capture_output=True, timeout=120)
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTEST_ADDOPTS", "JB_LIVE_SERVER_LOG_LEVEL")}
+    temp, env = hub_run_env(tmp_path)
     hub = HubProcess(tmp_path / "hub")
     try:
         live = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live-hub", hub.url],
-            cwd=suite_dir.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env={**env, "TMPDIR": str(temp), "JB_LIVE_TOKEN": mint("producer", "ci")})
+            cwd=suite_dir.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         # While the run goes on, its folder holds the hub buffer.
         wait_until(lambda: list(temp.glob("jb-live-*/hub-spool.jsonl")), timeout=60)
         output = live.communicate(timeout=120)[0].decode(errors="replace")
@@ -731,19 +738,15 @@ def test_a_hub_runs_folder_goes_when_pytest_dies(
 def test_a_hub_runs_folder_goes_at_a_normal_end_and_no_janitor_stays(
     suite_dir: pytest.Pytester, tmp_path: Path
 ) -> None:
-    from tests.hub_support import HubProcess, mint
+    from tests.hub_support import HubProcess
 
     suite_dir.makepyfile(test_fine="def test_a():\n    pass\n")
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTEST_ADDOPTS", "JB_LIVE_SERVER_LOG_LEVEL")}
+    temp, env = hub_run_env(tmp_path)
     hub = HubProcess(tmp_path / "hub")
     try:
         live = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:randomly", "--jb-live-hub", hub.url],
-            cwd=suite_dir.path, capture_output=True, timeout=120,
-            env={**env, "TMPDIR": str(temp), "JB_LIVE_TOKEN": mint("producer", "ci")})
+            cwd=suite_dir.path, capture_output=True, timeout=120, env=env)
         assert live.returncode == 0, live.stdout
         assert not list(temp.glob("jb-live-*"))
         janitors = [p for p in psutil.process_iter(["cmdline"])

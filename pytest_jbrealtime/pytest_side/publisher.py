@@ -80,6 +80,21 @@ class EventPublisher:
         self._sink.close(timeout)
 
 
+def publish_interrupt(publisher: EventPublisher, test_id: str, traceback: Any) -> None:
+    """Ctrl-C mid-test: ``test_id``'s last word, the stack the interrupt unwound
+    (last_words.py), out at once; nothing if that fails (the run is ending)."""
+    from pytest_jbrealtime.shared.last_words import threads_at_interrupt
+
+    try:
+        publisher.publish("test_interrupted", {
+            "test_id": test_id, "reason": "KeyboardInterrupt",
+            "threads": threads_at_interrupt(traceback),
+        })
+        publisher.flush()
+    except Exception:  # the run is ending; its last word is not worth a crash
+        pass
+
+
 _active: EventPublisher | None = None
 
 

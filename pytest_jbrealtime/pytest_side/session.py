@@ -26,7 +26,7 @@ from pytest_jbrealtime.protocol.events import (
     phase_progress,
 )
 from pytest_jbrealtime.pytest_side.history import RunHistory
-from pytest_jbrealtime.pytest_side.publisher import EventPublisher
+from pytest_jbrealtime.pytest_side.publisher import EventPublisher, publish_interrupt
 from pytest_jbrealtime.pytest_side.reports import (
     MAX_SUMMARY_CHARS,
     TestRecord,
@@ -145,16 +145,7 @@ class LivePlugin:
         test_id = self.publisher.current_test_id
         if test_id is None or self.config.pluginmanager.get_plugin("dsession") is not None:
             return
-        from pytest_jbrealtime.shared.last_words import threads_at_interrupt
-
-        try:
-            self.publisher.publish("test_interrupted", {
-                "test_id": test_id, "reason": "KeyboardInterrupt",
-                "threads": threads_at_interrupt(excinfo.tb),
-            })
-            self.publisher.flush()
-        except Exception:  # the run is ending; its last word is not worth a crash
-            pass
+        publish_interrupt(self.publisher, test_id, excinfo.tb)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

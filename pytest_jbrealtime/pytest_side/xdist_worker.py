@@ -30,6 +30,7 @@ from pytest_jbrealtime.pytest_side.producer_client import ProducerConnection
 from pytest_jbrealtime.pytest_side.publisher import (
     EventPublisher,
     active_publisher,
+    publish_interrupt,
     set_active_publisher,
 )
 from pytest_jbrealtime.shared.last_words import LastWords
@@ -147,16 +148,7 @@ class WorkerPublishing:
             self.publisher.current_test_id = None
             if test_id is None or (stacks is not None and stacks.last_word_for == test_id):
                 return
-        from pytest_jbrealtime.shared.last_words import threads_at_interrupt
-
-        try:
-            self.publisher.publish("test_interrupted", {
-                "test_id": test_id, "reason": "KeyboardInterrupt",
-                "threads": threads_at_interrupt(excinfo.tb),
-            })
-            self.publisher.flush()
-        except Exception:  # the run is ending; its last word is not worth a crash
-            pass
+        publish_interrupt(self.publisher, test_id, excinfo.tb)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
