@@ -143,8 +143,15 @@ def check_names(answer: dict[str, Any], function: str, test_id: str) -> None:
     assert isinstance(frame["line"], int) and frame["line"] > 0
     assert frame["code"], frame
     if function == SLEEPER:
-        assert thread["frames"][-1]["function"] == SLEEPER, "blocked in time.sleep, a C call"
-        assert "time.sleep" in thread["frames"][-1]["code"]
+        below = thread["frames"][functions.index(SLEEPER) + 1:]
+        if below:
+            # Between two sleeps it looks at its gate file, for microseconds: a stack
+            # taken then (a stall alert's, on a loaded machine) ends in pathlib.
+            assert all(f["function"] == "_gate" or f["file"].endswith("pathlib.py")
+                       for f in below), below
+            assert "_gate(" in frame["code"], frame
+        else:  # blocked in time.sleep, a C call: the sleeper is the innermost frame
+            assert "time.sleep" in frame["code"], frame
     assert answer["test_id"] == test_id
     assert isinstance(answer["taken_at"], str) and answer["taken_at"].endswith("Z")
 
