@@ -2,8 +2,9 @@
 
 The writer is a listener of the event log: in the server process (``server/process.py``),
 in the hub's memory backend, and in pytest on a hub run (``pytest_side/hub_link.py``).
-It flushes after every batch, so ``tail -f`` follows the run and a crash of the run
-loses nothing that was flushed; screenshots are copied beside the recording.
+It flushes after every batch, so ``tail -f PATH.partial`` follows the run (PATH is
+the name once it is closed) and a crash of the run loses nothing that was flushed;
+screenshots are copied beside the recording.
 """
 
 from __future__ import annotations
