@@ -62,6 +62,13 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + digest.decode("ascii")
 
 
+def compressed_tag(tags: list[str]) -> str:
+    """The file name's tag of a wheel with these ``Tag:`` lines: ``py2-none-any`` and
+    ``py3-none-any`` make ``py2.py3-none-any`` (the first alone would not install on 3)."""
+    parts = [t.split("-") for t in tags]
+    return "-".join(".".join(dict.fromkeys(p[i] for p in parts)) for i in range(3))
+
+
 def repack(dist: metadata.Distribution, target: Path) -> Path:
     """The installed ``dist`` as a wheel in ``target`` (its files as its RECORD lists)."""
     files = [f for f in dist.files or [] if f.parts and f.parts[0] != ".."]
@@ -72,7 +79,7 @@ def repack(dist: metadata.Distribution, target: Path) -> Path:
     wheel_text = Path(str(dist.locate_file(info / "WHEEL"))).read_text(encoding="utf-8")
     tags = [line.split(":", 1)[1].strip() for line in wheel_text.splitlines()
             if line.startswith("Tag:")]
-    path = target / f"{str(info.name)[:-len('.dist-info')]}-{tags[0]}.whl"
+    path = target / f"{str(info.name)[:-len('.dist-info')]}-{compressed_tag(tags)}.whl"
     record = []
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
         for file in files:

@@ -5,6 +5,10 @@
 #   venv_python EXTRAS               create or reuse .venv in the checkout, install the
 #                                    project with EXTRAS there, print its python
 #
+# The venv is made with the first python3 on PATH (Debian's, an active virtual
+# environment's, pyenv's shim), or with $JB_PYTHON if set. venv_python runs in a command
+# substitution, where bash drops `set -e`: each step that can fail says so (|| return).
+#
 # Why a virtual environment of our own: Debian's python3 refuses `pip install` outside
 # one (PEP 668), and a venv per checkout keeps two checkouts (git worktrees) from
 # importing each other's code through one editable install.
@@ -16,10 +20,11 @@ _sudo() {
 _apt_updated=""
 apt_install() {
   if [ -z "$_apt_updated" ]; then
-    _sudo apt-get update -qq
+    _sudo apt-get update -qq || return 1
     _apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive _sudo apt-get install -y -qq --no-install-recommends "$@"
+  # Through env: sudo drops the environment (env_reset), and with it DEBIAN_FRONTEND.
+  _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
 apt_ensure() {
@@ -46,12 +51,18 @@ venv_python() {
     }
     # Debian splits venv's pip bootstrap into python3-venv (python3.X-venv).
     if ! "$base" -c 'import ensurepip, venv' 2>/dev/null; then
-      apt_install python3-venv
+      apt_install python3-venv >&2 || return 1
     fi
     rm -rf .venv
     # Not --upgrade-deps: that asks PyPI for pip at every new venv; the bundled pip works.
-    "$base" -m venv .venv >&2
+    "$base" -m venv .venv >&2 || return 1
   fi
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]" >&2
+  # ".[]" is no valid requirement to Debian 12's pip (23.0): no brackets without extras.
+  local project=.
+  if [ -n "$extras" ]; then project=".[$extras]"; fi
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$project" >&2 || {
+    echo "installing the project into .venv failed (see above)" >&2
+    return 1
+  }
   echo "$PWD/.venv/bin/python"
 }
