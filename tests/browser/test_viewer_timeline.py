@@ -128,6 +128,14 @@ def test_worker_timeline_follows_a_live_run_and_shows_an_idle_worker(
       return [Number(node.dataset.bars), started.length, node.dataset.lanes];"""
     page.wait_for(lambda: (lambda bars, started, lanes: bars == started and lanes == "gw0,gw1")(
         *driver.execute_script(drawn)))
+    # The slowest view is live as well: the tests finished so far, slowest first.
+    slowest = """
+      const done = window.__jbLive.view.store.order.filter((t) => typeof t.duration === 'number');
+      const rows = [...document.querySelectorAll('[data-testid="slowest-row"]')];
+      return [done.length, rows.map((row) => Number(row.dataset.duration))];"""
+    page.wait_for(lambda: (lambda done, rows: 0 < len(rows) == min(10, done)
+                           and rows == sorted(rows, reverse=True))(
+        *driver.execute_script(slowest)))
     # The worker without the gate goes idle, and the timeline says so while the run goes on.
     page.wait_for(lambda: any("idle for the last" in fact.text for fact in driver.find_elements(
         "css selector", '[data-testid="timeline-facts"] li')), timeout=90)
