@@ -112,8 +112,9 @@ TRIAGE_SUITE = textwrap.dedent(
     def database():
         raise ConnectionError("database at 10.0.0.7:5432 refused")
 
-    def test_setup_error(database):
-        pass
+    class TestDatabase:  # a class whose only problem is a setup error: "1 error"
+        def test_setup_error(self, database):
+            pass
 
     def test_subtests(subtests):
         for i in range(3):

@@ -190,8 +190,18 @@ def test_keys_sticky_header_and_folding(
     test_list.send_keys(Keys.HOME)
     page.wait_for(lambda: driver.execute_script(
         "return window.__jbLive.view.list.cursorKey") == "test_timed.py")
+    # Enter on a header folds and unfolds it.
+    test_list.send_keys(Keys.ENTER)
+    page.wait_for(lambda: len(page.rendered_rows()) == 0)
+    test_list.send_keys(Keys.ENTER)
+    page.wait_for(lambda: len(page.rendered_rows()) > 0)
     test_list.send_keys(Keys.ARROW_DOWN)
     page.wait_for(lambda: page.text("detail-name") == "test_slowest")
+    # Enter on a test opens it: the keyboard goes to its detail.
+    test_list.send_keys(Keys.ENTER)
+    page.wait_for(lambda: driver.switch_to.active_element.get_attribute("data-testid")
+                  == "test-detail")
+    driver.execute_script("arguments[0].focus();", test_list)
     # ← on a test folds its group; → unfolds it.
     test_list.send_keys(Keys.ARROW_LEFT)
     page.wait_for(lambda: page.visible_count() == 43 and len(page.rendered_rows()) == 0)

@@ -39,7 +39,7 @@ def test_counts_match_pytest_outcome(
     assert page.run_status() == ("finished", "1")
     assert page.statuses()["test_mixed.py::TestGroup::test_param[3]"] == "failed"
     # The page watched from the start, so the end of the run arrived live: it gets a toast
-    # that stays until dismissed.
+    # (which goes away by itself: test_viewer_triage.py).
     page.wait_for(lambda: any(t.get_attribute("data-kind") in ("finished", "success")
                               for t in page.find_all("toast")))
     # The server closes with 1000 once the viewer has everything: no reconnect follows.

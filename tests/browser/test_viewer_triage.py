@@ -34,15 +34,17 @@ FAILURE_IDS = {
     *(f"test_triage.py::test_payload[{api}]" for api in (17, 23, 42)),
     "test_triage.py::test_timeout[1]", "test_triage.py::test_timeout[2]",
     "test_triage.py::test_colour", "test_triage.py::test_dict",
-    "test_triage.py::test_setup_error", "test_triage.py::test_subtests",
+    "test_triage.py::TestDatabase::test_setup_error", "test_triage.py::test_subtests",
 }
 FLAKY_ID = "test_triage.py::test_flaky"
 
 # Records, from the moment the page starts, every toast whose box meets the detail panel's
-# or the list's (checked on each animation frame and each change of the toast strip).
+# or the list's (checked on each animation frame and each change of the toast strip), and
+# the text of every toast shown.
 OVERLAP_WATCH = """
 window.__overlaps = [];
 window.__toastsSeen = 0;
+window.__toastTexts = [];
 const meets = (a, b) =>
   a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
 const check = () => {
@@ -60,8 +62,12 @@ const check = () => {
 const frame = () => { check(); requestAnimationFrame(frame); };
 document.addEventListener('DOMContentLoaded', () => {
   new MutationObserver(() => {
-    const shown = document.querySelectorAll('[data-testid="toast"]').length;
-    window.__toastsSeen = Math.max(window.__toastsSeen, shown);
+    const shown = document.querySelectorAll('[data-testid="toast"]');
+    window.__toastsSeen = Math.max(window.__toastsSeen, shown.length);
+    for (const toast of shown) {
+      const text = toast.querySelector('.toast-text').textContent;
+      if (!window.__toastTexts.includes(text)) window.__toastTexts.push(text);
+    }
     check();
   }).observe(document.getElementById('toasts'), { childList: true });
   frame();
@@ -102,14 +108,14 @@ def assert_counts_agree(page: ViewerPage, output: str) -> None:
     assert "8 failed" in title and "1 error" in title
 
 
-def assert_triage(page: ViewerPage) -> None:
+def assert_triage(page: ViewerPage, size: tuple[int, int]) -> None:
     driver = page.driver
     # No escape anywhere, and the colours are there.
     assert_no_escapes(page)
 
     # Failures view: grouped by cause, counts right, one click to each test.
     show_view(page, "failures")
-    groups = {g.get_attribute("data-cause"): int(g.get_attribute("data-count") or 0)
+    groups = {g.get_attribute("data-cause") or "": int(g.get_attribute("data-count") or 0)
               for g in page.find_all("failure-group")}
     payload = next(c for c in groups if "payload mismatch" in c)
     assert groups[payload] == 3
@@ -141,6 +147,19 @@ def assert_triage(page: ViewerPage) -> None:
     # The failures filter shows failed + error.
     back_to_list(page)
     show_view(page, "tests")
+    # n from the tests view too, the list focused (the key is the page's, not the view's).
+    page.find("test-list").send_keys("n")
+    page.wait_for(lambda: detail_name(page) == "test_setup_error")
+    back_to_list(page)
+    # An error is an error in the headers too: the class whose only problem is a setup
+    # error says "1 error", the file "8 failed, 1 error".
+    assert group_meta(page, "test_triage.py::TestDatabase") == "1 error · 1 test"
+    assert group_meta(page, "test_triage.py") == "8 failed, 1 error · 18 tests"
+    # Each chip's click shows the tests it counts, as many as it says.
+    for name in ("passed", "failed", "error", "flaky"):
+        page.find(f"count-{name}").find_element(By.XPATH, "..").click()
+        page.wait_for(lambda name=name: page.visible_count() == chip(page, name))
+        assert page.find("filter-status").get_attribute("value") == name
     page.set_status_filter("failures")
     page.wait_for(lambda: page.visible_count() == len(FAILURE_IDS))
     shown = set(driver.execute_script(
@@ -161,7 +180,14 @@ def assert_triage(page: ViewerPage) -> None:
         "arguments[0].scrollTop = arguments[0].scrollHeight; window.scrollTo(0, 1e6)", detail)
     page.wait_for(lambda: not name_in_view(page))
     back_to_list(page)
-    select_failure(page, "test_triage.py::test_subtests")
+    # Clicked with the page scrolled down (on a phone the page scrolls, not the list).
+    link = next(link for link in page.find_all("failure-link")
+                if link.get_attribute("data-test-id") == "test_triage.py::test_subtests")
+    driver.execute_script("window.scrollTo(0, 1e6); arguments[0].scrollIntoView({block: 'end'})",
+                          link)
+    if size == PHONE:
+        assert driver.execute_script("return window.scrollY") > 0
+    link.click()
     page.wait_for(lambda: detail_name(page) == "test_subtests")
     assert int(detail.get_attribute("scrollTop") or 0) == 0
     assert name_in_view(page)
@@ -183,11 +209,22 @@ def assert_triage(page: ViewerPage) -> None:
     back_to_list(page)
     show_view(page, "warnings")
     warning_groups = page.find_all("warning-group")
-    assert sorted(g.get_attribute("data-category") for g in warning_groups) == [
+    assert sorted(g.get_attribute("data-category") or "" for g in warning_groups) == [
         "DeprecationWarning", "UserWarning"]
     assert "test_triage.py::test_warns" in page.find("warnings-view").text
     show_view(page, "tests")
     assert_no_escapes(page)
+
+
+def group_meta(page: ViewerPage, group: str) -> str:
+    """A file's or class header's counts, as the list shows them (scrolled into view)."""
+    page.driver.execute_script(
+        "const v = window.__jbLive.view; v.setFilter('all');"
+        "v.list.scrollToIndex(v.list.rows.findIndex((r) => r.kind !== 'test'"
+        " && r.key === arguments[0])); v.list.render();", group)
+    row = page.wait_for(lambda: [r for r in page.find_all("group-row")
+                                 if r.get_attribute("data-group") == group])
+    return str(row[0].find_element(By.CSS_SELECTOR, ".row-meta").get_attribute("textContent"))
 
 
 def detail_name(page: ViewerPage) -> str:
@@ -251,13 +288,25 @@ def select_failure(page: ViewerPage, test_id: str) -> None:
 
 
 def assert_no_escapes(page: ViewerPage) -> None:
-    """No escape character in any text of the page (a literal `\\x1b` in source is text)."""
+    """No escape character in any text or attribute of the page, nor in its title (a
+    literal `\\x1b` in source is text)."""
     found = page.driver.execute_script("""
-        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        const escape = /[\\x1b\\x9b\\u241b]/;
         const found = [];
+        if (escape.test(document.title)) found.push(`title: ${document.title}`);
+        const walker = document.createTreeWalker(document.documentElement,
+          NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
         for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-          if (/[\\x1b\\x9b\\u241b]/.test(node.nodeValue)) found.push(
-            `${node.parentElement.className || node.parentElement.tagName}: ${node.nodeValue}`);
+          if (node.nodeType === Node.TEXT_NODE) {
+            if (node.parentElement.tagName === 'SCRIPT') continue;  // the report's data
+            if (escape.test(node.nodeValue)) found.push(
+              `${node.parentElement.className || node.parentElement.tagName}: ${node.nodeValue}`);
+            continue;
+          }
+          for (const attribute of node.attributes) {
+            if (escape.test(attribute.value)) found.push(
+              `${node.tagName}[${attribute.name}]: ${attribute.value}`);
+          }
         }
         return found;
     """)
@@ -287,13 +336,19 @@ def test_triage_live(
     output_done = lambda: "serving the finished run" in run.output  # noqa: E731
     page.wait_for(output_done)
     assert_counts_agree(page, run.output)
+    # The end of the run is toasted in pytest's words, and the toast goes by itself.
+    toasts = driver.execute_script("return window.__toastTexts")
+    assert "Run finished: 9 passed, 8 failed, 1 error (exit 1)" in toasts, toasts
+    finished_toast = "return [...document.querySelectorAll('[data-testid=toast]')]" \
+        ".some((t) => t.dataset.kind === 'finished')"
+    page.wait_for(lambda: not driver.execute_script(finished_toast), timeout=40)
     # Failures were announced in the header, not over the page.
     counter = page.find("failure-counter")
     assert counter.is_displayed()
     assert "8 failed, 1 error" in (counter.get_attribute("textContent") or "")
     assert (page.find("failure-feed").get_attribute("textContent") or "").startswith("latest: ")
     assert_colours(page)
-    assert_triage(page)
+    assert_triage(page, size)
     editor_links(page, suite_dir.path)
     wrap_and_copy(page)
     # The run's end was toasted (in the strip), and no toast ever met the detail or list.
@@ -352,13 +407,13 @@ def test_triage_report_phone(
     page = ViewerPage(driver).open(report.as_uri())
     page.wait_finished()
     assert_counts_agree(page, run.output)
-    for testid in ("notify-button", "connection-state", "reconnect-now"):
+    for testid in ("notify-button", "connection-state", "reconnect-now", "viewer-count"):
         assert not page.find(testid).is_displayed(), testid
     assert page.find_all("toast") == []
     assert page.find("failure-counter").is_displayed()
     assert page.find_all("editor-link") == []  # off by default
     assert_colours(page)
-    assert_triage(page)
+    assert_triage(page, PHONE)
     width = driver.execute_script("return document.documentElement.clientWidth")
     assert width <= PHONE[0]
 
