@@ -229,6 +229,7 @@ class LiveRun:
             self.last_words.disarm()
         if server is None or publisher is None:
             return
+        publisher.stop_timer()
         publisher.flush()
         # Cancelled already (SIGTERM since the last test): no linger, the outputs at once.
         linger = self.settings.jb_live_linger
