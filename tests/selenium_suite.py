@@ -114,7 +114,23 @@ def raw_browser():
     # A test may have killed the browser on purpose: its teardown must not error.
     with contextlib.suppress(Exception):
         driver.quit()
+    # A test that killed chromedriver leaves its Chromium running (quit() could not
+    # reach it): end every process of this profile, found by its --user-data-dir.
+    end_processes_using(profile)
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def end_processes_using(profile):
+    import psutil
+
+    marker = f"--user-data-dir={profile}"
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if marker in (process.info["cmdline"] or []):
+                process.kill()
+                found.append(process)
+    psutil.wait_procs(found, timeout=5)
 
 
 @pytest.fixture

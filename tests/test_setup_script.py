@@ -209,3 +209,8 @@ def test_the_demo_prints_the_link_and_runs_once_watched(
                                           "xfailed": 1, "error": 1}, results
     assert results["test_demo_browser.py::test_log_in_and_buy_a_teapot"] == "passed"
     assert "3 failed, 10 passed, 1 skipped, 1 xfailed, 1 error" in demo.output
+
+    # The demo's failing tests are no error of the script; a run that cannot start is.
+    broken = subprocess.run(["bash", "scripts/demo", "--no-such-option"], cwd=checkout,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert broken.returncode == 4, broken.stdout + broken.stderr  # pytest's usage error

@@ -29,3 +29,19 @@ def test_viewer_modules_pass_their_node_tests() -> None:
                             text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
     assert "# fail 0" in result.stdout
+
+
+def test_run_titles_know_every_flag_option_of_the_plugin() -> None:
+    """runtitle.js drops the plugin's options from the title, with the value of those that
+    take one: its list of the options that take none must be settings.py's, or a new flag
+    would swallow the argument after it (a test path) from every title."""
+    import re
+
+    from pytest_jbrealtime.shared.settings import OPTIONS
+
+    source = (JS_TESTS.parent.parent / "viewer" / "runtitle.js").read_text(encoding="utf-8")
+    match = re.search(r"JB_LIVE_FLAGS = new Set\(\[([^\]]*)\]\)", source)
+    assert match is not None, "JB_LIVE_FLAGS not found in viewer/runtitle.js"
+    in_js = set(re.findall(r"'(--[\w-]+)'", match.group(1)))
+    assert in_js == {option.flag for option in OPTIONS if option.is_flag}
+    assert all(option.flag.startswith("--jb-live") for option in OPTIONS)

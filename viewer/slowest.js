@@ -122,8 +122,8 @@ export function mountSlowest(view, parent) {
 
 /**
  * The panels row (monitor, lanes, timeline, slowest) folds to one line with this button: at
- * first on a narrow screen (a phone, 200% zoom), where the list needs the room; on a wide one
- * when the user wants the list taller.
+ * first on a narrow screen (a phone, 200% zoom), where the list needs the room, and whenever
+ * the window becomes one; on a wide one when the user wants the list taller.
  */
 export function mountPanelFold(parent) {
   const twisty = el('span', { className: 'twisty', 'aria-hidden': 'true' });
@@ -134,7 +134,11 @@ export function mountPanelFold(parent) {
     button.setAttribute('aria-expanded', String(!folded));
     setText(twisty, folded ? '▸' : '▾');
   };
-  show(window.matchMedia('(max-width: 700px)').matches);
+  const narrow = window.matchMedia('(max-width: 700px)');
+  show(narrow.matches);
+  // Zoomed in (or a phone turned) past the line, the page takes the narrow layout's default
+  // there and then, as a reload would: folded narrow, unfolded wide.
+  narrow.addEventListener('change', () => show(narrow.matches));
   button.addEventListener('click', () => show(!parent.classList.contains('folded')));
   parent.prepend(button);
   return button;

@@ -1,6 +1,8 @@
-// WorkerTimeline: one lane per worker (`main` in a serial run, gw0, gw1 … under xdist), one
-// bar per test from its start to its end coloured by outcome, so idle time shows as gaps: at
-// a glance, gw1 sat idle for the last 40 s. Hover names the test, a click selects it. It is
+// WorkerTimeline: one lane per worker (`main` in a serial run, gw0, gw1 … under xdist; on a
+// hub, per shard: `part-a`, or `part-a gw1` for a shard under xdist, as every shard has its
+// own `main` and `gw0`), one bar per test from its start to its end coloured by outcome, so
+// idle time shows as gaps: at a glance, gw1 sat idle for the last 40 s. Hover names the
+// test, a click selects it. It is
 // a panel of the LiveView (views.js): fed the batches the store gets, cleared and re-fed
 // when the timeline scrubber moves, so it shows the run as of the moment shown.
 //
@@ -20,11 +22,29 @@ export function timelineModel() {
   return { startMs: null, endMs: null, lanes: new Map(), open: new Map(), bars: 0, finished: false };
 }
 
-function timelineLane(model, worker) {
-  let lane = model.lanes.get(worker);
+/**
+ * The lane an event belongs to: its worker, and on a hub its shard as well (the hub stamps
+ * each event with the `shard` that published it; shards run side by side like workers).
+ */
+export function laneOf(event) {
+  const worker = typeof event.worker === 'string' ? event.worker : 'main';
+  const shard = typeof event.shard === 'string' && event.shard !== '' ? event.shard : '';
+  const label = shard === '' ? worker : worker === 'main' ? shard : `${shard} ${worker}`;
+  return { label, shard, worker };
+}
+
+/** Lanes in order: by shard, then as xdist numbers its workers (gw2 before gw10). */
+export function laneOrder(a, b) {
+  if (a.shard !== b.shard) return a.shard < b.shard ? -1 : 1;
+  return workerOrder(a.worker, b.worker);
+}
+
+function timelineLane(model, event) {
+  const where = laneOf(event);
+  let lane = model.lanes.get(where.label);
   if (!lane) {
-    lane = { worker, bars: [] };
-    model.lanes.set(worker, lane);
+    lane = { ...where, bars: [] };
+    model.lanes.set(where.label, lane);
   }
   return lane;
 }
@@ -44,13 +64,13 @@ export function applyTimelineEvent(model, event) {
       return true;
     case 'worker_started':
       stretch(model, t);
-      timelineLane(model, event.worker);
+      timelineLane(model, event);
       return true;
     case 'test_started': {
       stretch(model, t);
-      const worker = typeof event.worker === 'string' ? event.worker : 'main';
-      const bar = { id: event.test_id, name: event.test_name || event.test_id, worker, start: t, end: null, result: 'running' };
-      timelineLane(model, worker).bars.push(bar);
+      const lane = timelineLane(model, event);
+      const bar = { id: event.test_id, name: event.test_name || event.test_id, worker: lane.label, start: t, end: null, result: 'running' };
+      lane.bars.push(bar);
       model.open.set(event.test_id, bar);
       model.bars += 1;
       return true;
@@ -76,11 +96,23 @@ export function applyTimelineEvent(model, event) {
   }
 }
 
-/** Per worker, in xdist's order: tests run, busy seconds, and idle seconds at the end. */
+/** The time a lane's idling is counted to: the latest event while the run goes on; once it
+ * has finished, the end of its last test (what pytest and xdist do after it, summaries and
+ * shutting workers down, is nobody's idle time: it took 9 s after 5,000 tests here). */
+function idleUntil(model) {
+  if (!model.finished) return model.endMs ?? 0;
+  let end = model.startMs ?? 0;
+  for (const lane of model.lanes.values()) {
+    for (const bar of lane.bars) if (bar.end !== null && bar.end > end) end = bar.end;
+  }
+  return end;
+}
+
+/** Per lane, in order: tests run, busy seconds, and idle seconds at the end. */
 export function laneFacts(model) {
-  const end = model.endMs ?? 0;
+  const end = idleUntil(model);
   return [...model.lanes.values()]
-    .sort((a, b) => workerOrder(a.worker, b.worker))
+    .sort(laneOrder)
     .map((lane) => {
       let busy = 0;
       let lastEnd = model.startMs ?? end;
@@ -92,7 +124,7 @@ export function laneFacts(model) {
         lastEnd = Math.max(lastEnd, barEnd);
       }
       return {
-        worker: lane.worker,
+        worker: lane.label,
         tests: lane.bars.length,
         busySeconds: busy / 1000,
         idleAtEndSeconds: running ? 0 : Math.max(0, (end - lastEnd) / 1000),
@@ -126,6 +158,7 @@ export class WorkerTimeline {
     this.onSelect = onSelect;
     this.model = timelineModel();
     this.drawTimer = null;
+    this.labelPx = TIMELINE_LABEL_PX;
     this.canvas = el('canvas', { className: 'worker-timeline-canvas', role: 'img', 'aria-label': 'Worker timeline' });
     this.tip = el('div', { className: 'timeline-tip', role: 'tooltip', hidden: true });
     this.facts = el('ul', { className: 'timeline-facts', 'data-testid': 'timeline-facts' });
@@ -176,12 +209,13 @@ export class WorkerTimeline {
     const width = Math.max(1, this.canvas.clientWidth);
     const t0 = model.startMs ?? 0;
     const span = Math.max(1000, (model.endMs ?? t0) - t0);
-    const plot = Math.max(1, width - TIMELINE_LABEL_PX - 4);
-    return { width, t0, span, plot, x: (t) => TIMELINE_LABEL_PX + ((t - t0) / span) * plot };
+    const label = this.labelPx;
+    const plot = Math.max(1, width - label - 4);
+    return { width, t0, span, plot, label, x: (t) => label + ((t - t0) / span) * plot };
   }
 
   lanesInOrder() {
-    return [...this.model.lanes.values()].sort((a, b) => workerOrder(a.worker, b.worker));
+    return [...this.model.lanes.values()].sort(laneOrder);
   }
 
   draw() {
@@ -198,21 +232,25 @@ export class WorkerTimeline {
     const ratio = window.devicePixelRatio || 1;
     const height = lanes.length * TIMELINE_LANE_PX + 14;
     this.canvas.style.height = `${height}px`;
-    const { width, span, x } = this.geometry();
+    const { width } = this.geometry();
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
     const ctx = this.canvas.getContext('2d');
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     ctx.font = '11px sans-serif';
+    // Room for the longest lane name (a shard's `part-a gw1`), never most of the width.
+    const widest = Math.max(...lanes.map((lane) => ctx.measureText(lane.label).width));
+    this.labelPx = Math.round(Math.min(Math.max(TIMELINE_LABEL_PX, widest + 8), width * 0.4));
+    const { span, x, label } = this.geometry();
     let drawn = 0;
     lanes.forEach((lane, index) => {
       const top = index * TIMELINE_LANE_PX;
       // The lane itself: what shows through the gaps is idle time.
       ctx.fillStyle = colour('--panel-2');
-      ctx.fillRect(TIMELINE_LABEL_PX, top + 2, width - TIMELINE_LABEL_PX - 4, TIMELINE_LANE_PX - 4);
+      ctx.fillRect(label, top + 2, width - label - 4, TIMELINE_LANE_PX - 4);
       ctx.fillStyle = colour('--muted');
-      ctx.fillText(lane.worker, 2, top + TIMELINE_LANE_PX - 4);
+      ctx.fillText(lane.label, 2, top + TIMELINE_LANE_PX - 4);
       for (const bar of lane.bars) {
         const from = x(bar.start);
         const to = x(bar.end ?? model.endMs ?? bar.start);
@@ -222,11 +260,11 @@ export class WorkerTimeline {
       }
     });
     ctx.fillStyle = colour('--muted');
-    ctx.fillText('0s', TIMELINE_LABEL_PX, height - 2);
+    ctx.fillText('0s', label, height - 2);
     const spanText = formatClock(span / 1000);
     ctx.fillText(spanText, width - 4 - ctx.measureText(spanText).width, height - 2);
     this.root.dataset.bars = String(drawn);
-    this.root.dataset.lanes = lanes.map((lane) => lane.worker).join(',');
+    this.root.dataset.lanes = lanes.map((lane) => lane.label).join(',');
     this.drawFacts();
   }
 
@@ -251,8 +289,8 @@ export class WorkerTimeline {
     const rect = this.canvas.getBoundingClientRect();
     const lane = lanes[Math.floor((event.clientY - rect.top) / TIMELINE_LANE_PX)];
     if (!lane) return null;
-    const { t0, span, plot } = this.geometry();
-    const t = t0 + ((event.clientX - rect.left - TIMELINE_LABEL_PX) / plot) * span;
+    const { t0, span, plot, label } = this.geometry();
+    const t = t0 + ((event.clientX - rect.left - label) / plot) * span;
     // Two pixels of slack: a fast test is a one-pixel bar.
     return barAt(lane.bars, t, (2 / plot) * span);
   }

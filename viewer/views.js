@@ -343,6 +343,9 @@ export class LiveView {
     const sort = byId('sort-by');
     sort.addEventListener('change', () => this.setSort(sort.value));
     byId('detail-back').addEventListener('click', () => this.closeDetailScreen());
+    window.addEventListener('popstate', () => {
+      if (!history.state?.jbDetail) this.closeDetailScreen({ fromHistory: true });
+    });
     byId('fold-all').addEventListener('click', () => this.list.foldAll(true));
     byId('unfold-all').addEventListener('click', () => this.list.foldAll(false));
     byId('jump-first-failure').addEventListener('click', () => this.jumpToFirstFailure());
@@ -416,15 +419,26 @@ export class LiveView {
    */
   openTest(testId, { click = false } = {}) {
     this.select(testId);
+    const narrow = window.matchMedia('(max-width: 700px)').matches;
+    // On a phone the detail is a screen: one step in the history, so the phone's own back
+    // button returns to the list instead of leaving the page (popstate, bindControls).
+    if (narrow && !document.body.classList.contains('detail-open')) {
+      history.pushState({ ...history.state, jbDetail: true }, '', location.href);
+    }
     document.body.classList.add('detail-open');
     // A phone's page scrolls as a whole: the test opens at its top, not where the list was.
-    if (window.matchMedia('(max-width: 700px)').matches) window.scrollTo(0, 0);
-    if (!click || window.matchMedia('(max-width: 700px)').matches) byId('test-detail').focus({ preventScroll: true });
+    if (narrow) window.scrollTo(0, 0);
+    if (!click || narrow) byId('test-detail').focus({ preventScroll: true });
   }
 
-  /** Back from the detail to the list (a phone's back button, Esc). */
-  closeDetailScreen() {
+  /** Back from the detail to the list (*Back to the list*, Esc, a phone's back button). */
+  closeDetailScreen({ fromHistory = false } = {}) {
     if (!document.body.classList.contains('detail-open')) return;
+    // The detail screen's history step is taken back; its popstate closes the screen.
+    if (!fromHistory && history.state?.jbDetail) {
+      history.back();
+      return;
+    }
     document.body.classList.remove('detail-open');
     byId('test-list').focus({ preventScroll: true });
   }

@@ -34,6 +34,7 @@ from typing import Any
 from pytest_jbrealtime.hub.screenshots import MAX_SCREENSHOT_BYTES, screenshot_frame
 from pytest_jbrealtime.hub.stacks import PRODUCER_ASK_TIMEOUT, answer_stack_request
 from pytest_jbrealtime.protocol import CloseCode
+from pytest_jbrealtime.protocol.compact import expanded
 from pytest_jbrealtime.pytest_side.hub_last_word import (
     LastWord,
     LastWordDuties,
@@ -213,7 +214,9 @@ class HubProducer(LastWordDuties):
             if self.on_stalled is not None:
                 self.on_stalled(event)
 
-    def _record(self, events: list[dict[str, Any]]) -> None:
+    def _record(self, batch: list[Any]) -> None:
+        # Here, in the producer's thread: phase records become events (compact.py).
+        events = expanded(batch)
         for event in events:
             kind = event.get("type")
             if kind == "test_started":

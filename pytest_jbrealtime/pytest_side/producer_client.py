@@ -18,6 +18,7 @@ import queue
 import threading
 from typing import Any
 
+from pytest_jbrealtime.protocol.compact import expanded
 from pytest_jbrealtime.shared.unpatched import system
 
 CONNECT_TIMEOUT = 3.0
@@ -84,7 +85,9 @@ class ProducerConnection:
         if self.dead:
             self.dropped += len(events)
             return
-        self._queue.put((dict(self.after), events))
+        # A worker publishes no phase of its own (the controller does), but a record
+        # must never reach the server as JSON's list: events only (compact.py).
+        self._queue.put((dict(self.after), expanded(events)))
         self._unsynced = True
 
     def sync(self, timeout: float = SYNC_TIMEOUT) -> None:

@@ -23,7 +23,6 @@ from pytest_jbrealtime.protocol.events import (
     SessionStarted,
     TestCompleted,
     TestStarted,
-    phase_progress,
 )
 from pytest_jbrealtime.pytest_side.history import RunHistory
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher, publish_interrupt
@@ -225,7 +224,7 @@ class LivePlugin:
         self.publisher.publish("test_started", started)
 
     def _phase_started(self, item: pytest.Item, phase: str) -> None:
-        self.publisher.publish("test_progress", phase_progress(item.nodeid, phase))
+        self.publisher.publish_phase(item.nodeid, phase)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -234,8 +233,9 @@ class LivePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         self._phase_started(item, "call")
-        # Whatever happened before a possibly long call goes out now.
-        self.publisher.flush()
+        # Whatever happened before a possibly long call goes out within the flush
+        # interval, from the publisher's timer: not a pipe write per test here.
+        self.publisher.flush_soon()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:

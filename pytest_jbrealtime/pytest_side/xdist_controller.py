@@ -38,7 +38,6 @@ from pytest_jbrealtime.protocol.events import (
     WorkerCrashed,
     WorkerFinished,
     WorkerStarted,
-    phase_progress,
 )
 from pytest_jbrealtime.pytest_side.xdist_worker import RELAY_EVENT, WORKERINPUT_KEY
 from pytest_jbrealtime.shared.unpatched import system
@@ -134,6 +133,9 @@ class XdistController:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         dsession = self.config.pluginmanager.get_plugin("dsession")
         if dsession is None:  # xdist installed but not distributing: a serial run
+            # Out of the way of every test's hooks (pluggy calls each plugin's, even
+            # one that returns at once: measurable on a suite of trivial tests).
+            self.config.pluginmanager.unregister(self)
             return
         self.active = True
         # DSession calls ``self.worker_<event>(node=…, …)`` for each message from a
@@ -200,7 +202,7 @@ class XdistController:
         if not self.active:
             return
         self.running[self.publisher.worker] = nodeid
-        self.publisher.publish("test_progress", phase_progress(nodeid, "setup"))
+        self.publisher.publish_phase(nodeid, "setup")
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -208,12 +210,12 @@ class XdistController:
             return
         if report.when == "setup":
             next_phase = "call" if report.passed else "teardown"
-            self.publisher.publish("test_progress", phase_progress(report.nodeid, next_phase))
+            self.publisher.publish_phase(report.nodeid, next_phase)
             # As serially when a call begins: nothing waits behind a long test (the
             # worker's own events of this test are held until its start is logged).
             self.publisher.flush()
         elif report.when == "call":
-            self.publisher.publish("test_progress", phase_progress(report.nodeid, "teardown"))
+            self.publisher.publish_phase(report.nodeid, "teardown")
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from pytest_jbrealtime.protocol.compact import expanded
 from pytest_jbrealtime.pytest_side.producer_client import ProducerConnection
 from pytest_jbrealtime.pytest_side.publisher import (
     EventPublisher,
@@ -218,6 +219,7 @@ class ChannelRelay:
         if self._send is None:
             self.dropped += len(events)
             return
+        events = expanded(events)  # events only on the channel (see ProducerConnection)
         try:
             text = _encoder.encode(events)
         except (TypeError, ValueError):  # one is not JSON at all (a cycle): only it is lost

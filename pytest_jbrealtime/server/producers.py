@@ -38,6 +38,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pytest_jbrealtime.protocol import PHASES
+from pytest_jbrealtime.protocol.compact import expanded
 from pytest_jbrealtime.shared.log import EventLog
 
 # Only for a lifecycle that never comes (nothing waits on a held frame).
@@ -127,12 +128,14 @@ class ProducerIntake:
             return True
         return False
 
-    def from_pipe(self, events: list[dict[str, Any]]) -> None:
+    def from_pipe(self, batch: list[Any]) -> None:
         """Append a batch of the controller's events, held frames right where they fit.
 
         A held frame goes in just after the event that lets it, not after the whole
-        batch: the same batch may already hold the test's next phase or its end.
+        batch: the same batch may already hold the test's next phase or its end. The
+        batch's phase records become their events first (protocol/compact.py).
         """
+        events = expanded(batch)
         start = 0
         for index, event in enumerate(events):
             if event.get("type") == "session_finished":

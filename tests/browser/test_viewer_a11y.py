@@ -54,6 +54,30 @@ def set_theme(driver: Chrome, theme: str) -> None:
     assert driver.execute_script("return document.documentElement.dataset.theme") == theme
 
 
+def theme(driver: Chrome) -> str:
+    return str(driver.execute_script("return document.documentElement.dataset.theme"))
+
+
+def system_prefers(driver: Chrome, scheme: str) -> None:
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "prefers-color-scheme", "value": scheme}]})
+
+
+def follows_the_system_until_toggled(driver: Chrome, page: ViewerPage) -> None:
+    """prefers-color-scheme is followed, live, until the toggle picks; the pick is kept."""
+    for scheme in ("dark", "light", "dark"):
+        system_prefers(driver, scheme)
+        page.wait_for(lambda wanted=scheme: theme(driver) == wanted)
+    page.find("theme-toggle").click()
+    assert theme(driver) == "light"
+    system_prefers(driver, "dark")
+    driver.refresh()
+    page.wait_for(lambda: driver.execute_script(
+        "return document.documentElement.dataset.ready === 'true'"))
+    assert theme(driver) == "light"
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
 def both_themes_clean(driver: Chrome, where: str) -> None:
     problems = {}
     for theme in ("dark", "light"):
@@ -84,6 +108,14 @@ def assert_no_sideways_scroll(driver: Chrome, where: str) -> None:
       }).slice(0, 5).map((node) => node.outerHTML.slice(0, 120));
     """)
     assert wide == [], (where, wide)
+
+
+def in_first_screen(driver: Chrome, testid: str) -> bool:
+    """Whether the element is inside the viewport as the page is scrolled now."""
+    return bool(driver.execute_script("""
+      const node = document.querySelector(`[data-testid="${arguments[0]}"]`);
+      const rect = node.getBoundingClientRect();
+      return rect.height > 0 && rect.top >= 0 && rect.bottom <= window.innerHeight;""", testid))
 
 
 def phone(driver: Chrome) -> None:
@@ -131,6 +163,7 @@ def test_report_on_every_screen(
     assert run.wait() == 1
     page = ViewerPage(driver).open(report.as_uri())
     page.wait_for(lambda: page.find("count-total").get_attribute("textContent") == "9")
+    follows_the_system_until_toggled(driver, page)
     both_themes_clean(driver, "report")
     phone(driver)
     try:
@@ -144,12 +177,29 @@ def test_report_on_every_screen(
         assert not page.find("test-detail").is_displayed()
         rows = [r for r in page.find_all("test-row") if r.is_displayed()]
         assert len(rows) >= 5
-        rows[0].click()
+        report_address = driver.current_url.split("#")[0]
+        driver.find_element(
+            "css selector", '[data-testid="test-row"][data-test-id="test_mixed.py::test_fail"]'
+        ).click()
         page.wait_for(lambda: page.find("test-detail").is_displayed())
         assert not page.find("test-list").is_displayed()
         assert_no_sideways_scroll(driver, "report detail at 390x844")
+        # The way back is on the detail's first screen, above it, not after the whole detail.
+        assert in_first_screen(driver, "detail-back")
+        assert driver.execute_script("""
+          const rect = (id) => document.querySelector(`[data-testid="${id}"]`)
+            .getBoundingClientRect();
+          return rect('detail-back').bottom <= rect('test-detail').top;""")
+        # The phone's own back button returns to the list, on the same page.
+        driver.back()
+        page.wait_for(lambda: page.find("test-list").is_displayed())
+        assert driver.current_url.split("#")[0] == report_address
+        rows = [r for r in page.find_all("test-row") if r.is_displayed()]
+        rows[1].click()
+        page.wait_for(lambda: page.find("test-detail").is_displayed())
         page.find("detail-back").click()
         page.wait_for(lambda: page.find("test-list").is_displayed())
+        assert driver.current_url.split("#")[0] == report_address
         # The panels row is one line until unfolded.
         assert page.find("panels-fold").is_displayed()
         assert not page.find("slowest").is_displayed()
@@ -158,7 +208,19 @@ def test_report_on_every_screen(
         assert_no_sideways_scroll(driver, "report, panels unfolded, at 390x844")
         both_themes_clean(driver, "report at 390x844")
 
+        # Zoomed to 200% on an open page (no reload): the panels fold, the list keeps its rows.
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        page.wait_for(lambda: page.find("slowest").is_displayed())
         desktop_zoomed(driver, 2)
+        page.wait_for(lambda: not page.find("slowest").is_displayed())
+        assert page.find("panels-fold").get_attribute("aria-expanded") == "false"
+        assert_no_sideways_scroll(driver, "report zoomed to 200% without a reload")
+        rows_on_screen = driver.execute_script("""
+          return [...document.querySelectorAll('[data-testid="test-row"]')].filter((row) => {
+            const rect = row.getBoundingClientRect();
+            return rect.height > 0 && rect.top >= 0 && rect.bottom <= window.innerHeight;
+          }).length;""")
+        assert rows_on_screen >= 3, rows_on_screen
         driver.refresh()
         page.wait_for(lambda: page.find("count-total").get_attribute("textContent") == "9")
         assert_no_sideways_scroll(driver, "report at 200%")
@@ -193,6 +255,10 @@ def test_live_page_on_a_phone(
             ".getBoundingClientRect().top"
             " - document.getElementById('toasts').getBoundingClientRect().height")
         assert top < PHONE[1] * 0.6, top
+        # The whole command, shown on a tap, wraps within the screen.
+        page.find("run-title").click()
+        page.wait_for(lambda: "--jb-live-linger 60" in page.text("run-title"))
+        assert_no_sideways_scroll(driver, "live page at 390x844, the whole command shown")
         release.touch()
         page.wait_finished()
         assert_no_sideways_scroll(driver, "live page at 390x844 finished")
@@ -251,6 +317,13 @@ def test_hub_run_list_and_run_page(tmp_path: Path, driver: Chrome, running: list
         "return document.documentElement.dataset.ready === 'true'"))
     page.wait_finished()
     both_themes_clean(driver, "hub run page")
+    # The timeline has a lane per shard (each ran serially, each its own `main`), a bar a test.
+    started = driver.execute_script(
+        "return window.__jbLive.view.store.order.filter((t) => t.status !== 'queued').length")
+    assert started > 10
+    page.wait_for(lambda: (page.find("worker-timeline").get_attribute("data-lanes"),
+                           page.find("worker-timeline").get_attribute("data-bars"))
+                  == ("part-a,part-b", str(started)))
     # The title names both shards and what each ran, without the plugin's options.
     title = page.find("run-title")
     assert "2 shards" in title.text
@@ -258,6 +331,13 @@ def test_hub_run_list_and_run_page(tmp_path: Path, driver: Chrome, running: list
     assert "-k 'not nothing' test_a.py), part-b (pytest " in title.text
     assert "--jb-live" not in title.text
     assert "--jb-live-hub" in (title.get_attribute("title") or "")
+    # A click shows the whole commands (there is no hover on a phone); another, the title.
+    short = title.text
+    title.click()
+    page.wait_for(lambda: title.get_attribute("aria-expanded") == "true")
+    assert "part-a: pytest " in title.text and "--jb-live-hub" in title.text
+    title.click()
+    page.wait_for(lambda: title.text == short)
     # Back to the list from the run page.
     page.find("hub-back").click()
     page.wait_for(lambda: driver.current_url == f"{hub.url}/")

@@ -114,6 +114,18 @@ def test_search_language_narrows_and_status_failed_is_exactly_the_failures(
     page.search("status:failed")
     page.wait_for(lambda: page.visible_count() == 2)
     assert set(listed_ids(page)) == FAILED
+    # For screen readers a row's status is words, not only the dot's colour; the selected
+    # row is the listbox's selected option, and the selection is said.
+    rows = [row for row in page.find_all("test-row") if row.is_displayed()]
+    assert [row.accessible_name.endswith(", failed") for row in rows] == [True, True], [
+        row.accessible_name for row in rows]
+    assert {row.aria_role for row in rows} == {"option"}
+    click_row(page, "test_mixed.py::test_fail")
+    page.wait_for(lambda: page.find("announcer").get_attribute("textContent")
+                  == "Selected test_fail, failed")
+    selected = [row for row in page.find_all("test-row")
+                if row.is_displayed() and row.get_attribute("aria-selected") == "true"]
+    assert [row.get_attribute("data-test-id") for row in selected] == ["test_mixed.py::test_fail"]
     # Failure text and captured output are searched too.
     page.search("about to fail")  # printed by test_fail
     page.wait_for(lambda: listed_ids(page) == ["test_mixed.py::test_fail"])
@@ -190,12 +202,28 @@ def test_keys_sticky_header_and_folding(
     test_list.send_keys(Keys.HOME)
     page.wait_for(lambda: driver.execute_script(
         "return window.__jbLive.view.list.cursorKey") == "test_timed.py")
+    # Enter on a header folds and unfolds it.
+    test_list.send_keys(Keys.ENTER)
+    page.wait_for(lambda: len(page.rendered_rows()) == 0)
+    test_list.send_keys(Keys.ENTER)
+    page.wait_for(lambda: len(page.rendered_rows()) > 0)
     test_list.send_keys(Keys.ARROW_DOWN)
     page.wait_for(lambda: page.text("detail-name") == "test_slowest")
+    # Enter on a test opens it: the keyboard goes to its detail.
+    test_list.send_keys(Keys.ENTER)
+    page.wait_for(lambda: driver.switch_to.active_element.get_attribute("data-testid")
+                  == "test-detail")
+    driver.execute_script("arguments[0].focus();", test_list)
     # ← on a test folds its group; → unfolds it.
     test_list.send_keys(Keys.ARROW_LEFT)
     page.wait_for(lambda: page.visible_count() == 43 and len(page.rendered_rows()) == 0)
-    assert page.find("announcer").get_attribute("textContent") != ""
+    # Folding is said, and the header the keyboard is on is the list's active descendant.
+    assert "folded" in (page.find("announcer").get_attribute("textContent") or "")
+    active = driver.execute_script(
+        "const list = arguments[0];"
+        "return document.getElementById(list.getAttribute('aria-activedescendant')).dataset.group;",
+        test_list)
+    assert active == "test_timed.py"
     test_list.send_keys(Keys.ARROW_RIGHT)
     page.wait_for(lambda: len(page.rendered_rows()) > 0)
     page.find("fold-all").click()

@@ -1,5 +1,5 @@
 """The slowest view and the worker timeline (issue 17), in real headless Chromium watching
-real ``pytest --jb-live`` runs, serial and ``-n 2``."""
+real ``pytest --jb-live`` runs, serial and ``-n 2``, finished and live."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from selenium.webdriver import Chrome
 
 from tests.browser.test_viewer_find import TIMED_SUITE
+from tests.browser.test_viewer_live import write_gated_suite
 from tests.browser.viewer_page import ViewerPage
 from tests.support import LiveProcess, wait_until
 
@@ -109,3 +110,41 @@ def test_worker_timeline_of_an_xdist_run(
     page.wait_for(lambda: timeline(page)["bars"] == "0")
     page.find("scrubber-end").click()
     page.wait_for(lambda: timeline(page)["bars"] == "16")
+
+
+def test_worker_timeline_follows_a_live_run_and_shows_an_idle_worker(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    # One test holds its worker until released; the other worker runs out of tests and idles.
+    release = write_gated_suite(suite_dir.path, before=12, after=5)
+    run = start_live(suite_dir.path, "-n", "2", "--jb-live-linger", "60",
+                     "--jb-live-monitor-interval", "0.5")
+    page = ViewerPage(driver).open(run.wait_for_link())
+    page.wait_for(lambda: page.statuses().get("test_gated.py::test_gate") == "running")
+    # Mid-run: a bar for every test started so far (the gate's still open), one lane a worker.
+    drawn = """
+      const node = document.querySelector('[data-testid="worker-timeline"]');
+      const started = window.__jbLive.view.store.order.filter((t) => t.status !== 'queued');
+      return [Number(node.dataset.bars), started.length, node.dataset.lanes];"""
+    page.wait_for(lambda: (lambda bars, started, lanes: bars == started and lanes == "gw0,gw1")(
+        *driver.execute_script(drawn)))
+    # The slowest view is live as well: the tests finished so far, slowest first.
+    slowest = """
+      const done = window.__jbLive.view.store.order.filter((t) => typeof t.duration === 'number');
+      const rows = [...document.querySelectorAll('[data-testid="slowest-row"]')];
+      return [done.length, rows.map((row) => Number(row.dataset.duration))];"""
+    page.wait_for(lambda: (lambda done, rows: 0 < len(rows) == min(10, done)
+                           and rows == sorted(rows, reverse=True))(
+        *driver.execute_script(slowest)))
+    # The worker without the gate goes idle, and the timeline says so while the run goes on.
+    page.wait_for(lambda: any("idle for the last" in fact.text for fact in driver.find_elements(
+        "css selector", '[data-testid="timeline-facts"] li')), timeout=90)
+    assert page.run_status()[0] == "running"
+    gate_worker = driver.execute_script(
+        "return window.__jbLive.view.store.tests.get('test_gated.py::test_gate').worker")
+    idle = [fact.get_attribute("data-worker") for fact in driver.find_elements(
+        "css selector", '[data-testid="timeline-facts"] li') if "idle for the last" in fact.text]
+    assert gate_worker in ("gw0", "gw1") and idle and gate_worker not in idle, (gate_worker, idle)
+    release.touch()
+    page.wait_finished()
+    page.wait_for(lambda: timeline(page) == {"bars": "18", "lanes": "gw0,gw1"})
