@@ -45,3 +45,23 @@ def test_run_titles_know_every_flag_option_of_the_plugin() -> None:
     in_js = set(re.findall(r"'(--[\w-]+)'", match.group(1)))
     assert in_js == {option.flag for option in OPTIONS if option.is_flag}
     assert all(option.flag.startswith("--jb-live") for option in OPTIONS)
+
+
+def test_every_data_testid_of_the_viewer_is_documented() -> None:
+    """Tests and users' tools rely on the data-testid hooks: each one the viewer or the hub
+    page sets is in docs/viewer.md's table (the hub's history parts in docs/hub.md)."""
+    import re
+
+    root = JS_TESTS.parent.parent
+    pattern = re.compile(
+        r"""data-testid['"]?\s*[:=]\s*['"]([\w-]+)['"]|dataset\.testid\s*=\s*['"]([\w-]+)['"]""")
+    found: dict[str, str] = {}
+    for path in sorted((root / "viewer").glob("*")):
+        if path.suffix in (".js", ".html"):
+            for match in pattern.finditer(path.read_text(encoding="utf-8")):
+                found.setdefault(match.group(1) or match.group(2), path.name)
+    assert len(found) > 80, found  # the pattern still finds them
+    docs = "".join((root / "docs" / name).read_text(encoding="utf-8")
+                   for name in ("viewer.md", "hub.md"))
+    missing = {testid: where for testid, where in found.items() if f"`{testid}`" not in docs}
+    assert missing == {}

@@ -58,6 +58,7 @@ export class RunTitle {
   constructor(node) {
     this.node = node;
     this.sessions = [];
+    this.expanded = false;
   }
 
   clear() {
@@ -82,13 +83,36 @@ export class RunTitle {
 
   draw() {
     const { text, full } = runTitle(this.sessions);
-    if (this.node.textContent !== text) this.node.textContent = text;
+    // Opened (a click, Enter), it shows the whole command, wrapped: a phone has no hover.
+    const shown = this.expanded && full ? full : text;
+    if (this.node.textContent !== shown) this.node.textContent = shown;
     this.node.title = full;
+    this.node.classList.toggle('expanded', shown === full && full !== '');
+    this.node.setAttribute('aria-expanded', String(shown === full && full !== ''));
+  }
+
+  /** A click (or Enter, Space) shows the whole command, or the short title again. */
+  bindToggle() {
+    this.expanded = false;
+    this.node.tabIndex = 0;
+    this.node.setAttribute('role', 'button');
+    this.node.setAttribute('aria-expanded', 'false');
+    const toggle = () => {
+      this.expanded = !this.expanded;
+      this.draw();
+    };
+    this.node.addEventListener('click', toggle);
+    this.node.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter' && event.key !== ' ') return;
+      event.preventDefault();
+      toggle();
+    });
   }
 }
 
 export function mountRunTitle(view, node = document.getElementById('run-title')) {
   const title = new RunTitle(node);
+  title.bindToggle();
   view.addPanel(title);
   return title;
 }

@@ -255,6 +255,10 @@ def test_live_page_on_a_phone(
             ".getBoundingClientRect().top"
             " - document.getElementById('toasts').getBoundingClientRect().height")
         assert top < PHONE[1] * 0.6, top
+        # The whole command, shown on a tap, wraps within the screen.
+        page.find("run-title").click()
+        page.wait_for(lambda: "--jb-live-linger 60" in page.text("run-title"))
+        assert_no_sideways_scroll(driver, "live page at 390x844, the whole command shown")
         release.touch()
         page.wait_finished()
         assert_no_sideways_scroll(driver, "live page at 390x844 finished")
@@ -327,6 +331,13 @@ def test_hub_run_list_and_run_page(tmp_path: Path, driver: Chrome, running: list
     assert "-k 'not nothing' test_a.py), part-b (pytest " in title.text
     assert "--jb-live" not in title.text
     assert "--jb-live-hub" in (title.get_attribute("title") or "")
+    # A click shows the whole commands (there is no hover on a phone); another, the title.
+    short = title.text
+    title.click()
+    page.wait_for(lambda: title.get_attribute("aria-expanded") == "true")
+    assert "part-a: pytest " in title.text and "--jb-live-hub" in title.text
+    title.click()
+    page.wait_for(lambda: title.text == short)
     # Back to the list from the run page.
     page.find("hub-back").click()
     page.wait_for(lambda: driver.current_url == f"{hub.url}/")
