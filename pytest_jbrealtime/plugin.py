@@ -87,6 +87,10 @@ def pytest_configure(config: pytest.Config) -> None:
     live_run = LiveRun(config, settings, warn=lambda m: _warn(config, m))
     if live_run.start(run_id=settings.jb_live_run_id or uuid.uuid4().hex):
         config.pluginmanager.register(live_run, LIVE_RUN_NAME)
+        # A Ctrl-C (or an error) in a pytest_unconfigure called before ours skips ours; the
+        # config's cleanups still run, and the run's outputs are written there. After a
+        # stop in pytest_unconfigure this one has nothing left to do.
+        config.add_cleanup(lambda: live_run.stop(linger=False))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

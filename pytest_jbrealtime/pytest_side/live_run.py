@@ -218,8 +218,17 @@ class LiveRun:
         if terminal is not None:
             terminal.flush()
 
-    def stop(self) -> None:
-        """End the run's stream: bounded, and never raising into pytest."""
+    def stop(self, linger: bool = True) -> None:
+        """End the run's stream: bounded, and never raising into pytest. A Ctrl-C
+        meanwhile ends the linger, never the outputs (cancel.py). ``linger=False``: the
+        session is being torn down by an exception already, so no one is kept waiting."""
+        try:
+            with self.cancel.finishing():
+                self._stop(may_linger=linger)
+        finally:
+            self.cancel.release()  # after finishing: the handlers there were, SIGTERM last
+
+    def _stop(self, may_linger: bool) -> None:
         server, publisher = self.server, self.publisher
         self.server = self.publisher = None
         set_active_publisher(None)
@@ -229,28 +238,25 @@ class LiveRun:
             self.last_words.disarm()
         if server is None or publisher is None:
             return
+        session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
+        if session_plugin is not None:
+            session_plugin.finish_if_skipped()
         publisher.stop_timer()
         publisher.flush()
-        # Cancelled already (SIGTERM since the last test): no linger, the outputs at once.
-        linger = self.settings.jb_live_linger
-        try:
-            if linger > 0 and self.cancel.received is None:
-                self._write_line(
-                    f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
-                )
-        except KeyboardInterrupt:  # Ctrl-C right then: no linger; the server still stops
-            linger = 0.0
+        # Cancelled already (SIGTERM or Ctrl-C since the last test): no linger, the outputs
+        # at once.
+        linger = self.settings.jb_live_linger if may_linger else 0.0
+        if linger > 0 and not self.cancel.cancelled:
+            self._write_line(
+                f"jb-live: serving the finished run for {linger:g} s more (Ctrl-C to stop)"
+            )
         try:
             with self.cancel.lingering():
-                # Cancelled already (SIGTERM since the last test): no linger, outputs at once.
-                server.stop(linger=linger if self.cancel.received is None else 0.0)
+                server.stop(linger=0.0 if self.cancel.cancelled else linger)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM during the linger: its end, early
             pass
         except Exception as exc:  # the run is over; a stop error must not change its status
             self.warn(f"stopping the live server failed: {exc!r}")
-        try:
-            self.outputs.finish(server)
-            self.stalls.close()
-            server.remove_run_dir()
-        finally:
-            self.cancel.release()
+        self.outputs.finish(server)
+        self.stalls.close()
+        server.remove_run_dir()

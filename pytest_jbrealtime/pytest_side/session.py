@@ -68,11 +68,14 @@ class LivePlugin:
         self._reran: set[str] = set()
         # The run's failed tests with their verdicts, for the CI summary (ci.py).
         self.failures: list[ci.Failure] = []
+        self._session: pytest.Session | None = None
+        self._finished = False
 
     # -- session ---------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._session = session
         started: SessionStarted = {
             "args": list(self.config.invocation_params.args),
             "rootdir": str(self.config.rootpath),
@@ -148,6 +151,17 @@ class LivePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._publish_finished(exitstatus)
+
+    def finish_if_skipped(self) -> None:
+        """A Ctrl-C (or an error) in another plugin's pytest_sessionfinish called before
+        this one (trylast) skips it: the run still ends with its session_finished, pytest's
+        exit status for its tests, so its recording and report are whole."""
+        if not self._finished and self._session is not None:
+            self._publish_finished(int(self._session.exitstatus))
+
+    def _publish_finished(self, exitstatus: int) -> None:
+        self._finished = True
         self.publisher.current_test_id = None
         finished: SessionFinished = {
             "exit_status": int(exitstatus),
