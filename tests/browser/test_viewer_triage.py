@@ -214,6 +214,9 @@ def assert_triage(page: ViewerPage, size: tuple[int, int]) -> None:
     assert sorted(g.get_attribute("data-category") or "" for g in warning_groups) == [
         "DeprecationWarning", "UserWarning"]
     assert "test_triage.py::test_warns" in page.find("warnings-view").text
+    # With their counts, adding up to the warnings chip (pytest's "2 warnings").
+    assert [g.get_attribute("data-count") for g in warning_groups] == ["1", "1"]
+    assert chip(page, "warnings") == 2
     show_view(page, "tests")
     assert_no_escapes(page)
 
