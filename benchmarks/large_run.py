@@ -26,11 +26,9 @@ import asyncio
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,9 @@ from typing import Any
 import psutil
 import websockets
 
-LINK = re.compile(r"jb-live: watch this run at (http://(\S+?)/\?token=(\S+))")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_link import read_live_link
+
 MIB = 1024 * 1024
 
 
@@ -147,27 +147,18 @@ def main() -> None:
             [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--jb-live",
              "--jb-live-port", "0", "--jb-live-wait-viewers", "1", "--jb-live-linger", "600"],
             cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        assert process.stdout is not None
-        link = host = token = ""
-        for line in process.stdout:
-            match = LINK.search(line)
-            if match:
-                link, host, token = match.groups()
-                break
-        if not link:
-            raise SystemExit("no link printed")
-        # pytest's progress dots go on: read them, or a full pipe stops the run.
-        threading.Thread(target=process.stdout.read, daemon=True).start()
-        reader = asyncio.run(read_all(f"ws://{host}/ws/reader?token={token}"))
+        link = read_live_link(process)
+        reader = asyncio.run(read_all(f"ws://{link.host}/ws/reader?token={link.token}"))
         run_seconds = time.monotonic() - started
         pytest_cpu = psutil.Process(process.pid).cpu_times()
         server = server_process(process.pid)
         time.sleep(1)  # the server has handed out its last frames
         peak, current = peak_and_current_rss(server.pid)
         late_started = time.monotonic()
-        late_reader = asyncio.run(read_all(f"ws://{host}/ws/late-reader?token={token}"))
+        late_reader = asyncio.run(
+            read_all(f"ws://{link.host}/ws/late-reader?token={link.token}"))
         late_reader_seconds = time.monotonic() - late_started
-        late = None if args.no_browser else late_joiner_seconds(link)
+        late = None if args.no_browser else late_joiner_seconds(link.url)
         peak_after_late, _ = peak_and_current_rss(server.pid)
         process.terminate()
         try:

@@ -19,12 +19,10 @@ import asyncio
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -35,11 +33,11 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from live_link import PytestOutput
 from suite import write_suite
 
 from pytest_jbrealtime.shared.auth import AUDIENCE
 
-LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
 SECRET = "benchmark-secret-" + "b" * 48
 
 
@@ -142,21 +140,11 @@ def run_once(suite: Path, args: argparse.Namespace) -> dict[str, object]:
                "--jb-live-wait-timeout", "120"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env)
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = LINK.search(line)
-        if match:
-            host, token = match.groups()
-            break
-    else:
-        raise SystemExit("no link printed")
-    run_id = jwt.decode(token, options={"verify_signature": False})["run"]
-    # Keep reading pytest's output: a full pipe would stop the run.
-    drain = threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True)
-    drain.start()
-    result = asyncio.run(bench(host, run_id, args))
+    output = PytestOutput(process)
+    link = output.link()
+    result = asyncio.run(bench(link.host, link.run_id, args))
     process.wait()
-    drain.join(10)
+    output.wait(10)
     return result
 
 

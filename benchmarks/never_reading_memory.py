@@ -32,10 +32,12 @@ import jwt
 import psutil
 import websockets
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_link import read_live_link
+
 from pytest_jbrealtime.shared.auth import AUDIENCE
 
 SECRET = "benchmark-secret-" + "b" * 48
-LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
 MIB = 2**20
 SUITE = '''
 import os, pathlib, time
@@ -143,19 +145,12 @@ def run_once(stuck: int, wide: bool) -> dict[str, Any]:
             [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
              "--jb-live", "--jb-live-port", "0"],
             cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert process.stdout is not None
         try:
-            for line in process.stdout:
-                match = LINK.search(line)
-                if match:
-                    host, token = match.groups()
-                    break
-            else:
-                raise RuntimeError("no link printed")
-            run_id = jwt.decode(token, options={"verify_signature": False})["run"]
+            # Read on to the end: a verbose run would otherwise stop on a full pipe.
+            link = read_live_link(process)
             server = next(child for child in psutil.Process(process.pid).children(recursive=True)
                           if "pytest_jbrealtime.server.process" in " ".join(child.cmdline()))
-            result = asyncio.run(measure(host, run_id, server, stuck))
+            result = asyncio.run(measure(link.host, link.run_id, server, stuck))
         finally:
             (folder / "gate").touch()
             try:

@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -39,10 +38,9 @@ import psutil
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_link import PytestOutput
 from pairing import paired_ratio
 from suite import SUITES
-
-LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
 
 
 def _viewer(host: str, token: str, received: list[int]) -> None:
@@ -91,24 +89,21 @@ def run_once(variant: str, suite: Path, out: Path) -> tuple[float, float, float,
     started = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env)
-    assert process.stdout is not None
+    output = PytestOutput(process)
     received: list[int] = []
     viewer: threading.Thread | None = None
-    tail = ""
-    for line in process.stdout:
-        tail = line
-        match = LINK.search(line)
-        if match and viewer is None:
-            viewer = threading.Thread(target=_viewer, args=(*match.groups(), received))
-            viewer.start()
-    elapsed = time.perf_counter() - started  # stdout closed: pytest is exiting
+    if variant.startswith("live"):
+        link = output.link()
+        viewer = threading.Thread(target=_viewer, args=(link.host, link.token, received))
+        viewer.start()
+    elapsed = output.wait() - started  # stdout closed: pytest is exiting
     cpu, cpu_all = _cpu_seconds(process)
     process.wait()
     if viewer is not None:
         viewer.join(30)
         if received != list(range(1, len(received) + 1)) or not received:
             raise SystemExit(f"viewer missed events: got {len(received)}")
-    return elapsed, cpu, cpu_all, tail.strip()
+    return elapsed, cpu, cpu_all, output.last_line
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -34,10 +33,9 @@ import psutil
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_link import PytestOutput
 from pairing import paired_ratio
 from suite import write_suite
-
-LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
 
 
 def epoch_of(timestamp: str) -> float:
@@ -86,28 +84,23 @@ def run_once(variant: str, suite: Path) -> dict[str, Any]:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
-    assert process.stdout is not None
+    output = PytestOutput(process)
     result: dict[str, Any] = {}
     done = threading.Event()
     threads: list[threading.Thread] = []
     peak_rss = [0]
-    for line in process.stdout:
-        match = LINK.search(line)
-        if match:
-            host, token = match.groups()
-            url = f"ws://{host}/ws/%s?token={token}"
-            threads.append(threading.Thread(
-                target=asyncio.run, args=(reader(url % "reader", result),)))
-            if variant == "reader+stuck":
-                threads.append(threading.Thread(
-                    target=asyncio.run, args=(stuck(host, url % "stuck", result, done),)))
-            threads.append(threading.Thread(target=sample_rss, args=(process.pid, peak_rss, done),
-                                            daemon=True))
-            for thread in threads:
-                thread.start()
-            break
-    for _ in process.stdout:
-        pass
+    link = output.link()
+    url = f"ws://{link.host}/ws/%s?token={link.token}"
+    threads.append(threading.Thread(
+        target=asyncio.run, args=(reader(url % "reader", result),)))
+    if variant == "reader+stuck":
+        threads.append(threading.Thread(
+            target=asyncio.run, args=(stuck(link.host, url % "stuck", result, done),)))
+    threads.append(threading.Thread(target=sample_rss, args=(process.pid, peak_rss, done),
+                                    daemon=True))
+    for thread in threads:
+        thread.start()
+    output.wait()
     process.wait()
     exited = time.time()
     result["wall"] = time.perf_counter() - started

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,9 @@ from typing import Any
 
 import websockets
 
-LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_link import PytestOutput
+
 SUITE = '''
 import hashlib, os, pathlib, time
 
@@ -132,21 +133,15 @@ def main() -> None:
         process = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True,
                                    env={**os.environ, "GATES": str(gates)})
-        assert process.stdout is not None
-        for line in process.stdout:
-            match = LINK.search(line)
-            if match:
-                host, token = match.groups()
-                break
-        else:
-            raise SystemExit("no viewer link")
+        output = PytestOutput(process)
+        link = output.link()
         try:
-            results = asyncio.run(measure(f"ws://{host}/ws/bench?token={token}", gates,
-                                          options.asks))
+            results = asyncio.run(measure(f"ws://{link.host}/ws/bench?token={link.token}",
+                                          gates, options.asks))
         finally:
             for case, _ in CASES:
                 (gates / case).touch()
-            process.stdout.read()
+            output.wait(120)
             process.wait(120)
     load = os.getloadavg()
     print(json.dumps({"workers": options.workers or "serial", "asks": options.asks,

@@ -29,13 +29,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -44,10 +42,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.live_link import PytestOutput  # noqa: E402
 from benchmarks.viewer_render import make_driver  # noqa: E402
 from pytest_jbrealtime.shared.recording import read_recording  # noqa: E402
 
-LINK = re.compile(r"jb-live: watch this run at (http://\S+)")
 EVENTS_PER_TEST = 5
 
 CONFTEST = textwrap.dedent(
@@ -150,30 +148,13 @@ def one_run(tests: int, steps: int, rate: float, tmp: Path, index: int) -> dict[
                "--jb-live-monitor-interval", "0", "--jb-live-record", str(recording)]
     process = subprocess.Popen(command, cwd=suite, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    link: list[str] = []
-    found = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = LINK.search(line)
-            if match and not link:
-                link.append(match.group(1))
-                found.set()
-        found.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    output = PytestOutput(process)
     driver = make_driver(str(tmp / f"profile-{index}"))
     try:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FLUSH_LOGGER})
-        if not found.wait(60) or not link:
-            raise SystemExit("no viewer link:\n" + "".join(lines))
-        driver.get(link[0])
+        driver.get(output.link(60).url)
         exit_status = process.wait(600)
-        reader.join(10)
+        output.wait(10)
         deadline = time.monotonic() + 60
         while not driver.execute_script(
                 "return window.__jbLive && window.__jbLive.view.liveStore.finished !== null"):

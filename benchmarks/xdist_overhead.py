@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -30,10 +29,9 @@ from typing import Any
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_link import PytestOutput
 from pairing import paired_ratio
 from suite import write_suite
-
-LINK = re.compile(r"jb-live: watch this run at http://(\S+?)/\?token=(\S+)")
 
 
 def _viewer(host: str, token: str, received: list[dict[str, Any]]) -> None:
@@ -59,18 +57,17 @@ def run_once(variant: str, suite: Path, workers: int) -> tuple[float, str]:
     started = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env)
-    assert process.stdout is not None
+    output = PytestOutput(process)
     received: list[dict[str, Any]] = []
     viewer: threading.Thread | None = None
-    tail = ""
-    for line in process.stdout:
-        tail = line
-        match = LINK.search(line)
-        if match and viewer is None:
-            viewer = threading.Thread(target=_viewer, args=(*match.groups(), received))
-            viewer.start()
+    if variant == "live":
+        link = output.link()
+        viewer = threading.Thread(target=_viewer, args=(link.host, link.token, received))
+        viewer.start()
+    output.wait()
     process.wait()
     elapsed = time.perf_counter() - started
+    tail = output.last_line
     if viewer is not None:
         viewer.join(60)
         seqs = [e["seq"] for e in received]
@@ -82,7 +79,7 @@ def run_once(variant: str, suite: Path, workers: int) -> tuple[float, str]:
         if any(e["worker"] == "main" for e in completed):
             raise SystemExit("a test_completed without its worker")
         tail += f" ({len(completed)} completed, {len(seqs)} events)"
-    return elapsed, tail.strip()
+    return elapsed, tail
 
 
 def main() -> None:
