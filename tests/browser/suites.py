@@ -106,7 +106,7 @@ TRIAGE_SUITE = textwrap.dedent(
     def test_flaky():
         ATTEMPTS["flaky"] += 1
         print(f"attempt {ATTEMPTS['flaky']}")
-        assert ATTEMPTS["flaky"] >= 2, "not yet"
+        assert ATTEMPTS["flaky"] >= 2, "\\x1b[33mnot yet\\x1b[0m"
 
     @pytest.fixture
     def database():

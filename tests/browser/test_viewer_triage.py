@@ -198,6 +198,9 @@ def assert_triage(page: ViewerPage, size: tuple[int, int]) -> None:
     assert "attempt 2" in page.find("test-detail").text
     tabs[0].click()
     page.wait_for(lambda: "not yet" in page.find("test-detail").text)
+    # Attempt 1's own summary, its message in colour (yellow), no escape.
+    assert page.find("test-detail").find_elements(By.CSS_SELECTOR, ".ansi-fg-3")
+    assert_no_escapes(page)
     assert "attempt 1" in page.find("test-detail").text
     row = next(r for r in page.find_all("test-row") if r.get_attribute("data-test-id") == FLAKY_ID)
     assert row.get_attribute("data-status") == "passed"  # as pytest counts it
@@ -211,6 +214,9 @@ def assert_triage(page: ViewerPage, size: tuple[int, int]) -> None:
     assert sorted(g.get_attribute("data-category") or "" for g in warning_groups) == [
         "DeprecationWarning", "UserWarning"]
     assert "test_triage.py::test_warns" in page.find("warnings-view").text
+    # With their counts, adding up to the warnings chip (pytest's "2 warnings").
+    assert [g.get_attribute("data-count") for g in warning_groups] == ["1", "1"]
+    assert chip(page, "warnings") == 2
     show_view(page, "tests")
     assert_no_escapes(page)
 
@@ -318,6 +324,9 @@ def assert_colours(page: ViewerPage) -> None:
     green = detail.find_elements(By.CSS_SELECTOR, ".ansi-fg-2")
     assert [g.text for g in green] == ["GREEN"]
     assert detail.find_elements(By.CSS_SELECTOR, '[data-testid="traceback"] .ansi-fg-1')
+    # The one-line summary too: colour, not escapes.
+    summary = detail.find_element(By.CSS_SELECTOR, ".detail-summary")
+    assert [r.text for r in summary.find_elements(By.CSS_SELECTOR, ".ansi-fg-1")] == ["red message"]
     assert_no_escapes(page)
     back_to_list(page)
 
