@@ -119,6 +119,42 @@ def test_worker_timeline_of_an_xdist_run(
     page.wait_for(lambda: timeline(page)["bars"] == "0")
     page.find("scrubber-end").click()
     page.wait_for(lambda: timeline(page)["bars"] == "16")
+    failure_among_many_fast_tests_is_seen(page)
+
+
+def failure_among_many_fast_tests_is_seen(page: ViewerPage) -> None:
+    """The page's timeline fed 3,000 tests of a millisecond (bars under a pixel wide), one
+    failed in the middle: that one is drawn in the failure's colour, not covered by the
+    passes around it."""
+    colours = page.driver.execute_script("""
+      const t = window.__jbLive.view.timeline;
+      const at = (ms) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
+      const events = [{ type: 'session_started', seq: 1, timestamp: at(0), worker: 'main' }];
+      for (let i = 0; i < 3000; i += 1) {
+        const id = `t.py::test_fast[${i}]`;
+        const result = i === 1500 ? 'failed' : 'passed';
+        events.push({ type: 'test_started', seq: events.length + 1, timestamp: at(i * 3),
+                      worker: 'gw0', test_id: id });
+        events.push({ type: 'test_completed', seq: events.length + 1, timestamp: at(i * 3 + 1),
+                      worker: 'gw0', test_id: id, result });
+      }
+      t.clear();
+      t.applyEvents(events);
+      t.draw();
+      const bar = t.lanesInOrder()[0].bars[1500];
+      const { x } = t.geometry();
+      const ratio = t.canvas.width / t.canvas.clientWidth;
+      const [r, g, b] = t.canvas.getContext('2d').getImageData(
+        Math.floor((x(bar.start) + 0.5) * ratio), Math.floor(8 * ratio), 1, 1).data;
+      const probe = document.createElement('span');
+      probe.style.color = 'var(--failed)';
+      document.body.append(probe);
+      const failed = getComputedStyle(probe).color;
+      probe.remove();
+      return { pixel: `rgb(${r}, ${g}, ${b})`, failed, width: x(bar.end) - x(bar.start),
+               bars: t.root.dataset.bars };""")
+    assert colours["bars"] == "3000" and colours["width"] < 1, colours
+    assert colours["pixel"] == colours["failed"], colours
 
 
 def test_worker_timeline_follows_a_live_run_and_shows_an_idle_worker(
@@ -186,3 +222,4 @@ def test_a_sharded_hub_run_keeps_each_shards_workers_apart(
     assert sorted(done) == ["part-a gw0", "part-a gw1", "part-b gw0", "part-b gw1"], lanes
     assert done["part-a gw0"] + done["part-a gw1"] == 15
     assert done["part-b gw0"] + done["part-b gw1"] == 1
+
