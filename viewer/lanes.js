@@ -1,4 +1,4 @@
-// WorkerLanes: one lane per pytest-xdist worker — the test it runs now, how many tests it
+// WorkerLanes: one lane per pytest-xdist worker (per shard and worker on a hub) — the test it runs now, how many tests it
 // has done (and how many of them failed), whether it finished or crashed, and a marker for
 // each crash naming the test it took down (docs/protocol.md, "pytest-xdist runs"). Hidden
 // until the first event from a worker: in a serial run every event says `main`.
@@ -13,8 +13,9 @@ import { categoriesOf, countsText } from './counting.js';
 // Redraw at most this often; a replay arrives as one batch and draws once.
 export const LANES_DRAW_MS = 200;
 
-export function newWorkerLane(worker) {
-  return { worker, state: 'running', current: null, currentName: '', done: 0, failed: 0, error: 0, crashes: [] };
+/** A lane: `worker` its name (`gw1`; `part-a gw1` on a hub, see laneOf). */
+export function newWorkerLane(worker, shard = '', xdistId = worker) {
+  return { worker, shard, xdistId, state: 'running', current: null, currentName: '', done: 0, failed: 0, error: 0, crashes: [] };
 }
 
 /** gw2 before gw10: workers in the order xdist numbers them. */
@@ -25,15 +26,33 @@ export function workerOrder(a, b) {
   return String(a).localeCompare(String(b));
 }
 
-/** Apply one event to `lanes` (a Map worker -> lane); true if a lane changed. No DOM. */
+/**
+ * Where an event ran: its worker, and on a hub its shard as well (the hub stamps each event
+ * with the `shard` that published it; every shard has its own `main` and `gw0`). `label` is
+ * the lane's name: `gw1`, `main`, or on a hub `part-a` (a serial shard) or `part-a gw1`.
+ */
+export function laneOf(event) {
+  const worker = typeof event.worker === 'string' ? event.worker : 'main';
+  const shard = typeof event.shard === 'string' && event.shard !== '' ? event.shard : '';
+  const label = shard === '' ? worker : worker === 'main' ? shard : `${shard} ${worker}`;
+  return { label, shard, worker };
+}
+
+/** Lanes ({shard, worker}) in order: by shard, then as xdist numbers its workers. */
+export function laneOrder(a, b) {
+  if (a.shard !== b.shard) return a.shard < b.shard ? -1 : 1;
+  return workerOrder(a.worker, b.worker);
+}
+
+/** Apply one event to `lanes` (a Map lane name -> lane); true if a lane changed. No DOM. */
 export function applyLaneEvent(lanes, event) {
-  const worker = event.worker;
-  if (typeof worker !== 'string' || worker === 'main') return false;
-  let lane = lanes.get(worker);
+  if (typeof event.worker !== 'string' || event.worker === 'main') return false;
+  const where = laneOf(event);
+  let lane = lanes.get(where.label);
   const created = !lane;
   if (created) {
-    lane = newWorkerLane(worker);
-    lanes.set(worker, lane);
+    lane = newWorkerLane(where.label, where.shard, where.worker);
+    lanes.set(where.label, lane);
   }
   switch (event.type) {
     case 'worker_started':
@@ -120,11 +139,11 @@ export class WorkerLanes {
   }
 
   draw() {
-    const workers = [...this.lanes.keys()].sort(workerOrder);
-    this.root.hidden = workers.length === 0;
-    for (const worker of workers) {
-      const lane = this.lanes.get(worker);
-      const row = this.row(worker);
+    const lanes = [...this.lanes.values()].sort((a, b) => laneOrder(
+      { shard: a.shard, worker: a.xdistId }, { shard: b.shard, worker: b.xdistId }));
+    this.root.hidden = lanes.length === 0;
+    for (const lane of lanes) {
+      const row = this.row(lane.worker);
       row.root.dataset.state = lane.state;
       if (lane.current) setText(row.current, lane.currentName);
       else setText(row.current, lane.state === 'running' ? 'idle' : lane.state);

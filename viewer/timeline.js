@@ -10,7 +10,7 @@
 // same facts in words beside it (per worker: tests, busy share, idle at the end).
 
 import { el, setText, formatDuration, formatClock } from './dom.js';
-import { workerOrder } from './lanes.js';
+import { laneOf, laneOrder } from './lanes.js';
 
 export const TIMELINE_LANE_PX = 16;
 export const TIMELINE_LABEL_PX = 48;
@@ -20,23 +20,6 @@ export const TIMELINE_IDLE_NOTE_S = 2;
 
 export function timelineModel() {
   return { startMs: null, endMs: null, lanes: new Map(), open: new Map(), bars: 0, finished: false };
-}
-
-/**
- * The lane an event belongs to: its worker, and on a hub its shard as well (the hub stamps
- * each event with the `shard` that published it; shards run side by side like workers).
- */
-export function laneOf(event) {
-  const worker = typeof event.worker === 'string' ? event.worker : 'main';
-  const shard = typeof event.shard === 'string' && event.shard !== '' ? event.shard : '';
-  const label = shard === '' ? worker : worker === 'main' ? shard : `${shard} ${worker}`;
-  return { label, shard, worker };
-}
-
-/** Lanes in order: by shard, then as xdist numbers its workers (gw2 before gw10). */
-export function laneOrder(a, b) {
-  if (a.shard !== b.shard) return a.shard < b.shard ? -1 : 1;
-  return workerOrder(a.worker, b.worker);
 }
 
 function timelineLane(model, event) {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium.webdriver import Chrome
@@ -12,6 +14,7 @@ from selenium.webdriver import Chrome
 from tests.browser.test_viewer_find import TIMED_SUITE
 from tests.browser.test_viewer_live import write_gated_suite
 from tests.browser.viewer_page import ViewerPage
+from tests.hub_support import HubProcess, Shard, mint
 from tests.support import LiveProcess, wait_until
 
 pytestmark = pytest.mark.browser
@@ -148,3 +151,32 @@ def test_worker_timeline_follows_a_live_run_and_shows_an_idle_worker(
     release.touch()
     page.wait_finished()
     page.wait_for(lambda: timeline(page) == {"bars": "18", "lanes": "gw0,gw1"})
+
+
+def test_a_sharded_hub_run_keeps_each_shards_workers_apart(
+    tmp_path: Path, driver: Chrome, running: list[Any]
+) -> None:
+    """Two shards under xdist both have a gw0 and a gw1: four lanes on the timeline and in
+    the workers panel, not two lanes each carrying two shards' tests over each other."""
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_work.py").write_text(XDIST_SUITE)
+    shards = [Shard(suite, hub.url, "-n", "2", "-k", selection, "--jb-live-shards", "2",
+                    run_id="sharded", env={"JB_LIVE_SHARD": name})
+              for name, selection in (("part-a", "not 7"), ("part-b", "7"))]
+    running += shards
+    assert [shard.wait(240) for shard in shards] == [0, 1]
+    page = ViewerPage(driver).open(f"{hub.url}/runs/sharded/?token={mint('viewer')}")
+    page.wait_finished()
+    page.wait_for(lambda: timeline(page) == {
+        "bars": "16", "lanes": "part-a gw0,part-a gw1,part-b gw0,part-b gw1"})
+    lanes = driver.execute_script("""
+      return [...document.querySelectorAll('[data-testid="worker-lanes"] .lane')].map(
+        (lane) => [lane.dataset.worker, lane.querySelector('[data-testid="lane-done"]')
+          .textContent]);""")
+    done = {worker: int(text.split()[0]) for worker, text in lanes}
+    assert sorted(done) == ["part-a gw0", "part-a gw1", "part-b gw0", "part-b gw1"], lanes
+    assert done["part-a gw0"] + done["part-a gw1"] == 15
+    assert done["part-b gw0"] + done["part-b gw1"] == 1

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { applyTimelineEvent, laneFacts, laneOf, timelineModel } from '../../viewer/timeline.js';
+import { applyTimelineEvent, laneFacts, timelineModel } from '../../viewer/timeline.js';
+import { applyLaneEvent, laneOf } from '../../viewer/lanes.js';
 
 let seq = 0;
 const at = (second, type, fields = {}) => ({
@@ -76,4 +77,13 @@ test('on a hub each shard has its own lanes: two serial shards are not one `main
   // Each shard's own time, not the two overlapping on one lane.
   assert.deepEqual(facts.map((fact) => fact.busySeconds), [4, 4, 3]);
   assert.equal(facts[2].idleAtEndSeconds, 1); // to the last test's end (5 s), not the session's (9 s)
+});
+
+test('the worker lanes panel, too, keeps each shard\'s workers apart (serial shards have none)', () => {
+  const lanes = new Map();
+  for (const [shard, worker] of [['part-b', 'gw0'], ['part-a', 'gw0'], ['part-a', 'gw1'], ['part-b', 'main']]) {
+    applyLaneEvent(lanes, at(1, 'test_completed', { test_id: `${shard}-${worker}`, shard, worker, result: 'passed' }));
+  }
+  assert.deepEqual([...lanes.keys()].sort(), ['part-a gw0', 'part-a gw1', 'part-b gw0']);
+  assert.deepEqual([...lanes.values()].map((lane) => lane.done), [1, 1, 1]);
 });
