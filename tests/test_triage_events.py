@@ -77,3 +77,11 @@ def test_warnings_and_categories_are_pytests_own(
     assert tally["rerun"] == pytest_counts["rerun"] == 1
     assert tally["failed"] + subtests["failed"] == pytest_counts["failed"]
     assert subtests == {"passed": 2, "failed": 1}
+
+    # The flaky test's attempts: each with its own captured output (pytest keeps adding
+    # every attempt's to the item's sections; each event carries only its attempt's).
+    attempts = [e for e in watched.of_type("test_completed")
+                if e["test_id"] == "test_triage.py::test_flaky"]
+    assert [e["result"] for e in attempts] == ["rerun", "passed"]
+    assert [[s["content"] for s in e["sections"]] for e in attempts] == [
+        ["attempt 1\n"], ["attempt 2\n"]]

@@ -66,6 +66,9 @@ class LivePlugin:
         self._step_counts: dict[str, int] = {}
         # Tests that had an attempt repeated by pytest-rerunfailures in this run.
         self._reran: set[str] = set()
+        # A rerun test's captured sections so far: pytest keeps adding each attempt's to
+        # the item's, so an attempt's own are what follows them (attempt_sections).
+        self._sections_before: dict[str, list[tuple[str, str]]] = {}
         # The run's failed tests with their verdicts, for the CI summary (ci.py).
         self.failures: list[ci.Failure] = []
         self._session: pytest.Session | None = None
@@ -320,6 +323,18 @@ class LivePlugin:
                                             history["verdict"] if history else None))
         return history
 
+    def attempt_sections(
+        self, nodeid: str, result: str, sections: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """This attempt's own captured output: pytest-rerunfailures runs the same item
+        again, whose report sections still hold the earlier attempts' (each attempt's
+        tab in the viewer shows its own)."""
+        before = self._sections_before.pop(nodeid, [])
+        own = sections[len(before):] if sections[:len(before)] == before else sections
+        if result == "rerun":  # another attempt follows
+            self._sections_before[nodeid] = list(sections)
+        return own
+
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
         self.publisher.current_test_id = None
@@ -360,7 +375,7 @@ class LivePlugin:
             "longrepr": longrepr,
             "sections": [
                 {"name": as_text(name), "content": truncated(content)}
-                for name, content in last.sections
+                for name, content in self.attempt_sections(nodeid, result, last.sections)
             ],
             "phases": {when: r.outcome for when, r in record.reports.items()},
             "subtests": record.subtests,

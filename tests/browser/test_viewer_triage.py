@@ -195,13 +195,16 @@ def assert_triage(page: ViewerPage, size: tuple[int, int]) -> None:
     tabs = page.find_all("attempt-tab")
     assert [t.get_attribute("data-attempt") for t in tabs] == ["1", "2"]
     assert tabs[1].get_attribute("aria-selected") == "true"
-    assert "attempt 2" in page.find("test-detail").text
+    # Each attempt's own output (the test prints "attempt N"), never the other's.
+    shown = page.find("test-detail").text
+    assert "attempt 2" in shown and "attempt 1" not in shown, shown
     tabs[0].click()
     page.wait_for(lambda: "not yet" in page.find("test-detail").text)
     # Attempt 1's own summary, its message in colour (yellow), no escape.
     assert page.find("test-detail").find_elements(By.CSS_SELECTOR, ".ansi-fg-3")
     assert_no_escapes(page)
-    assert "attempt 1" in page.find("test-detail").text
+    shown = page.find("test-detail").text
+    assert "attempt 1" in shown and "attempt 2" not in shown, shown
     row = next(r for r in page.find_all("test-row") if r.get_attribute("data-test-id") == FLAKY_ID)
     assert row.get_attribute("data-status") == "passed"  # as pytest counts it
     meta = row.find_element(By.CSS_SELECTOR, ".row-meta").get_attribute("textContent") or ""
