@@ -94,6 +94,12 @@ def test_worker_timeline_of_an_xdist_run(
     page.wait_finished()
     # One lane per worker, a bar per finished test.
     page.wait_for(lambda: timeline(page) == {"bars": "16", "lanes": "gw0,gw1"})
+    # At a glance: on a 1400x900 window it is in sight without scrolling the panels row.
+    assert driver.execute_script("""
+      const panels = document.getElementById('panels').getBoundingClientRect();
+      const plot = document.querySelector('[data-testid="worker-timeline"]')
+        .getBoundingClientRect();
+      return innerWidth === 1400 && plot.top >= panels.top && plot.bottom <= panels.bottom;""")
     facts = [f.text for f in driver.find_elements(
         "css selector", '[data-testid="timeline-facts"] li')]
     assert len(facts) == 2 and facts[0].startswith("gw0: ") and facts[1].startswith("gw1: ")
