@@ -377,6 +377,10 @@ def editor_links(page: ViewerPage, directory: Path) -> None:
     hrefs = [link.get_attribute("href") or "" for link in links]
     assert hrefs[0].startswith(f"vscode://file{directory}/test_triage.py:")
     assert all(re.search(r"test_triage\.py:\d+$", h) for h in hrefs), hrefs
+    # Every path:line of the traceback is one.
+    text = page.find("traceback").get_attribute("textContent") or ""
+    places = re.findall(r"[\w./-]+\.py:\d+", text)
+    assert [link.get_attribute("textContent") for link in links] == places
 
 
 def wrap_and_copy(page: ViewerPage) -> None:
