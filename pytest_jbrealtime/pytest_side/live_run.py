@@ -241,7 +241,6 @@ class LiveRun:
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")
         if session_plugin is not None:
             session_plugin.finish_if_skipped()
-        publisher.stop_timer()
         publisher.flush()
         # Cancelled already (SIGTERM or Ctrl-C since the last test): no linger, the outputs
         # at once.

@@ -82,7 +82,6 @@ class LiveServer:
         self._control_fd = -1
         self._control_buffer = b""
         self._next_control_read = 0.0
-        self._owner_thread = threading.get_ident()
         self._control_messages: list[dict[str, Any]] = []
         self._warned_broken = False
         # What became of the recording (recorder.recording_outcome), once the server
@@ -177,10 +176,6 @@ class LiveServer:
         if self._writer is None:
             return
         self._writer.write(encode_frame(EVENTS, events))
-        if threading.get_ident() != self._owner_thread:
-            # The publisher's flush timer: the control pipe and the terminal are pytest's
-            # thread's (read and written unlocked); it looks at them on its next batch.
-            return
         now = clock.monotonic()
         if now >= self._next_control_read:
             self._next_control_read = now + CONTROL_READ_SECONDS

@@ -236,9 +236,10 @@ class LivePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         self._phase_started(item, "call")
-        # Whatever happened before a possibly long call goes out within the flush
-        # interval, from the publisher's timer: not a pipe write per test here.
-        self.publisher.flush_soon()
+        # Whatever happened before a possibly long call goes out now. Not from a timer
+        # thread: a thread that wakes in pytest's process queues for the GIL behind
+        # every short release pytest's thread makes (measured: docs/benchmarks.md).
+        self.publisher.flush()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
