@@ -3,7 +3,7 @@
 Three of a test's five events say that one of its phases began (``test_progress``
 with ``step_name`` setup, call or teardown). pytest's thread hands each over as a
 tuple, ``(test_id, phase, ts, worker)``, instead of an eight-key dict: a quarter of the
-cost on the hot path (docs/benchmarks.md, *The pytest side*). Whoever takes a batch
+cost of publishing one (docs/benchmarks.md, *Tiny tests and very large runs*). Whoever takes a batch
 from the publisher turns the records back into the events they stand for, in their
 place, before anything reads them (the run server as it reads the pipe, the hub
 producer's thread, a worker's connection), so every reader downstream sees only
