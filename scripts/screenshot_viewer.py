@@ -13,6 +13,7 @@ Needs /usr/bin/chromium and /usr/bin/chromedriver; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -137,8 +138,24 @@ def main() -> None:
             print(f"wrote {args.out}")
         finally:
             driver.quit()
-            process.terminate()
-            process.wait(30)
+            stop_run(process)
+
+
+def stop_run(process: subprocess.Popen[Any]) -> None:
+    """End the demo run mid-test, and what its tests started: killed with pytest, its
+    browser test never reaches the fixture that quits chromedriver and Chromium."""
+    import psutil
+
+    try:
+        started = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        started = []
+    process.terminate()
+    process.wait(30)
+    for child in started:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(started, timeout=10)
 
 
 if __name__ == "__main__":
