@@ -127,6 +127,15 @@ def pause() -> None:
     time.sleep(PACE)  # for the human watching, not for the browser
 
 
+def shown(browser: Any, element_id: str) -> Any:
+    """The element once the page that has it is there: a click that loads a page may
+    return before the page does (a busy machine), and the element must be the new one's."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, element_id))
+
+
 def log_in(browser: Any, shop: str, user: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -145,30 +154,28 @@ def test_log_in_and_buy_a_teapot(browser: Any, shop: str, jb_live: Any) -> None:
 
     log_in(browser, shop, "admin")
     with step("Check the greeting"):
-        assert browser.find_element(By.ID, "greeting").text == "Hello, admin"
+        assert shown(browser, "greeting").text == "Hello, admin"
     with step("Put a teapot in the cart"):
         browser.find_element(By.ID, "teapot").click()
         pause()
-        assert browser.find_element(By.ID, "cart").text == "1 x teapot"
+        assert shown(browser, "cart").text == "1 x teapot"
     jb_live.emit("demo.cart", {"items": ["teapot"]})
     pytest_jbrealtime.screenshot(browser, "the cart")
 
 
 @pytest.mark.parametrize("product", PRODUCTS[1:])
 def test_each_product_can_be_added(browser: Any, shop: str, product: str) -> None:
-    from selenium.webdriver.common.by import By
 
     log_in(browser, shop, "guest")
     with step(f"Add a {product}"):
-        browser.find_element(By.ID, product).click()
+        shown(browser, product).click()
         pause()
-        assert product in browser.find_element(By.ID, "cart").text
+        assert product in shown(browser, "cart").text
 
 
 def test_greeting_fails_on_purpose(browser: Any, shop: str) -> None:
     """Fails on purpose: the viewer shows its failure screenshot next to the traceback."""
-    from selenium.webdriver.common.by import By
 
     log_in(browser, shop, "guest")
     with step("Expect to be greeted as admin (we are not)"):
-        assert browser.find_element(By.ID, "greeting").text == "Hello, admin"
+        assert shown(browser, "greeting").text == "Hello, admin"
