@@ -73,9 +73,15 @@ export function applyTimelineEvent(model, event) {
       for (const bar of model.open.values()) bar.end = t; // never finished: drawn to the end
       model.open.clear();
       return true;
-    default:
-      if (Number.isFinite(t) && typeof event.seq === 'number') stretch(model, t);
-      return false;
+    default: {
+      // Any later event (a monitor sample, a log line) moves the live run's "now": the idle
+      // gaps grow and must be redrawn even while no test starts or ends (a worker waiting on
+      // the last long test is only seen idle this way).
+      if (!Number.isFinite(t) || typeof event.seq !== 'number') return false;
+      const before = model.endMs;
+      stretch(model, t);
+      return !model.finished && model.lanes.size > 0 && model.endMs !== before;
+    }
   }
 }
 

@@ -32,6 +32,22 @@ test('a serial run is one lane, main; idle until now while it runs, none after i
   assert.deepEqual(laneFacts(model), [{ worker: 'main', tests: 1, busySeconds: 2, idleAtEndSeconds: 0 }]);
 });
 
+test('a later event of any kind while the run goes on asks for a redraw: the idle gap grows', () => {
+  const model = feed([
+    at(0, 'session_started'),
+    at(1, 'test_started', { test_id: 'a.py::one' }),
+    at(2, 'test_completed', { test_id: 'a.py::one', result: 'passed' }),
+  ]);
+  // A monitor sample five seconds on: nothing started or ended, yet the idle time changed.
+  assert.equal(applyTimelineEvent(model, at(7, 'system_status')), true);
+  assert.equal(laneFacts(model)[0].idleAtEndSeconds, 5);
+  // One that does not move the end (same second) changes nothing drawn.
+  assert.equal(applyTimelineEvent(model, at(7, 'system_status')), false);
+  // After the run's end, later events (a lingering server's samples) change nothing drawn.
+  applyTimelineEvent(model, at(8, 'session_finished'));
+  assert.equal(applyTimelineEvent(model, at(12, 'system_status')), false);
+});
+
 test('the worker that ran out of tests is idle until the run\'s last test ended', () => {
   const model = feed([
     at(0, 'session_started'),
