@@ -24,7 +24,8 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import LINK, _viewer
+from live_link import PytestOutput
+from overhead import _viewer
 from suite import SUITES
 
 PACKAGE = f"{os.sep}pytest_jbrealtime{os.sep}"
@@ -54,17 +55,14 @@ def main() -> None:
                    "-p", "no:randomly", str(suite), "--jb-live", "--jb-live-port", "0"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True)
-        assert process.stdout is not None
+        output = PytestOutput(process)
+        link = output.link()
         received: list[int] = []
-        viewer: threading.Thread | None = None
-        for line in process.stdout:
-            match = LINK.search(line)
-            if match and viewer is None:
-                viewer = threading.Thread(target=_viewer, args=(*match.groups(), received))
-                viewer.start()
+        viewer = threading.Thread(target=_viewer, args=(link.host, link.token, received))
+        viewer.start()
+        output.wait()
         process.wait()
-        if viewer is not None:
-            viewer.join(30)
+        viewer.join(30)
         share, total, hooks = plugin_share(profile)
     print(f"{args.tests} tests, {len(received)} events to the viewer")
     print(f"plugin hooks: {share:.2f} s of {total:.2f} s profiled = {100 * share / total:.2f}%")
