@@ -11,8 +11,7 @@ process; ``--jb-live-stall-after off`` turns them off there.
 
 from __future__ import annotations
 
-import pytest
-
+from pytest_jbrealtime.pytest_side.resources import ResourceMeter
 from pytest_jbrealtime.shared.last_words import LastWords
 from pytest_jbrealtime.shared.stack_responder import StackResponder
 
@@ -25,7 +24,10 @@ StackResponder.start = _not_started  # type: ignore[method-assign]
 LastWords.arm = _not_started  # type: ignore[method-assign]
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    # Registering a blocked name is a no-op (pluggy): no ResourceMeter hooks run.
-    config.pluginmanager.set_blocked("jb-live-resources")
+def _not_measured(self: object, *args: object) -> None:
+    pass
+
+
+# The session plugin calls the meter at each test's start and reports; here it does nothing.
+ResourceMeter.test_started = _not_measured  # type: ignore[method-assign]
+ResourceMeter.measure = _not_measured  # type: ignore[method-assign]

@@ -151,6 +151,20 @@ def test_steps_nested_failing_and_placed_by_earlier_runs(
     assert fixture_bar[0] == 0.0 and 0 < fixture_bar[1] < 33.3 and fixture_bar[-1] == 100.0
 
 
+def test_steps_in_an_xdist_worker_move_within_their_phase(
+    steps_suite: pytest.Pytester, start_live: Callable[..., LiveProcess]
+) -> None:
+    # A worker keeps its test's phase itself (the controller publishes the phases): a
+    # fixture's steps sit in setup and teardown, the test's in call, as in a serial run.
+    run = start_live(steps_suite.path, "-n", "2", "--jb-live-wait-viewers", "1")
+    watched = watch_sync(run.ws_url())
+    assert run.wait() == 1, run.output
+    assert [(s[1], s[4]) for s in user_steps(watched, FIXTURE) if s[2] == "running"] == [
+        ("prepare", 0.0), ("act", 33.3), ("clean up", 66.7),
+    ]
+    assert {s[4] for s in user_steps(watched, NESTED)} == {33.3}
+
+
 def test_steps_and_events_are_no_ops_without_the_plugin(steps_suite: pytest.Pytester) -> None:
     # Same suite, same outcomes, with --jb-live absent (emit still validates).
     result = steps_suite.runpytest_subprocess()

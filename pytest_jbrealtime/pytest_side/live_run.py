@@ -20,6 +20,7 @@ from pytest_jbrealtime.pytest_side.history import RunHistory
 from pytest_jbrealtime.pytest_side.live_server import LiveServer
 from pytest_jbrealtime.pytest_side.outputs import RunOutputs
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher, set_active_publisher
+from pytest_jbrealtime.pytest_side.resources import ResourceMeter
 from pytest_jbrealtime.pytest_side.session import LivePlugin
 from pytest_jbrealtime.shared.last_words import LastWords
 from pytest_jbrealtime.shared.limit_config import limits_from_settings
@@ -51,6 +52,7 @@ class LiveRun:
         self.publisher: EventPublisher | None = None
         self.stacks: StackResponder | None = None
         self.last_words: LastWords | None = None
+        self.resources: ResourceMeter | None = None
         self._link_shown = False
         # Recording, report, CI link forms and summary (outputs.py, ci.py).
         self.outputs = RunOutputs(config, settings, warn, self._write_line)
@@ -124,12 +126,11 @@ class LiveRun:
         if self.last_words.arm() and hub_producer is not None:
             hub_producer.watch_sigterm(self.last_words.path, self.last_words.end_from_thread)
         # Per-test CPU and memory, measured where the tests run (resources.py).
-        from pytest_jbrealtime.pytest_side.resources import ResourceMeter
-
-        self.config.pluginmanager.register(ResourceMeter(), "jb-live-resources")
+        self.resources = ResourceMeter()
         history = RunHistory(getattr(self.config, "cache", None))
         session_plugin = LivePlugin(self.config, self.publisher, history,
-                                    editor_url=self.settings.jb_live_editor)
+                                    editor_url=self.settings.jb_live_editor,
+                                    resources=self.resources)
         self.config.pluginmanager.register(
             EventHook(self.config, self.publisher, self.warn), EVENT_HOOK_NAME
         )
@@ -146,7 +147,8 @@ class LiveRun:
         from pytest_jbrealtime.pytest_side.user_events import UserEventsPlugin
 
         self.config.pluginmanager.register(
-            UserEventsPlugin(self.settings, self.publisher, session_plugin, server.run_dir),
+            UserEventsPlugin(self.settings, self.publisher, session_plugin, server.run_dir,
+                             self.config.pluginmanager),
             "jb-live-user-events",
         )
         return True
@@ -236,6 +238,8 @@ class LiveRun:
             self.stacks.stop()
         if self.last_words is not None:
             self.last_words.disarm()
+        if self.resources is not None:
+            self.resources.close()
         if server is None or publisher is None:
             return
         session_plugin = self.config.pluginmanager.get_plugin("jb-live-session")

@@ -48,6 +48,10 @@ class EventPublisher:
         # The test running now, so that events from user code (steps, Selenium)
         # are tied to it without the user passing it around.
         self.current_test_id: str | None = None
+        # Its phase (setup, call, teardown): where its user steps move its progress bar
+        # (steps.py). Kept here, by the hooks that publish the phases, rather than by
+        # hooks of its own: three fewer hook calls a test (docs/benchmarks.md).
+        self.current_phase = "call"
         # Sees each published event (event_hook.py); None while no plugin wants them.
         self.observer: Callable[[dict[str, Any]], None] | None = None
 
@@ -73,6 +77,7 @@ class EventPublisher:
     def publish_phase(self, test_id: str, phase: str) -> None:
         """A test's phase begins: its ``test_progress`` as a phase record
         (protocol/compact.py), turned into the event by whoever takes the batch."""
+        self.current_phase = phase
         if self.observer is not None:  # a plugin sees each event as it is published
             self.publish("test_progress", phase_progress(test_id, phase))
             return

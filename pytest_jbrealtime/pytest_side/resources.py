@@ -1,11 +1,13 @@
 """What one test cost the process that ran it: CPU seconds and resident memory growth.
 
-:class:`ResourceMeter` (a plugin in each process that runs tests: serial pytest, each
-xdist worker) reads the process's CPU time and resident size when a test starts and
-again when its teardown report is logged, and puts the difference on that report as
+:class:`ResourceMeter` (one in each process that runs tests: serial pytest's, each xdist
+worker's) reads the process's CPU time and resident size when a test starts and again
+when its teardown report is logged, and puts the difference on that report as
 ``jb_resources`` — a plain dict, so xdist carries it to the controller with the report
 (``TestReport`` serialises its attributes). ``LivePlugin`` adds it to the test's
-``test_completed`` as ``cpu_seconds`` and ``rss_growth``.
+``test_completed`` as ``cpu_seconds`` and ``rss_growth``. It has no hooks of its own:
+the hooks that already run for every test call it (``LivePlugin``, and
+``WorkerPublishing`` before xdist sends a report), four hook calls a test fewer.
 
 Cheap by construction (docs/benchmarks.md): ``time.process_time()`` (one
 ``clock_gettime``) and one ``pread`` of ``/proc/self/statm`` on a file kept open, twice
@@ -42,7 +44,7 @@ def _peak_rss() -> int:
 
 
 class ResourceMeter:
-    """Registered as ``jb-live-resources`` in each process that runs tests."""
+    """Measures each test of the process that runs it (see the module's docstring)."""
 
     def __init__(self) -> None:
         self._statm = -1
@@ -62,14 +64,14 @@ class ResourceMeter:
                 pass
         return _peak_rss()
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+    def test_started(self) -> None:
+        """At a test's ``logstart``."""
         self._cpu = _CLOCKS["process_time"]()
         self._rss = self.rss()
 
-    # tryfirst: before xdist's worker sends the report to the controller.
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def measure(self, report: pytest.TestReport) -> None:
+        """At each report's ``logreport``: the teardown's gets what the test cost, before
+        an xdist worker sends it to the controller."""
         # Not over a worker's measure: on the xdist controller the report is relayed.
         if report.when == "teardown" and not hasattr(report, RESOURCES_ATTR):
             setattr(report, RESOURCES_ATTR, {
@@ -82,6 +84,3 @@ class ResourceMeter:
         if fd >= 0:
             with contextlib.suppress(OSError):
                 system.close(fd)
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.close()

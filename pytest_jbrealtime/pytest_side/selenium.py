@@ -9,7 +9,7 @@ EventFiringWebDriver), which behaves as the driver it wraps.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_jbrealtime.pytest_side.publisher import active_publisher
@@ -22,12 +22,18 @@ DriverT = TypeVar("DriverT")
 
 _show_typed_text = False
 _watched: weakref.WeakSet[LiveDriver] = weakref.WeakSet()
+# Called once, when the run's first driver is watched (user_events.py adds its hooks).
+_on_first_watch: Callable[[], None] | None = None
 
 
-def set_watch_defaults(show_typed_text: bool) -> None:
-    """The run's defaults for drivers watched from now on (from --jb-live-show-typed-text)."""
-    global _show_typed_text
+def set_watch_defaults(
+    show_typed_text: bool, on_first_watch: Callable[[], None] | None = None
+) -> None:
+    """The run's defaults for drivers watched from now on (from --jb-live-show-typed-text),
+    and what to call when the first one is."""
+    global _show_typed_text, _on_first_watch
     _show_typed_text = show_typed_text
+    _on_first_watch = on_first_watch
 
 
 def watch(driver: DriverT, *, show_typed_text: bool | None = None) -> DriverT:
@@ -50,6 +56,10 @@ def watch(driver: DriverT, *, show_typed_text: bool | None = None) -> DriverT:
         _show_typed_text if show_typed_text is None else show_typed_text,
     )
     _watched.add(live)
+    global _on_first_watch
+    first, _on_first_watch = _on_first_watch, None
+    if first is not None:
+        first()
     return live  # type: ignore[return-value]
 
 

@@ -34,6 +34,8 @@ from pytest_jbrealtime.pytest_side.reports import (
     report_category,
     truncated,
 )
+from pytest_jbrealtime.pytest_side.resources import ResourceMeter
+from pytest_jbrealtime.pytest_side.steps import active_tracker
 from pytest_jbrealtime.shared import ci
 from pytest_jbrealtime.shared.text import as_text, clipped
 from pytest_jbrealtime.shared.timestamps import iso_timestamp
@@ -52,8 +54,12 @@ class LivePlugin:
         publisher: EventPublisher,
         history: RunHistory,
         editor_url: str | None = None,
+        resources: ResourceMeter | None = None,
     ) -> None:
         self.config = config
+        # Per-test CPU and memory of this process (resources.py). On the xdist controller
+        # the reports are relayed with their worker's figures, which it leaves alone.
+        self.resources = resources
         # The --jb-live-editor link template, for the viewer (editor.py).
         self.editor_url = editor_url
         self.publisher = publisher
@@ -216,6 +222,8 @@ class LivePlugin:
         self._step_counts[test_id] = step_count
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        if self.resources is not None:
+            self.resources.test_started()
         self.publisher.current_test_id = nodeid
         self._records[nodeid] = TestRecord(nodeid)
         started: TestStarted = {
@@ -246,6 +254,8 @@ class LivePlugin:
         self._phase_started(item, "teardown")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.resources is not None:
+            self.resources.measure(report)
         if str(report.when) == "???":  # xdist's report: the worker running this test died
             self._complete_crashed(report)
             return
@@ -339,6 +349,9 @@ class LivePlugin:
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
         self.publisher.current_test_id = None
+        tracker = active_tracker()
+        if tracker is not None:  # its steps are over (steps.py)
+            tracker.test_finished(nodeid)
         if record is None or not record.reports:
             return
         # Categorised now, not per report: the subtests plugin turns a passed call into

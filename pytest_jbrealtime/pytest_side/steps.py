@@ -99,8 +99,12 @@ class StepTracker:
         self.publisher = publisher
         self._expected_counts = expected_counts or {}
         self._note_step = note_step
-        self.phase = "call"
         self._tests: dict[str, _TestSteps] = {}
+
+    @property
+    def phase(self) -> str:
+        """The running test's phase, as whoever publishes its phases keeps it."""
+        return self.publisher.current_phase
 
     def test_finished(self, test_id: str) -> None:
         self._tests.pop(test_id, None)

@@ -34,6 +34,8 @@ from pytest_jbrealtime.pytest_side.publisher import (
     publish_interrupt,
     set_active_publisher,
 )
+from pytest_jbrealtime.pytest_side.resources import ResourceMeter
+from pytest_jbrealtime.pytest_side.steps import active_tracker
 from pytest_jbrealtime.shared.last_words import LastWords
 from pytest_jbrealtime.shared.settings import LiveSettings
 from pytest_jbrealtime.shared.stack_responder import StackResponder
@@ -51,17 +53,14 @@ def start_worker(config: pytest.Config, settings: LiveSettings) -> None:
         return
     worker = WorkerPublishing(config, info)
     config.pluginmanager.register(worker, WORKER_PLUGIN_NAME)
-    # Per-test CPU and memory of this worker, on each teardown report (resources.py).
-    from pytest_jbrealtime.pytest_side.resources import ResourceMeter
-
-    config.pluginmanager.register(ResourceMeter(), "jb-live-resources")
     from pytest_jbrealtime.pytest_side.user_events import UserEventsPlugin
 
     # Steps, emit, Selenium and screenshots as in a serial run; screenshots are
     # written into the controller's run folder (same machine), which its server serves.
     run_dir = Path(info["run_dir"]) if info.get("run_dir") else None
     config.pluginmanager.register(
-        UserEventsPlugin(settings, worker.publisher, None, run_dir), "jb-live-user-events"
+        UserEventsPlugin(settings, worker.publisher, None, run_dir, config.pluginmanager),
+        "jb-live-user-events",
     )
     from pytest_jbrealtime.pytest_side.event_hook import EVENT_HOOK_NAME, EventHook
 
@@ -88,6 +87,8 @@ class WorkerPublishing:
         self._attempts: dict[str, int] = {}
         self._reports = 0
         self._closed = False
+        # Per-test CPU and memory of this worker, on each teardown report (resources.py).
+        self.resources = ResourceMeter()
         # Stacks on demand (stack_responder.py), in the controller's run folder.
         self.stacks: StackResponder | None = None
         if info.get("run_dir"):
@@ -109,6 +110,8 @@ class WorkerPublishing:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.publisher.flush()  # what came before this test is not held behind its start
+        self.resources.test_started()
+        self.publisher.current_phase = "setup"  # the controller publishes the phases
         attempt = self._attempts[nodeid] = self._attempts.get(nodeid, 0) + 1
         self._reports = 0
         # After the controller's test_started and its setup phase event.
@@ -118,10 +121,15 @@ class WorkerPublishing:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         self.publisher.flush()  # as serially: nothing waits behind a long call
+        self.publisher.current_phase = "call"
 
     # tryfirst: before xdist's own hook sends the report to the controller.
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.resources.measure(report)
+        if not hasattr(report, "context") and (  # a subtest's report is mid-call
+                report.when == "call" or (report.when == "setup" and not report.passed)):
+            self.publisher.current_phase = "teardown"  # what runs next
         self._settle()
         nodeid = report.nodeid
         if report.when in ("setup", "call") and not hasattr(report, "context"):
@@ -135,6 +143,9 @@ class WorkerPublishing:
         self._settle()
         self.publisher.current_test_id = None
         self.connection.after = {}
+        tracker = active_tracker()
+        if tracker is not None:  # its steps are over (steps.py)
+            tracker.test_finished(nodeid)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -169,6 +180,7 @@ class WorkerPublishing:
             self.stacks.stop()
         if self.last_words is not None:
             self.last_words.disarm()
+        self.resources.close()
         self.publisher.flush()
         self.connection.close(CLOSE_TIMEOUT)
 
