@@ -1,6 +1,6 @@
 """A late joiner of a finished run in headless Chromium, served by ``replay --final``.
 
-    python benchmarks/late_joiner.py RECORDING [--rounds 3] [--profile]
+    python benchmarks/late_joiner.py RECORDING [--rounds 3] [--profile] [--variant NAME=DIR]
 
 ``benchmarks/large_run.py`` times the same page against the live run's own server, but
 a 100,000-test run takes minutes of pytest each time. Here a recording of such a run
@@ -12,7 +12,9 @@ on it ``--rounds`` times, each in a fresh Chromium, timed from navigation until
 ``--profile`` takes a CPU profile of the page (the Chrome DevTools protocol's
 ``Profiler``) in the first round and prints where its time went: self time by
 function, and the share of idle, garbage collection and the rest; and the server
-process's CPU seconds over the round.
+process's CPU seconds over the round. ``--variant base=DIR`` serves the same recording
+from another source tree too (``git archive main | tar -x -C DIR``), and alternates
+between the two round by round.
 """
 
 from __future__ import annotations
@@ -50,13 +52,18 @@ WAIT_FOR_END = """
 
 # When the page's socket opened and its first and last frames arrived (performance.now()).
 SOCKET_TIMES = """
-    window.__jbSocketTimes = {open: null, first: null, last: null, frames: 0};
+    window.__jbSocketTimes = {open: null, first: null, last: null, frames: 0, sent: []};
     const Original = window.WebSocket;
     window.WebSocket = class extends Original {
       constructor(...args) {
         super(...args);
         const times = window.__jbSocketTimes;
         this.addEventListener('open', () => { times.open = performance.now(); });
+        const send = this.send.bind(this);
+        this.send = (data) => {
+          times.sent.push([performance.now(), String(data).slice(0, 40)]);
+          send(data);
+        };
         this.addEventListener('message', () => {
           const now = performance.now();
           if (times.first === null) times.first = now;
@@ -128,7 +135,7 @@ def summarize(profile: dict[str, Any], top: int = 25) -> None:
 
 
 def one_round(link: str, server: psutil.Process, work: Path, index: int,
-              profile: bool) -> float:
+              profile: bool, name: str = "") -> float:
     driver = make_driver(str(work / f"chromium-{index}"))
     try:
         driver.set_script_timeout(300)
@@ -148,7 +155,7 @@ def one_round(link: str, server: psutil.Process, work: Path, index: int,
         if str(shown) != "100" or errors:
             raise RuntimeError(f"progress {shown}, seq errors {errors}")
         times = driver.execute_script("return window.__jbSocketTimes")
-        print(f"  round {index + 1}: {elapsed:.2f} s, {stats['events']} events in "
+        print(f"  {name} {elapsed:.2f} s, {stats['events']} events in "
               f"{stats['frames']} frames, server CPU {cpu_server:.2f} s, "
               f"load {os.getloadavg()[0]:.1f}; socket open at {times['open'] / 1000:.2f} s, "
               f"first frame {times['first'] / 1000:.2f} s, last {times['last'] / 1000:.2f} s")
@@ -159,39 +166,72 @@ def one_round(link: str, server: psutil.Process, work: Path, index: int,
         driver.quit()
 
 
+def start_server(recording: Path, checkout: Path | None) -> tuple[subprocess.Popen[str], str]:
+    """``replay --final`` of the recording, from ``checkout`` (a source tree) if given."""
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout.resolve())
+    # From the checkout's folder: `python -m` puts the working directory first on the
+    # path, before PYTHONPATH (run from this checkout, it would import this one).
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest_jbrealtime", "replay", str(recording.resolve()),
+         "--final", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, cwd=checkout)
+    link = PytestOutput(process).link(300).url
+    server = psutil.Process(process.pid)
+    # The log is fed at once after the link; wait until the server is idle.
+    while server.cpu_percent(0.5) > 20:
+        pass
+    return process, link
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recording", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=DIR",
+                        help="also serve from this source tree (e.g. `git archive main`), "
+                             "alternating with this checkout round by round")
     args = parser.parse_args()
 
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}; {args.recording.name}")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest_jbrealtime", "replay", str(args.recording), "--final",
-         "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    variants: list[tuple[str, Path | None]] = [("this checkout", None)]
+    for text in args.variant:
+        name, _, folder = text.partition("=")
+        variants.append((name, Path(folder)))
+    servers: list[subprocess.Popen[str]] = []
     try:
-        output = PytestOutput(process)
-        link = output.link(300).url
-        server = psutil.Process(process.pid)
-        # The log is fed at once after the link; wait until the server is idle.
-        while server.cpu_percent(0.5) > 20:
-            pass
-        times = []
+        links = []
+        for _, checkout in variants:
+            process, link = start_server(args.recording, checkout)
+            servers.append(process)
+            links.append(link)
+        times: dict[str, list[float]] = {name: [] for name, _ in variants}
         with tempfile.TemporaryDirectory() as folder:
             for index in range(args.rounds):
-                times.append(one_round(link, server, Path(folder), index,
-                                       args.profile and index == 0))
-        print(f"median {statistics.median(times):.2f} s "
-              f"(min {min(times):.2f}, max {max(times):.2f})")
+                # Alternating order, so that neither is always first on a machine whose
+                # load drifts.
+                order = list(range(len(variants)))
+                if index % 2:
+                    order.reverse()
+                for which in order:
+                    name = variants[which][0]
+                    times[name].append(one_round(
+                        links[which], psutil.Process(servers[which].pid), Path(folder),
+                        index * len(variants) + which, args.profile and index == 0, name))
+        for name, seconds in times.items():
+            print(f"{name}: median {statistics.median(seconds):.2f} s "
+                  f"(min {min(seconds):.2f}, max {max(seconds):.2f}, {len(seconds)} rounds)")
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in servers:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 if __name__ == "__main__":
