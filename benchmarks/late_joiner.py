@@ -110,6 +110,18 @@ def summarize(profile: dict[str, Any], top: int = 25) -> None:
         else:
             by_kind["script" if url else "native"] += micros
     print(f"  profile: {total / 1e6:.2f} s sampled")
+    # Per half second: where the page's main thread was (idle: waiting for frames).
+    buckets: dict[int, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    at = 0
+    for sample, delta in zip(profile["samples"], [*deltas[1:], 0], strict=True):
+        at += delta
+        name = nodes[sample]["callFrame"]["functionName"]
+        kind = name if name in ("(idle)", "(garbage collector)", "(program)") else "script"
+        buckets[at // 500_000][kind] += delta
+    for bucket in sorted(buckets):
+        shares = buckets[bucket]
+        print(f"    {bucket / 2:4.1f} s: " + ", ".join(
+            f"{kind.strip('()')} {micros / 1000:3.0f}" for kind, micros in sorted(shares.items())))
     for kind, micros in by_kind.most_common():
         print(f"    {kind:24s} {micros / 1e6:6.2f} s {100 * micros / total:5.1f}%")
     for name, micros in by_function.most_common(top):
