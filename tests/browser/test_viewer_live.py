@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium.webdriver import Chrome
 
@@ -296,3 +297,37 @@ def test_a_late_joiner_of_a_large_finished_run_catches_up_and_feeds_the_panels(
                 slowest: view.slowest.tests.size};
     """)
     assert fed == {"backlog": 0, "catchUpTo": health["finalSeq"], "slowest": 3000}, fed
+
+
+def test_a_new_page_pings_first_so_that_the_server_sends_at_once(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    """The server holds the first event back (up to 200 ms) for a first message that
+    may be a resume; a page with nothing to resume pings at once, which ends that wait
+    (client.js). After a drop it resumes first, as before."""
+    suite_dir.makepyfile(test_two="def test_one():\n    pass\n\n\ndef test_two():\n    pass\n")
+    run = start_live(suite_dir.path, "-q", "--jb-live-linger", "60")
+    link = run.wait_for_link()
+    wait_until(lambda: "serving the finished run" in run.output, timeout=60)
+    page = ViewerPage(driver).open(link)
+    page.wait_finished()
+    client_id = driver.execute_script(
+        "return window.__jbLive.client.url.split('/ws/')[1].split('?')[0]")
+
+    def frames_in() -> list[str]:
+        debug = httpx.get(f"{run.http_base}/api/debug", params={"token": run.token},
+                          timeout=30).json()["frames"]
+        return [frame["type"] for frame in debug
+                if frame["client"] == client_id and frame["direction"] == "in"]
+
+    wait_until(lambda: len(frames_in()) >= 1)
+    assert frames_in()[0] == "ping"
+    health = page.store_health()
+    assert health["lastSeq"] == health["finalSeq"] and health["seqErrors"] == 0
+    # A reconnect resumes where the page was: resume first, no ping.
+    before = len(frames_in())
+    driver.execute_script("window.__jbLive.client.reconnectNow()")
+    wait_until(lambda: "resume" in frames_in()[before:])
+    again = [kind for kind in frames_in()[before:] if kind != "ack"]
+    assert again[0] == "resume" and "ping" not in again, again
+    assert page.store_health()["duplicates"] == 0
