@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import textwrap
@@ -331,3 +332,50 @@ def test_a_new_page_pings_first_so_that_the_server_sends_at_once(
     again = [kind for kind in frames_in()[before:] if kind != "ack"]
     assert again[0] == "resume" and "ping" not in again, again
     assert page.store_health()["duplicates"] == 0
+
+
+def test_a_file_of_more_tests_than_a_call_takes_arguments_is_listed(
+    tmp_path: Path, driver: Chrome
+) -> None:
+    """130,000 tests in one file: the list's file row gathered them with push(...group),
+    and a call takes some 125,000 arguments at most: the page stopped there. A finished
+    run's recording (its collection, three tests run, the end) served by ``replay``."""
+    from pytest_jbrealtime.protocol.collection import collection_events
+    from pytest_jbrealtime.protocol.events import CollectedTest
+    from pytest_jbrealtime.shared.log import EventLog
+    from pytest_jbrealtime.shared.recording import FORMAT_NAME
+    from tests.test_replay import ReplayProcess
+
+    total = 130_000
+    log = EventLog("b" * 32)
+    tests: list[CollectedTest] = [
+        {"test_id": f"test_big.py::test_n[{n}]", "file": "test_big.py", "cls": None,
+         "name": f"test_n[{n}]", "markers": []} for n in range(total)]
+    raw: list[dict[str, object]] = [{"type": "session_started", "args": [], "rootdir": "/r"}]
+    raw += [{"type": kind, **fields} for kind, fields in collection_events(tests, [])]
+    for n, result in enumerate(("passed", "failed", "passed")):
+        test_id = tests[n]["test_id"]
+        raw += [{"type": "test_started", "test_id": test_id},
+                {"type": "test_completed", "test_id": test_id, "result": result,
+                 "duration": 0.001}]
+    raw.append({"type": "session_finished", "exit_status": 1, "duration": 1.0})
+    log.extend(raw)
+    recording = tmp_path / "big.jsonl"
+    header = {"format": FORMAT_NAME, "version": 1, "run_id": log.run_id}
+    lines = [json.dumps(header), *(entry.text for entry in log.read_after(0, len(log)))]
+    recording.write_text("\n".join(lines) + "\n")
+
+    replay = ReplayProcess(str(recording), "--final")
+    try:
+        page = ViewerPage(driver).open(replay.wait_for_link(60))
+        page.wait_finished(timeout=120)
+        counts = page.counts()
+        assert (counts["total"], counts["passed"], counts["failed"]) == (total, 2, 1)
+        rows = driver.execute_script("""
+            const rows = window.__jbLive.view.list.rows;
+            return {count: rows.length, first: rows[0].kind, fileTests: rows[0].tests.length};
+        """)
+        assert rows == {"count": total + 1, "first": "file", "fileTests": total}, rows
+        assert page.store_health()["seqErrors"] == 0
+    finally:
+        replay.stop()
