@@ -111,8 +111,12 @@ export class LiveClient {
     if (socket !== this.socket) return;
     this.stats.connects += 1;
     // The server holds its replay back briefly for this: a resume sent first decides where it starts.
+    // With nothing to resume, a ping says so: any first message ends that wait (up to
+    // 200 ms before the first event; a late joiner of a large run spent it idle).
     if (this.runId !== null) {
       socket.send(JSON.stringify({ type: 'resume', run_id: this.runId, last_seq: this.lastSeq }));
+    } else {
+      socket.send(JSON.stringify({ type: 'ping' }));
     }
     for (const group of this.groups) socket.send(JSON.stringify({ type: 'subscribe', group }));
     this.delayMs = this.reconnectOptions.initialDelayMs;

@@ -41,6 +41,50 @@ export function groupStatus(tests) {
   return queued ? 'queued' : 'passed';
 }
 
+/**
+ * The list's rows in collection order: a file's header, its class headers, its tests, for
+ * the tests `wanted` takes (folded groups: their header only), and how many it took.
+ */
+export function groupedRows(tests, wanted, collapsed) {
+  const files = new Map();
+  let matches = 0;
+  for (const test of tests) {
+    if (!wanted(test)) continue;
+    matches += 1;
+    let classes = files.get(test.file);
+    if (!classes) {
+      classes = new Map();
+      files.set(test.file, classes);
+    }
+    const clsKey = test.cls ?? '';
+    let group = classes.get(clsKey);
+    if (!group) {
+      group = [];
+      classes.set(clsKey, group);
+    }
+    group.push(test);
+  }
+  const rows = [];
+  for (const [file, classes] of files) {
+    // Not push(...group): a call takes some 125,000 arguments at most, and one file of
+    // a very large run holds more tests (the page stopped there).
+    const groups = [...classes.values()];
+    rows.push({ kind: 'file', key: file, label: file, tests: groups.length === 1 ? groups[0] : groups.flat() });
+    if (collapsed.has(file)) continue;
+    for (const [cls, group] of classes) {
+      let depth = 1;
+      if (cls !== '') {
+        const key = `${file}::${cls}`;
+        rows.push({ kind: 'class', key, label: cls, tests: group });
+        if (collapsed.has(key)) continue;
+        depth = 2;
+      }
+      for (const test of group) rows.push({ kind: 'test', key: test.id, test, depth });
+    }
+  }
+  return { rows, matches };
+}
+
 export class TestList {
   /**
    * @param {HTMLElement} viewport  the scrolling element
@@ -83,41 +127,7 @@ export class TestList {
       this.setRows(sortTests(matching, sortBy).map((test) => ({ kind: 'test', key: test.id, test, depth: 0 })), matching.length);
       return;
     }
-    const files = new Map();
-    let matches = 0;
-    for (const test of tests) {
-      if (!testMatches(test, statusFilter, parsed)) continue;
-      matches += 1;
-      let classes = files.get(test.file);
-      if (!classes) {
-        classes = new Map();
-        files.set(test.file, classes);
-      }
-      const clsKey = test.cls ?? '';
-      let group = classes.get(clsKey);
-      if (!group) {
-        group = [];
-        classes.set(clsKey, group);
-      }
-      group.push(test);
-    }
-    const rows = [];
-    for (const [file, classes] of files) {
-      const fileTests = [];
-      for (const group of classes.values()) fileTests.push(...group);
-      rows.push({ kind: 'file', key: file, label: file, tests: fileTests });
-      if (this.collapsed.has(file)) continue;
-      for (const [cls, group] of classes) {
-        let depth = 1;
-        if (cls !== '') {
-          const key = `${file}::${cls}`;
-          rows.push({ kind: 'class', key, label: cls, tests: group });
-          if (this.collapsed.has(key)) continue;
-          depth = 2;
-        }
-        for (const test of group) rows.push({ kind: 'test', key: test.id, test, depth });
-      }
-    }
+    const { rows, matches } = groupedRows(tests, (test) => testMatches(test, statusFilter, parsed), this.collapsed);
     this.setRows(rows, matches);
   }
 

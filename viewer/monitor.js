@@ -7,7 +7,7 @@
 // feeds it what it applies to the store. Everything shown that comes from events goes through
 // textContent.
 
-import { el, setText, formatClock, formatTime } from './dom.js';
+import { el, setText, formatClock, formatTime, timestampMs } from './dom.js';
 import { isFailureResult } from './protocol.js';
 
 export const MONITOR_CHART_HEIGHT = 120;
@@ -139,7 +139,7 @@ export class MonitorChart {
 
   /** The event's time in ms; it also stretches the time axis. */
   at(event) {
-    const t = Date.parse(event.timestamp);
+    const t = timestampMs(event.timestamp);
     if (this.startMs === null || t < this.startMs) this.startMs = t;
     if (this.endMs === null || t > this.endMs) this.endMs = t;
     return t;

@@ -9,7 +9,7 @@
 // timelineModel/applyTimelineEvent are pure (no DOM); the drawing is a <canvas>, with the
 // same facts in words beside it (per worker: tests, busy share, idle at the end).
 
-import { el, setText, formatDuration, formatClock } from './dom.js';
+import { el, setText, formatDuration, formatClock, timestampMs } from './dom.js';
 import { laneOf, laneOrder } from './lanes.js';
 
 export const TIMELINE_LANE_PX = 16;
@@ -40,7 +40,7 @@ function stretch(model, t) {
 
 /** Apply one event; true when something drawn changed. */
 export function applyTimelineEvent(model, event) {
-  const t = Date.parse(event.timestamp);
+  const t = timestampMs(event.timestamp);
   switch (event.type) {
     case 'session_started':
       stretch(model, Date.parse(event.start_time ?? event.timestamp));

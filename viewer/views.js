@@ -30,8 +30,13 @@ import { mountResources } from './resources.js';
 
 // Toasts sit in a strip under the top bar, over nothing: a few, briefly. Failures are not
 // toasted at all; the failure counter in the header announces them (triage.js).
-// While catching up with the log (a late joiner), the page renders at most this often.
+// While catching up with the log (a late joiner), the page renders at most this often at
+// first, and each time half as often again, up to CATCH_UP_RENDER_MAX_MS between renders.
+// Every render there draws what is not the end (the list's groups and rows, the panels),
+// at 100,000 tests 0.1-0.2 s each: a third of a late joiner's time went to ~7 of them
+// (docs/benchmarks.md).
 export const CATCH_UP_RENDER_MS = 500;
+export const CATCH_UP_RENDER_MAX_MS = 2000;
 export const TOAST_LIMIT = 2;
 export const TOAST_MS = 8000;
 
@@ -75,10 +80,11 @@ export class LiveView {
     this.scheduled = false;
     // Joining a run late (or coming back after a drop), the page catches up with the
     // log's length as the server's hello gave it: until then it renders at most every
-    // CATCH_UP_RENDER_MS and feeds the panels in one batch then, instead of at every
+    // catchUpPause() and feeds the panels in one batch then, instead of at every
     // animation frame (a finished 50,000-test run took 7 s to show; most of it went
     // to renders and panel draws of states nobody saw: docs/benchmarks.md).
     this.catchUpTo = 0;
+    this.catchUpRenders = 0; // renders while behind the log, since it was last caught up
     this.panelBacklog = [];
     this.renderedAt = 0;
     this.deferredRender = null;
@@ -161,10 +167,11 @@ export class LiveView {
     if (messages.length > 0) this.applied = { seq: this.liveStore.lastSeq, at: Date.now(), count: this.applied.count + messages.length };
     if (!scrubbed) {
       for (const message of messages) this.panelBacklog.push(message);
-      if (this.liveStore.lastSeq < this.catchUpTo && performance.now() - this.renderedAt < CATCH_UP_RENDER_MS) {
+      const pause = this.catchUpPause();
+      if (this.liveStore.lastSeq < this.catchUpTo && performance.now() - this.renderedAt < pause) {
         // Behind the log: render later (a viewer in few groups may never reach its end).
         if (this.deferredRender === null) {
-          this.deferredRender = setTimeout(() => this.renderDeferred(), CATCH_UP_RENDER_MS);
+          this.deferredRender = setTimeout(() => this.renderDeferred(), pause);
         }
         return;
       }
@@ -180,6 +187,11 @@ export class LiveView {
 
   isScrubbed() {
     return this.store !== this.liveStore;
+  }
+
+  /** Milliseconds between renders while catching up: longer the longer it takes. */
+  catchUpPause() {
+    return Math.min(CATCH_UP_RENDER_MS * 2 ** this.catchUpRenders, CATCH_UP_RENDER_MAX_MS);
   }
 
   /** The panels get what arrived since they last did, in one batch. */
@@ -279,6 +291,7 @@ export class LiveView {
 
   render() {
     this.renderedAt = performance.now();
+    this.catchUpRenders = this.liveStore.lastSeq < this.catchUpTo ? this.catchUpRenders + 1 : 0;
     if (this.deferredRender !== null) {
       clearTimeout(this.deferredRender);
       this.deferredRender = null;

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium.webdriver import Chrome
 
@@ -296,3 +298,84 @@ def test_a_late_joiner_of_a_large_finished_run_catches_up_and_feeds_the_panels(
                 slowest: view.slowest.tests.size};
     """)
     assert fed == {"backlog": 0, "catchUpTo": health["finalSeq"], "slowest": 3000}, fed
+
+
+def test_a_new_page_pings_first_so_that_the_server_sends_at_once(
+    suite_dir: pytest.Pytester, start_live: StartLive, driver: Chrome
+) -> None:
+    """The server holds the first event back (up to 200 ms) for a first message that
+    may be a resume; a page with nothing to resume pings at once, which ends that wait
+    (client.js). After a drop it resumes first, as before."""
+    suite_dir.makepyfile(test_two="def test_one():\n    pass\n\n\ndef test_two():\n    pass\n")
+    run = start_live(suite_dir.path, "-q", "--jb-live-linger", "60")
+    link = run.wait_for_link()
+    wait_until(lambda: "serving the finished run" in run.output, timeout=60)
+    page = ViewerPage(driver).open(link)
+    page.wait_finished()
+    client_id = driver.execute_script(
+        "return window.__jbLive.client.url.split('/ws/')[1].split('?')[0]")
+
+    def frames_in() -> list[str]:
+        debug = httpx.get(f"{run.http_base}/api/debug", params={"token": run.token},
+                          timeout=30).json()["frames"]
+        return [frame["type"] for frame in debug
+                if frame["client"] == client_id and frame["direction"] == "in"]
+
+    wait_until(lambda: len(frames_in()) >= 1)
+    assert frames_in()[0] == "ping"
+    health = page.store_health()
+    assert health["lastSeq"] == health["finalSeq"] and health["seqErrors"] == 0
+    # A reconnect resumes where the page was: resume first, no ping.
+    before = len(frames_in())
+    driver.execute_script("window.__jbLive.client.reconnectNow()")
+    wait_until(lambda: "resume" in frames_in()[before:])
+    again = [kind for kind in frames_in()[before:] if kind != "ack"]
+    assert again[0] == "resume" and "ping" not in again, again
+    assert page.store_health()["duplicates"] == 0
+
+
+def test_a_file_of_more_tests_than_a_call_takes_arguments_is_listed(
+    tmp_path: Path, driver: Chrome
+) -> None:
+    """130,000 tests in one file: the list's file row gathered them with push(...group),
+    and a call takes some 125,000 arguments at most: the page stopped there. A finished
+    run's recording (its collection, three tests run, the end) served by ``replay``."""
+    from pytest_jbrealtime.protocol.collection import collection_events
+    from pytest_jbrealtime.protocol.events import CollectedTest
+    from pytest_jbrealtime.shared.log import EventLog
+    from pytest_jbrealtime.shared.recording import FORMAT_NAME
+    from tests.test_replay import ReplayProcess
+
+    total = 130_000
+    log = EventLog("b" * 32)
+    tests: list[CollectedTest] = [
+        {"test_id": f"test_big.py::test_n[{n}]", "file": "test_big.py", "cls": None,
+         "name": f"test_n[{n}]", "markers": []} for n in range(total)]
+    raw: list[dict[str, object]] = [{"type": "session_started", "args": [], "rootdir": "/r"}]
+    raw += [{"type": kind, **fields} for kind, fields in collection_events(tests, [])]
+    for n, result in enumerate(("passed", "failed", "passed")):
+        test_id = tests[n]["test_id"]
+        raw += [{"type": "test_started", "test_id": test_id},
+                {"type": "test_completed", "test_id": test_id, "result": result,
+                 "duration": 0.001}]
+    raw.append({"type": "session_finished", "exit_status": 1, "duration": 1.0})
+    log.extend(raw)
+    recording = tmp_path / "big.jsonl"
+    header = {"format": FORMAT_NAME, "version": 1, "run_id": log.run_id}
+    lines = [json.dumps(header), *(entry.text for entry in log.read_after(0, len(log)))]
+    recording.write_text("\n".join(lines) + "\n")
+
+    replay = ReplayProcess(str(recording), "--final")
+    try:
+        page = ViewerPage(driver).open(replay.wait_for_link(60))
+        page.wait_finished(timeout=120)
+        counts = page.counts()
+        assert (counts["total"], counts["passed"], counts["failed"]) == (total, 2, 1)
+        rows = driver.execute_script("""
+            const rows = window.__jbLive.view.list.rows;
+            return {count: rows.length, first: rows[0].kind, fileTests: rows[0].tests.length};
+        """)
+        assert rows == {"count": total + 1, "first": "file", "fileTests": total}, rows
+        assert page.store_health()["seqErrors"] == 0
+    finally:
+        replay.stop()

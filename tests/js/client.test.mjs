@@ -86,6 +86,14 @@ test('after a drop it reconnects and resumes where it was, groups included', asy
   live.close();
 });
 
+test('a new client pings at once: nothing to resume, so the server need not wait for a resume', () => {
+  const { live } = client();
+  live.connect();
+  FakeSocket.made[0].open();
+  assert.deepEqual(FakeSocket.made[0].sent, [{ type: 'ping' }]);
+  live.close();
+});
+
 for (const code of [CLOSE.RUN_COMPLETE, CLOSE.BAD_TOKEN, CLOSE.REPLACED]) {
   test(`close code ${code} is final: no reconnect`, async () => {
     const { live, states } = client();

@@ -45,4 +45,8 @@ test('failure groups: the one holding a new failure first, new failures first in
   // Without history every failure ranks the same: the groups keep their order.
   const plain = [{ cause: 'a', tests: [withVerdict(null)] }, { cause: 'b', tests: [withVerdict(null)] }];
   assert.deepEqual(newFailuresFirst(plain).map((g) => g.cause), ['a', 'b']);
+  // A cause of 200,000 failures (more than a call takes as arguments), and an empty one.
+  const many = { cause: 'many', tests: Array.from({ length: 200000 }, (_, i) => ({ ...known, id: `t::${i}` })) };
+  const huge = newFailuresFirst([many, { cause: 'none', tests: [] }, { cause: 'mixed', tests: [flaky, fresh] }]);
+  assert.deepEqual(huge.map((g) => g.cause), ['mixed', 'many', 'none']);
 });

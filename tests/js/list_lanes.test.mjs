@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { FILTER_ALL, FILTER_FAILURES, groupStatus, testMatches } from '../../viewer/list.js';
+import { FILTER_ALL, FILTER_FAILURES, groupStatus, groupedRows, testMatches } from '../../viewer/list.js';
 import { applyLaneEvent, workerOrder } from '../../viewer/lanes.js';
 
 // A test record as the store makes it (store.js addTest): not completed yet, so no categories.
@@ -37,4 +37,28 @@ test('lanes: a worker\'s tests counted, its crash marked, gw2 before gw10', () =
   assert.equal(lane.state, 'crashed');
   assert.equal(lane.crashes.length, 1);
   assert.deepEqual(['gw10', 'gw2', 'main'].sort(workerOrder), ['gw2', 'gw10', 'main']);
+});
+
+test('rows: files, then classes, then tests in collection order; a folded group is its header', () => {
+  const tests = [
+    { id: 'a.py::t1', file: 'a.py', cls: null }, { id: 'a.py::K::t2', file: 'a.py', cls: 'K' },
+    { id: 'b.py::t3', file: 'b.py', cls: null }, { id: 'a.py::t4', file: 'a.py', cls: null },
+  ];
+  const { rows, matches } = groupedRows(tests, (test) => test.id !== 'b.py::t3', new Set(['a.py::K']));
+  assert.equal(matches, 3);
+  assert.deepEqual(rows.map((row) => [row.kind, row.key, row.depth ?? null]), [
+    ['file', 'a.py', null], ['test', 'a.py::t1', 1], ['test', 'a.py::t4', 1], ['class', 'a.py::K', null],
+  ]);
+  assert.deepEqual(rows[0].tests.map((test) => test.id), ['a.py::t1', 'a.py::t4', 'a.py::K::t2']);
+});
+
+test('rows: one file of 200,000 tests (more than a call takes as arguments)', () => {
+  const tests = Array.from({ length: 200000 }, (_, i) => ({ id: `big.py::t[${i}]`, file: 'big.py', cls: i % 2 ? 'K' : null }));
+  const { rows, matches } = groupedRows(tests, () => true, new Set());
+  assert.equal(matches, 200000);
+  assert.equal(rows.length, 200002);
+  assert.equal(rows[0].tests.length, 200000);
+  const single = groupedRows(tests.filter((test) => test.cls === null), () => true, new Set(['big.py']));
+  assert.deepEqual(single.rows.map((row) => row.kind), ['file']);
+  assert.equal(single.rows[0].tests.length, 100000);
 });
