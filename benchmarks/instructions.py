@@ -11,6 +11,8 @@ two suite sizes: the slope between them is the cost per test (and per event, cou
 from the live run's recording), free of what a run costs once (starting the server).
 ``--compare live-bare,live`` measures instead what issue 18's parts (stack responder,
 last words, per-test resources; benchmarks/bare_live.py) add to the live plugin.
+``--steady`` holds still what moves the counts between runs of one version (the
+garbage collector, the time-based hand-off; steady_counts.py).
 ``--main-thread`` counts pytest's main thread alone (callgrind's ``--separate-threads``):
 the plugin's threads (the flush timer, the pipe's writer) run beside pytest's work.
 valgrind runs some 50x slower than the machine, so a time-based hand-off (the
@@ -39,7 +41,9 @@ TOTAL = re.compile(r"Collected\s*:\s*(\d+)")
 THREAD_TOTAL = re.compile(r"^totals:\s*(\d+)", re.MULTILINE)
 
 
-def instructions(suite: Path, out: Path, variant: str, main_thread: bool = False) -> int:
+def instructions(
+    suite: Path, out: Path, variant: str, main_thread: bool = False, steady: bool = False
+) -> int:
     counts = out / f"{variant}.out"
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={counts}",
                *(["--separate-threads=yes"] if main_thread else []),
@@ -53,6 +57,9 @@ def instructions(suite: Path, out: Path, variant: str, main_thread: bool = False
         command += ["-p", "no:jbrealtime"]
     if variant == "live-bare":
         command += ["-p", "bare_live", "--jb-live-stall-after", "off"]
+    if steady:  # both variants: the collector off, no time-based hand-off
+        command += ["-p", "steady_counts"]
+    if variant == "live-bare" or steady:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parent), env.get("PYTHONPATH")) if p)
     result = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -74,6 +81,9 @@ def main() -> None:
                         help="A,B: plain, live or live-bare (B's cost over A's)")
     parser.add_argument("--main-thread", action="store_true",
                         help="count pytest's main thread only (--separate-threads=yes)")
+    parser.add_argument("--steady", action="store_true",
+                        help="counts that repeat between runs: the garbage collector off and "
+                             "no time-based hand-off, in both variants (steady_counts.py)")
     args = parser.parse_args()
     small, large = (int(n) for n in args.tests.split(","))
     base, measured = args.compare.split(",")
@@ -83,8 +93,8 @@ def main() -> None:
             out = Path(tmp) / str(tests)
             out.mkdir()
             suite = write_trivial_suite(out / "suite", tests)
-            plain = instructions(suite, out, base, args.main_thread)
-            live = instructions(suite, out, measured, args.main_thread)
+            plain = instructions(suite, out, base, args.main_thread, args.steady)
+            live = instructions(suite, out, measured, args.main_thread, args.steady)
             with (out / f"{measured}.jsonl").open(encoding="utf-8") as recording:
                 events = sum(1 for line in recording if '"seq"' in line)
             rows[tests] = (plain, live, events)
