@@ -37,6 +37,7 @@ import psutil
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from late_joiner import WAIT_FOR_END
 from live_link import read_live_link
 
 MIB = 1024 * 1024
@@ -110,18 +111,7 @@ def late_joiner_seconds(link: str) -> float:
             driver.get(link)
             # From the navigation's start (performance.now() is 0 there) to the first
             # frame painted after session_finished was applied.
-            elapsed_ms = driver.execute_async_script("""
-                const done = arguments[arguments.length - 1];
-                const check = () => {
-                  const status = document.getElementById('run-status');
-                  if (status && status.dataset.exitStatus !== '') {
-                    requestAnimationFrame(() => done(performance.now()));
-                  } else {
-                    setTimeout(check, 20);
-                  }
-                };
-                check();
-            """)
+            elapsed_ms = driver.execute_async_script(WAIT_FOR_END)
             shown = driver.execute_script(
                 "return document.getElementById('progress').getAttribute('aria-valuenow')")
             if str(shown) != "100":

@@ -36,6 +36,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live_link import PytestOutput
 
+# Resolves with performance.now() at the first frame painted once the page shows the run's
+# end (its exit status); large_run.py waits with it too.
 WAIT_FOR_END = """
     const done = arguments[arguments.length - 1];
     const check = () => {
