@@ -128,9 +128,8 @@ class LiveRun:
         # Per-test CPU and memory, measured where the tests run (resources.py).
         self.resources = ResourceMeter()
         history = RunHistory(getattr(self.config, "cache", None))
-        session_plugin = LivePlugin(self.config, self.publisher, history,
-                                    editor_url=self.settings.jb_live_editor,
-                                    resources=self.resources)
+        session_plugin = LivePlugin(self.config, self.publisher, history, self.resources,
+                                    editor_url=self.settings.jb_live_editor)
         self.config.pluginmanager.register(
             EventHook(self.config, self.publisher, self.warn), EVENT_HOOK_NAME
         )

@@ -53,8 +53,8 @@ class LivePlugin:
         config: pytest.Config,
         publisher: EventPublisher,
         history: RunHistory,
+        resources: ResourceMeter,
         editor_url: str | None = None,
-        resources: ResourceMeter | None = None,
     ) -> None:
         self.config = config
         # Per-test CPU and memory of this process (resources.py). On the xdist controller
@@ -222,8 +222,7 @@ class LivePlugin:
         self._step_counts[test_id] = step_count
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        if self.resources is not None:
-            self.resources.test_started()
+        self.resources.test_started()
         self.publisher.current_test_id = nodeid
         self._records[nodeid] = TestRecord(nodeid)
         started: TestStarted = {
@@ -254,8 +253,7 @@ class LivePlugin:
         self._phase_started(item, "teardown")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.resources is not None:
-            self.resources.measure(report)
+        self.resources.measure(report)
         if str(report.when) == "???":  # xdist's report: the worker running this test died
             self._complete_crashed(report)
             return
