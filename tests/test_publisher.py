@@ -6,6 +6,8 @@ test_live_stream.py and test_xdist_live.py, which see every phase as a ``test_pr
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from pytest_jbrealtime.protocol.compact import expanded, phase_event
 from pytest_jbrealtime.protocol.events import phase_progress
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher
+from tests.support import LiveProcess, watch_sync
 
 
 class ListSink:
@@ -59,3 +62,79 @@ def test_an_observer_sees_a_phase_as_an_event() -> None:
     publisher.observer = seen.append
     publisher.publish_phase("t.py::test_a", "setup")
     assert seen and seen[0]["type"] == "test_progress" and seen[0]["step_name"] == "setup"
+
+
+GENERAL_PATH_ONLY = '''
+import os
+from pytest_jbrealtime.pytest_side.session import LivePlugin
+
+if os.environ.get("JB_TEST_GENERAL_PATH"):
+    LivePlugin._passed_plainly = lambda self, nodeid, record: False
+'''
+
+MIXED_SUITE = '''
+import pytest
+
+def test_plain():
+    pass
+
+def test_prints():
+    print("output makes it no plain pass")
+
+def test_fails():
+    assert 1 + 1 == 3
+
+@pytest.mark.xfail(reason="known")
+def test_xfails():
+    assert False
+
+@pytest.mark.xfail(reason="fixed")
+def test_xpasses():
+    pass
+
+def test_also_plain():
+    assert 1 + 1 == 2
+'''
+
+# What differs between two runs of the same tests whatever the path.
+_OF_THE_RUN = ("run_id", "seq", "ts", "timestamp", "duration", "cpu_seconds", "rss_growth")
+
+
+def test_a_passed_tests_records_reach_a_viewer_as_the_general_paths_events(
+    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess]
+) -> None:
+    """Start and pass records (protocol/compact.py), through the real pipe and server,
+    give a viewer the same events as the session plugin's general path; tests that are
+    no plain pass (output, a failure, xfail, xpass) come out as they did."""
+    suite_dir.makeconftest(GENERAL_PATH_ONLY)
+    suite_dir.makepyfile(test_plain=MIXED_SUITE)
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for path, env in (("records", {}), ("general", {"JB_TEST_GENERAL_PATH": "1"})):
+        run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1",
+                         env={**os.environ, **env})
+        watched = watch_sync(run.ws_url())
+        assert run.wait() == 1, run.output
+        seen[path] = [{k: v for k, v in e.items() if k not in _OF_THE_RUN}
+                      for e in watched.events
+                      if e["type"] in ("test_started", "test_progress", "test_completed")]
+        completed = watched.of_type("test_completed")
+        assert {type(e["cpu_seconds"]) for e in completed} == {float}
+        assert {type(e["rss_growth"]) for e in completed} == {int}
+    assert len(seen["records"]) == 30  # six tests: a start, three phases, an end each
+    assert [e["result"] for e in seen["records"] if e["type"] == "test_completed"] == [
+        "passed", "passed", "failed", "xfailed", "xpassed", "passed"]
+    assert seen["records"] == seen["general"]
+
+
+def test_start_and_pass_records_expand_to_their_events() -> None:
+    """Each record's fields land where protocol/compact.py says."""
+    sink = ListSink()
+    publisher = EventPublisher(sink, worker="main")
+    publisher.publish_started("t.py::test_a", "test_a", "t.py", None)
+    publisher.publish_passed("t.py::test_a", 0.5, 0.25, 4096, None)
+    publisher.flush()
+    started, completed = expanded(sink.items())
+    assert started["type"] == "test_started" and started["file"] == "t.py"
+    assert completed["type"] == "test_completed" and completed["result"] == "passed"
+    assert (completed["duration"], completed["cpu_seconds"], completed["rss_growth"]) == (
+        0.5, 0.25, 4096)

@@ -119,6 +119,8 @@ class RunHistory:
         return past_results(self._parse(test_id))
 
     def estimated_duration(self, test_id: str) -> float | None:
+        if test_id not in self._entries:  # a new test, or no history: nothing to parse
+            return None
         durations = self._parse(test_id).durations
         return durations[0] if durations else None
 

@@ -4,8 +4,9 @@ A hook calls :meth:`EventPublisher.publish`, which costs one dict and one list
 append. Events leave the process in bulk: every ``FLUSH_EVENTS`` events or
 ``FLUSH_SECONDS`` since the last hand-off, and whenever the session asks
 (:meth:`flush`, e.g. before a test's call phase so nothing waits behind a long test).
-A phase beginning, three of a test's five events, is buffered as a phase record
-(protocol/compact.py), a tuple the server turns into its event. Measured alternatives
+The frequent events (a test's start, its phases beginning, a passed test's end) are
+buffered as compact records (protocol/compact.py), tuples the server turns into their
+events. Measured alternatives
 are in docs/benchmarks.md: waking the server once per event cost 38% on a trivial
 suite; a timer thread handing over instead of the call phase cost more than the pipe
 write it saved (it queues for the GIL behind every short release of pytest's thread).
@@ -16,8 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pytest_jbrealtime.protocol.compact import PhaseRecord
-from pytest_jbrealtime.protocol.events import EventPayload, phase_progress
+from pytest_jbrealtime.protocol.compact import (
+    PassRecord,
+    PhaseRecord,
+    StartRecord,
+    record_event,
+)
+from pytest_jbrealtime.protocol.events import EventPayload, HistoryInfo
 from pytest_jbrealtime.shared.unpatched import clock
 
 FLUSH_EVENTS = 256
@@ -27,7 +33,7 @@ FLUSH_SECONDS = 0.02
 class EventSink(Protocol):
     """Where batches of events go: the server pipe, or a producer connection.
 
-    A batch may hold phase records (tuples, protocol/compact.py) among the event
+    A batch may hold compact records (tuples, protocol/compact.py) among the event
     dicts: the sink, or the process it hands the batch to, expands them.
     """
 
@@ -41,7 +47,7 @@ class EventPublisher:
 
     def __init__(self, sink: EventSink, worker: str = "main") -> None:
         self._sink = sink
-        # Event dicts and phase records (protocol/compact.py), in publication order.
+        # Event dicts and compact records (protocol/compact.py), in publication order.
         self._buffer: list[Any] = []
         self._last_flush = clock.monotonic()
         self.worker = worker
@@ -75,14 +81,36 @@ class EventPublisher:
             self.flush()
 
     def publish_phase(self, test_id: str, phase: str) -> None:
-        """A test's phase begins: its ``test_progress`` as a phase record
-        (protocol/compact.py), turned into the event by whoever takes the batch."""
+        """A test's phase begins: its ``test_progress``, as a phase record."""
         self.current_phase = phase
-        if self.observer is not None:  # a plugin sees each event as it is published
-            self.publish("test_progress", phase_progress(test_id, phase))
-            return
         record: PhaseRecord = (test_id, phase, clock.time(), self.worker)
-        self._buffer.append(record)
+        self._publish_record(record)
+
+    def publish_started(
+        self, test_id: str, test_name: str, file: str, estimated_duration: float | None
+    ) -> None:
+        """A test begins: its ``test_started``, as a start record."""
+        record: StartRecord = (test_id, test_name, file, estimated_duration, clock.time(),
+                               self.worker)
+        self._publish_record(record)
+
+    def publish_passed(
+        self, test_id: str, duration: float, cpu_seconds: float | None,
+        rss_growth: int | None, history: HistoryInfo | None,
+    ) -> None:
+        """A test passed, all its phases, with no output and no subtests: its
+        ``test_completed``, as a pass record (protocol/compact.py)."""
+        record: PassRecord = (test_id, duration, cpu_seconds, rss_growth, history,
+                              clock.time(), self.worker)
+        self._publish_record(record)
+
+    def _publish_record(self, record: tuple[Any, ...]) -> None:
+        if self.observer is not None:  # a plugin sees each event as it is published
+            event = record_event(record)
+            self._buffer.append(event)
+            self.observer(event)
+        else:
+            self._buffer.append(record)
         if len(self._buffer) >= FLUSH_EVENTS or (
             clock.monotonic() - self._last_flush >= FLUSH_SECONDS
         ):

@@ -22,7 +22,6 @@ from pytest_jbrealtime.protocol.events import (
     SessionFinished,
     SessionStarted,
     TestCompleted,
-    TestStarted,
 )
 from pytest_jbrealtime.pytest_side.history import RunHistory
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher, publish_interrupt
@@ -225,13 +224,8 @@ class LivePlugin:
         self.resources.test_started()
         self.publisher.current_test_id = nodeid
         self._records[nodeid] = TestRecord(nodeid)
-        started: TestStarted = {
-            "test_id": nodeid,
-            "test_name": location[2],
-            "file": location[0],
-            "estimated_duration": self.history.estimated_duration(nodeid),
-        }
-        self.publisher.publish("test_started", started)
+        self.publisher.publish_started(nodeid, location[2], location[0],
+                                       self.history.estimated_duration(nodeid))
 
     def _phase_started(self, item: pytest.Item, phase: str) -> None:
         self.publisher.publish_phase(item.nodeid, phase)
@@ -344,6 +338,31 @@ class LivePlugin:
             self._sections_before[nodeid] = list(sections)
         return own
 
+    def _passed_plainly(self, nodeid: str, record: TestRecord) -> bool:
+        """The common test, published as a pass record (protocol/compact.py): its
+        setup, call and teardown passed, no output, no subtests, no xfail. Its event is
+        the one the general path below makes (tests/test_publisher.py compares them);
+        False for any other test, which takes that path."""
+        reports = record.reports
+        teardown = reports.get("teardown")
+        if len(reports) != 3 or teardown is None or record.subtests or teardown.sections:
+            return False
+        for report in reports.values():
+            # vars(): a missing attribute costs hasattr() an exception.
+            if (report.outcome != "passed" or report.longrepr is not None
+                    or "wasxfail" in vars(report)):
+                return False
+        resources = vars(teardown).get("jb_resources")
+        if not isinstance(resources, dict):
+            return False
+        self._sections_before.pop(nodeid, None)
+        self.counts["passed"] = self.counts.get("passed", 0) + 1
+        duration = sum(r.duration for r in reports.values())
+        self.publisher.publish_passed(
+            nodeid, round(duration, 6), resources.get("cpu_seconds"),
+            resources.get("rss_growth"), self._judge(nodeid, "passed", duration, "passed"))
+        return True
+
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         record = self._records.pop(nodeid, None)
         self.publisher.current_test_id = None
@@ -351,6 +370,8 @@ class LivePlugin:
         if tracker is not None:  # its steps are over (steps.py)
             tracker.test_finished(nodeid)
         if record is None or not record.reports:
+            return
+        if self._passed_plainly(nodeid, record):
             return
         # Categorised now, not per report: the subtests plugin turns a passed call into
         # a failure (when a subtest failed) only while the terminal reports it.
