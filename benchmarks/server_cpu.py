@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pytest_jbrealtime.pytest_side.publisher import FLUSH_EVENTS
 from pytest_jbrealtime.shared import text
-from pytest_jbrealtime.shared.channel import EVENTS, FrameDecoder, encode_frame
+from pytest_jbrealtime.shared.channel import EVENTS, FLUSH_EVENTS, FrameDecoder, encode_frame
 from pytest_jbrealtime.shared.log import EventLog
 
 

@@ -15,7 +15,8 @@ import pytest
 from pytest_jbrealtime.protocol.compact import expanded, phase_event
 from pytest_jbrealtime.protocol.events import phase_progress
 from pytest_jbrealtime.pytest_side.publisher import EventPublisher
-from tests.support import LiveProcess, watch_sync
+from tests.monitor_support import WAIT_FOR_FILE, signal
+from tests.support import LiveProcess, Watched, watch_reacting, watch_sync
 
 
 class ListSink:
@@ -138,3 +139,39 @@ def test_start_and_pass_records_expand_to_their_events() -> None:
     assert completed["type"] == "test_completed" and completed["result"] == "passed"
     assert (completed["duration"], completed["cpu_seconds"], completed["rss_growth"]) == (
         0.5, 0.25, 4096)
+
+
+HELD_SUITE = '''
+def test_quick():
+    pass
+
+def test_held():
+    from pytest_jbrealtime.pytest_side.publisher import active_publisher
+    publisher = active_publisher()
+    # No flush before this call: the server must ask for what came before it.
+    assert publisher is not None and publisher.held_events_asked
+    wait_for_file("release")
+'''
+
+
+def test_a_long_tests_start_reaches_viewers_when_the_server_asks_for_it(
+    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess]
+) -> None:
+    """pytest's thread no longer flushes before each call: its events published just
+    before a long test are held until the run server, its pipe quiet, asks the stack
+    responder for them. A viewer sees the held test start, and its call begin, while
+    it holds; the test ends only once the viewer saw that (or after 90 s, failing)."""
+    suite_dir.makepyfile(test_held=WAIT_FOR_FILE + HELD_SUITE)
+    run = start_live(suite_dir.path, "--jb-live-monitor-interval", "0",
+                     "--jb-live-wait-viewers", "1",
+                     env={**os.environ, "SIGNAL_DIR": str(suite_dir.path)})
+
+    def release_once_the_call_is_seen(watched: Watched) -> None:
+        calls = [e for e in watched.events if e["type"] == "test_progress"
+                 and e["test_id"].endswith("::test_held") and e["step_name"] == "call"]
+        if calls and not (suite_dir.path / "release").exists():
+            signal(suite_dir.path, "release")
+
+    watched = watch_reacting(run.ws_url(), release_once_the_call_is_seen, timeout=120)
+    assert run.wait() == 0, run.output
+    assert [e["result"] for e in watched.of_type("test_completed")] == ["passed", "passed"]

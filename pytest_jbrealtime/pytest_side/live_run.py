@@ -113,13 +113,16 @@ class LiveRun:
         set_active_publisher(self.publisher)
         # Stacks on demand: a thread blocked on a socket until someone asks.
         publisher = self.publisher
+        # On a hub run nobody asks it for held events: the session flushes at each call.
+        hub_producer = getattr(server, "producer", None)
         self.stacks = StackResponder(server.run_dir, "main", lambda: publisher.current_test_id,
-                                     on_stalled=self.stalls.note)
-        self.stacks.start()
+                                     on_stalled=self.stalls.note,
+                                     on_flush=publisher.flush if hub_producer is None else None)
+        # The run server asks after a quiet pipe (server/process.py): no flush per test.
+        publisher.held_events_asked = self.stacks.start() and hub_producer is None
         # SIGTERM mid-test: every thread's stack into the run folder, for the server
         # (last_words.py); on a hub run, for the producer's thread, which sends it and
         # then lets the signal end the process (pytest_side/hub_producer.py).
-        hub_producer = getattr(server, "producer", None)
         self.last_words = LastWords(
             server.run_dir, "main", chain=hub_producer is None,
             on_timeout=hub_producer.last_word if hub_producer is not None else None)

@@ -3,7 +3,9 @@
 A hook calls :meth:`EventPublisher.publish`, which costs one dict and one list
 append. Events leave the process in bulk: every ``FLUSH_EVENTS`` events or
 ``FLUSH_SECONDS`` since the last hand-off, and whenever the session asks
-(:meth:`flush`, e.g. before a test's call phase so nothing waits behind a long test).
+(:meth:`flush`). What a test publishes just before a long call would wait behind it:
+the run server asks for it after a quiet spell (``held_events_asked``: the stack
+responder's thread calls :meth:`flush`), else the session flushes before every call.
 The frequent events (a test's start, its phases beginning, a passed test's end) are
 buffered as compact records (protocol/compact.py), tuples the server turns into their
 events. Measured alternatives
@@ -14,6 +16,7 @@ write it saved (it queues for the GIL behind every short release of pytest's thr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -24,10 +27,8 @@ from pytest_jbrealtime.protocol.compact import (
     record_event,
 )
 from pytest_jbrealtime.protocol.events import EventPayload, HistoryInfo
+from pytest_jbrealtime.shared.channel import FLUSH_EVENTS, FLUSH_SECONDS
 from pytest_jbrealtime.shared.unpatched import clock
-
-FLUSH_EVENTS = 256
-FLUSH_SECONDS = 0.02
 
 
 class EventSink(Protocol):
@@ -60,6 +61,14 @@ class EventPublisher:
         self.current_phase = "call"
         # Sees each published event (event_hook.py); None while no plugin wants them.
         self.observer: Callable[[dict[str, Any]], None] | None = None
+        # True once someone asks for held events from another thread (the run server,
+        # through the stack responder): then a test's call needs no flush of its own.
+        self.held_events_asked = False
+        # Taking a batch and handing it over, as one step: the responder's thread may
+        # flush too, and batches must reach the sink in order. Appends go without it
+        # (a flush takes what is there and leaves what comes after); reentrant, for a
+        # signal handler that publishes while pytest's thread is inside a flush.
+        self._flush_lock = threading.RLock()
 
     def publish(self, event_type: str, fields: EventPayload) -> None:
         """Publish ``fields`` (a payload of protocol/events.py) as an ``event_type``.
@@ -117,10 +126,16 @@ class EventPublisher:
             self.flush()
 
     def flush(self) -> None:
-        self._last_flush = clock.monotonic()
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            self._sink.send_batch(batch)
+        """Hand everything buffered to the sink (from any thread)."""
+        with self._flush_lock:
+            self._last_flush = clock.monotonic()
+            buffer = self._buffer
+            if buffer:
+                # The same list stays the buffer: an append racing with this (from
+                # pytest's thread, while the responder's flushes) lands after the batch.
+                batch = buffer[:]
+                del buffer[:len(batch)]
+                self._sink.send_batch(batch)
 
     def forward(self, events: list[dict[str, Any]]) -> None:
         """Events made in another process (an xdist worker's), as they are, in order.

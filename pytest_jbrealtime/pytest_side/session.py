@@ -237,10 +237,12 @@ class LivePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         self._phase_started(item, "call")
-        # Whatever happened before a possibly long call goes out now. Not from a timer
-        # thread: a thread that wakes in pytest's process queues for the GIL behind
-        # every short release pytest's thread makes (measured: docs/benchmarks.md).
-        self.publisher.flush()
+        # Whatever happened before a possibly long call goes out now, unless the run
+        # server asks for it after a quiet pipe (publisher.py). Not from a timer thread:
+        # a thread that wakes in pytest's process queues for the GIL behind every short
+        # release pytest's thread makes (measured: docs/benchmarks.md).
+        if not self.publisher.held_events_asked:
+            self.publisher.flush()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:

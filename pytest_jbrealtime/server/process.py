@@ -30,6 +30,7 @@ from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import configure_server_logging
 from pytest_jbrealtime.shared.auth import TokenAuthority
 from pytest_jbrealtime.shared.channel import (
+    ASK_FOR_HELD_SECONDS,
     CONFIG,
     EVENTS,
     FINISH,
@@ -39,6 +40,8 @@ from pytest_jbrealtime.shared.channel import (
 )
 from pytest_jbrealtime.shared.log import EventLog
 from pytest_jbrealtime.shared.recorder import open_recorder, recording_outcome
+from pytest_jbrealtime.shared.stack_responder import FLUSH, responder_path
+from pytest_jbrealtime.shared.unpatched import clock
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.server.stall_alerts import ServerStallAlerts
@@ -69,23 +72,48 @@ class EventsPipePoller:
     paid inside pytest's write call (profiled: about 200 µs a flush on a busy 2-core
     machine, some 5% of a trivial suite). Polled, a write is a copy into the pipe's
     1 MiB buffer; the cost is up to ``POLL_SECONDS`` of extra latency.
+
+    A pipe quiet for ``ASK_FOR_HELD_SECONDS`` may mean pytest holds events published
+    just before a long test: the poller asks pytest's stack responder for them, once
+    a quiet spell (pytest_side/publisher.py).
     """
 
-    def __init__(self, fd: int, server: LiveServerProcess, decoder: FrameDecoder) -> None:
+    def __init__(self, fd: int, server: LiveServerProcess, decoder: FrameDecoder,
+                 responder: Path | None = None) -> None:
         self._fd = fd
         self._server = server
         # The decoder that read the config frame: it may hold the start of the next one.
         self._decoder = decoder
+        # pytest's stack responder (None: no run folder, nobody to ask).
+        self._responder = responder
+        self.asked_for_held = 0
+
+    def _ask_for_held_events(self) -> None:
+        if self._responder is None:
+            return
+        # Never waits: a responder that is not there (yet), or busy, is asked next time.
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.setblocking(False)
+            sock.connect(str(self._responder))
+            sock.send(FLUSH)
+            self.asked_for_held += 1
 
     async def run(self) -> None:
         os.set_blocking(self._fd, False)
+        last_frame = clock.monotonic()
+        asked = False
         try:
             while True:
                 try:
                     chunk = os.read(self._fd, PIPE_SIZE)
                 except BlockingIOError:
+                    if not asked and clock.monotonic() - last_frame >= ASK_FOR_HELD_SECONDS:
+                        asked = True
+                        self._ask_for_held_events()
                     await asyncio.sleep(POLL_SECONDS)
                     continue
+                last_frame = clock.monotonic()
+                asked = False
                 if not chunk:
                     return  # pytest closed its end (finished, or died)
                 for kind, body in self._decoder.feed(chunk):
@@ -192,7 +220,9 @@ class LiveServerProcess:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             # Only in the main thread of the server process (not in thread mode).
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_sigterm)
-        pipe = EventsPipePoller(events_fd, self, decoder)
+        run_dir = self.config.get("run_dir")
+        pipe = EventsPipePoller(events_fd, self, decoder,
+                                responder_path(run_dir, "main") if run_dir else None)
         poller = asyncio.create_task(pipe.run())
         server = uvicorn.Server(uvicorn_config(create_app(self.state), self.state.limits,
                                                access_log=access_log_wanted()))

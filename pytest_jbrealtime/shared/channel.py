@@ -31,6 +31,18 @@ MAX_PENDING = 256 << 20
 # The flusher's longest wait for room in the pipe before it looks again.
 FLUSH_WAIT = 0.05
 
+# pytest's publisher hands its buffer to the pipe every FLUSH_EVENTS events or
+# FLUSH_SECONDS after its last hand-off, at its next publish (pytest_side/publisher.py).
+FLUSH_EVENTS = 256
+FLUSH_SECONDS = 0.02
+# What a quiet pipe means: pytest may hold events published just before a long test
+# (nothing publishes during it to hand them over). After this long without a frame the
+# server asks pytest's stack responder for them (shared/stack_responder.py, FLUSH), once
+# a quiet spell. Three hand-off intervals: a stream of short tests, whose frames the
+# server reads at its 20 ms polls, never looks quiet; an ask costs pytest's thread a
+# hand-over of the GIL to the responder's.
+ASK_FOR_HELD_SECONDS = 3 * FLUSH_SECONDS
+
 # Frame kinds, pytest -> server.
 CONFIG = "config"  # body: dict, the server's settings (sent first, once)
 EVENTS = "events"  # body: list of event dicts, in publication order

@@ -10,6 +10,10 @@ moment it takes to walk the frames: a test spinning in pure Python hands it over
 within the interpreter's switch interval (5 ms), one sleeping or blocked in C without
 the GIL at once.
 
+The run server also asks it, with ``flush``, to hand over the events pytest's
+publisher holds when the events pipe has been quiet (server/process.py): what a test
+published just before a long call reaches viewers without a flush before every call.
+
 The folder is the run's own (``mkdtemp``, mode 0700), so only the run's user can ask.
 """
 
@@ -44,6 +48,9 @@ REQUEST = b"stack\n"
 # test is noted (``last_word_for``), so the worker does not publish it a second time.
 LAST_WORD = b"last\n"
 LAST_WORD_SETTLE = 0.3
+# The run server, after a quiet pipe (channel.ASK_FOR_HELD_SECONDS): hand over the
+# events the publisher holds. No answer; what was held comes down the events pipe.
+FLUSH = b"flush\n"
 # A note for the run's main process (a stall alert, stalls.py): this line, then JSON.
 STALLED_NOTE = b"stalled\n"
 MAX_NOTE_BYTES = 4 << 20
@@ -114,13 +121,15 @@ class StackResponder:
     """Answers stack requests for this process (one per test process of a run)."""
 
     def __init__(self, run_dir: Path | str, worker: str, current_test: Any,
-                 on_stalled: Any = None) -> None:
+                 on_stalled: Any = None, on_flush: Any = None) -> None:
         """``current_test()`` names the test running now (or None), as the publisher knows
-        it; ``on_stalled(event)``, if given, takes the stall alerts the server sends."""
+        it; ``on_stalled(event)``, if given, takes the stall alerts the server sends;
+        ``on_flush()``, if given, hands over held events when the server asks."""
         self.path = responder_path(run_dir, worker)
         self.worker = worker
         self._current_test = current_test
         self._on_stalled = on_stalled
+        self._on_flush = on_flush
         # Tests run on the thread that configures pytest (serially and on xdist workers).
         self.test_thread = _get_ident()
         self._sock: socket.socket | None = None
@@ -188,6 +197,10 @@ class StackResponder:
         line, _, rest = request.partition(b"\n")
         if line + b"\n" == STALLED_NOTE and self._on_stalled is not None:
             self._on_stalled(system.json_loads(rest + _read_to_end(connection, MAX_NOTE_BYTES)))
+            return
+        if request == FLUSH:
+            if self._on_flush is not None:
+                self._on_flush()
             return
         if request == LAST_WORD:
             # A terminal's Ctrl-C reaches this process too, at the same moment: give its
