@@ -19,6 +19,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from threading import get_ident as _get_ident
 from typing import Any
 
 from pytest_jbrealtime.protocol import RUN_VIEWER_TOKEN_SECONDS
@@ -82,6 +83,9 @@ class LiveServer:
         self._control_fd = -1
         self._control_buffer = b""
         self._next_control_read = 0.0
+        # pytest's thread: the only one that reads the control pipe and warns (the stack
+        # responder's thread also hands batches over, when the server asks: publisher.py).
+        self._owner_thread = _get_ident()
         self._control_messages: list[dict[str, Any]] = []
         self._warned_broken = False
         # What became of the recording (recorder.recording_outcome), once the server
@@ -176,6 +180,8 @@ class LiveServer:
         if self._writer is None:
             return
         self._writer.write(encode_frame(EVENTS, events))
+        if _get_ident() != self._owner_thread:
+            return  # the responder's thread: control lines and warnings wait for pytest's
         now = clock.monotonic()
         if now >= self._next_control_read:
             self._next_control_read = now + CONTROL_READ_SECONDS

@@ -61,8 +61,8 @@ class EventPublisher:
         self.current_phase = "call"
         # Sees each published event (event_hook.py); None while no plugin wants them.
         self.observer: Callable[[dict[str, Any]], None] | None = None
-        # True once someone asks for held events from another thread (the run server,
-        # through the stack responder): then a test's call needs no flush of its own.
+        # True when the run server will ask for held events, through the stack
+        # responder's thread (live_run.py): then a test's call needs no flush of its own.
         self.held_events_asked = False
         # Taking a batch and handing it over, as one step: the responder's thread may
         # flush too, and batches must reach the sink in order. Appends go without it
