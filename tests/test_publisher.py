@@ -175,3 +175,38 @@ def test_a_long_tests_start_reaches_viewers_when_the_server_asks_for_it(
     watched = watch_reacting(run.ws_url(), release_once_the_call_is_seen, timeout=120)
     assert run.wait() == 0, run.output
     assert [e["result"] for e in watched.of_type("test_completed")] == ["passed", "passed"]
+
+
+
+def test_a_flush_from_another_thread_keeps_the_batches_in_order() -> None:
+    """The stack responder's thread flushes (the server asked) while pytest's thread
+    publishes and flushes: the batch the responder took reaches the sink before any
+    batch taken after it, even when the responder is slow to hand it over."""
+    import threading
+
+    tests_thread = threading.get_ident()
+
+    class SlowHandOverSink(ListSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.responder_took = threading.Event()
+            self.tests_thread_sent = threading.Event()
+
+        def send_batch(self, events: list[Any]) -> None:
+            if threading.get_ident() == tests_thread:
+                self.tests_thread_sent.set()
+            else:  # the responder: hand over only once pytest's thread sent (or 0.5 s)
+                self.responder_took.set()
+                self.tests_thread_sent.wait(0.5)
+            super().send_batch(events)
+
+    sink = SlowHandOverSink()
+    publisher = EventPublisher(sink)
+    publisher.publish_phase("t.py::test_a", "call")
+    responder = threading.Thread(target=publisher.flush)
+    responder.start()
+    assert sink.responder_took.wait(5)
+    publisher.publish_phase("t.py::test_b", "call")
+    publisher.flush()  # waits for the responder's hand-over
+    responder.join()
+    assert [item[0] for item in sink.items()] == ["t.py::test_a", "t.py::test_b"]
