@@ -106,36 +106,29 @@ def run_once(variant: str, suite: Path, out: Path) -> tuple[float, float, float,
     return elapsed, cpu, cpu_all, output.last_line
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--tests", type=int, default=5000)
-    parser.add_argument("--suite", choices=sorted(SUITES), default="mixed")
-    parser.add_argument("--variants", default="plain,live,live-thread")
-    args = parser.parse_args()
-    variants = args.variants.split(",")
-    with tempfile.TemporaryDirectory() as tmp:
-        suite = SUITES[args.suite](Path(tmp) / "suite", args.tests)
-        times: dict[str, list[float]] = {v: [] for v in variants}
-        cpus: dict[str, list[float]] = {v: [] for v in variants}
-        cpus_all: dict[str, list[float]] = {v: [] for v in variants}
-        run_once(variants[0], suite, Path(tmp))  # warm the OS caches
-        for index in range(args.runs):
-            # A B, then B A: a drift during the round does not favour one side.
-            for variant in variants if index % 2 == 0 else variants[::-1]:
-                elapsed, cpu, cpu_all, tail = run_once(variant, suite, Path(tmp))
-                times[variant].append(elapsed)
-                cpus[variant].append(cpu)
-                cpus_all[variant].append(cpu_all)
-                print(f"run {index + 1} {variant:12s} {elapsed:7.2f} s wall {cpu:7.2f} s cpu"
-                      f" {cpu_all:7.2f} s cpu with server   {tail}", flush=True)
+def compare(variants: list[str], suite: Path, out: Path, runs: int,
+            label: str) -> None:
+    """Run each variant ``runs`` times, alternating, and print the table (the first
+    variant is the base of every ratio)."""
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    cpus: dict[str, list[float]] = {v: [] for v in variants}
+    cpus_all: dict[str, list[float]] = {v: [] for v in variants}
+    run_once(variants[0], suite, out)  # warm the OS caches
+    for index in range(runs):
+        # A B, then B A: a drift during the round does not favour one side.
+        for variant in variants if index % 2 == 0 else variants[::-1]:
+            elapsed, cpu, cpu_all, tail = run_once(variant, suite, out)
+            times[variant].append(elapsed)
+            cpus[variant].append(cpu)
+            cpus_all[variant].append(cpu_all)
+            print(f"run {index + 1} {variant:12s} {elapsed:7.2f} s wall {cpu:7.2f} s cpu"
+                  f" {cpu_all:7.2f} s cpu with server   {tail}", flush=True)
     base = statistics.median(times[variants[0]])
     base_cpu = statistics.median(cpus[variants[0]])
     print()
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
-          f"Python {platform.python_version()}, {args.tests} {args.suite} tests, "
-          f"median of {args.runs}")
+          f"Python {platform.python_version()}, {label}, median of {runs}")
     print("| variant | wall (s) | wall ratio | per-round wall ratio | pytest CPU (s) "
           "| CPU ratio | per-round CPU ratio | CPU with server (s) | per-round ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -149,6 +142,19 @@ def main() -> None:
         print(f"| {variant} | {median:.2f} | {median / base:.3f}x | {paired:.3f}x | "
               f"{cpu:.2f} | {cpu / base_cpu:.3f}x | {paired_cpu:.3f}x | "
               f"{cpu_all:.2f} | {paired_all:.3f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tests", type=int, default=5000)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="mixed")
+    parser.add_argument("--variants", default="plain,live,live-thread")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = SUITES[args.suite](Path(tmp) / "suite", args.tests)
+        compare(args.variants.split(","), suite, Path(tmp), args.runs,
+                f"{args.tests} {args.suite} tests")
 
 
 if __name__ == "__main__":
