@@ -256,7 +256,8 @@ class LivePlugin:
         record = self._records.get(report.nodeid)
         if record is None:  # a report without logstart (another plugin's): still count it
             record = self._records[report.nodeid] = TestRecord(report.nodeid)
-        if hasattr(report, "context") and report.when == "call":
+        # when first: a missing attribute costs hasattr() an exception, three times a test.
+        if report.when == "call" and hasattr(report, "context"):
             category = report_category(report)
             record.subtests.append(
                 {
