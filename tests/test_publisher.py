@@ -7,6 +7,7 @@ test_live_stream.py and test_xdist_live.py, which see every phase as a ``test_pr
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -101,16 +102,28 @@ def test_also_plain():
 _OF_THE_RUN = ("run_id", "seq", "ts", "timestamp", "duration", "cpu_seconds", "rss_growth")
 
 
+@pytest.mark.parametrize("history", [False, True], ids=["no history", "history"])
 def test_a_passed_tests_records_reach_a_viewer_as_the_general_paths_events(
-    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess]
+    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess], history: bool
 ) -> None:
     """Start and pass records (protocol/compact.py), through the real pipe and server,
     give a viewer the same events as the session plugin's general path; tests that are
-    no plain pass (output, a failure, xfail, xpass) come out as they did."""
+    no plain pass (output, a failure, xfail, xpass) come out as they did. With history
+    (pytest's cache on, one earlier run kept), the verdicts and estimates alike."""
     suite_dir.makeconftest(GENERAL_PATH_ONLY)
     suite_dir.makepyfile(test_plain=MIXED_SUITE)
+    cache = suite_dir.path / ".pytest_cache"
+    if history:
+        suite_dir.makeini("[pytest]\n")
+        earlier = start_live(suite_dir.path)
+        assert earlier.wait() == 1, earlier.output
+        kept = suite_dir.path / "kept_cache"
+        shutil.copytree(cache, kept)
     seen: dict[str, list[dict[str, Any]]] = {}
     for path, env in (("records", {}), ("general", {"JB_TEST_GENERAL_PATH": "1"})):
+        if history:  # each path starts from the same earlier run
+            shutil.rmtree(cache)
+            shutil.copytree(kept, cache)
         run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1",
                          env={**os.environ, **env})
         watched = watch_sync(run.ws_url())
@@ -122,8 +135,17 @@ def test_a_passed_tests_records_reach_a_viewer_as_the_general_paths_events(
         assert {type(e["cpu_seconds"]) for e in completed} == {float}
         assert {type(e["rss_growth"]) for e in completed} == {int}
     assert len(seen["records"]) == 30  # six tests: a start, three phases, an end each
-    assert [e["result"] for e in seen["records"] if e["type"] == "test_completed"] == [
+    ended = [e for e in seen["records"] if e["type"] == "test_completed"]
+    assert [e["result"] for e in ended] == [
         "passed", "passed", "failed", "xfailed", "xpassed", "passed"]
+    if history:
+        assert [e["history"]["verdict"] for e in ended] == [
+            "stable", "stable", "known_failure", "stable", "stable", "stable"]
+        assert all(len(e["history"]["recent"]) == 1 for e in ended)
+        started = [e for e in seen["records"] if e["type"] == "test_started"]
+        assert all(isinstance(e["estimated_duration"], float) for e in started)
+    else:
+        assert all(e["history"] is None for e in ended)
     assert seen["records"] == seen["general"]
 
 

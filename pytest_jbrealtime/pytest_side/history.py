@@ -48,6 +48,7 @@ class Entry:
 NOTHING = Entry()
 
 
+
 def encode_entry(day: int, results: list[PastResult]) -> str:
     """``"DAY LETTERS DURATION …"``: the day it last ran, then its results, newest first."""
     codes = "".join(RESULT_LETTERS[p["result"]] for p in results)
@@ -81,6 +82,26 @@ def past_results(entry: Entry, limit: int | None = None) -> list[PastResult]:
             for letter, duration in zip(entry.letters[:limit], entry.durations, strict=False)]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What judging a test needs from its entry, worked out before the test runs: the
+    letters, the median duration of its passes, the results an event carries."""
+
+    entry: Entry
+    median_passed: float | None
+    recent: list[PastResult]
+
+
+def prepared(entry: Entry) -> Prepared:
+    median_passed = median(
+        [d for letter, d in zip(entry.letters, entry.durations, strict=True) if letter == "P"]
+    )
+    return Prepared(entry, median_passed, past_results(entry, RECENT_IN_EVENT))
+
+
+NOTHING_PREPARED = prepared(NOTHING)
+
+
 def today() -> int:
     return int(clock.time() // 86400)
 
@@ -94,6 +115,7 @@ class RunHistory:
         self._entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
         self.step_counts: dict[str, int] = self._load(STEPS_KEY)
         self._parsed: dict[str, Entry] = {}
+        self._prepared: dict[str, Prepared] = {}
         self._new_results: dict[str, tuple[str, float]] = {}
         self._new_step_counts: dict[str, int] = {}
 
@@ -118,26 +140,39 @@ class RunHistory:
         """The test's results in earlier runs, newest first."""
         return past_results(self._parse(test_id))
 
+    def prepare(self, test_ids: list[str]) -> None:
+        """Work out what judging these tests needs, all at once (at the collection's
+        end): one loop over the entries costs a fraction of the same work done test by
+        test between pytest's hooks, where every cache is cold (docs/benchmarks.md)."""
+        entries, made = self._entries, self._prepared
+        for test_id in test_ids:
+            if test_id in entries and test_id not in made:
+                made[test_id] = prepared(self._parse(test_id))
+
+    def _prepared_for(self, test_id: str) -> Prepared:
+        made = self._prepared.get(test_id)
+        if made is None:
+            if test_id not in self._entries:  # a new test, or no history at all
+                return NOTHING_PREPARED
+            made = self._prepared[test_id] = prepared(self._parse(test_id))
+        return made
+
     def estimated_duration(self, test_id: str) -> float | None:
-        if test_id not in self._entries:  # a new test, or no history: nothing to parse
-            return None
-        durations = self._parse(test_id).durations
+        durations = self._prepared_for(test_id).entry.durations
         return durations[0] if durations else None
 
     def judge(
         self, test_id: str, result: str, duration: float, *, passed_on_rerun: bool = False
     ) -> HistoryInfo:
-        """``history_info`` for this result, read straight from the test's entry (the
-        hot path: once per test, on pytest's thread)."""
-        entry = self._parse(test_id)
-        median_passed = median(
-            [d for letter, d in zip(entry.letters, entry.durations, strict=True)
-             if letter == "P"]
-        )
+        """``history_info`` for this result (the hot path: once per test, on pytest's
+        thread; what does not depend on the result is prepared)."""
+        made = self._prepared_for(test_id)
+        median_passed = made.median_passed
         return {
-            "verdict": verdict(result, duration, entry.letters, median_passed,
+            "verdict": verdict(result, duration, made.entry.letters, median_passed,
                                passed_on_rerun=passed_on_rerun),
-            "recent": past_results(entry, RECENT_IN_EVENT),
+            # Shared by the events of the test's attempts: events are read-only.
+            "recent": made.recent,
             "median_duration": None if median_passed is None else round(median_passed, 6),
         }
 

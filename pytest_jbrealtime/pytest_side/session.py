@@ -123,6 +123,8 @@ class LivePlugin:
                 chain_markers[id(node)] = known
             return known
 
+        if self.history.kept:
+            self.history.prepare([item.nodeid for item in session.items])
         for item in session.items:
             node_id = split_node_id(item.nodeid)
             parent = item.parent
