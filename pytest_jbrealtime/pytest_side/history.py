@@ -48,7 +48,6 @@ class Entry:
 NOTHING = Entry()
 
 
-
 def encode_entry(day: int, results: list[PastResult]) -> str:
     """``"DAY LETTERS DURATION …"``: the day it last ran, then its results, newest first."""
     codes = "".join(RESULT_LETTERS[p["result"]] for p in results)
@@ -142,8 +141,8 @@ class RunHistory:
 
     def prepare(self, test_ids: list[str]) -> None:
         """Work out what judging these tests needs, all at once (at the collection's
-        end): one loop over the entries costs a fraction of the same work done test by
-        test between pytest's hooks, where every cache is cold (docs/benchmarks.md)."""
+        end): one loop over the entries cost about half the same work done test by test
+        between pytest's hooks, where every cache is cold (docs/benchmarks.md)."""
         entries, made = self._entries, self._prepared
         for test_id in test_ids:
             if test_id in entries and test_id not in made:

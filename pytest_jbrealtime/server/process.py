@@ -86,7 +86,6 @@ class EventsPipePoller:
         self._decoder = decoder
         # pytest's stack responder (None: no run folder, nobody to ask).
         self._responder = responder
-        self.asked_for_held = 0
 
     def _ask_for_held_events(self) -> None:
         if self._responder is None:
@@ -96,7 +95,6 @@ class EventsPipePoller:
             sock.setblocking(False)
             sock.connect(str(self._responder))
             sock.send(FLUSH)
-            self.asked_for_held += 1
 
     async def run(self) -> None:
         os.set_blocking(self._fd, False)
