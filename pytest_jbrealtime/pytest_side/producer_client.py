@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from pytest_jbrealtime.protocol.compact import expanded
-from pytest_jbrealtime.shared.unpatched import system
+from pytest_jbrealtime.shared.unpatched import shield_websockets_sync, system
 
 CONNECT_TIMEOUT = 3.0
 SYNC_TIMEOUT = 5.0
@@ -132,6 +132,10 @@ class ProducerConnection:
 
         from websockets.sync.client import connect
 
+        # Its handshake's deadline reads time.monotonic: on a loaded machine the
+        # connection may still be opening while the worker's first test patches the
+        # clock (a mock's values taken by this thread: StopIteration in the test).
+        shield_websockets_sync()
         options: dict[str, Any] = {}
         if "ping_interval" in inspect.signature(connect).parameters:
             # No keepalive thread (websockets >= 15): it reads time.monotonic, which a
