@@ -106,9 +106,14 @@ class StackViewer:
                 raise AssertionError(f"not received in {timeout} s; last: {tail}") from None
 
     async def started(self, test_id: str) -> dict[str, Any]:
+        """Until the test's call has begun (its ``call`` phase event). Its
+        ``test_started`` alone can come while it is still in setup: the run server
+        asks for held events once pytest's pipe has been quiet for 60 ms (publisher.py),
+        and a worker's setup on a loaded machine takes longer than that."""
         self.seen = 0  # it may have come before the last answer
         return await self.until(
-            lambda m: m.get("type") == "test_started" and m.get("test_id") == test_id)
+            lambda m: m.get("type") == "test_progress" and m.get("test_id") == test_id
+            and m.get("step_name") == "call")
 
     async def ask(self, test_id: str) -> tuple[dict[str, Any], float]:
         """The stack (or error) answer for ``test_id`` and how long it took."""
