@@ -90,7 +90,8 @@ class EventsPipePoller:
     def _ask_for_held_events(self) -> None:
         if self._responder is None:
             return
-        # Never waits: a responder that is not there (yet), or busy, is asked next time.
+        # Never waits. A responder that is not there (yet), or whose backlog is full, is
+        # asked again only after the next frame: the next publish hands over by itself.
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
             sock.setblocking(False)
             sock.connect(str(self._responder))
