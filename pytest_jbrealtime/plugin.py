@@ -20,6 +20,8 @@ from pytest_jbrealtime.shared import unpatched  # noqa: F401
 from pytest_jbrealtime.shared.settings import LiveSettings, add_options, load_settings
 
 SETTINGS_KEY = pytest.StashKey[LiveSettings]()
+# pyproject.toml's pytest11 entry point: `-p jbrealtime`, `-p no:jbrealtime`.
+ENTRY_POINT_NAME = "jbrealtime"
 LIVE_RUN_NAME = "jb-live-run"
 
 

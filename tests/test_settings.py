@@ -99,6 +99,36 @@ def test_without_the_flag_nothing_heavy_is_imported(pytester: pytest.Pytester) -
                                 "selenium"})  # … and costs nothing
 
 
+@pytest.mark.parametrize(("autoload", "plugin_args", "loaded"), [
+    (False, [], False),  # pytest's own rule: nothing from entry points
+    (False, ["-p", "jbrealtime"], True),  # the entry point's name
+    (False, ["-p", "pytest_jbrealtime"], True),  # the package's name: was exit 4
+    (False, ["-p", "no:jbrealtime", "-p", "pytest_jbrealtime"], False),  # still blocks
+    (True, ["-p", "pytest_jbrealtime"], True),  # autoloaded too: registered once
+    (True, ["-p", "no:jbrealtime"], False),
+], ids=["off", "off-entry-point", "off-package", "off-blocked", "on-package", "on-blocked"])
+def test_the_plugin_is_loaded_by_either_name_with_or_without_autoloading(
+        pytester: pytest.Pytester, autoload: bool, plugin_args: list[str],
+        loaded: bool) -> None:
+    """Where entry points are not loaded (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1), ``-p``
+    with the entry point's or the package's name loads the plugin (README)."""
+    pytester.makepyfile(test_a="def test_a(): pass\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
+    if not autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *plugin_args,
+         "--jb-live", "--jb-live-port", "0"],
+        cwd=pytester.path, capture_output=True, text=True, env=env, timeout=120)
+    if loaded:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 passed" in result.stdout
+        assert "jb-live: watch this run at" in result.stdout
+    else:  # pytest's usage error, as for any option of a plugin not loaded
+        assert result.returncode == 4, result.stdout + result.stderr
+        assert "unrecognized arguments: --jb-live" in result.stderr
+
+
 def test_plugin_does_nothing_on_an_xdist_worker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_a="def test_a(): pass\n")
     result = pytester.runpytest_subprocess("--jb-live", "--jb-live-port", "0", "-n", "1")
