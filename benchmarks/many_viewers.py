@@ -1,6 +1,7 @@
 """Many viewers: 100 connected at once, then 500 connection attempts in one second.
 
     python benchmarks/many_viewers.py [--viewers 100] [--storm 500] [--tests 5000]
+                                      [--rate EVENTS_PER_S]
 
 The run waits until all viewers are connected (``--jb-live-wait-viewers``), then
 streams the benchmark suite (benchmarks/suite.py). Each viewer is a real WebSocket
@@ -10,6 +11,11 @@ frame arrives here minus the event's ``timestamp`` (set in the pytest process wh
 event is published; same clock, millisecond resolution). Once the first events have
 arrived, ``--storm`` further connections are opened, spread over one second: with the
 default cap of 100 viewers they are refused with 1013, and the 100 must not notice.
+
+``--rate 2000`` paces the run at about 2,000 events a second (a conftest.py makes each
+test wait for its turn), the rate issue 21's goal names; without it the suite runs at
+its own pace. The pace the run had (events published a second from the first test's
+start to the last one's end) is reported beside the latencies.
 """
 
 from __future__ import annotations
@@ -41,6 +47,30 @@ from pytest_jbrealtime.shared.auth import AUDIENCE
 SECRET = "benchmark-secret-" + "b" * 48
 
 
+# Events a test publishes: its start, three phases and its end (a skipped test fewer;
+# `--tests 1000` makes 1,900 tests of benchmarks/suite.py, 9,412 events in all).
+EVENTS_PER_TEST = 5
+
+
+def write_pacing(suite: Path, events_per_s: float) -> None:
+    """A conftest.py that starts test n no sooner than n / tests-per-second after the
+    first: an even rate, whatever each test itself costs."""
+    interval = EVENTS_PER_TEST / events_per_s
+    (suite / "conftest.py").write_text(
+        "import time\n\n"
+        "import pytest\n\n"
+        "_turn = {'start': None, 'n': 0}\n\n\n"
+        "@pytest.fixture(autouse=True)\n"
+        "def _paced():\n"
+        "    now = time.monotonic()\n"
+        "    if _turn['start'] is None:\n"
+        "        _turn['start'] = now\n"
+        "    _turn['n'] += 1\n"
+        f"    delay = _turn['start'] + _turn['n'] * {interval!r} - now\n"
+        "    if delay > 0:\n"
+        "        time.sleep(delay)\n")
+
+
 def token_for(run_id: str, user: str) -> str:
     now = int(time.time())
     return jwt.encode({"aud": AUDIENCE, "iat": now, "exp": now + 3600, "role": "viewer",
@@ -55,6 +85,7 @@ class ViewerStats:
     def __init__(self) -> None:
         self.latencies: list[tuple[float, float]] = []  # (arrival, latency)
         self.seqs: list[int] = []
+        self.published: list[tuple[float, str]] = []  # (when, type) of each event
         self.close_code: int | None = None
 
 
@@ -76,7 +107,9 @@ async def viewer(url: str, stats: ViewerStats, sampled: bool) -> None:
                 for m in messages:
                     if "seq" in m:
                         stats.seqs.append(m["seq"])
-                        stats.latencies.append((arrived, arrived - epoch_of(m["timestamp"])))
+                        published = epoch_of(m["timestamp"])
+                        stats.latencies.append((arrived, arrived - published))
+                        stats.published.append((published, m["type"]))
         finally:
             stats.close_code = ws.close_code
 
@@ -117,6 +150,10 @@ async def bench(host: str, run_id: str, args: argparse.Namespace) -> dict[str, o
     storm_end = time.time()
     await asyncio.gather(*tasks)
     all_latencies = [lat for s in stats for _, lat in s.latencies]
+    published = next(s.published for s in stats if s.published)
+    tests = [at for at, kind in published if kind.startswith("test_")]
+    during = [at for at, _ in published if min(tests) <= at <= max(tests)]
+    kinds = Counter(kind for _, kind in published)
     in_storm = [lat for s in stats for at, lat in s.latencies if storm_start <= at <= storm_end]
     complete = all(s.seqs == list(range(1, len(s.seqs) + 1)) and s.seqs for s in stats)
     lengths = {len(s.seqs) for s in stats}
@@ -130,6 +167,10 @@ async def bench(host: str, run_id: str, args: argparse.Namespace) -> dict[str, o
         "storm_p99": percentile(in_storm, 0.99) if in_storm else float("nan"),
         "storm_seconds": storm_end - storm_start,
         "storm_outcomes": dict(storm_outcomes),
+        # The run's pace: events a second from the first test's start to the last
+        # one's end (the wait for the viewers and the collection apart).
+        "events_per_s": len(during) / (max(tests) - min(tests)),
+        "kinds": dict(kinds.most_common(6)),
     }
 
 
@@ -154,9 +195,13 @@ def main() -> None:
     parser.add_argument("--storm", type=int, default=500)
     parser.add_argument("--tests", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="events a second to pace the run at (0: the suite's own pace)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         suite = write_suite(Path(tmp) / "suite", args.tests)
+        if args.rate:
+            write_pacing(suite, args.rate)
         results = []
         for index in range(args.runs):
             result = run_once(suite, args)
@@ -166,6 +211,8 @@ def main() -> None:
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {args.tests} tests, "
           f"{args.viewers} viewers, {args.storm} attempts in ~1 s, median of {args.runs}")
+    rates = [float(r["events_per_s"]) for r in results]  # type: ignore[arg-type]
+    print(f"| events/s a viewer saw | {statistics.median(rates):,.0f} |")
     for key in ("p50", "p99", "max", "storm_p50", "storm_p99"):
         values = [float(r[key]) for r in results]  # type: ignore[arg-type]
         print(f"| {key} delivery latency | {statistics.median(values) * 1000:.0f} ms |")
