@@ -149,6 +149,79 @@ def test_a_passed_tests_records_reach_a_viewer_as_the_general_paths_events(
     assert seen["records"] == seen["general"]
 
 
+PHASES_SUITE = MIXED_SUITE + '''
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup fails")
+
+def test_setup_error(broken):
+    pass
+
+@pytest.mark.skip(reason="not here")
+def test_skipped():
+    pass
+
+def test_subtests(subtests):
+    for n in range(2):
+        with subtests.test(n=n):
+            assert n == 0
+
+@pytest.fixture
+def teardown_fails():
+    yield
+    raise RuntimeError("teardown fails")
+
+def test_teardown_error(teardown_fails):
+    pass
+'''
+
+WHICH_PHASE_HOOKS = '''
+import os
+
+from pytest_jbrealtime.pytest_side.session import PHASE_HOOKS_NAME
+
+def pytest_sessionfinish(session):
+    hooks = session.config.pluginmanager.get_plugin(PHASE_HOOKS_NAME)
+    with open(os.environ["PHASES_FROM"], "w") as out:
+        out.write("hooks" if hooks is not None else "reports")
+'''
+
+
+def test_phases_from_the_reports_are_the_phase_hooks_events(
+    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess]
+) -> None:
+    """A test's phases are published from its reports (three hook calls a test fewer),
+    or where pytest-rerunfailures reruns from pytest's phase hooks (its attempts'
+    reports come after the attempt; `--reruns 0` asks for its way of running): a viewer
+    sees the same events either way, for a pass, output, a failure, xfail, xpass, an
+    error in setup and in teardown, a skip and subtests."""
+    suite_dir.makeconftest(WHICH_PHASE_HOOKS)
+    suite_dir.makepyfile(test_phases=PHASES_SUITE)
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for args in (["--reruns", "0"], []):
+        which = suite_dir.path / "phases_from"
+        run = start_live(suite_dir.path, "--jb-live-wait-viewers", "1", *args,
+                         env={**os.environ, "PHASES_FROM": str(which)})
+        watched = watch_sync(run.ws_url())
+        assert run.wait() == 1, run.output
+        seen[which.read_text()] = [
+            {k: v if k != "subtests" else [(s["description"], s["result"]) for s in v]
+             for k, v in e.items() if k not in _OF_THE_RUN}  # a subtest's repr: an address
+            for e in watched.events
+            if e["type"] in ("test_started", "test_progress", "test_completed")]
+    assert set(seen) == {"hooks", "reports"}
+    phases = [(e["test_id"].rpartition("::")[2], e["step_name"])
+              for e in seen["reports"] if e["type"] == "test_progress"]
+    # A setup that fails or skips is followed by the teardown, not the call.
+    assert [p for t, p in phases if t == "test_setup_error"] == ["setup", "teardown"]
+    assert [p for t, p in phases if t == "test_skipped"] == ["setup", "teardown"]
+    assert [p for t, p in phases if t == "test_subtests"] == ["setup", "call", "teardown"]
+    assert [p for t, p in phases if t == "test_teardown_error"] == [
+        "setup", "call", "teardown"]
+    assert seen["reports"] == seen["hooks"]
+
+
 def test_start_and_pass_records_expand_to_their_events() -> None:
     """Each record's fields land where protocol/compact.py says."""
     sink = ListSink()
@@ -176,8 +249,10 @@ def test_held():
 '''
 
 
+@pytest.mark.parametrize("plugins", [["--reruns", "0"], []],
+                         ids=["phase hooks", "phases from reports"])
 def test_a_long_tests_start_reaches_viewers_when_the_server_asks_for_it(
-    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess]
+    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess], plugins: list[str]
 ) -> None:
     """pytest's thread no longer flushes before each call: its events published just
     before a long test are held until the run server, its pipe quiet, asks the stack
@@ -185,7 +260,7 @@ def test_a_long_tests_start_reaches_viewers_when_the_server_asks_for_it(
     it holds; the test ends only once the viewer saw that (or after 90 s, failing)."""
     suite_dir.makepyfile(test_held=WAIT_FOR_FILE + HELD_SUITE)
     run = start_live(suite_dir.path, "--jb-live-monitor-interval", "0",
-                     "--jb-live-wait-viewers", "1",
+                     "--jb-live-wait-viewers", "1", *plugins,
                      env={**os.environ, "SIGNAL_DIR": str(suite_dir.path)})
 
     def release_once_the_call_is_seen(watched: Watched) -> None:

@@ -93,3 +93,15 @@ class TestRecord:
             return report_category(teardown), teardown
         call = self.reports.get("call")
         return ("passed", call) if call is not None else ("error", None)
+
+
+def phase_after(report: pytest.TestReport, runs_calls: bool = True) -> str | None:
+    """The phase that begins as ``report``'s phase ends, as pytest's runner goes on: the
+    call after a passed setup (none with ``--setup-only``: ``runs_calls`` False), the
+    teardown after any other setup and after the call, nothing after the teardown.
+
+    A subtest's report ends no phase (it is logged mid-call): the caller leaves it out.
+    """
+    if report.when == "setup":
+        return "call" if report.passed and runs_calls else "teardown"
+    return "teardown" if report.when == "call" else None

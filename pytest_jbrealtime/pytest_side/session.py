@@ -29,6 +29,7 @@ from pytest_jbrealtime.pytest_side.reports import (
     MAX_SUMMARY_CHARS,
     TestRecord,
     one_line_summary,
+    phase_after,
     pytest_warning_fields,
     report_category,
     truncated,
@@ -78,6 +79,14 @@ class LivePlugin:
         self.failures: list[ci.Failure] = []
         self._session: pytest.Session | None = None
         self._finished = False
+        # Each phase's beginning (test_progress) from the reports: the setup's at the
+        # test's logstart, the next one's at each report, as pytest's runner goes on
+        # to it at once; three hook calls a test fewer than hooks of their own
+        # (docs/benchmarks.md). Where pytest-rerunfailures reruns tests it logs an
+        # attempt's reports only after the attempt ran: PhaseHooks publish them then
+        # (decided once the collection is known: pytest_collection_finish).
+        self.phases_from_reports = True
+        self._runs_calls = not config.getoption("setuponly", False)
 
     # -- session ---------------------------------------------------------------
 
@@ -125,9 +134,12 @@ class LivePlugin:
 
         if self.history.kept:
             self.history.prepare([item.nodeid for item in session.items])
+        flaky = False
         for item in session.items:
             node_id = split_node_id(item.nodeid)
             parent = item.parent
+            markers = markers_of(parent) | {m.name for m in item.own_markers}
+            flaky = flaky or "flaky" in markers
             tests.append(
                 {
                     "test_id": item.nodeid,
@@ -135,11 +147,12 @@ class LivePlugin:
                     # The innermost class, as ``item.cls`` says, without its lookup.
                     "cls": parent.name if isinstance(parent, pytest.Class) else None,
                     "name": node_id.name,
-                    "markers": sorted(
-                        markers_of(parent) | {m.name for m in item.own_markers}
-                    ),
+                    "markers": sorted(markers),
                 }
             )
+        if self.phases_from_reports and reruns_asked(self.config, flaky):
+            self.phases_from_reports = False
+            self.config.pluginmanager.register(PhaseHooks(self.publisher), PHASE_HOOKS_NAME)
         self.publish_collection(tests)
 
     def publish_collection(self, tests: list[CollectedTest]) -> None:
@@ -228,27 +241,8 @@ class LivePlugin:
         self._records[nodeid] = TestRecord(nodeid)
         self.publisher.publish_started(nodeid, location[2], location[0],
                                        self.history.estimated_duration(nodeid))
-
-    def _phase_started(self, item: pytest.Item, phase: str) -> None:
-        self.publisher.publish_phase(item.nodeid, phase)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self._phase_started(item, "setup")
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
-        self._phase_started(item, "call")
-        # Whatever happened before a possibly long call goes out now, unless the run
-        # server asks for it after a quiet pipe (publisher.py). Not from a timer thread:
-        # a thread that wakes in pytest's process queues for the GIL behind every short
-        # release pytest's thread makes (measured: docs/benchmarks.md).
-        if not self.publisher.held_events_asked:
-            self.publisher.flush()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        self._phase_started(item, "teardown")
+        if self.phases_from_reports:
+            self.publisher.publish_phase(nodeid, "setup")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.resources.measure(report)
@@ -276,6 +270,12 @@ class LivePlugin:
                     f"{description}: {one_line_summary(report)}".strip(": "))
             return
         record.reports[report.when] = report
+        if self.phases_from_reports:
+            phase = phase_after(report, self._runs_calls)
+            if phase == "call":
+                self.publisher.publish_call(report.nodeid)
+            elif phase is not None:
+                self.publisher.publish_phase(report.nodeid, phase)
 
     def _complete_crashed(self, report: pytest.TestReport) -> None:
         """The test whose xdist worker died: completed as ``crashed``, not left running.
@@ -428,3 +428,42 @@ class LivePlugin:
             completed["cpu_seconds"] = resources.get("cpu_seconds")
             completed["rss_growth"] = resources.get("rss_growth")
         self.publisher.publish("test_completed", completed)
+
+
+def reruns_asked(config: pytest.Config, flaky_marker: bool) -> bool:
+    """pytest-rerunfailures may rerun a test of this run: it is installed, and its
+    options or ini ask for reruns or a test has its ``flaky`` marker (then it logs each
+    attempt's reports only after the attempt). In doubt, yes."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return False
+    if flaky_marker or any(config.getoption(option, None) is not None
+                           for option in ("reruns", "force_reruns")):
+        return True
+    try:
+        return bool(config.getini("reruns"))
+    except ValueError:  # a version without the ini key
+        return False
+
+
+PHASE_HOOKS_NAME = "jb-live-phases"
+
+
+class PhaseHooks:
+    """Each phase's beginning from pytest's own phase hooks, for runs whose reports come
+    late (pytest-rerunfailures: ``LivePlugin.phases_from_reports`` is False). Registered
+    only there: elsewhere the reports say the same three hook calls a test sooner."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self.publisher = publisher
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.publisher.publish_phase(item.nodeid, "setup")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self.publisher.publish_call(item.nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        self.publisher.publish_phase(item.nodeid, "teardown")

@@ -39,6 +39,7 @@ from pytest_jbrealtime.protocol.events import (
     WorkerFinished,
     WorkerStarted,
 )
+from pytest_jbrealtime.pytest_side.reports import phase_after
 from pytest_jbrealtime.pytest_side.xdist_worker import RELAY_EVENT, WORKERINPUT_KEY
 from pytest_jbrealtime.shared.unpatched import system
 
@@ -138,6 +139,9 @@ class XdistController:
             self.config.pluginmanager.unregister(self)
             return
         self.active = True
+        # The relayed reports' phases are this plugin's to publish, with their worker's
+        # name (below); the session plugin's own would say them twice.
+        self.session_plugin.phases_from_reports = False
         # DSession calls ``self.worker_<event>(node=…, …)`` for each message from a
         # worker; wrapping those on the instance stamps everything the relay publishes.
         for name in dir(type(dsession)):
@@ -208,14 +212,13 @@ class XdistController:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.active or hasattr(report, "context"):  # subtests end no phase
             return
-        if report.when == "setup":
-            next_phase = "call" if report.passed else "teardown"
+        next_phase = phase_after(report)
+        if next_phase is not None:
             self.publisher.publish_phase(report.nodeid, next_phase)
+        if report.when == "setup":
             # As serially when a call begins: nothing waits behind a long test (the
             # worker's own events of this test are held until its start is logged).
             self.publisher.flush()
-        elif report.when == "call":
-            self.publisher.publish_phase(report.nodeid, "teardown")
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
