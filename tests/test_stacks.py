@@ -290,7 +290,10 @@ def test_responder_answers_and_stops(tmp_path: Path) -> None:
         assert "jb-live-stacks" not in names, "the responder leaves itself out"
         assert answer["threads"][0]["current"]
         functions = [f["function"] for f in answer["threads"][0]["frames"]]
-        assert functions[-2:] == ["ask_responder", "_read_to_end"], "innermost last: asking"
+        # Innermost last: asking. Taken as the request arrives, the asking thread may
+        # not have gone from its sendall to reading the answer yet (a loaded machine).
+        assert functions[-2:] == ["ask_responder", "_read_to_end"] or (
+            functions[-1] == "ask_responder"), functions[-3:]
     finally:
         responder.stop()
     assert not responder.path.exists()
