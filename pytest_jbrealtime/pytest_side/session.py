@@ -321,11 +321,12 @@ class LivePlugin:
         if result == "rerun":
             self._reran.add(test_id)
             return None
-        self.history.record(test_id, result, round(duration, 6),
-                            self._step_counts.pop(test_id, 0))
-        history = (self.history.judge(test_id, result, duration,
-                                      passed_on_rerun=test_id in self._reran)
-                   if self.history.kept else None)
+        step_count = self._step_counts.pop(test_id, 0)
+        history: HistoryInfo | None = None
+        if self.history.kept:  # else nothing is saved: no result to keep a test
+            self.history.record(test_id, result, round(duration, 6), step_count)
+            history = self.history.judge(test_id, result, duration,
+                                         passed_on_rerun=test_id in self._reran)
         if result in FAILING:
             self.failures.append(ci.Failure(test_id, result, summary,
                                             history["verdict"] if history else None))
