@@ -433,8 +433,9 @@ class LivePlugin:
 
 def reruns_asked(config: pytest.Config, flaky_marker: bool) -> bool:
     """pytest-rerunfailures may rerun a test of this run: it is installed, and its
-    options or ini ask for reruns or a test has its ``flaky`` marker (then it logs each
-    attempt's reports only after the attempt). In doubt, yes."""
+    options or ini ask for reruns (any count, 0 too: it then runs every test its own
+    way) or a test has its ``flaky`` marker. Then it logs each attempt's reports only
+    after the attempt."""
     if not config.pluginmanager.hasplugin("rerunfailures"):
         return False
     if flaky_marker or any(config.getoption(option, None) is not None
