@@ -373,12 +373,60 @@ def test_patched_stdlib_never_reaches_the_plugin(patched_suite: Path, xdist: lis
     assert "INTERNALERROR" not in output
 
 
-# Code that runs in the pytest process (or its xdist workers) while tests run: the entry
-# point (plugin.py), the package's API (__init__.py), pytest_side/, and the shared/ modules
-# that side calls then. The rest runs in the server or hub process (server/, hub/), before
-# the tests (options, tokens, limits) or after the run (tools/, the CLI).
-PYTEST_SIDE_EXCLUDED = {"ci.py", "settings.py", "option_values.py", "monitor_config.py",
-                        "unpatched.py", "limit_config.py", "auth.py", "names.py"}
+# Patches a conftest starts at its import and never stops: in effect from before
+# pytest_configure, where the plugin starts the server and mints the link's token. Each
+# mock counts from a value the suite's tests expect first: a call by the plugin would
+# take it (the report: 3 passed without the plugin, another exit status with it).
+IMPORT_TIME_CONFTEST = """
+import itertools, json, time
+from unittest import mock
+
+real_dumps = json.dumps
+mock.patch("time.time", side_effect=itertools.count(100.0)).start()
+mock.patch("time.monotonic", side_effect=itertools.count(1.0)).start()
+DUMPS = mock.patch("json.dumps", side_effect=real_dumps).start()
+"""
+IMPORT_TIME_TESTS = """
+import logging, time
+from conftest import DUMPS
+
+def test_clocks_start_where_the_suite_set_them():
+    assert [time.time(), time.time()] == [100.0, 101.0]
+    assert [time.monotonic(), time.monotonic()] == [1.0, 2.0]
+
+def test_json_is_the_suites_alone():
+    assert DUMPS.call_count == 0
+
+def test_logs_a_lone_surrogate():
+    logging.getLogger("suite").warning("lone \\udcff surrogate")
+"""
+
+
+def test_patches_a_conftest_starts_at_import_never_reach_the_plugin(
+    suite_dir: pytest.Pytester,
+) -> None:
+    """The token's time and its JSON were read through the patched modules in
+    pytest_configure: the suite's mocked clock lost its first values (a StopIteration
+    for a mock of a few values) and the run ended differently. (``os.getpid`` is left
+    out: the run folder's ``tempfile.mkdtemp`` looks it up in the os module at each
+    call, as the standard library does; docs/security.md.)"""
+    suite_dir.makeconftest(IMPORT_TIME_CONFTEST)
+    suite_dir.makepyfile(test_import_time=IMPORT_TIME_TESTS)
+    expected = plain_pytest(suite_dir.path, "-p", "no:cacheprovider")
+    assert expected == (0, "3 passed")
+    status, summary, warnings, output = live_pytest(suite_dir.path, "-p", "no:cacheprovider",
+                                                    "--jb-live-port", "0")
+    assert (status, summary) == expected, output
+    assert warnings == [], output
+
+
+# Code that runs in the pytest process (or its xdist workers): the entry point
+# (plugin.py), the package's API (__init__.py), pytest_side/ and shared/ (but unpatched.py,
+# which binds the originals). Not only while tests run: a conftest's patches, started at its
+# import, are in effect from before pytest_configure (the options, the link's token, the
+# monitor's settings). The rest runs in the server or hub process (server/, hub/) or after
+# the run (tools/, the CLI).
+PYTEST_SIDE_EXCLUDED = {"unpatched.py"}
 PATCHABLE = {
     "time": {"time", "monotonic", "perf_counter", "sleep", "gmtime", "localtime", "strftime",
              "time_ns", "monotonic_ns"},

@@ -15,10 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
-import time
 from typing import Any
+
+from pytest_jbrealtime.shared.unpatched import clock, system
 
 AUDIENCE = "pytest-jbrealtime"
 ALGORITHM = "HS256"
@@ -45,7 +45,7 @@ def _b64url(data: bytes) -> str:
 def encode_hs256(claims: dict[str, Any], secret: str) -> str:
     """A JWT of ``claims`` signed HS256 with ``secret`` (the same bytes pyjwt makes)."""
     header = _b64url(b'{"alg":"HS256","typ":"JWT"}')
-    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    payload = _b64url(system.json_dumps(claims, separators=(",", ":")).encode())
     signing_input = f"{header}.{payload}".encode("ascii")
     signature = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
     return f"{header}.{payload}.{_b64url(signature)}"
@@ -66,7 +66,9 @@ class TokenAuthority:
         (hub/scopes.py)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        now = int(time.time())
+        # Unpatched: pytest mints the link's token in pytest_configure, after the
+        # conftests' imports, whose patches (a mock's values) may be in effect.
+        now = int(clock.time())
         claims: dict[str, Any] = {
             "aud": AUDIENCE,
             "iat": now,

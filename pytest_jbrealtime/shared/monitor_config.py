@@ -8,12 +8,12 @@ every run's start-up.
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_jbrealtime.shared.settings import DEFAULT_SETTINGS, LiveSettings
+from pytest_jbrealtime.shared.unpatched import system
 
 _D = DEFAULT_SETTINGS  # the options' defaults (settings.py), not written twice
 
@@ -72,7 +72,7 @@ def monitor_config(settings: LiveSettings, rootdir: str) -> dict[str, Any] | Non
         return None
     return MonitorConfig(
         interval=settings.jb_live_monitor_interval,
-        pytest_pid=os.getpid(),
+        pytest_pid=system.getpid(),  # unpatched: see auth.py's mint
         disk_paths=(rootdir, tempfile.gettempdir()),
         cpu_alert=settings.jb_live_alert_cpu,
         memory_alert=settings.jb_live_alert_memory,

@@ -27,7 +27,6 @@ from linecache import getline as _getline
 from pathlib import Path
 from threading import enumerate as _threads
 from threading import get_ident as _get_ident
-from time import time as _time
 from types import FrameType
 from typing import Any
 
@@ -165,7 +164,7 @@ class StackResponder:
             "worker": self.worker,
             "pid": system.getpid(),
             "test_id": self._current_test(),
-            "taken_at": iso_timestamp(_time()),
+            "taken_at": iso_timestamp(clock.time()),
             "threads": current_stacks(self.test_thread, skip),
         }
 
