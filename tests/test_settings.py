@@ -129,6 +129,23 @@ def test_the_plugin_is_loaded_by_either_name_with_or_without_autoloading(
         assert "unrecognized arguments: --jb-live" in result.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ["--jb-live-report", "test_a.py"],  # the flag, then the tests: meant as two things
+    ["--jb-live-record", "test_a.py::test_a"],
+    ["--jb-live-report", "."],
+], ids=["test-file", "test-id", "directory"])
+def test_an_output_path_that_is_a_test_or_a_folder_is_refused(
+        pytester: pytest.Pytester, args: list[str]) -> None:
+    """``--jb-live-report test_a.py`` wrote the report over the test file; now it is
+    pytest's usage error naming the option, and the file is left as it was."""
+    source = pytester.makepyfile(test_a="def test_a(): pass\n").read_text()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                            cwd=pytester.path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"{args[0]}: invalid value" in result.stderr
+    assert (pytester.path / "test_a.py").read_text() == source
+
+
 def test_plugin_does_nothing_on_an_xdist_worker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_a="def test_a(): pass\n")
     result = pytester.runpytest_subprocess("--jb-live", "--jb-live-port", "0", "-n", "1")

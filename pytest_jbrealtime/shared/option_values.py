@@ -7,6 +7,7 @@ line (``hub/serve.py``) checks its URL and origins with the same parsers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -55,9 +56,21 @@ def parse_port(text: str) -> int:
     return value
 
 
+# What a test path on pytest's command line looks like: taken for an output file's path
+# (``--jb-live-report tests/test_a.py``, meant as a flag and then the tests), it would be
+# overwritten with the report.
+_SOURCE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyw")
+
+
 def parse_path(text: str) -> str:
+    """The path of a file the run writes (its recording, its report)."""
     if not text.strip():
         raise ValueError("expected a file path")
+    if "::" in text or text.lower().endswith(_SOURCE_SUFFIXES):
+        raise ValueError("a test file or test id, not a path to write to: it would be "
+                         "overwritten (e.g. report.html, run.jsonl)")
+    if os.path.isdir(text):
+        raise ValueError("a directory, not a file path (e.g. report.html, run.jsonl)")
     return text
 
 
