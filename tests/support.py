@@ -23,6 +23,8 @@ from typing import Any
 import websockets
 
 LINK = re.compile(r"jb-live: watch this run at (http://(\S+?)/\?token=(\S+))")
+# `--jb-live-link key`: the bare address, then the key.
+ADDRESS_AND_KEY = re.compile(r"jb-live: watch this run at (http://(\S+?)/)  key: (\S+)")
 
 
 def unpack(frame: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,7 +69,7 @@ class LinkedProcess:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line)
-            match = LINK.search(line)
+            match = LINK.search(line) or ADDRESS_AND_KEY.search(line)
             if match and not self._link_found.is_set():
                 self.link, self.host, self.token = match.groups()
                 self._link_found.set()

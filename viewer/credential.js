@@ -32,8 +32,7 @@ export function takeToken(win = globalThis.window) {
   const token = fragment.get('token') || url.searchParams.get('token');
   const storage = storageOf(win);
   if (token) {
-    pageToken = token;
-    if (storage) storage.setItem(TOKEN_KEY, token);
+    keepToken(token, win);
     url.searchParams.delete('token');
     fragment.delete('token');
     const rest = fragment.toString();
@@ -43,6 +42,14 @@ export function takeToken(win = globalThis.window) {
   }
   pageToken = (storage && storage.getItem(TOKEN_KEY)) || pageToken;
   return pageToken;
+}
+
+/** Keep `token` as this page's (and this origin's) token: a key typed into the page. */
+export function keepToken(token, win = globalThis.window) {
+  pageToken = token;
+  const storage = storageOf(win);
+  if (storage) storage.setItem(TOKEN_KEY, token);
+  return token;
 }
 
 /** The subprotocols a WebSocket offers to carry the token (none without one). */

@@ -8,6 +8,7 @@ import { mountTheme } from './theme.js';
 import { mountHubHistory, newFailuresCell, compareCell } from './hubhistory.js';
 import { COUNT_KEYS } from './protocol.js';
 import { authorizedFetch, takeToken } from './credential.js';
+import { mountKeyForm } from './keyform.js';
 
 takeToken();  // the link's token leaves the address bar; kept for this origin
 
@@ -18,6 +19,9 @@ const LABELS = ['Run', 'Status', 'Counts', 'Failures', 'Pass rate', 'Duration', 
 
 let lastRuns = [];
 let history = null; // hubhistory.js: trend and comparison, mounted below
+// The page opened without a key (or with a refused one) asks for it; refresh with the new one.
+// (`refresh` is a function declaration below: hoisted.)
+const showKeyForm = mountKeyForm(document.getElementById('key-form'), () => refresh());
 
 function cell(text, className) {
   const td = document.createElement('td');
@@ -99,6 +103,8 @@ export async function refresh() {
   const state = document.getElementById('hub-state');
   try {
     const response = await authorizedFetch('./api/runs', { cache: 'no-store' });
+    showKeyForm(response.status === 401);
+    if (response.status === 401) throw new Error('no key, or the key has expired or is not this hub\'s');
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const { runs } = await response.json();
     lastRuns = runs;

@@ -2,6 +2,7 @@
 
 import { LiveClient } from './client.js';
 import { socketProtocols, takeToken } from './credential.js';
+import { mountKeyForm } from './keyform.js';
 import { RunStore } from './store.js';
 import { LiveView } from './views.js';
 
@@ -67,6 +68,11 @@ export async function startViewer() {
       onState: (state) => view.setConnection(state),
     });
     view.onReconnectNow = () => client.reconnectNow();
+    // A key typed into the page (no key in its address, or a refused one): connect with it.
+    view.showKeyForm = mountKeyForm(document.getElementById('key-form'), (key) => {
+      client.protocols = socketProtocols(key);
+      client.reconnectNow();
+    });
     view.send = (message) => client.send(message);
     handle.client = client;
     client.connect();

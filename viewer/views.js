@@ -95,6 +95,7 @@ export class LiveView {
     this.filterDirty = true;
     this.connection = { state: 'connecting', retryAt: null };
     this.onReconnectNow = () => {};
+    this.showKeyForm = () => {}; // main.js: the key form (keyform.js), live pages only
     // Messages to the server (stack requests); main.js connects it to the live client.
     this.send = () => {};
     // Parts of the page fed the same batches as the store: {applyEvents(messages), clear()}.
@@ -561,13 +562,14 @@ export class LiveView {
     if (state === 'reconnecting' && retryAt !== null) {
       text = `Reconnecting in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
     } else if (state === 'disconnected' && closeCode === CLOSE.BAD_TOKEN) {
-      text = 'Disconnected: link expired or invalid';
+      text = 'Disconnected: no key, or the key has expired or is not this run\'s';
     } else if (state === 'disconnected' && closeCode === 1000 && this.liveStore.finished) {
       text = 'Run complete';
     } else if (state === 'disconnected' && closeCode === CLOSE.REPLACED) {
       text = 'Paused: this link is open in too many other tabs';
     }
     setText(byId('connection-text'), text);
+    this.showKeyForm(state === 'disconnected' && closeCode === CLOSE.BAD_TOKEN);
     const button = byId('reconnect-now');
     button.hidden = state !== 'reconnecting' && !(state === 'disconnected' && closeCode === CLOSE.REPLACED);
     setText(button, state === 'reconnecting' ? 'Retry now' : 'Reconnect');

@@ -108,7 +108,7 @@ class LiveRun:
             return False
         self.server = server
         self.config.pluginmanager.register(self.outputs, "jb-live-outputs")
-        self.outputs.started(server.viewer_link)
+        self.outputs.started(server)
         self.publisher = EventPublisher(server)
         set_active_publisher(self.publisher)
         # Stacks on demand: a thread blocked on a socket until someone asks.
@@ -158,7 +158,7 @@ class LiveRun:
     @property
     def link_line(self) -> str:
         assert self.server is not None
-        return self.outputs.link_line(LINK_PREFIX, self.server.viewer_link)
+        return self.outputs.link_line(LINK_PREFIX, self.server)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         if self.server is None:

@@ -66,17 +66,24 @@ class RunOutputs:
             return
         server.record_path = self.recorded_to = target
 
-    def link_line(self, prefix: str, link: str) -> str:
-        return ci.link_line(prefix, ci.public_link(link, self.settings.jb_live_public_url),
-                            self.provider)
+    def link_line(self, prefix: str, server: LiveServer) -> str:
+        """The line that gives the viewer: the link, or (``--jb-live-link key``) the bare
+        address and the key apart, so that what the browser's history keeps opens nothing."""
+        if self.settings.jb_live_link == "key":
+            address = ci.public_link(server.url, self.settings.jb_live_public_url)
+            return (f"{ci.link_line(prefix, address, self.provider)}"
+                    f"{ci.KEY_SEPARATOR}{server.viewer_token}")
+        link = ci.public_link(server.viewer_link, self.settings.jb_live_public_url)
+        return ci.link_line(prefix, link, self.provider)
 
-    def started(self, link: str) -> None:
+    def started(self, server: LiveServer) -> None:
         if not self.settings.jb_live_open:
             return
         if self.provider is not None:
             self.write_line("jb-live: not opening a browser under CI (--jb-live-open)")
             return
-        ci.open_in_browser(link)
+        ci.open_in_browser(server.url if self.settings.jb_live_link == "key"
+                           else server.viewer_link)
 
     @property
     def link_in_summary(self) -> bool:

@@ -63,6 +63,10 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+# `--jb-live-link key`: what follows the address on the link line, then the key.
+KEY_SEPARATOR = "  key: "
+
+
 def link_line(prefix: str, link: str, provider: str | None) -> str:
     """The one line that carries the viewer link, in the CI's best form."""
     if provider == "github":

@@ -137,6 +137,13 @@ OPTIONS: tuple[Option, ...] = (
         parse_public_url, metavar="URL",
     ),
     Option(
+        "jb_live_link", "--jb-live-link", "JB_LIVE_LINK",
+        "how the terminal gives the viewer's credential: url (default {default}: one link "
+        "with the key in it; the browser's history keeps it) or key (the address and the "
+        "key apart; the page asks for the key, and nothing in the history opens the run)",
+        one_of("url", "key"), metavar="FORM",
+    ),
+    Option(
         "jb_live_open", "--jb-live-open", "JB_LIVE_OPEN",
         "open the viewer in the local browser when the run starts",
         parse_bool, is_flag=True,
@@ -306,6 +313,7 @@ class LiveSettings:
     jb_live_report: str | None = None
     jb_live_report_budget: float = 20.0
     jb_live_public_url: str | None = None
+    jb_live_link: str = "url"
     jb_live_open: bool = False
     jb_live_screenshots: str = "failure"
     jb_live_screenshot_interval: int = 500

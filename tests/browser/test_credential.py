@@ -135,3 +135,54 @@ def test_the_link_as_opened_stays_in_the_browsers_history(tmp_path: Path) -> Non
         assert run.release() == 1
     finally:
         run.kill()
+
+
+def test_a_run_opened_by_address_and_key_leaves_nothing_in_the_history_that_opens_it(
+    tmp_path: Path,
+) -> None:
+    """``--jb-live-link key``: the terminal gives the bare address and the key apart; the
+    page asks for the key (a wrong one is refused and asked again), keeps it for its origin
+    (a reload connects without asking), and Chromium's History holds only the address,
+    which opens nothing by itself."""
+    require_browser()
+    run = HeldRun(tmp_path / "run", "--jb-live-link", "key")
+    profile = tmp_path / "profile"
+    try:
+        address = f"http://{run.host}/"
+        assert run.live.link == address  # the printed address carries no key
+        key_line = next(line for line in run.live.lines if "  key: " in line).strip()
+        browser = start_chromium(str(profile))
+        try:
+            page = ViewerPage(browser).open(address)
+            form = page.find("key-form")
+            page.wait_for(form.is_displayed)
+            assert page.connection_state() == "disconnected"
+            assert browser.execute_script("return window.__jbLive.store.lastSeq") == 0
+            # A wrong key: refused by the server (4001), and the form asks again.
+            page.find("key-input").send_keys("not.the.key")
+            page.find("key-submit").click()
+            page.wait_for(lambda: browser.execute_script(
+                "return window.__jbLive.client.stats.attempts") >= 2)
+            page.wait_for(form.is_displayed)
+            assert page.connection_state() == "disconnected"
+            # The terminal's whole line, pasted: the key in it opens the run.
+            page.find("key-input").send_keys(key_line)
+            page.find("key-submit").click()
+            page.wait_for(lambda: page.connection_state() == "connected")
+            page.wait_for(lambda: browser.execute_script(
+                "return window.__jbLive.store.lastSeq") > 0)
+            assert not form.is_displayed()
+            assert browser.execute_script(
+                "return localStorage.getItem('jb-live-token')") == run.token
+            # Kept for the origin: the page opened again connects without asking.
+            browser.get("about:blank")
+            open_connected(browser, address)
+            assert not page.find("key-form").is_displayed()
+        finally:
+            browser.quit()
+        urls = history_urls(profile)
+        assert address in urls, urls
+        assert not [url for url in urls if run.token in url or "token" in url], urls
+        assert run.release() == 1
+    finally:
+        run.kill()

@@ -60,3 +60,38 @@ def test_a_run_link_on_another_site_opens_for_a_signed_in_person(
     page.wait_finished()
     counts = page.counts()
     assert (counts["passed"], counts["failed"]) == (1, 1)
+
+
+def test_the_hub_opened_without_a_key_asks_for_one(
+    tmp_path: Path, driver: Chrome, running: list[Any],
+) -> None:
+    """The hub's bare address (nothing in the history that opens it): the run list asks for
+    a viewer token; a wrong one is refused and asked again; the right one lists the runs,
+    and the run's page then opens with the key the hub's origin keeps."""
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(SUITE)
+    shard = Shard(suite, hub.url, run_id="keyed")
+    running.append(shard)
+    assert shard.wait() == 1
+
+    page = ViewerPage(driver).open(f"{hub.url}/")
+    form = page.find("key-form")
+    page.wait_for(form.is_displayed)
+    assert driver.find_elements(By.CSS_SELECTOR, "#run-rows tr") == []
+    page.find("key-input").send_keys("not.the.key")
+    page.find("key-submit").click()
+    page.wait_for(lambda: form.is_displayed()
+                  and page.find("hub-state").get_attribute("data-state") == "error")
+    page.find("key-input").send_keys(mint("viewer", "bob"))
+    page.find("key-submit").click()
+    page.wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#run-rows tr")) == 1)
+    assert not form.is_displayed()
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="run-link"]').click()
+    page.wait_for(lambda: driver.current_url == f"{hub.url}/runs/keyed/")
+    page.wait_for(lambda: driver.execute_script(
+        "return document.documentElement.dataset.ready === 'true'"))
+    page.wait_finished()
+    assert not page.find("key-form").is_displayed()
