@@ -9,8 +9,11 @@ repeat to the instruction whatever else runs. Runs N trivial tests plain and wit
 ``--jb-live`` (no viewer: what pytest's own thread does does not depend on one), at
 two suite sizes: the slope between them is the cost per test (and per event, counted
 from the live run's recording), free of what a run costs once (starting the server).
-``--compare live-bare,live`` measures instead what issue 18's parts (stack responder,
-last words, per-test resources; benchmarks/bare_live.py) add to the live plugin.
+``--compare plain,hooks`` counts what the plugin's per-test hooks cost with nothing in
+them (empty_hooks.py: pluggy's dispatch alone), ``--compare plain,reportlog`` what
+pytest-reportlog adds. ``--compare live-bare,live`` measures instead what issue 18's
+parts (stack responder, last words, per-test resources; benchmarks/bare_live.py) add to
+the live plugin.
 ``--steady`` holds still what moves the counts between runs of one version (the
 garbage collector, the time-based hand-off; steady_counts.py).
 ``--main-thread`` counts pytest's main thread alone (callgrind's ``--separate-threads``):
@@ -39,6 +42,9 @@ TOTAL = re.compile(r"Collected\s*:\s*(\d+)")
 
 
 THREAD_TOTAL = re.compile(r"^totals:\s*(\d+)", re.MULTILINE)
+# A passed test's events (started, three phases, completed): the per-event figure of a
+# variant that publishes none.
+EVENTS_PER_TRIVIAL_TEST = 5
 
 
 def instructions(
@@ -57,9 +63,13 @@ def instructions(
         command += ["-p", "no:jbrealtime"]
     if variant == "live-bare":
         command += ["-p", "bare_live", "--jb-live-stall-after", "off"]
+    if variant == "hooks":  # the per-test hooks alone, empty (empty_hooks.py)
+        command += ["-p", "empty_hooks"]
+    if variant == "reportlog":  # pytest-reportlog writing its file (installed separately)
+        command += ["--report-log", str(out / "reportlog.jsonl")]
     if steady:  # both variants: the collector off, no time-based hand-off
         command += ["-p", "steady_counts"]
-    if variant == "live-bare" or steady:
+    if variant in ("live-bare", "hooks") or steady:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parent), env.get("PYTHONPATH")) if p)
     result = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -78,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", default="100,300")
     parser.add_argument("--compare", default="plain,live",
-                        help="A,B: plain, live or live-bare (B's cost over A's)")
+                        help="A,B: plain, live, live-bare, hooks or reportlog (B's cost over A's)")
     parser.add_argument("--main-thread", action="store_true",
                         help="count pytest's main thread only (--separate-threads=yes)")
     parser.add_argument("--steady", action="store_true",
@@ -95,8 +105,10 @@ def main() -> None:
             suite = write_trivial_suite(out / "suite", tests)
             plain = instructions(suite, out, base, args.main_thread, args.steady)
             live = instructions(suite, out, measured, args.main_thread, args.steady)
-            with (out / f"{measured}.jsonl").open(encoding="utf-8") as recording:
-                events = sum(1 for line in recording if '"seq"' in line)
+            events = tests * EVENTS_PER_TRIVIAL_TEST  # without a recording (hooks, reportlog)
+            if measured.startswith("live"):
+                with (out / f"{measured}.jsonl").open(encoding="utf-8") as recording:
+                    events = sum(1 for line in recording if '"seq"' in line)
             rows[tests] = (plain, live, events)
             print(f"{tests} tests: {base} {plain:,} instructions, {measured} {live:,} "
                   f"(+{100 * (live - plain) / plain:.2f}%), {events} events", flush=True)
