@@ -249,16 +249,37 @@ def test_held():
 '''
 
 
-@pytest.mark.parametrize("plugins", [["--reruns", "0"], []],
-                         ids=["phase hooks", "phases from reports"])
+# The race a monitor test lost in CI: the server asks during a quiet spell and gets
+# nothing (the flush resets the publisher's 20 ms clock), then pytest publishes the next
+# test's start within 20 ms and holds it through that whole test. The quick test makes
+# that happen: quiet long enough to be asked for nothing, then a flush of nothing.
+HELD_AFTER_AN_EMPTY_ASK = HELD_SUITE.replace("""
+def test_quick():
+    pass
+""", """
+def test_quick():
+    import time
+    from pytest_jbrealtime.pytest_side.publisher import active_publisher
+    time.sleep(0.4)
+    active_publisher().flush()
+""")
+
+
+@pytest.mark.parametrize(("plugins", "suite"), [
+    (["--reruns", "0"], HELD_SUITE), ([], HELD_SUITE), ([], HELD_AFTER_AN_EMPTY_ASK),
+], ids=["phase hooks", "phases from reports", "after an ask that got nothing"])
 def test_a_long_tests_start_reaches_viewers_when_the_server_asks_for_it(
-    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess], plugins: list[str]
+    suite_dir: pytest.Pytester, start_live: Callable[..., LiveProcess], plugins: list[str],
+    suite: str,
 ) -> None:
     """pytest's thread no longer flushes before each call: its events published just
     before a long test are held until the run server, its pipe quiet, asks the stack
     responder for them. A viewer sees the held test start, and its call begin, while
-    it holds; the test ends only once the viewer saw that (or after 90 s, failing)."""
-    suite_dir.makepyfile(test_held=WAIT_FOR_FILE + HELD_SUITE)
+    it holds; the test ends only once the viewer saw that (or after 90 s, failing).
+    The server asks again while the pipe stays quiet: an ask may find nothing held
+    and come just before what is."""
+    assert HELD_AFTER_AN_EMPTY_ASK != HELD_SUITE
+    suite_dir.makepyfile(test_held=WAIT_FOR_FILE + suite)
     run = start_live(suite_dir.path, "--jb-live-monitor-interval", "0",
                      "--jb-live-wait-viewers", "1", *plugins,
                      env={**os.environ, "SIGNAL_DIR": str(suite_dir.path)})

@@ -30,6 +30,7 @@ from pytest_jbrealtime.server.limits import ServerLimits
 from pytest_jbrealtime.server.redact import configure_server_logging
 from pytest_jbrealtime.shared.auth import TokenAuthority
 from pytest_jbrealtime.shared.channel import (
+    ASK_FOR_HELD_MAX_SECONDS,
     ASK_FOR_HELD_SECONDS,
     CONFIG,
     EVENTS,
@@ -74,8 +75,9 @@ class EventsPipePoller:
     1 MiB buffer; the cost is up to ``POLL_SECONDS`` of extra latency.
 
     A pipe quiet for ``ASK_FOR_HELD_SECONDS`` may mean pytest holds events published
-    just before a long test: the poller asks pytest's stack responder for them, once
-    a quiet spell (pytest_side/publisher.py).
+    just before a long test: the poller asks pytest's stack responder for them
+    (pytest_side/publisher.py), and again, less and less often, while the pipe stays
+    quiet (shared/channel.py).
     """
 
     def __init__(self, fd: int, server: LiveServerProcess, decoder: FrameDecoder,
@@ -91,7 +93,7 @@ class EventsPipePoller:
         if self._responder is None:
             return
         # Never waits. A responder that is not there (yet), or whose backlog is full, is
-        # asked again only after the next frame: the next publish hands over by itself.
+        # asked again at the next ask of the quiet spell.
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
             sock.setblocking(False)
             sock.connect(str(self._responder))
@@ -99,20 +101,22 @@ class EventsPipePoller:
 
     async def run(self) -> None:
         os.set_blocking(self._fd, False)
-        last_frame = clock.monotonic()
-        asked = False
+        quiet_wait = ASK_FOR_HELD_SECONDS
+        ask_at = clock.monotonic() + quiet_wait
         try:
             while True:
                 try:
                     chunk = os.read(self._fd, PIPE_SIZE)
                 except BlockingIOError:
-                    if not asked and clock.monotonic() - last_frame >= ASK_FOR_HELD_SECONDS:
-                        asked = True
+                    now = clock.monotonic()
+                    if now >= ask_at:
                         self._ask_for_held_events()
+                        quiet_wait = min(2 * quiet_wait, ASK_FOR_HELD_MAX_SECONDS)
+                        ask_at = now + quiet_wait
                     await asyncio.sleep(POLL_SECONDS)
                     continue
-                last_frame = clock.monotonic()
-                asked = False
+                quiet_wait = ASK_FOR_HELD_SECONDS
+                ask_at = clock.monotonic() + quiet_wait
                 if not chunk:
                     return  # pytest closed its end (finished, or died)
                 for kind, body in self._decoder.feed(chunk):

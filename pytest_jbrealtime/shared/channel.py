@@ -37,11 +37,17 @@ FLUSH_EVENTS = 256
 FLUSH_SECONDS = 0.02
 # What a quiet pipe means: pytest may hold events published just before a long test
 # (nothing publishes during it to hand them over). After this long without a frame the
-# server asks pytest's stack responder for them (shared/stack_responder.py, FLUSH), once
-# a quiet spell. Three hand-off intervals: a stream of short tests, whose frames the
-# server reads at its 20 ms polls, never looks quiet; an ask costs pytest's thread a
-# hand-over of the GIL to the responder's.
+# server asks pytest's stack responder for them (shared/stack_responder.py, FLUSH). Three
+# hand-off intervals: a stream of short tests, whose frames the server reads at its 20 ms
+# polls, never looks quiet; an ask costs pytest's thread a hand-over of the GIL to the
+# responder's. An ask that brings nothing is asked again, twice as late each time up to
+# ASK_FOR_HELD_MAX_SECONDS: pytest may have buffered events just after it (a run that
+# waited for its viewers, then started a long test, held its test_started for the
+# whole test when the server asked once a quiet spell). Once a second at most during a
+# long test: a thread woken once a second costs pytest nothing measurable
+# (docs/benchmarks.md), and a start held by that race shows at most a second late.
 ASK_FOR_HELD_SECONDS = 3 * FLUSH_SECONDS
+ASK_FOR_HELD_MAX_SECONDS = 1.0
 
 # Frame kinds, pytest -> server.
 CONFIG = "config"  # body: dict, the server's settings (sent first, once)
