@@ -341,3 +341,17 @@ def test_step_summary_shows_only_a_tokenless_link() -> None:
     text = ci.step_summary({"passed": 1}, 0, 1.0, report=None, recording=None, environ={},
                            live_link="https://hub.example/runs/r1/")
     assert "- Live viewer on the hub: [https://hub.example/runs/r1/]" in text
+
+
+def test_credential_line_forms() -> None:
+    """The one place that writes a server's line: the link, the address and key apart,
+    or (no token from this line, a hub run's page) the page alone; a public address
+    replaces the host in each."""
+    prefix, address = "jb-live: watch this run at", "http://127.0.0.1:8765/"
+    assert ci.credential_line(prefix, address, "K", "url", None) == f"{prefix} {address}?token=K"
+    assert ci.credential_line(prefix, address, "K", "key", None) == f"{prefix} {address}  key: K"
+    assert ci.credential_line(prefix, address, None, "key", None) == f"{prefix} {address}"
+    assert ci.credential_line(prefix, address, "K", "key", "https://ci.example/live") == (
+        f"{prefix} https://ci.example/live/  key: K")
+    assert ci.credential_line(prefix, address, "K", "url", "https://ci.example") == (
+        f"{prefix} https://ci.example/?token=K")

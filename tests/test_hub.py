@@ -296,3 +296,32 @@ def test_serve_refuses_a_short_secret_and_token_mints_hub_tokens(tmp_path: Path)
     assert 55 <= claims["exp"] - claims["iat"] <= 60
     with pytest.raises(InvalidToken):
         TokenAuthority(HUB_SECRET, run_id=None).verify(token, "viewer")
+
+
+def test_serve_link_key_prints_the_address_and_the_key_apart_and_a_hub_run_no_key(
+    tmp_path: Path, hubs: list[HubProcess], shards: list[Shard]
+) -> None:
+    """``serve --link key``: the hub's line gives the bare address and a viewer key that
+    opens the hub's API. A run on the hub with ``--jb-live-link key`` prints its page on
+    the hub and no key: its own process's key would open nothing there (the hub's page
+    asks for the hub's)."""
+    hub = HubProcess(tmp_path / "data", 0, None, "--link", "key")
+    hubs.append(hub)
+    assert hub.output is not None
+    line = hub.output.wait_for(r"jb-live hub: open (http://\S+?/)  key: (\S+)")
+    address, key = line.groups()
+    assert address == f"{hub.url}/" and "token" not in line.group(0)
+    assert hub.get_json("/api/runs", token=key) == {"runs": []}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{hub.url}/api/runs", timeout=10)
+    refused.value.close()
+    assert refused.value.code == 401
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_a.py").write_text("def test_a():\n    pass\n")
+    shard = Shard(suite, hub.url, "--jb-live-link", "key", run_id="keyed-run")
+    shards.append(shard)
+    assert shard.wait() == 0, shard.text
+    assert f"jb-live: watch this run at {hub.url}/runs/keyed-run/\n" in shard.text
+    assert "key:" not in shard.text

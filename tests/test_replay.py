@@ -7,6 +7,7 @@ real WebSocket client.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -18,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_jbrealtime.protocol import CloseCode
 from pytest_jbrealtime.shared.recording import FORMAT_NAME, read_recording
+from tests.held_run import close_code_of
 from tests.support import LinkedProcess, wait_until, watch_sync
 
 SUITE = """
@@ -106,6 +109,19 @@ def test_replay_serves_what_the_live_viewer_received(
         {"type": "resume", "run_id": live_events[0]["run_id"], "last_seq": middle}])
     assert resumed.events == live_events[middle:]
     assert replay.stop() == 0
+
+
+def test_replay_link_key_prints_the_address_and_the_key_apart(
+    recorded_run: tuple[Path, list[dict[str, Any]]], start_replay: Any
+) -> None:
+    """``replay --link key``, as ``--jb-live-link key``: the bare address, which opens
+    nothing, and the key beside it, which does."""
+    path, live_events = recorded_run
+    replay = start_replay(str(path), "--final", "--link", "key")
+    assert replay.wait_for_link() == f"http://{replay.host}/"
+    assert f"  key: {replay.token}" in replay.output
+    assert asyncio.run(close_code_of(f"ws://{replay.host}/ws/keyless")) == CloseCode.BAD_TOKEN
+    assert watch_sync(replay.ws_url()).events == live_events
 
 
 def test_truncated_recording_replays_up_to_the_cut_and_says_where(

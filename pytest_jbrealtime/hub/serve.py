@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from pytest_jbrealtime.protocol import HUB_LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
 from pytest_jbrealtime.shared import option_values
+from pytest_jbrealtime.shared.ci import add_link_form_argument
 
 if TYPE_CHECKING:
     from pytest_jbrealtime.hub.screenshots import HubScreenshots
@@ -67,6 +68,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-url", default=None, metavar="URL",
                         type=_checked(option_values.parse_public_url),
                         help="the address others reach the hub by (printed link, allowed Host)")
+    add_link_form_argument(parser)
     parser.add_argument("--allow-origin", action="extend", default=[], metavar="ORIGIN",
                         type=_checked(option_values.parse_origins),
                         help="a web page origin besides the hub's own that may open its sockets")
@@ -202,8 +204,8 @@ async def serve_hub(args: argparse.Namespace, secret: str, out: Callable[[str], 
         out(f"jb-live hub: serving on http://{host}:{port}/ (runs kept "
             f"{args.retention_days:g} days in {store})")
         token = authority.mint("viewer", SHARED_VIEWER_TOKEN_SECONDS, subject="hub-link")
-        link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
-        out(f"{HUB_LINK_PREFIX} {link}")
+        out(ci.credential_line(HUB_LINK_PREFIX, f"http://{host}:{port}/", token, args.link,
+                               args.public_url))
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -82,6 +82,11 @@ class HubLink(LiveServer):
         return page_url(self.hub_url, f"/runs/{self.run_id}/")
 
     @property
+    def link_token(self) -> str | None:
+        # The hub's page takes the hub's viewer tokens (hub/mint.py), never this process's.
+        return None
+
+    @property
     def viewer_link(self) -> str:
         return self.url
 

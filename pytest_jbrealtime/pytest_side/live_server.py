@@ -109,6 +109,11 @@ class LiveServer:
         return f"http://{host}:{self.port}/"
 
     @property
+    def link_token(self) -> str | None:
+        """The key the printed line gives a viewer (None: the page needs none from it)."""
+        return self.viewer_token
+
+    @property
     def viewer_link(self) -> str:
         return f"{self.url}?token={self.viewer_token}"
 

@@ -69,12 +69,9 @@ class RunOutputs:
     def link_line(self, prefix: str, server: LiveServer) -> str:
         """The line that gives the viewer: the link, or (``--jb-live-link key``) the bare
         address and the key apart, so that what the browser's history keeps opens nothing."""
-        if self.settings.jb_live_link == "key":
-            address = ci.public_link(server.url, self.settings.jb_live_public_url)
-            return (f"{ci.link_line(prefix, address, self.provider)}"
-                    f"{ci.KEY_SEPARATOR}{server.viewer_token}")
-        link = ci.public_link(server.viewer_link, self.settings.jb_live_public_url)
-        return ci.link_line(prefix, link, self.provider)
+        return ci.credential_line(prefix, server.url, server.link_token,
+                                  self.settings.jb_live_link, self.settings.jb_live_public_url,
+                                  self.provider)
 
     def started(self, server: LiveServer) -> None:
         if not self.settings.jb_live_open:

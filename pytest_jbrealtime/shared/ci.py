@@ -9,6 +9,7 @@ link carries none (viewers bring their own), so that one goes in the summary too
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import threading
@@ -63,8 +64,34 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-# `--jb-live-link key`: what follows the address on the link line, then the key.
+# How a server's terminal line gives a viewer its credential (`--jb-live-link`, and
+# `--link` of replay and the hub): `url`, one link with the key in it (one click; the
+# browser's history keeps it); `key`, the bare address and the key apart (the page asks
+# for the key; nothing in the history opens the run).
+LINK_FORMS = ("url", "key")
+# The `key` form: what follows the address on the line, then the key.
 KEY_SEPARATOR = "  key: "
+
+
+def add_link_form_argument(parser: argparse.ArgumentParser) -> None:
+    """``--link`` of a command that serves a page (replay, the hub): as ``--jb-live-link``."""
+    parser.add_argument("--link", choices=LINK_FORMS, default=LINK_FORMS[0],
+                        help="how the printed line gives the key: url (default: one link with "
+                             "the key in it; the browser's history keeps it) or key (the "
+                             "address and the key apart; the page asks for the key)")
+
+
+def credential_line(prefix: str, address: str, token: str | None, form: str,
+                    public_url: str | None, provider: str | None = None) -> str:
+    """The line that opens a server's page: ``address`` (``http://HOST:PORT/`` or a
+    page under it) with ``token`` in the ``url`` form, or beside it in the ``key`` form.
+    ``token`` None: the page needs none from this line (a hub run's page)."""
+    if token is None:
+        return link_line(prefix, public_link(address, public_url), provider)
+    if form == "key":
+        return (f"{link_line(prefix, public_link(address, public_url), provider)}"
+                f"{KEY_SEPARATOR}{token}")
+    return link_line(prefix, public_link(f"{address}?token={token}", public_url), provider)
 
 
 def link_line(prefix: str, link: str, provider: str | None) -> str:

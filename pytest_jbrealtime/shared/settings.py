@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pytest
 
+from pytest_jbrealtime.shared.ci import LINK_FORMS
 from pytest_jbrealtime.shared.editor import parse_editor
 from pytest_jbrealtime.shared.option_values import (
     one_of,
@@ -141,7 +142,7 @@ OPTIONS: tuple[Option, ...] = (
         "how the terminal gives the viewer's credential: url (default {default}: one link "
         "with the key in it; the browser's history keeps it) or key (the address and the "
         "key apart; the page asks for the key, and nothing in the history opens the run)",
-        one_of("url", "key"), metavar="FORM",
+        one_of(*LINK_FORMS), metavar="FORM",
     ),
     Option(
         "jb_live_open", "--jb-live-open", "JB_LIVE_OPEN",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_jbrealtime.protocol import LINK_PREFIX, SHARED_VIEWER_TOKEN_SECONDS
+from pytest_jbrealtime.shared.ci import add_link_form_argument
 from pytest_jbrealtime.shared.log import EventLog
 from pytest_jbrealtime.shared.recording import Recording, RecordingError, read_recording
 
@@ -106,10 +107,10 @@ async def serve(recording: Recording, args: argparse.Namespace, out: Callable[[s
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     token = authority.mint("viewer", SHARED_VIEWER_TOKEN_SECONDS)
-    link = ci.public_link(f"http://{host}:{port}/?token={token}", args.public_url)
     mode = "final state" if args.final else f"at {args.speed:g}x speed"
     out(f"jb-live: replaying {recording.path} ({len(recording.events)} events, {mode})")
-    out(f"{LINK_PREFIX} {link}")
+    out(ci.credential_line(LINK_PREFIX, f"http://{host}:{port}/", token, args.link,
+                           args.public_url))
 
     def done() -> None:
         last = recording.events[-1]["seq"] if recording.events else 0
@@ -161,6 +162,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="port (default %(default)s, or a free one if taken; 0: any)")
     parser.add_argument("--public-url", default=None, metavar="URL",
                         help="the address others reach this server by (printed link)")
+    add_link_form_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
