@@ -88,12 +88,26 @@ export function runRow(run) {
   return row;
 }
 
+// The list is redrawn every REFRESH_MS. A row drawn the same as before stays the same
+// element, untouched: replacing it took away the keyboard focus on its link, a click in
+// flight and a text selection every two seconds (and a WebDriver's element went stale).
+function keepUnchangedRows(body, rows) {
+  const drawn = new Map([...body.children].map((row) => [row.dataset.runId, row]));
+  rows.forEach((row, index) => {
+    const before = drawn.get(row.dataset.runId);
+    const wanted = before && before.isEqualNode(row) ? before : row;
+    const current = body.children[index];
+    if (current !== wanted) body.insertBefore(wanted, current ?? null);
+  });
+  while (body.children.length > rows.length) body.lastElementChild.remove();
+}
+
 export function draw() {
   const query = document.getElementById('hub-search').value;
   const outcome = document.getElementById('hub-filter').value;
   const sort = document.getElementById('hub-sort').value;
   const shown = sortRuns(filterRuns(lastRuns, { query, outcome }), sort);
-  document.getElementById('run-rows').replaceChildren(...shown.map(runRow));
+  keepUnchangedRows(document.getElementById('run-rows'), shown.map(runRow));
   document.getElementById('no-runs').hidden = lastRuns.length > 0;
   document.getElementById('no-match').hidden = lastRuns.length === 0 || shown.length > 0;
   document.getElementById('hub-shown').textContent = shown.length === lastRuns.length ? '' : `${shown.length} of ${lastRuns.length} shown`;

@@ -60,6 +60,37 @@ def test_run_list_opens_each_run_in_the_viewer(tmp_path: Path, driver: Chrome,
     assert page.csp_violations() == []
 
 
+def test_the_lists_refresh_leaves_an_unchanged_run_focused_and_clickable(
+        tmp_path: Path, driver: Chrome, running: list[Any]) -> None:
+    """The list refreshes every two seconds. A finished run's row drawn the same stays the
+    same element: the keyboard focus on its link stays, and a click lands (it once failed
+    CI with a stale element, the row replaced between finding the link and clicking it)."""
+    hub = HubProcess(tmp_path / "data")
+    running.append(hub)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_a.py").write_text(SUITE_A)
+    shard = Shard(suite, hub.url, run_id="steady")
+    running.append(shard)
+    assert shard.wait() == 1
+
+    page = ViewerPage(driver).open(f"{hub.url}/?token={mint('viewer')}")
+    page.wait_for(lambda: len(page.find_all("run-link")) == 1)
+    link = page.find("run-link")
+    # Each refresh that reached the list sets the state line (after drawing the rows).
+    driver.execute_script("""
+        window.refreshesSeen = 0;
+        new MutationObserver(() => { window.refreshesSeen += 1; })
+          .observe(document.getElementById('hub-state'),
+                   { childList: true, characterData: true, subtree: true });
+        arguments[0].focus();""", link)
+    page.wait_for(lambda: driver.execute_script("return window.refreshesSeen") >= 2)
+    assert driver.execute_script("return document.activeElement === arguments[0]", link)
+    link.click()  # the element found before the refreshes
+    page.wait_for(lambda: driver.current_url == f"{hub.url}/runs/steady/")
+    page.wait_finished()
+
+
 def test_an_interrupted_run_in_the_viewer_and_the_run_list(tmp_path: Path, driver: Chrome,
                                                          running: list[Any]) -> None:
     from tests.test_hub import held_suite
