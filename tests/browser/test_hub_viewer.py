@@ -75,7 +75,8 @@ def test_the_lists_refresh_leaves_an_unchanged_run_focused_and_clickable(
     assert shard.wait() == 1
 
     page = ViewerPage(driver).open(f"{hub.url}/?token={mint('viewer')}")
-    page.wait_for(lambda: len(page.find_all("run-link")) == 1)
+    page.wait_for(lambda: [row.get_attribute("data-status") for row in driver.find_elements(
+        By.CSS_SELECTOR, "#run-rows tr")] == ["finished"])  # nothing more to change in it
     link = page.find("run-link")
     # Each refresh that reached the list sets the state line (after drawing the rows).
     driver.execute_script("""
